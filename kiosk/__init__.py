@@ -1,0 +1,61 @@
+"""Face-recognition attendance kiosk with gesture control.
+
+``create_app`` is the application factory (``flask --app kiosk`` finds it); the
+``kiosk`` console script is the same app's CLI.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+
+from flask import Flask  # noqa: E402
+
+from .config import REPO_ROOT, Config  # noqa: E402
+from .extensions import csrf, db, login_manager, migrate  # noqa: E402
+
+__all__ = ["create_app"]
+
+
+def create_app(config: object | dict | None = None) -> Flask:
+    """Build the app. ``config`` is a config object, a dict of overrides, or None (environment)."""
+    app = Flask(
+        __name__,
+        static_folder=str(REPO_ROOT / "static"),
+        template_folder=str(REPO_ROOT / "templates"),
+        instance_relative_config=False,
+    )
+    if config is None or isinstance(config, dict):
+        app.config.from_object(Config())
+        if isinstance(config, dict):
+            app.config.update(config)
+    else:
+        app.config.from_object(config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    if app.config.get("KIOSK_BEHIND_PROXY"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+
+    from .web import register_blueprints
+
+    register_blueprints(app)
+
+    from .cli import register_commands
+
+    register_commands(app)
+
+    _configure_logging(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not app.debug and not app.testing and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

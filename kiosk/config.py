@@ -1,0 +1,106 @@
+"""Configuration classes, read from the environment (``KIOSK_*``).
+
+``Config`` is production; ``TestingConfig`` points at a temporary data dir. Anything a
+site may want to change is here, with its environment variable and unit in the name.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_or_create_secret_key(data_dir: Path) -> str:
+    """``SECRET_KEY`` from the environment, else one generated once and kept in the data dir."""
+    from_env = os.environ.get("SECRET_KEY")
+    if from_env:
+        return from_env
+    key_file = data_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: two workers starting together must not write two different keys.
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+class Config:
+    TESTING = False
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
+        self.KIOSK_DATA_DIR = str(
+            Path(data_dir or os.environ.get("KIOSK_DATA_DIR") or REPO_ROOT / "instance").resolve()
+        )
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get("KIOSK_DATABASE_URL") or (
+            "sqlite:///" + str(Path(self.KIOSK_DATA_DIR) / "kiosk.sqlite3")
+        )
+        self.KIOSK_MODELS_DIR = str(Path(os.environ.get("KIOSK_MODELS_DIR") or REPO_ROOT / "models").resolve())
+
+        # Upload and frame limits (nginx's client_max_body_size matches MAX_CONTENT_LENGTH).
+        self.MAX_CONTENT_LENGTH = _env_int("KIOSK_MAX_UPLOAD_MB", 20) * 1024 * 1024
+        self.KIOSK_MAX_IMAGE_PIXELS = _env_int("KIOSK_MAX_IMAGE_PIXELS", 40_000_000)
+
+        # Models.
+        self.KIOSK_EMBEDDER = os.environ.get("KIOSK_EMBEDDER", "auto")  # auto | facenet | dlib
+        self.KIOSK_FACE_DETECTOR_RANGE = os.environ.get("KIOSK_FACE_DETECTOR_RANGE", "short")  # short | full
+
+        # Attendance rules.
+        self.KIOSK_ID = os.environ.get("KIOSK_ID", "kiosk-1")
+        self.KIOSK_TIMEZONE = os.environ.get("KIOSK_TIMEZONE", "UTC")
+        self.KIOSK_DUPLICATE_WINDOW_MINUTES = _env_int("KIOSK_DUPLICATE_WINDOW_MINUTES", 30)
+        # "ignore": a second check-in inside the window is reported, nothing recorded;
+        # "check_out": it is recorded as a check-out.
+        self.KIOSK_REPEAT_RULE = os.environ.get("KIOSK_REPEAT_RULE", "ignore")
+        self.KIOSK_PHOTO_RETENTION_DAYS = _env_int("KIOSK_PHOTO_RETENTION_DAYS", 0)  # 0 = keep
+        self.KIOSK_REQUIRE_DEVICE_TOKEN = _env_bool("KIOSK_REQUIRE_DEVICE_TOKEN", False)
+
+        # Sessions and cookies: the kiosk is only ever served over HTTPS.
+        self.SESSION_COOKIE_SECURE = _env_bool("KIOSK_SECURE_COOKIES", True)
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_TIME_LIMIT = None
+        self.KIOSK_BEHIND_PROXY = _env_bool("KIOSK_BEHIND_PROXY", False)
+        self.KIOSK_LOGIN_MAX_FAILURES = _env_int("KIOSK_LOGIN_MAX_FAILURES", 5)
+        self.KIOSK_LOGIN_LOCKOUT_SECONDS = _env_int("KIOSK_LOGIN_LOCKOUT_SECONDS", 300)
+
+        Path(self.KIOSK_DATA_DIR).mkdir(parents=True, exist_ok=True)
+        self.SECRET_KEY = load_or_create_secret_key(Path(self.KIOSK_DATA_DIR))
+
+
+class TestingConfig(Config):
+    """A throwaway data dir per app; CSRF stays on (tests send the token) unless a test turns it off."""
+
+    TESTING = True
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(data_dir)
+        self.SESSION_COOKIE_SECURE = False
+        self.REMEMBER_COOKIE_SECURE = False

@@ -1,0 +1,178 @@
+"""Database tables. Times are stored in UTC; biometric files are referenced by relative path.
+
+Deleting a :class:`Person` cascades (in the database and in the ORM) to their face
+samples and attendance events; the files those rows point to are removed by the
+services that delete them (see ``kiosk.services.people.delete_person``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+
+import numpy as np
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC in SQLite, hands back timezone-aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a timezone-aware one is required")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN001
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class EventKind(str, enum.Enum):
+    check_in = "check_in"
+    check_out = "check_out"
+
+
+class Person(db.Model):
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    samples: Mapped[list[FaceSample]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+    events: Mapped[list[AttendanceEvent]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (CheckConstraint("length(trim(name)) > 0", name="name_not_blank"),)
+
+    def __repr__(self) -> str:
+        return f"<Person {self.id} {self.name!r}>"
+
+
+class FaceSample(db.Model):
+    """One enrollment photo: its aligned face crop on disk and its embedding."""
+
+    __tablename__ = "face_sample"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    crop_path: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    # float32 bytes; the embedder that made it is recorded so a switch re-embeds.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)
+    embedder: Mapped[str | None] = mapped_column(String(32))
+    source_photo: Mapped[str | None] = mapped_column(String(255))  # original file name, for the admin
+    quality: Mapped[float | None] = mapped_column(Float)  # 0..1, from the detector's quality check
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="samples")
+
+    def embedding_array(self) -> np.ndarray | None:
+        return None if self.embedding is None else np.frombuffer(self.embedding, dtype=np.float32)
+
+    def set_embedding(self, vector: np.ndarray, embedder: str) -> None:
+        self.embedding = np.asarray(vector, dtype=np.float32).tobytes()
+        self.embedder = embedder
+
+
+class AttendanceEvent(db.Model):
+    __tablename__ = "attendance_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[EventKind] = mapped_column(
+        Enum(EventKind, name="event_kind", native_enum=False, validate_strings=True, length=16),
+        nullable=False,
+        default=EventKind.check_in,
+    )
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    kiosk_id: Mapped[str] = mapped_column(String(64), nullable=False, default="kiosk-1")
+    photo_path: Mapped[str | None] = mapped_column(String(255), unique=True)  # PNG with the memo
+    original_photo_path: Mapped[str | None] = mapped_column(String(255), unique=True)  # as captured
+    memo: Mapped[str | None] = mapped_column(String(200))
+    happy_score: Mapped[float | None] = mapped_column(Float)
+    identification_score: Mapped[float | None] = mapped_column(Float)
+
+    person: Mapped[Person] = relationship(back_populates="events")
+
+    __table_args__ = (
+        CheckConstraint("happy_score IS NULL OR (happy_score >= 0 AND happy_score <= 1)", name="happy_range"),
+    )
+
+
+class AdminUser(UserMixin, db.Model):
+    __tablename__ = "admin_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def set_password(self, password: str) -> None:
+        from werkzeug.security import generate_password_hash
+
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        from werkzeug.security import check_password_hash
+
+        return check_password_hash(self.password_hash, password)
+
+
+class GestureSample(db.Model):
+    """Pose landmarks recorded at the site with their label, for gesture re-training."""
+
+    __tablename__ = "gesture_sample"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(16), nullable=False)
+    landmarks_json: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (CheckConstraint("label IN ('O', 'X', 'capture', 'idle')", name="label_known"),)
+
+
+class KioskDevice(db.Model):
+    """A registered kiosk; when device tokens are required, only these may post frames."""
+
+    __tablename__ = "kiosk_device"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,67 @@
+"""Files under the data dir: unguessable names, atomic writes, safe deletion.
+
+Photos and face crops are biometric data. They live under ``KIOSK_DATA_DIR`` with
+random names (no person name, no sequential id), are written through a temp file and
+``os.replace`` so a crash never leaves a half-written file under the final name, and
+are only ever addressed by paths *relative* to the data dir (stored in the database),
+which :func:`resolve` refuses to let escape it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+from flask import current_app
+
+
+class UnsafePath(ValueError):
+    """A stored or requested path points outside the data dir."""
+
+
+def data_dir() -> Path:
+    return Path(current_app.config["KIOSK_DATA_DIR"])
+
+
+def random_name(suffix: str) -> str:
+    """A 128-bit random file name; ``suffix`` includes the dot (".png")."""
+    return secrets.token_urlsafe(16) + suffix
+
+
+def resolve(relative: str, root: Path | None = None) -> Path:
+    """The absolute path of a stored relative path, refusing anything outside ``root``."""
+    root = (root or data_dir()).resolve()
+    candidate = (root / relative).resolve()
+    if root != candidate and root not in candidate.parents:
+        raise UnsafePath(f"{relative!r} is outside the data directory")
+    return candidate
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either nothing or the whole file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def store_bytes(folder: str, data: bytes, suffix: str, root: Path | None = None) -> str:
+    """Store ``data`` under ``folder`` with a random name; returns the relative path."""
+    relative = f"{folder}/{random_name(suffix)}"
+    atomic_write(resolve(relative, root), data)
+    return relative
+
+
+def remove(relative: str | None, root: Path | None = None) -> None:
+    """Delete a stored file if it exists (idempotent)."""
+    if relative:
+        resolve(relative, root).unlink(missing_ok=True)

@@ -1,0 +1,52 @@
+"""Error responses: JSON under ``/api/``, a short page elsewhere; never a stack trace.
+
+Services raise :class:`kiosk.errors.KioskError` subclasses that carry an HTTP status and
+a message written for the person who reads it; they are turned into responses here, so
+routes stay thin.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ..errors import KioskError
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def error_response(status: int, code: str, message: str, **extra):
+    if wants_json():
+        return jsonify({"error": code, "message": message, **extra}), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(KioskError)
+    def _kiosk_error(err: KioskError):
+        return error_response(err.status, err.code, str(err), **err.extra)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(err: CSRFError):
+        return error_response(400, "csrf_failed", "The form expired or was not sent by this site; reload the page and try again.")
+
+    @app.errorhandler(413)
+    def _too_large(err: HTTPException):
+        limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+        return error_response(413, "too_large", f"The upload is too large; the limit is {limit_mb} MB.")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        return error_response(err.code or 500, (err.name or "error").lower().replace(" ", "_"), err.description or err.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Something went wrong on the server; the operator has been told in the log.")

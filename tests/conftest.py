@@ -1,0 +1,91 @@
+"""Shared fixtures: ``app`` (testing config on a fresh data dir with the real migrations
+applied), ``client``, ``runner``, ``make_person``, and paths to the real test images.
+
+The database is built once per session by running the Alembic migrations (the same path
+as ``kiosk db upgrade``) and copied for each test, so every test starts from the migrated
+schema without paying for the migrations again.
+
+Model wrappers are loaded at most once per process (they are module-level lazy
+singletons), so tests that use the same model share it across the session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from kiosk import create_app  # noqa: E402
+from kiosk.config import TestingConfig  # noqa: E402
+from kiosk.extensions import db  # noqa: E402
+
+TESTS_DIR = Path(__file__).resolve().parent
+DATA_DIR = TESTS_DIR / "data"
+SHARED_DATASETS = TESTS_DIR.parent.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def migrated_db_template(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("template-db")
+    app = create_app(TestingConfig(folder))
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+        db.engine.dispose()
+    return folder / "kiosk.sqlite3"
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def app(data_dir, migrated_db_template):
+    shutil.copy(migrated_db_template, data_dir / "kiosk.sqlite3")
+    app = create_app(TestingConfig(data_dir))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_person(app):
+    """Factory: ``make_person("Ada")`` creates and commits a person."""
+    from kiosk.services.people import create_person
+
+    def factory(name: str = "Ada Lovelace", external_id: str | None = None):
+        return create_person(name, external_id)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def faces_data() -> Path:
+    """Real face photos copied into the repo (sources in tests/data/faces/SOURCES.csv)."""
+    return DATA_DIR / "faces"
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    if not SHARED_DATASETS.is_dir():
+        pytest.skip(f"{SHARED_DATASETS} is not beside the repo")
+    return SHARED_DATASETS
