@@ -99,6 +99,7 @@ class TestingConfig(Config):
     """A throwaway data dir per app; CSRF stays on (tests send the token) unless a test turns it off."""
 
     TESTING = True
+    __test__ = False  # not a pytest test class
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
         super().__init__(data_dir)

@@ -1,0 +1,85 @@
+"""The app factory, configuration and the error contract of the web layer."""
+
+from __future__ import annotations
+
+from kiosk import create_app
+from kiosk.config import Config, TestingConfig, load_or_create_secret_key
+
+
+def test_factory_builds_independent_apps(tmp_path):
+    first = create_app(TestingConfig(tmp_path / "a"))
+    second = create_app(TestingConfig(tmp_path / "b"))
+    assert first is not second
+    assert first.config["KIOSK_DATA_DIR"] != second.config["KIOSK_DATA_DIR"]
+    assert first.config["SQLALCHEMY_DATABASE_URI"].endswith("/a/kiosk.sqlite3")
+    for name in ("health", "kiosk_page", "auth", "admin", "api"):
+        assert name in first.blueprints
+
+
+def test_config_reads_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("KIOSK_DATA_DIR", str(tmp_path / "site"))
+    monkeypatch.setenv("KIOSK_DATABASE_URL", "sqlite:////tmp/elsewhere.db")
+    monkeypatch.setenv("KIOSK_DUPLICATE_WINDOW_MINUTES", "45")
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    config = Config()
+    assert config.KIOSK_DATA_DIR == str((tmp_path / "site").resolve())
+    assert config.SQLALCHEMY_DATABASE_URI == "sqlite:////tmp/elsewhere.db"
+    assert config.KIOSK_DUPLICATE_WINDOW_MINUTES == 45
+    assert config.SECRET_KEY == "from-the-environment"
+
+
+def test_dict_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("KIOSK_DATA_DIR", str(tmp_path))
+    app = create_app({"KIOSK_ID": "front-door", "TESTING": True})
+    assert app.config["KIOSK_ID"] == "front-door"
+
+
+def test_secret_key_generated_once_and_kept(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    key = load_or_create_secret_key(tmp_path)
+    assert len(key) == 64
+    assert load_or_create_secret_key(tmp_path) == key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0, "the key file must be private"
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_healthz_reports_broken_database(monkeypatch, tmp_path):
+    monkeypatch.setenv("KIOSK_DATA_DIR", str(tmp_path))
+    broken = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite:////nonexistent-dir/x.db"})
+    response = broken.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+
+
+def test_api_errors_are_json(client):
+    response = client.get("/api/v1/does-not-exist")
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_pages_errors_are_html(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "Error 404" in response.get_data(as_text=True)
+
+
+def test_admin_requires_sign_in(client):
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert "/auth/login" in response.headers["Location"]
+
+
+def test_unexpected_errors_are_500_without_traceback(app, client):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = client.get("/boom", headers={"Accept": "application/json"})
+    assert response.status_code == 500
+    assert "secret internals" not in response.get_data(as_text=True)
