@@ -1,0 +1,438 @@
+"""The check-in state machine (BRIEF section 2), one per kiosk session. No Flask, no models.
+
+    IDLE -> IDENTIFYING -> CONFIRMING -> SMILING -> DONE -> IDLE
+                      \\-> UNKNOWN -> IDLE      CONFIRMING/SMILING -> CANCELLED -> IDLE
+
+The machine never looks at pixels. For each frame the pipeline (``kiosk.checkin.pipeline``)
+runs only the stages that :meth:`CheckInMachine.stages_needed` asks for in the current
+state, packs the results into an :class:`Observation` and calls :meth:`CheckInMachine.step`.
+Recording the attendance is delegated to a :class:`CheckInBackend`, so the machine is
+tested on recorded observation sequences with a backend of the test's choosing.
+
+Decisions that protect people from being checked in as someone else:
+
+* identity is decided by a vote over a sliding window of frames, never by one frame;
+* a gesture counts only when held for ``gesture_hold_frames`` consecutive frames, and
+  only when the body making it owns the face (the pose's head landmarks lie in the face
+  box), so a photo held up by somebody else cannot confirm;
+* while confirming and smiling the face must stay the same person (a cheap continuity
+  check every frame, a full embedding check every few frames); a second face aborts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from .smile import SmileCapture
+
+
+class State(str, enum.Enum):
+    IDLE = "IDLE"
+    IDENTIFYING = "IDENTIFYING"
+    CONFIRMING = "CONFIRMING"
+    SMILING = "SMILING"
+    DONE = "DONE"
+    UNKNOWN = "UNKNOWN"
+    CANCELLED = "CANCELLED"
+
+
+class Stage(str, enum.Enum):
+    """Work the pipeline may do on a frame; the machine asks only for what its state needs."""
+
+    FACE = "face"  # detection + quality (cheap, every state)
+    IDENTITY = "identity"  # embedding + classifier (IDENTIFYING only)
+    SAME_PERSON = "same_person"  # embedding compared with the identified person (every few frames)
+    POSE = "pose"  # pose landmarks + gesture (CONFIRMING, SMILING)
+    EMOTION = "emotion"  # happy score (SMILING)
+
+
+UNKNOWN_VOTE = -1  # the vote of a face the recogniser rejects
+
+
+@dataclass
+class MachineConfig:
+    """Thresholds and timeouts; every one can be set per site (``KIOSK_CHECKIN_*``)."""
+
+    vote_window: int = 7  # frames in the identity vote
+    votes_to_identify: int = 5  # votes one person needs inside the window
+    votes_to_reject: int = 6  # unknown votes that end in UNKNOWN
+    face_lost_frames: int = 6  # consecutive frames without the face before giving up
+    gesture_hold_frames: int = 5  # consecutive frames a gesture must be held
+    gesture_min_score: float = 0.6
+    same_person_every: int = 8  # full embedding re-check every N frames while confirming/smiling
+    min_box_iou: float = 0.2  # face box continuity between consecutive frames
+    identify_timeout_s: float = 8.0
+    confirm_timeout_s: float = 12.0
+    smile_timeout_s: float = 6.0
+    smile_threshold: float = 0.6
+    smile_hold_frames: int = 3
+    message_s: float = 4.0  # how long DONE / UNKNOWN / CANCELLED stay on screen
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], prefix: str = "KIOSK_CHECKIN_") -> MachineConfig:
+        config = cls()
+        for name, default in vars(cls()).items():
+            key = prefix + name.upper()
+            if key in values and values[key] not in (None, ""):
+                setattr(config, name, type(default)(values[key]))
+        return config
+
+
+@dataclass
+class Observation:
+    """What the pipeline saw in one frame. Fields a state did not ask for stay None."""
+
+    now: float  # monotonic seconds
+    face_status: str  # ok | no_face | multiple_faces | face_too_small
+    face_box: tuple[int, int, int, int] | None = None
+    face_count: int = 0
+    quality_problem: str | None = None  # too_dark | too_blurry
+    identity: int | None = None  # person id, UNKNOWN_VOTE, or None (not computed)
+    identity_name: str | None = None
+    identity_score: float | None = None
+    same_person: bool | None = None  # None: not checked on this frame
+    gesture: str | None = None  # O | X | capture | idle
+    gesture_score: float = 0.0
+    body_owns_face: bool | None = None  # pose head landmarks inside the face box
+    happy: float | None = None
+    frame: Any = None  # the BGR frame, kept only by the smile step
+
+
+@dataclass
+class RecordOutcome:
+    kind: str  # check_in | check_out
+    timestamp: datetime
+    photo_token: str | None
+    duplicate: bool = False
+
+
+class CheckInBackend(Protocol):
+    def recent_event(self, person_id: int) -> datetime | None:
+        """The time of this person's check-in inside the duplicate window when a repeat is
+        to be ignored (not recorded); None when a new event may be recorded."""
+
+    def record(self, person_id: int, frame: Any, happy: float, identification_score: float) -> RecordOutcome:
+        """Store the attendance event and its photo atomically."""
+
+
+PROMPTS = {
+    "no_face": "Look at the camera to check in",
+    "multiple_faces": "One person at a time, please",
+    "face_too_small": "Please step closer",
+    "too_dark": "It is too dark here - please face the light",
+    "too_blurry": "Please hold still",
+}
+
+
+@dataclass
+class Snapshot:
+    """What the kiosk page shows; built by :meth:`CheckInMachine.snapshot`."""
+
+    state: State
+    prompt: str
+    hint: str | None = None
+    person_name: str | None = None
+    gesture: dict | None = None
+    happy: float | None = None
+    countdown: float | None = None
+    photo_token: str | None = None
+    checked_in_at: datetime | None = None
+    event_kind: str | None = None
+    duplicate: bool = False
+
+
+def box_iou(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> float:
+    if a is None or b is None:
+        return 0.0
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass
+class _GestureRun:
+    name: str | None = None
+    frames: int = 0
+
+    def update(self, gesture: str | None, counts: bool) -> int:
+        if not counts or gesture in (None, "idle"):
+            self.name, self.frames = None, 0
+        elif gesture == self.name:
+            self.frames += 1
+        else:
+            self.name, self.frames = gesture, 1
+        return self.frames
+
+
+@dataclass
+class CheckInMachine:
+    config: MachineConfig
+    backend: CheckInBackend
+    state: State = State.IDLE
+    entered_at: float = 0.0
+    person_id: int | None = None
+    person_name: str | None = None
+    identity_score: float | None = None
+    hint: str | None = None
+    frames_in_state: int = 0
+    _votes: deque = field(default_factory=deque)
+    _lost_frames: int = 0
+    _last_box: tuple[int, int, int, int] | None = None
+    _gesture: _GestureRun = field(default_factory=_GestureRun)
+    _last_gesture: tuple[str | None, float] = (None, 0.0)
+    _smile: SmileCapture | None = None
+    _happy: float | None = None
+    _reason: str = ""
+    _outcome: RecordOutcome | None = None
+    _recent: datetime | None = None
+
+    # -- what the pipeline must compute -------------------------------------------------
+    def stages_needed(self) -> set[Stage]:
+        """The stages for the next frame. No pose model while IDLE; no embedding every
+        frame once a person is identified, only a re-check every ``same_person_every``."""
+        if self.state == State.IDENTIFYING or self.state == State.IDLE:
+            # IDLE asks for identity too: the frame that starts IDENTIFYING is its first vote.
+            return {Stage.FACE, Stage.IDENTITY}
+        if self.state in (State.CONFIRMING, State.SMILING):
+            stages = {Stage.FACE, Stage.POSE}
+            if self.state == State.SMILING:
+                stages.add(Stage.EMOTION)
+            if self.frames_in_state % self.config.same_person_every == self.config.same_person_every - 1:
+                stages.add(Stage.SAME_PERSON)
+            return stages
+        return {Stage.FACE}
+
+    # -- transitions ---------------------------------------------------------------------
+    def _enter(self, state: State, now: float, reason: str = "") -> None:
+        self.state = state
+        self.entered_at = now
+        self.frames_in_state = 0
+        self._reason = reason
+        self._lost_frames = 0
+        self._gesture = _GestureRun()
+        if state == State.IDLE:
+            self.person_id = self.person_name = self.identity_score = None
+            self._votes.clear()
+            self._smile = None
+            self._happy = None
+            self._outcome = None
+            self._recent = None
+            self._last_box = None
+        if state == State.IDENTIFYING:
+            self._votes.clear()
+        if state == State.SMILING:
+            self._smile = SmileCapture(
+                threshold=self.config.smile_threshold,
+                hold_frames=self.config.smile_hold_frames,
+                timeout_s=self.config.smile_timeout_s,
+                started_at=now,
+            )
+
+    def reset(self, now: float) -> None:
+        self._enter(State.IDLE, now)
+
+    def _elapsed(self, now: float) -> float:
+        return now - self.entered_at
+
+    def step(self, obs: Observation) -> None:
+        """Advance the machine by one frame."""
+        now = obs.now
+        self.hint = obs.quality_problem if obs.face_status == "ok" else obs.face_status
+        handler = getattr(self, f"_on_{self.state.value.lower()}")
+        handler(obs, now)
+        self.frames_in_state += 1
+
+    def tick(self, now: float) -> None:
+        """Apply timeouts without a frame (the page polls state while it has no frame)."""
+        if self.state in (State.DONE, State.UNKNOWN, State.CANCELLED):
+            if self._elapsed(now) >= self.config.message_s:
+                self._enter(State.IDLE, now)
+        elif self.state == State.IDENTIFYING and self._elapsed(now) >= self.config.identify_timeout_s:
+            self._enter(State.IDLE, now, "timeout")
+        elif self.state == State.CONFIRMING and self._elapsed(now) >= self.config.confirm_timeout_s:
+            self._enter(State.IDLE, now, "timeout")
+
+    # Each handler implements one state's rules.
+    def _usable(self, obs: Observation) -> bool:
+        return obs.face_status == "ok" and obs.quality_problem is None
+
+    def _on_idle(self, obs: Observation, now: float) -> None:
+        if self._usable(obs):
+            self._enter(State.IDENTIFYING, now)
+            self._on_identifying(obs, now)
+
+    def _on_identifying(self, obs: Observation, now: float) -> None:
+        if self._elapsed(now) >= self.config.identify_timeout_s:
+            self._enter(State.IDLE, now, "timeout")
+            return
+        if not self._usable(obs) or obs.identity is None:
+            self._lost_frames += 1
+            if obs.face_status == "multiple_faces":
+                # Never let the vote run on with a crowd: start again when one person is left.
+                self._votes.clear()
+            if self._lost_frames >= self.config.face_lost_frames:
+                self._enter(State.IDLE, now)
+            return
+        self._lost_frames = 0
+        if self._last_box is not None and box_iou(self._last_box, obs.face_box) < self.config.min_box_iou:
+            self._votes.clear()  # a different face walked in: its votes start from zero
+        self._last_box = obs.face_box
+        self._votes.append((obs.identity, obs.identity_name, obs.identity_score))
+        while len(self._votes) > self.config.vote_window:
+            self._votes.popleft()
+        counts = Counter(vote for vote, _, _ in self._votes)
+        if counts[UNKNOWN_VOTE] >= self.config.votes_to_reject:
+            self._enter(State.UNKNOWN, now)
+            return
+        winner, n = max(((v, c) for v, c in counts.items() if v != UNKNOWN_VOTE), key=lambda vc: vc[1], default=(None, 0))
+        if winner is not None and n >= self.config.votes_to_identify:
+            scores = [s for v, _, s in self._votes if v == winner and s is not None]
+            self.person_id = winner
+            self.person_name = next(name for v, name, _ in self._votes if v == winner)
+            self.identity_score = sum(scores) / len(scores) if scores else None
+            self._recent = self.backend.recent_event(winner)
+            if self._recent is not None:
+                self._outcome = RecordOutcome("check_in", self._recent, None, duplicate=True)
+                self._enter(State.DONE, now, "duplicate")
+                return
+            self._enter(State.CONFIRMING, now)
+
+    def _still_same_person(self, obs: Observation, now: float) -> bool:
+        """False (and the machine has moved on) when the person is gone or someone else is here."""
+        if obs.face_status == "multiple_faces" or obs.face_count > 1:
+            self._enter(State.CANCELLED, now, "second_face")
+            return False
+        if obs.same_person is False:
+            self._enter(State.CANCELLED, now, "different_person")
+            return False
+        if obs.face_box is None:
+            self._lost_frames += 1
+            if self._lost_frames >= self.config.face_lost_frames:
+                self._enter(State.IDLE, now, "face_lost")
+                return False
+            return True
+        if self._last_box is not None and box_iou(self._last_box, obs.face_box) < self.config.min_box_iou:
+            # The face jumped: not the continuous movement of one person.
+            self._enter(State.CANCELLED, now, "different_person")
+            return False
+        self._lost_frames = 0
+        self._last_box = obs.face_box
+        return True
+
+    def _held_gesture(self, obs: Observation) -> str | None:
+        counts = obs.body_owns_face is True and obs.gesture_score >= self.config.gesture_min_score
+        self._last_gesture = (obs.gesture, obs.gesture_score)
+        held = self._gesture.update(obs.gesture, counts)
+        if held >= self.config.gesture_hold_frames:
+            return self._gesture.name
+        return None
+
+    def _on_confirming(self, obs: Observation, now: float) -> None:
+        if self._elapsed(now) >= self.config.confirm_timeout_s:
+            self._enter(State.IDLE, now, "timeout")
+            return
+        if not self._still_same_person(obs, now):
+            return
+        gesture = self._held_gesture(obs)
+        if gesture == "X":
+            self._enter(State.CANCELLED, now, "cancelled")
+        elif gesture == "O":
+            self._enter(State.SMILING, now)
+        elif gesture == "capture":
+            # Both arms up means "yes, take the photo now": confirm and capture this frame.
+            self._enter(State.SMILING, now)
+            self._smile.capture_now()
+            self._update_smile(obs, now)
+
+    def _on_smiling(self, obs: Observation, now: float) -> None:
+        if not self._still_same_person(obs, now):
+            return
+        if self._held_gesture(obs) == "capture":
+            self._smile.capture_now()
+        self._update_smile(obs, now)
+
+    def _update_smile(self, obs: Observation, now: float) -> None:
+        assert self._smile is not None
+        self._happy = obs.happy
+        capture = self._smile.update(obs.frame, obs.happy if obs.happy is not None else 0.0, now)
+        if capture is None:
+            return
+        self._outcome = self.backend.record(
+            self.person_id, capture.frame, capture.happy, self.identity_score or 0.0
+        )
+        self._happy = capture.happy
+        self._enter(State.DONE, now, capture.reason)
+
+    def _on_message(self, obs: Observation, now: float) -> None:
+        if self._elapsed(now) >= self.config.message_s:
+            self._enter(State.IDLE, now)
+
+    _on_done = _on_unknown = _on_cancelled = _on_message
+
+    # -- what the page shows -------------------------------------------------------------
+    def countdown(self, now: float) -> float | None:
+        limits = {
+            State.IDENTIFYING: self.config.identify_timeout_s,
+            State.CONFIRMING: self.config.confirm_timeout_s,
+            State.SMILING: self.config.smile_timeout_s,
+        }
+        limit = limits.get(self.state)
+        return None if limit is None else max(0.0, round(limit - self._elapsed(now), 1))
+
+    def prompt(self) -> str:
+        name = self.person_name or ""
+        if self.state == State.IDLE:
+            return PROMPTS.get(self.hint or "no_face", PROMPTS["no_face"])
+        if self.state == State.IDENTIFYING:
+            return PROMPTS.get(self.hint, "Hold still - recognising you...") if self.hint else "Hold still - recognising you..."
+        if self.state == State.CONFIRMING:
+            return f"Are you {name}? Make an O to confirm, an X to cancel."
+        if self.state == State.SMILING:
+            return f"Thanks, {name}! Now smile for your check-in photo :)"
+        if self.state == State.UNKNOWN:
+            return "Sorry, I don't recognise you. Please see an administrator."
+        if self.state == State.CANCELLED:
+            return {
+                "second_face": "Cancelled: one person at a time, please.",
+                "different_person": "Cancelled: please check in one person at a time.",
+            }.get(self._reason, "Cancelled. Step up again when you are ready.")
+        if self.state == State.DONE:
+            outcome = self._outcome
+            if outcome and outcome.duplicate:
+                return f"{name}, you have already checked in."
+            if outcome and outcome.kind == "check_out":
+                return f"Goodbye, {name}!"
+            return f"Welcome, {name}!"
+        return ""
+
+    def snapshot(self, now: float) -> Snapshot:
+        gesture = None
+        if self.state in (State.CONFIRMING, State.SMILING) and self._last_gesture[0] is not None:
+            gesture = {
+                "name": self._last_gesture[0],
+                "score": round(float(self._last_gesture[1]), 3),
+                "held": self._gesture.frames,
+                "needed": self.config.gesture_hold_frames,
+            }
+        outcome = self._outcome if self.state == State.DONE else None
+        return Snapshot(
+            state=self.state,
+            prompt=self.prompt(),
+            hint=self.hint if self.state in (State.IDLE, State.IDENTIFYING) else None,
+            person_name=self.person_name if self.state in (State.CONFIRMING, State.SMILING, State.DONE) else None,
+            gesture=gesture,
+            happy=self._happy if self.state in (State.SMILING, State.DONE) else None,
+            countdown=self.countdown(now),
+            photo_token=outcome.photo_token if outcome else None,
+            checked_in_at=outcome.timestamp if outcome else None,
+            event_kind=outcome.kind if outcome else None,
+            duplicate=bool(outcome and outcome.duplicate),
+        )

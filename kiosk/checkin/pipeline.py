@@ -1,0 +1,124 @@
+"""One kiosk frame through the models the current state needs, into the state machine.
+
+The expensive stages run only where they matter (BRIEF section 2 and issue 6):
+
+* every state: face detection + quality (BlazeFace, ~2 ms);
+* IDLE/IDENTIFYING: the embedding and classifier (the vote needs one per frame);
+* CONFIRMING/SMILING: pose + gesture (tracking mode) and a cheap same-person check: the
+  face box must move continuously, and every ``same_person_every`` frames the embedding is
+  computed again and must still name the same person;
+* SMILING: the emotion model on the face crop (~0.4 ms).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage, State
+
+# Pose landmarks that belong to the head (MediaPipe Pose indices): nose, eyes, mouth.
+HEAD_LANDMARKS = (0, 1, 2, 3, 4, 5, 6, 9, 10)
+# The face box is widened by this fraction before testing that the head landmarks lie inside:
+# BlazePose and BlazeFace place the same eye a few pixels apart.
+HEAD_BOX_MARGIN = 0.25
+MIN_HEAD_VISIBILITY = 0.5
+
+
+def body_owns_face(landmarks: np.ndarray, box: tuple[int, int, int, int] | None, frame_size: tuple[int, int]) -> bool:
+    """True when the pose's visible head landmarks lie inside the (widened) face box.
+
+    ``landmarks`` is (33, 4): normalized x, y, z, visibility. This is what stops a photo
+    held up by another person from confirming: the arms making the O belong to a body whose
+    head is not the face being recognised.
+    """
+    if box is None or landmarks is None:
+        return False
+    width, height = frame_size
+    x, y, w, h = box
+    x0, x1 = x - w * HEAD_BOX_MARGIN, x + w * (1 + HEAD_BOX_MARGIN)
+    y0, y1 = y - h * HEAD_BOX_MARGIN, y + h * (1 + HEAD_BOX_MARGIN)
+    head = landmarks[list(HEAD_LANDMARKS)]
+    visible = head[head[:, 3] >= MIN_HEAD_VISIBILITY]
+    if len(visible) < 3:
+        return False  # a body whose head is not seen cannot vouch for a face
+    px, py = visible[:, 0] * width, visible[:, 1] * height
+    inside = (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
+    return bool(inside.mean() >= 0.8)
+
+
+@dataclass
+class FrameResult:
+    """The drawing data of one frame, next to the machine's snapshot."""
+
+    frame_size: tuple[int, int]
+    faces: list[dict[str, Any]]
+    face_box: tuple[int, int, int, int] | None
+    pose: list[list[float]] | None
+    server_ms: float
+
+
+def analyse_frame(machine: CheckInMachine, bgr: np.ndarray, pose_estimator: Any, now: float | None = None) -> FrameResult:
+    """Run the stages the machine needs on ``bgr`` and step the machine."""
+    from ..services import recognition
+    from ..vision import emotion, faces, gestures
+
+    started = time.perf_counter()
+    now = time.monotonic() if now is None else now
+    needed = machine.stages_needed()
+    height, width = bgr.shape[:2]
+
+    analysis = faces.analyze_frame(bgr)
+    face = analysis.face
+    quality_problem = None
+    if analysis.quality is not None:
+        if analysis.quality.too_dark:
+            quality_problem = "too_dark"
+        elif analysis.quality.too_blurry:
+            quality_problem = "too_blurry"
+    obs = Observation(
+        now=now,
+        face_status=analysis.status,
+        face_box=tuple(face.box) if face is not None else None,
+        face_count=len(analysis.faces),
+        quality_problem=quality_problem,
+    )
+    usable = analysis.status == "ok" and face is not None
+
+    if Stage.IDENTITY in needed and usable and quality_problem is None:
+        match = recognition.identify_face(bgr, face)
+        obs.identity = match.person_id if match.person_id is not None else UNKNOWN_VOTE
+        obs.identity_name = match.person
+        obs.identity_score = match.score
+
+    if Stage.SAME_PERSON in needed and usable:
+        match = recognition.identify_face(bgr, face)
+        obs.same_person = match.person_id == machine.person_id
+
+    pose_points = None
+    if Stage.POSE in needed and pose_estimator is not None:
+        landmarks = pose_estimator.estimate(bgr)
+        if landmarks is not None:
+            array = landmarks.array if hasattr(landmarks, "array") else np.asarray(landmarks)
+            prediction = gestures.classify(landmarks)
+            obs.gesture = prediction.gesture
+            obs.gesture_score = prediction.score
+            obs.body_owns_face = body_owns_face(array, obs.face_box, (width, height))
+            pose_points = [[round(float(p[0]), 4), round(float(p[1]), 4), round(float(p[3]), 3)] for p in array]
+
+    if Stage.EMOTION in needed and usable:
+        obs.happy = emotion.analyze_emotion(bgr, face).happy
+    if machine.state == State.SMILING or Stage.EMOTION in needed or (Stage.POSE in needed):
+        obs.frame = bgr  # a confirming capture gesture or the smile step may keep this frame
+
+    machine.step(obs)
+    return FrameResult(
+        frame_size=(width, height),
+        faces=[{"box": [int(v) for v in f.box], "score": round(float(f.score), 3)} for f in analysis.faces],
+        face_box=obs.face_box,
+        pose=pose_points,
+        server_ms=round((time.perf_counter() - started) * 1000, 1),
+    )

@@ -1,0 +1,168 @@
+"""The kiosk's check-in service: frames in, the state the page shows out.
+
+Binds the Flask-free state machine (``kiosk.checkin``) to the database and the models:
+:class:`DatabaseBackend` records attendance through ``kiosk.services.attendance``, and
+:func:`process_frame` decodes a frame, runs the pipeline under the session's lock and
+builds the JSON answer described in the frame API contract.
+
+Errors (``kiosk.errors``): ``InvalidInput`` code ``bad_image`` (400) for undecodable
+frames, ``KioskError`` code ``busy`` (409) when the session already has a frame in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app, url_for
+
+from ..checkin.machine import MachineConfig, RecordOutcome, Snapshot
+from ..checkin.pipeline import FrameResult, analyse_frame
+from ..checkin.sessions import KioskSession, registry
+from ..errors import InvalidInput, KioskError, NotFound
+from ..extensions import db
+from ..models import AttendanceEvent
+from ..vision.image import BadImage, decode_image
+
+log = logging.getLogger(__name__)
+
+# Frames larger than this are shrunk before analysis: the kiosk streams 640x480, and a
+# phone-sized frame would only make every stage slower for no better answer.
+MAX_ANALYSIS_WIDTH = 960
+
+
+class Busy(KioskError):
+    status = 409
+    code = "busy"
+
+
+class DatabaseBackend:
+    """Records check-ins for one kiosk session; see ``CheckInBackend``."""
+
+    def __init__(self, session: KioskSession) -> None:
+        self._session = session
+
+    def recent_event(self, person_id: int) -> datetime | None:
+        from . import attendance
+
+        return attendance.recent_check_in(person_id)
+
+    def record(self, person_id: int, frame: Any, happy: float, identification_score: float) -> RecordOutcome:
+        from . import attendance
+        from .people import get_person
+
+        result = attendance.record_check_in(
+            get_person(person_id),
+            frame,
+            happy=happy,
+            identification_score=identification_score,
+            kiosk_id=current_app.config["KIOSK_ID"],
+        )
+        event = result.event
+        token = None
+        if not result.duplicate and event is not None and event.photo_path:
+            token = self._session.add_photo(event.id)
+        kind = event.kind.value if event is not None else "check_in"
+        return RecordOutcome(kind=kind, timestamp=event.timestamp, photo_token=token, duplicate=result.duplicate)
+
+
+def machine_config() -> MachineConfig:
+    return MachineConfig.from_mapping(current_app.config)
+
+
+def _session(session_id: str | None) -> KioskSession:
+    return registry.get_or_create(session_id, machine_config(), DatabaseBackend)
+
+
+def _pose_estimator(session: KioskSession) -> Any:
+    if session.pose is None:
+        from ..vision.pose import PoseEstimator
+
+        session.pose = PoseEstimator(tracking=True)
+    return session.pose
+
+
+def _local_time(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(ZoneInfo(current_app.config.get("KIOSK_TIMEZONE", "UTC"))).strftime("%H:%M")
+
+
+def _payload(session: KioskSession, snapshot: Snapshot, frame: FrameResult | None) -> dict[str, Any]:
+    return {
+        "state": snapshot.state.value,
+        "prompt": snapshot.prompt,
+        "hint": snapshot.hint,
+        "person": {"name": snapshot.person_name} if snapshot.person_name else None,
+        "frame_size": list(frame.frame_size) if frame else None,
+        "faces": frame.faces if frame else [],
+        "face": {"box": list(frame.face_box)} if frame and frame.face_box else None,
+        "pose": frame.pose if frame else None,
+        "gesture": snapshot.gesture,
+        "happy": None if snapshot.happy is None else round(float(snapshot.happy), 3),
+        "countdown": snapshot.countdown,
+        "photo_url": url_for("api.kiosk_photo", token=snapshot.photo_token) if snapshot.photo_token else None,
+        "checked_in_at": _local_time(snapshot.checked_in_at),
+        "event_kind": snapshot.event_kind,
+        "duplicate": snapshot.duplicate,
+        "server_ms": frame.server_ms if frame else None,
+    }
+
+
+def decode_frame(data: bytes) -> Any:
+    import cv2
+
+    try:
+        bgr = decode_image(data, max_pixels=current_app.config["KIOSK_MAX_IMAGE_PIXELS"])
+    except BadImage as err:
+        raise InvalidInput(str(err), code="bad_image") from err
+    height, width = bgr.shape[:2]
+    if width > MAX_ANALYSIS_WIDTH:
+        scale = MAX_ANALYSIS_WIDTH / width
+        bgr = cv2.resize(bgr, (MAX_ANALYSIS_WIDTH, round(height * scale)), interpolation=cv2.INTER_AREA)
+    return bgr
+
+
+def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, Any]]:
+    """Analyse one frame for this kiosk session; returns the session id and the answer."""
+    bgr = decode_frame(data)
+    session = _session(session_id)
+    if not session.lock.acquire(blocking=False):
+        raise Busy("The previous frame is still being processed; send the next one after its answer.")
+    try:
+        result = analyse_frame(session.machine, bgr, _pose_estimator(session))
+        snapshot = session.machine.snapshot(time.monotonic())
+        return session.id, _payload(session, snapshot, result)
+    finally:
+        session.lock.release()
+
+
+def current_state(session_id: str | None) -> tuple[str, dict[str, Any]]:
+    session = _session(session_id)
+    with session.lock:
+        now = time.monotonic()
+        session.machine.tick(now)
+        return session.id, _payload(session, session.machine.snapshot(now), None)
+
+
+def reset(session_id: str | None) -> tuple[str, dict[str, Any]]:
+    session = _session(session_id)
+    with session.lock:
+        now = time.monotonic()
+        session.machine.reset(now)
+        return session.id, _payload(session, session.machine.snapshot(now), None)
+
+
+def photo_path(session_id: str | None, token: str):
+    """The welcome photo behind ``token``, only for the session it was issued to."""
+    from .. import storage
+
+    session = registry.get(session_id)
+    event_id = session.photo_event(token) if session else None
+    event = db.session.get(AttendanceEvent, event_id) if event_id else None
+    if event is None or not event.photo_path:
+        raise NotFound("This photo link has expired.")
+    return storage.resolve(event.photo_path)

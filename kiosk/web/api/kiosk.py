@@ -1,0 +1,76 @@
+"""The kiosk's frame API (contract: docs/frame-api.md). Thin: the work is in
+``kiosk.services.checkin``. These routes carry no admin authority, so they are exempt from
+CSRF; when device tokens are required, only registered kiosks may use them."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request, send_file, session
+
+from ...errors import KioskError
+from ...extensions import csrf
+from ...services import checkin
+from . import api_bp
+
+SESSION_KEY = "kiosk_session"
+FRAME_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
+class UnsupportedMediaType(KioskError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+def _require_device() -> None:
+    if current_app.config.get("KIOSK_REQUIRE_DEVICE_TOKEN"):
+        from ...services import devices
+
+        devices.require_device_token()
+
+
+def _frame_bytes() -> bytes:
+    if request.mimetype in FRAME_TYPES:
+        return request.get_data(cache=False)
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("frame")
+        if upload is None:
+            raise KioskError("The form has no 'frame' file field.", code="missing_field")
+        return upload.read()
+    raise UnsupportedMediaType(
+        f"Frames must be sent as image/jpeg (or multipart with a 'frame' field), not {request.mimetype or 'no type'}."
+    )
+
+
+def _answer(session_id: str, payload: dict):
+    session[SESSION_KEY] = session_id
+    response = jsonify(payload)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api_bp.post("/kiosk/frames")
+@csrf.exempt
+def kiosk_frames():
+    _require_device()
+    session_id, payload = checkin.process_frame(session.get(SESSION_KEY), _frame_bytes())
+    return _answer(session_id, payload)
+
+
+@api_bp.get("/kiosk/state")
+def kiosk_state():
+    _require_device()
+    return _answer(*checkin.current_state(session.get(SESSION_KEY)))
+
+
+@api_bp.post("/kiosk/reset")
+@csrf.exempt
+def kiosk_reset():
+    _require_device()
+    return _answer(*checkin.reset(session.get(SESSION_KEY)))
+
+
+@api_bp.get("/kiosk/photos/<token>")
+def kiosk_photo(token: str):
+    path = checkin.photo_path(session.get(SESSION_KEY), token)
+    response = send_file(path, mimetype="image/png", max_age=0)
+    response.headers["Cache-Control"] = "no-store, private"
+    return response
