@@ -1,0 +1,430 @@
+"""Face detection (MediaPipe FaceDetection / BlazeFace), the frame's verdict, quality and alignment.
+
+Everything that looks for faces goes through here: the kiosk loop, enrollment, ``kiosk identify``,
+the emotion model. Colour order: every function takes and returns **BGR** ``uint8`` images (as
+:func:`kiosk.vision.image.decode_image` produces); the one BGR->RGB conversion for MediaPipe happens
+inside :class:`FaceDetector` via :func:`kiosk.vision.image.bgr_to_rgb`.
+
+Detector. BlazeFace comes in two models: *short range* (``model_selection=0``, faces within ~2 m,
+the kiosk's case, the default) and *full range* (``model_selection=1``, for a camera farther away).
+``KIOSK_FACE_DETECTOR_RANGE=short|full`` picks the primary one. When the primary model finds no face
+at all, the other model is asked too (one extra ~2 ms pass, only on empty frames): the short-range
+model misses faces that fill less than ~15% of a large photo (group photos, a person far from the
+kiosk), and a far face should be answered "please step closer", not "no face". Detections below
+``KIOSK_FACE_MIN_CONFIDENCE`` (default 0.5, MediaPipe's own default) are dropped.
+
+Verdict (:func:`analyze_frame`), in this order:
+
+* ``no_face``: nothing detected;
+* ``multiple_faces``: another face is at least ``DOMINANT_AREA_RATIO`` (0.5) of the largest face's
+  area. Otherwise the largest face is *dominant* and is served: a bystander a step or more behind
+  the user (side ratio < ~0.7, i.e. roughly 1.4x farther away) does not block the kiosk. Areas are
+  measured on boxes clipped to the image, so a face cut by the frame edge counts for what is visible.
+  The kiosk's later checks (the gesturing body must own the served face) cover the rest;
+* ``face_too_small``: the served face's box is narrower than ``KIOSK_MIN_FACE_PX`` (default 64 px;
+  ~1.4 m from a 640x480 webcam): embeddings of smaller faces are unreliable;
+* ``ok``: one usable face. Its :class:`FaceQuality` (blur, brightness) is attached; a dark or
+  blurred face is still ``ok`` (a verdict ``kiosk identify`` reports) but :attr:`FrameAnalysis.usable`
+  is false and the message asks for better light / to hold still. Enrollment refuses such faces.
+
+Alignment (:func:`crop_face`): the crop is rotated so that the eyes are level, centred on the
+detector's box and scaled so that the box side plus ``margin`` on each side fills ``size`` pixels.
+Enrollment stores this *canonical crop* (:data:`CANONICAL_CROP_SIZE`, :data:`CANONICAL_CROP_MARGIN`)
+and every embedder embeds from it (:func:`face_in_canonical_crop` says where the face is inside it),
+so training and serving see faces prepared by the same code.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .image import bgr_to_rgb
+from .lazy import LazyModel, ModelUnavailable
+
+KEYPOINT_NAMES = (
+    "right_eye",  # the person's right eye: on the image's left in an unmirrored photo
+    "left_eye",
+    "nose_tip",
+    "mouth_center",
+    "right_ear_tragion",
+    "left_ear_tragion",
+)
+
+DEFAULT_MIN_CONFIDENCE = 0.5
+DEFAULT_MIN_FACE_PX = 64
+DOMINANT_AREA_RATIO = 0.5
+
+# Quality: measured on the face box resized to QUALITY_SIDE px so that the figures do not depend
+# on the face's size in pixels. Thresholds chosen on the project's real photos (sharp photos score
+# 100-2000; a Gaussian blur of sigma 3 on a 120 px face drops below 20) and a dark room (< 50).
+QUALITY_SIDE = 112
+MIN_SHARPNESS = 25.0
+MIN_BRIGHTNESS = 50.0
+MAX_BRIGHTNESS = 235.0
+
+# The stored enrollment crop: 224 px, the face box covering 1/(1 + 2*0.3) = 62% of it.
+CANONICAL_CROP_SIZE = 224
+CANONICAL_CROP_MARGIN = 0.3
+
+MESSAGES = {
+    "ok": "",
+    "no_face": "Please look at the camera.",
+    "multiple_faces": "One person at a time, please.",
+    "face_too_small": "Please step closer.",
+    "too_dark": "It is too dark here: please face the light.",
+    "too_bright": "Too much light behind or on you: please step out of the glare.",
+    "too_blurry": "Please hold still for a moment.",
+}
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]  # x, y, w, h in pixels, clipped to the image
+    score: float
+    keypoints: dict[str, tuple[int, int]] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def area(self) -> int:
+        return self.box[2] * self.box[3]
+
+    @property
+    def width(self) -> int:
+        return self.box[2]
+
+    @property
+    def center(self) -> tuple[float, float]:
+        x, y, w, h = self.box
+        return x + w / 2.0, y + h / 2.0
+
+    def contains(self, point: tuple[float, float], grow: float = 0.0) -> bool:
+        """Whether ``point`` (x, y in pixels) is inside the box grown by ``grow`` x its size."""
+        x, y, w, h = self.box
+        px, py = point
+        return (x - grow * w) <= px <= (x + w + grow * w) and (y - grow * h) <= py <= (y + h + grow * h)
+
+    def as_dict(self) -> dict:
+        return {"box": list(self.box), "score": round(self.score, 4), "keypoints": {k: list(v) for k, v in self.keypoints.items()}}
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    sharpness: float  # variance of the Laplacian of the face, at QUALITY_SIDE px
+    brightness: float  # mean grey level of the face, 0..255
+    too_dark: bool
+    too_bright: bool
+    too_blurry: bool
+
+    @property
+    def blur(self) -> float:
+        """Alias: the variance of the Laplacian (higher = sharper)."""
+        return self.sharpness
+
+    @property
+    def acceptable(self) -> bool:
+        return not (self.too_dark or self.too_bright or self.too_blurry)
+
+    @property
+    def problem(self) -> str | None:
+        for name in ("too_dark", "too_bright", "too_blurry"):
+            if getattr(self, name):
+                return name
+        return None
+
+    @property
+    def score(self) -> float:
+        """0..1 summary stored with enrollment samples (1 = sharp and well lit)."""
+        sharp = min(1.0, self.sharpness / (4 * MIN_SHARPNESS))
+        light = 1.0 - min(1.0, abs(self.brightness - 128.0) / 128.0)
+        return round(0.5 * sharp + 0.5 * light, 3)
+
+    def as_dict(self) -> dict:
+        return {
+            "sharpness": round(self.sharpness, 1),
+            "brightness": round(self.brightness, 1),
+            "too_dark": self.too_dark,
+            "too_bright": self.too_bright,
+            "too_blurry": self.too_blurry,
+        }
+
+
+@dataclass
+class FrameAnalysis:
+    status: str  # ok | no_face | multiple_faces | face_too_small
+    face: Face | None  # the face to serve (the dominant one), None unless status is ok or face_too_small
+    faces: list[Face]
+    quality: FaceQuality | None
+    message: str  # what to tell the person in front of the kiosk ("" when all is well)
+
+    @property
+    def usable(self) -> bool:
+        """One face, big enough, sharp and well lit: worth embedding."""
+        return self.status == "ok" and self.face is not None and (self.quality is None or self.quality.acceptable)
+
+    def as_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "face": self.face.as_dict() if self.face else None,
+            "faces": len(self.faces),
+            "quality": self.quality.as_dict() if self.quality else None,
+            "message": self.message,
+        }
+
+
+def _setting(name: str, default):
+    """A config value from the Flask app when there is one, else the default (scripts, benches)."""
+    try:
+        from flask import current_app
+
+        return current_app.config.get(name, default)
+    except RuntimeError:  # outside an application context
+        return default
+
+
+class FaceDetector(LazyModel):
+    """MediaPipe FaceDetection (BlazeFace), both range models, loaded on first use.
+
+    MediaPipe's legacy solution graphs are not safe to call from two threads at once, so every
+    ``process()`` runs under a per-model lock (the server runs threads per worker).
+    """
+
+    name = "blazeface"
+    _RANGES = {"short": 0, "full": 1}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._run_lock = threading.Lock()
+
+    def _load(self) -> dict:
+        try:
+            import mediapipe as mp
+        except ImportError as err:  # pragma: no cover - mediapipe is a hard dependency
+            raise ModelUnavailable("mediapipe is not installed: face detection is unavailable.") from err
+        # A low floor here; the configured cut is applied in detect() so it can change at run time.
+        return {
+            rng: mp.solutions.face_detection.FaceDetection(model_selection=sel, min_detection_confidence=0.3)
+            for rng, sel in self._RANGES.items()
+        }
+
+    def _run(self, rgb: np.ndarray, rng: str, min_confidence: float, width: int, height: int) -> list[Face]:
+        with self._run_lock:
+            result = self.model[rng].process(rgb)
+        faces = []
+        for det in result.detections or []:
+            score = float(det.score[0])
+            if score < min_confidence:
+                continue
+            face = _to_face(det, score, width, height)
+            if face is not None and _plausible(face):
+                faces.append(face)
+        return faces
+
+    def predict(self, bgr: np.ndarray, *, detector_range: str | None = None, min_confidence: float | None = None) -> list[Face]:
+        if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
+            raise ValueError("detect_faces expects a BGR image of shape (h, w, 3)")
+        primary = (detector_range or _setting("KIOSK_FACE_DETECTOR_RANGE", "short") or "short").strip().lower()
+        if primary not in self._RANGES:
+            raise ValueError(f"KIOSK_FACE_DETECTOR_RANGE must be 'short' or 'full', not {primary!r}")
+        if min_confidence is None:
+            min_confidence = float(_setting("KIOSK_FACE_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE))
+        height, width = bgr.shape[:2]
+        rgb = bgr_to_rgb(bgr)
+        faces = self._run(rgb, primary, min_confidence, width, height)
+        if not faces:
+            other = "full" if primary == "short" else "short"
+            faces = self._run(rgb, other, min_confidence, width, height)
+        faces = _suppress_overlaps(faces)
+        faces.sort(key=lambda f: (f.area, f.score), reverse=True)
+        return faces
+
+
+def _to_face(det, score: float, width: int, height: int) -> Face | None:
+    rel = det.location_data.relative_bounding_box
+    x0 = max(0, int(round(rel.xmin * width)))
+    y0 = max(0, int(round(rel.ymin * height)))
+    x1 = min(width, int(round((rel.xmin + rel.width) * width)))
+    y1 = min(height, int(round((rel.ymin + rel.height) * height)))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    keypoints = {}
+    for name, kp in zip(KEYPOINT_NAMES, det.location_data.relative_keypoints):
+        keypoints[name] = (int(round(kp.x * width)), int(round(kp.y * height)))
+    return Face(box=(x0, y0, x1 - x0, y1 - y0), score=score, keypoints=keypoints)
+
+
+MAX_ROLL_DEGREES = 60.0
+
+
+def _plausible(face: Face) -> bool:
+    """Reject detections whose eye line is near vertical. BlazeFace's false positives on textures
+    (a building's windows, a patterned shirt) come with such keypoints, and nobody using the kiosk
+    or posing for an enrollment photo tilts their head past 60 degrees."""
+    right, left = face.keypoints.get("right_eye"), face.keypoints.get("left_eye")
+    if not right or not left:
+        return True
+    roll = math.degrees(math.atan2(left[1] - right[1], left[0] - right[0]))
+    return abs(roll) <= MAX_ROLL_DEGREES
+
+
+def _iou(a: Face, b: Face) -> float:
+    ax, ay, aw, ah = a.box
+    bx, by, bw, bh = b.box
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = a.area + b.area - inter
+    return inter / union if union else 0.0
+
+
+def _contained(a: Face, b: Face) -> float:
+    """The share of the smaller box that lies inside the other."""
+    ax, ay, aw, ah = a.box
+    bx, by, bw, bh = b.box
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    smaller = min(a.area, b.area)
+    return ix * iy / smaller if smaller else 0.0
+
+
+def _suppress_overlaps(faces: list[Face], iou_limit: float = 0.4, containment_limit: float = 0.7) -> list[Face]:
+    """Keep the best-scoring box of any overlapping or nested group: one face never counts as two."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda f: f.score, reverse=True):
+        if all(_iou(face, other) < iou_limit and _contained(face, other) < containment_limit for other in kept):
+            kept.append(face)
+    return kept
+
+
+_detector = FaceDetector()
+
+
+def get_detector() -> FaceDetector:
+    return _detector
+
+
+def detect_faces(bgr: np.ndarray, *, detector_range: str | None = None, min_confidence: float | None = None) -> list[Face]:
+    """Faces in a BGR image, largest first. Boxes are clipped to the image."""
+    return _detector.predict(bgr, detector_range=detector_range, min_confidence=min_confidence)
+
+
+def assess_quality(bgr: np.ndarray, face: Face) -> FaceQuality:
+    """Sharpness (variance of the Laplacian) and brightness of the face region."""
+    x, y, w, h = face.box
+    region = bgr[y : y + h, x : x + w]
+    if region.size == 0:
+        return FaceQuality(0.0, 0.0, True, False, True)
+    gray = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
+    gray = cv2.resize(gray, (QUALITY_SIDE, QUALITY_SIDE), interpolation=cv2.INTER_AREA)
+    sharpness = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+    brightness = float(gray.mean())
+    return FaceQuality(
+        sharpness=sharpness,
+        brightness=brightness,
+        too_dark=brightness < MIN_BRIGHTNESS,
+        too_bright=brightness > MAX_BRIGHTNESS,
+        too_blurry=sharpness < MIN_SHARPNESS,
+    )
+
+
+def pick_dominant(faces: list[Face]) -> Face | None:
+    """The face to serve: the largest, if every other face is < DOMINANT_AREA_RATIO of its area."""
+    if not faces:
+        return None
+    largest = max(faces, key=lambda f: f.area)
+    if any(f is not largest and f.area >= DOMINANT_AREA_RATIO * largest.area for f in faces):
+        return None
+    return largest
+
+
+def analyze_frame(
+    bgr: np.ndarray,
+    *,
+    faces: list[Face] | None = None,
+    min_face_px: int | None = None,
+    detector_range: str | None = None,
+) -> FrameAnalysis:
+    """The frame's verdict (see the module docstring for the rules) and the face to serve."""
+    if faces is None:
+        faces = detect_faces(bgr, detector_range=detector_range)
+    if min_face_px is None:
+        min_face_px = int(_setting("KIOSK_MIN_FACE_PX", DEFAULT_MIN_FACE_PX))
+    if not faces:
+        return FrameAnalysis("no_face", None, faces, None, MESSAGES["no_face"])
+    face = pick_dominant(faces)
+    if face is None:
+        return FrameAnalysis("multiple_faces", None, faces, None, MESSAGES["multiple_faces"])
+    if min(face.box[2], face.box[3]) < min_face_px:
+        return FrameAnalysis("face_too_small", face, faces, None, MESSAGES["face_too_small"])
+    quality = assess_quality(bgr, face)
+    message = MESSAGES[quality.problem] if quality.problem else ""
+    return FrameAnalysis("ok", face, faces, quality, message)
+
+
+def _eye_angle_degrees(face: Face) -> float:
+    right = face.keypoints.get("right_eye")
+    left = face.keypoints.get("left_eye")
+    if not right or not left:
+        return 0.0
+    # The person's right eye is on the image's left: the eye line runs right_eye -> left_eye.
+    angle = math.degrees(math.atan2(left[1] - right[1], left[0] - right[0]))
+    # A detector keypoint swap or a face upside down would give ~180 degrees: do not flip faces.
+    return angle if abs(angle) <= 45.0 else 0.0
+
+
+def alignment_matrix(face: Face, size: int, margin: float) -> np.ndarray:
+    """The 2x3 affine map from image pixels to the aligned crop (eyes level, box centred)."""
+    x, y, w, h = face.box
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    cx, cy = face.center
+    scale = size / side
+    matrix = cv2.getRotationMatrix2D((cx, cy), _eye_angle_degrees(face), scale)
+    matrix[0, 2] += size / 2.0 - cx
+    matrix[1, 2] += size / 2.0 - cy
+    return matrix
+
+
+def _scaled(face: Face, factor: float, dx: float, dy: float) -> Face:
+    """``face`` in the coordinates of an image cut at (dx, dy) then resized by ``factor``."""
+    x, y, w, h = face.box
+    box = (int(round((x - dx) * factor)), int(round((y - dy) * factor)), max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+    keypoints = {k: (int(round((px - dx) * factor)), int(round((py - dy) * factor))) for k, (px, py) in face.keypoints.items()}
+    return Face(box=box, score=face.score, keypoints=keypoints)
+
+
+def crop_face(bgr: np.ndarray, face: Face, size: int = CANONICAL_CROP_SIZE, margin: float = CANONICAL_CROP_MARGIN) -> np.ndarray:
+    """An aligned square crop (BGR, ``size`` x ``size``): eyes level, the face box centred with
+    ``margin`` x its side added on every side. Pixels outside the image repeat the edge."""
+    side = max(face.box[2], face.box[3]) * (1.0 + 2.0 * margin)
+    scale = size / side
+    if scale < 0.75:
+        # A big face in a big photo: warpAffine samples without averaging and would alias, so
+        # shrink the neighbourhood of the face with INTER_AREA first, then align at ~1:1.
+        cx, cy = face.center
+        reach = side * 0.75  # half the diagonal of the rotated crop, plus a little
+        x0, y0 = max(0, int(cx - reach)), max(0, int(cy - reach))
+        x1, y1 = min(bgr.shape[1], int(cx + reach) + 1), min(bgr.shape[0], int(cy + reach) + 1)
+        region = bgr[y0:y1, x0:x1]
+        new_w, new_h = max(1, int(round(region.shape[1] * scale))), max(1, int(round(region.shape[0] * scale)))
+        factor_x, factor_y = new_w / region.shape[1], new_h / region.shape[0]
+        region = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        face = _scaled(face, (factor_x + factor_y) / 2.0, x0, y0)
+        bgr = region
+    matrix = alignment_matrix(face, size, margin)
+    return cv2.warpAffine(bgr, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def face_in_canonical_crop(size: int = CANONICAL_CROP_SIZE, margin: float = CANONICAL_CROP_MARGIN) -> Face:
+    """Where the face box lies inside a crop made by :func:`crop_face` (eyes level, centred)."""
+    side = size / (1.0 + 2.0 * margin)
+    offset = (size - side) / 2.0
+    box = (int(round(offset)), int(round(offset)), int(round(side)), int(round(side)))
+    return Face(box=box, score=1.0, keypoints={})
+
+
+def canonical_crop(bgr: np.ndarray, face: Face) -> np.ndarray:
+    """The crop enrollment stores and embedders embed from."""
+    return crop_face(bgr, face, CANONICAL_CROP_SIZE, CANONICAL_CROP_MARGIN)
