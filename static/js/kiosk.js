@@ -1,0 +1,630 @@
+/*
+ * The kiosk screen: camera -> frames to the server -> state, prompt and overlay on screen.
+ *
+ * The server owns the check-in state machine (POST /api/v1/kiosk/frames answers with the
+ * state to show); this script only sends pixels and draws the answer. Rules it keeps:
+ * - drawing runs on requestAnimationFrame so the video never stutters; sending is
+ *   throttled separately, at a rate that follows the server's answer time;
+ * - never more than one frame request in flight: a frame that cannot be sent now is
+ *   dropped, not queued (a queue would only show the person a growing delay);
+ * - network errors and 5xx back off and say "Reconnecting"; 409 (busy) just waits.
+ * Plain ES2017, no modules, no OffscreenCanvas, no build step: Chrome, Edge and Safari.
+ */
+(function () {
+  "use strict";
+
+  var MIN_INTERVAL_MS = 66; // ~15 frames/s: the fake and most real cameras run at 15-30
+  var MAX_INTERVAL_MS = 1000;
+  var INTERVAL_PER_ROUND_TRIP = 1.2; // leave the server a little idle time between frames
+  var JPEG_QUALITY = 0.8;
+  var MAX_FRAME_SIDE = 640; // the server analyses 640x480; larger frames only cost upload time
+  var BACKOFF_FIRST_MS = 500;
+  var BACKOFF_MAX_MS = 8000;
+  var TOKEN_STORAGE_KEY = "kioskToken";
+
+  // MediaPipe pose landmark indices drawn as the arm skeleton.
+  var NOSE = 0;
+  var SKELETON = [
+    [11, 12], // shoulders
+    [11, 13], [13, 15], // left arm
+    [12, 14], [14, 16], // right arm
+    [11, 23], [12, 24], [23, 24] // torso
+  ];
+  var MIN_LANDMARK_VISIBILITY = 0.5;
+
+  // Step indicator and the state as words: colour is never the only signal.
+  var STATES = {
+    STARTING: { step: null, label: "Starting" },
+    IDLE: { step: "look", label: "Waiting for someone" },
+    IDENTIFYING: { step: "look", label: "Identifying" },
+    CONFIRMING: { step: "confirm", label: "Please confirm" },
+    SMILING: { step: "smile", label: "Smile!" },
+    DONE: { step: "done", label: "Done" },
+    UNKNOWN: { step: "look", label: "Not recognised" },
+    CANCELLED: { step: "confirm", label: "Cancelled" },
+    CAMERA_ERROR: { step: null, label: "Camera problem" }
+  };
+  var STEP_ORDER = ["look", "confirm", "smile", "done"];
+
+  var body = document.body;
+  var video = document.getElementById("camera");
+  var overlay = document.getElementById("overlay");
+  var overlayContext = overlay.getContext("2d");
+  // The frame sent to the server is drawn here first; it is never attached to the page.
+  var frameCanvas = document.createElement("canvas");
+  var frameContext = frameCanvas.getContext("2d");
+
+  var ui = {
+    prompt: document.getElementById("prompt"),
+    stateLabel: document.getElementById("state-label"),
+    steps: document.querySelectorAll("#steps li"),
+    person: document.getElementById("person"),
+    personPhoto: document.getElementById("person-photo"),
+    personGreeting: document.getElementById("person-greeting"),
+    personName: document.getElementById("person-name"),
+    personDetail: document.getElementById("person-detail"),
+    cameraError: document.getElementById("camera-error"),
+    cameraErrorTitle: document.getElementById("camera-error-title"),
+    cameraErrorDetail: document.getElementById("camera-error-detail"),
+    gesture: document.getElementById("gesture"),
+    gestureLabel: document.getElementById("gesture-label"),
+    gestureProgress: document.getElementById("gesture-progress"),
+    gestureText: document.getElementById("gesture-text"),
+    happy: document.getElementById("happy"),
+    happyMeter: document.getElementById("happy-meter"),
+    happyText: document.getElementById("happy-text"),
+    countdown: document.getElementById("countdown"),
+    countdownProgress: document.getElementById("countdown-progress"),
+    countdownText: document.getElementById("countdown-text"),
+    connection: document.getElementById("connection")
+  };
+
+  var urls = {
+    frames: body.getAttribute("data-frames-url"),
+    state: body.getAttribute("data-state-url"),
+    reset: body.getAttribute("data-reset-url")
+  };
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : null;
+  var kioskToken = takeKioskToken();
+
+  var loop = {
+    streaming: false,
+    inFlight: false,
+    nextSendAt: 0,
+    intervalMs: 200,
+    smoothedRoundTripMs: null,
+    failures: 0,
+    lastAnswer: null,
+    answerReceivedAt: 0,
+    countdownStart: null, // {state, seconds}: the countdown bar's full length for this step
+    overlayDirty: true
+  };
+
+  // Exposed for the browser tests and for an operator's console; read-only in spirit.
+  window.kiosk = {
+    stats: { framesSent: 0, answers: 0, busy: 0, errors: 0, maxInFlight: 0, inFlight: 0, lastStatus: null },
+    loop: loop,
+    lastAnswer: function () { return loop.lastAnswer; }
+  };
+
+  /* ---------- kiosk token: ?token=... once, then kept in localStorage ---------- */
+
+  function takeKioskToken() {
+    var stored = null;
+    try {
+      var params = new URLSearchParams(window.location.search);
+      var fromUrl = params.get("token");
+      if (fromUrl) {
+        window.localStorage.setItem(TOKEN_STORAGE_KEY, fromUrl);
+        // Keep the secret out of the address bar and the history.
+        params.delete("token");
+        var query = params.toString();
+        window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
+      }
+      stored = window.localStorage.getItem(TOKEN_STORAGE_KEY);
+    } catch (err) {
+      // localStorage can be off (Safari private mode): the kiosk works without a token.
+      stored = null;
+    }
+    return stored;
+  }
+
+  function requestHeaders(extra) {
+    var headers = { "Accept": "application/json" };
+    if (kioskToken) headers["X-Kiosk-Token"] = kioskToken;
+    if (csrfToken) headers["X-CSRFToken"] = csrfToken;
+    if (extra) {
+      for (var key in extra) {
+        if (Object.prototype.hasOwnProperty.call(extra, key)) headers[key] = extra[key];
+      }
+    }
+    return headers;
+  }
+
+  /* ---------- camera ---------- */
+
+  function cameraProblem(err) {
+    var name = err && err.name;
+    if (name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError") {
+      return {
+        title: "Camera access is blocked",
+        detail: "Allow this page to use the camera (the camera icon in the address bar), then reload. " +
+                "If it keeps failing, please see an administrator."
+      };
+    }
+    if (name === "NotFoundError" || name === "DevicesNotFoundError" || name === "OverconstrainedError") {
+      return {
+        title: "No camera found",
+        detail: "Connect a camera to this kiosk, then reload the page. Please see an administrator."
+      };
+    }
+    if (name === "NotReadableError" || name === "TrackStartError" || name === "AbortError") {
+      return {
+        title: "The camera is busy",
+        detail: "Another program is using the camera. Close it (or unplug and replug the camera), then reload."
+      };
+    }
+    return {
+      title: "The camera could not start",
+      detail: "Reload the page; if it keeps failing, please see an administrator." + (name ? " (" + name + ")" : "")
+    };
+  }
+
+  function showCameraError(problem) {
+    loop.streaming = false;
+    ui.cameraErrorTitle.textContent = problem.title;
+    ui.cameraErrorDetail.textContent = problem.detail;
+    ui.cameraError.hidden = false;
+    setState("CAMERA_ERROR");
+    setPrompt(problem.title);
+    body.setAttribute("data-camera-error", problem.code || "error");
+  }
+
+  function startCamera() {
+    if (!window.isSecureContext) {
+      showCameraError({
+        code: "insecure",
+        title: "This page must be opened over HTTPS",
+        detail: "Browsers only give the camera to secure pages. Open the kiosk with its https:// address."
+      });
+      return;
+    }
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      showCameraError({
+        code: "unsupported",
+        title: "This browser cannot use the camera",
+        detail: "Use a current Chrome, Edge or Safari."
+      });
+      return;
+    }
+    setPrompt("Starting the camera...");
+    navigator.mediaDevices.getUserMedia({
+      audio: false,
+      video: { width: 640, height: 480, facingMode: "user" }
+    }).then(function (stream) {
+      video.srcObject = stream;
+      stream.getVideoTracks().forEach(function (track) {
+        track.addEventListener("ended", function () {
+          showCameraError({
+            code: "ended",
+            title: "The camera was disconnected",
+            detail: "Reconnect the camera, then reload the page."
+          });
+        });
+      });
+      // autoplay + muted is allowed everywhere, but Safari sometimes needs the explicit call.
+      var playing = video.play();
+      if (playing && playing.catch) playing.catch(function () { /* autoplay takes over */ });
+      ui.cameraError.hidden = true;
+      body.removeAttribute("data-camera-error");
+      loop.streaming = true;
+      setState("IDLE");
+      setPrompt("Please look at the camera");
+    }).catch(function (err) {
+      var problem = cameraProblem(err);
+      problem.code = (err && err.name) || "error";
+      showCameraError(problem);
+    });
+  }
+
+  /* ---------- sending frames ---------- */
+
+  function clamp(value, low, high) {
+    return Math.max(low, Math.min(high, value));
+  }
+
+  function frameSize() {
+    var width = video.videoWidth;
+    var height = video.videoHeight;
+    var scale = Math.min(1, MAX_FRAME_SIDE / Math.max(width, height));
+    return [Math.round(width * scale), Math.round(height * scale)];
+  }
+
+  // canvas.toBlob everywhere current; toDataURL for the odd engine without it.
+  function canvasToJpeg(canvas, quality) {
+    return new Promise(function (resolve, reject) {
+      if (canvas.toBlob) {
+        canvas.toBlob(function (blob) {
+          if (blob) resolve(blob); else reject(new Error("toBlob gave nothing"));
+        }, "image/jpeg", quality);
+        return;
+      }
+      var dataUrl = canvas.toDataURL("image/jpeg", quality);
+      var binary = atob(dataUrl.split(",")[1]);
+      var bytes = new Uint8Array(binary.length);
+      for (var i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+      resolve(new Blob([bytes], { type: "image/jpeg" }));
+    });
+  }
+
+  function sendFrame(now) {
+    var size = frameSize();
+    if (!size[0] || !size[1]) return;
+    if (frameCanvas.width !== size[0] || frameCanvas.height !== size[1]) {
+      frameCanvas.width = size[0];
+      frameCanvas.height = size[1];
+    }
+    // The frame is sent as the camera sees it (not mirrored): the mirror is display only.
+    frameContext.drawImage(video, 0, 0, size[0], size[1]);
+
+    loop.inFlight = true;
+    var stats = window.kiosk.stats;
+    stats.inFlight += 1;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    var startedAt = now;
+
+    canvasToJpeg(frameCanvas, JPEG_QUALITY).then(function (blob) {
+      stats.framesSent += 1;
+      return fetch(urls.frames, {
+        method: "POST",
+        body: blob,
+        headers: requestHeaders({ "Content-Type": "image/jpeg" }),
+        credentials: "same-origin",
+        cache: "no-store"
+      });
+    }).then(function (response) {
+      stats.lastStatus = response.status;
+      return response.json().catch(function () { return null; }).then(function (payload) {
+        handleResponse(response.status, payload, startedAt);
+      });
+    }).catch(function () {
+      stats.lastStatus = "network";
+      onFailure("network");
+    }).then(function () {
+      stats.inFlight -= 1;
+      loop.inFlight = false;
+    });
+  }
+
+  function handleResponse(status, payload, startedAt) {
+    var stats = window.kiosk.stats;
+    var now = performance.now();
+    if (status === 200 && payload && payload.state) {
+      stats.answers += 1;
+      var roundTrip = now - startedAt;
+      loop.smoothedRoundTripMs = loop.smoothedRoundTripMs === null
+        ? roundTrip
+        : 0.7 * loop.smoothedRoundTripMs + 0.3 * roundTrip;
+      loop.intervalMs = clamp(loop.smoothedRoundTripMs * INTERVAL_PER_ROUND_TRIP, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+      loop.nextSendAt = startedAt + loop.intervalMs;
+      if (loop.failures) {
+        loop.failures = 0;
+        ui.connection.hidden = true;
+      }
+      showAnswer(payload);
+      return;
+    }
+    if (status === 409) {
+      // The server is still working on an earlier frame of this session: wait a turn.
+      stats.busy += 1;
+      loop.nextSendAt = now + loop.intervalMs;
+      return;
+    }
+    if (status === 400 && payload && payload.error === "bad_image") {
+      // One unreadable frame (e.g. the camera was still warming up): skip it.
+      loop.nextSendAt = now + loop.intervalMs;
+      return;
+    }
+    if (status === 401 || status === 403) {
+      stats.errors += 1;
+      loop.nextSendAt = now + BACKOFF_MAX_MS;
+      showConnectionProblem((payload && payload.message) || "This kiosk is not authorised. Please see an administrator.");
+      return;
+    }
+    onFailure(status >= 500 || status === 429 ? "server" : "client", payload);
+  }
+
+  function onFailure(kind, payload) {
+    var stats = window.kiosk.stats;
+    stats.errors += 1;
+    loop.failures += 1;
+    var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * Math.pow(2, loop.failures - 1));
+    loop.nextSendAt = performance.now() + delay;
+    if (kind === "client") {
+      showConnectionProblem((payload && payload.message) || "The kiosk service refused the picture; retrying.");
+    } else {
+      showConnectionProblem("Reconnecting...");
+    }
+  }
+
+  function showConnectionProblem(text) {
+    ui.connection.textContent = text;
+    ui.connection.hidden = false;
+  }
+
+  /* ---------- showing the server's answer ---------- */
+
+  function setPrompt(text) {
+    // Only touch the live region when the words change, or screen readers repeat them.
+    if (ui.prompt.textContent !== text) ui.prompt.textContent = text;
+  }
+
+  function setState(state) {
+    var info = STATES[state] || { step: null, label: state };
+    if (body.getAttribute("data-state") !== state) body.setAttribute("data-state", state);
+    if (ui.stateLabel.textContent !== info.label) ui.stateLabel.textContent = info.label;
+    var activeIndex = STEP_ORDER.indexOf(info.step);
+    for (var i = 0; i < ui.steps.length; i++) {
+      var item = ui.steps[i];
+      var index = STEP_ORDER.indexOf(item.getAttribute("data-step"));
+      item.classList.toggle("step-done", activeIndex >= 0 && index < activeIndex);
+      item.classList.toggle("step-active", index === activeIndex);
+      if (index === activeIndex) item.setAttribute("aria-current", "step");
+      else item.removeAttribute("aria-current");
+    }
+  }
+
+  function showAnswer(answer) {
+    var previous = loop.lastAnswer;
+    loop.lastAnswer = answer;
+    loop.answerReceivedAt = performance.now();
+    loop.overlayDirty = true;
+
+    setState(answer.state);
+    setPrompt(answer.prompt || "");
+    body.setAttribute("data-hint", answer.hint || "");
+    showPerson(answer);
+    showGesture(answer);
+    showHappy(answer);
+
+    if (typeof answer.countdown === "number") {
+      var sameStep = previous && previous.state === answer.state && loop.countdownStart;
+      if (!sameStep || answer.countdown > loop.countdownStart) loop.countdownStart = answer.countdown;
+    } else {
+      loop.countdownStart = null;
+    }
+    updateCountdown();
+  }
+
+  function showPerson(answer) {
+    var name = answer.person && answer.person.name;
+    if (!name || answer.state === "CANCELLED") {
+      ui.person.hidden = true;
+      ui.personPhoto.hidden = true;
+      return;
+    }
+    ui.person.hidden = false;
+    if (ui.personName.textContent !== name) ui.personName.textContent = name;
+    var greeting = "";
+    var detail = "";
+    if (answer.state === "DONE") {
+      greeting = "Welcome,";
+      if (answer.duplicate) {
+        detail = "You are already checked in" + (answer.checked_in_at ? " (since " + answer.checked_in_at + ")" : "") + ".";
+      } else if (answer.event_kind === "check_out") {
+        detail = "Checked out" + (answer.checked_in_at ? " at " + answer.checked_in_at : "");
+      } else {
+        detail = "Checked in" + (answer.checked_in_at ? " at " + answer.checked_in_at : "");
+      }
+    } else if (answer.state === "CONFIRMING") {
+      greeting = "Are you";
+    }
+    ui.personGreeting.textContent = greeting;
+    ui.personDetail.textContent = detail;
+
+    if (answer.state === "DONE" && answer.photo_url) {
+      if (ui.personPhoto.getAttribute("src") !== answer.photo_url) {
+        ui.personPhoto.setAttribute("src", answer.photo_url);
+      }
+      ui.personPhoto.setAttribute("alt", "Check-in photo of " + name);
+      ui.personPhoto.hidden = false;
+    } else {
+      ui.personPhoto.hidden = true;
+    }
+  }
+
+  function gestureName(name) {
+    if (name === "O") return "O (yes)";
+    if (name === "X") return "X (no)";
+    if (name === "capture") return "arms up (take the photo)";
+    return name;
+  }
+
+  function showGesture(answer) {
+    var gesture = answer.gesture;
+    var active = gesture && (gesture.name === "O" || gesture.name === "X" || gesture.name === "capture");
+    // CONFIRMING always shows the row (the person needs to know a gesture is expected);
+    // SMILING only while the capture gesture is being held.
+    var showRow = answer.state === "CONFIRMING" || (answer.state === "SMILING" && active && gesture.name === "capture");
+    ui.gesture.hidden = !showRow;
+    if (!showRow) return;
+    var needed = Math.max(1, (gesture && gesture.needed) || 1);
+    if (!active) {
+      ui.gestureLabel.textContent = "Gesture";
+      ui.gestureProgress.max = needed;
+      ui.gestureProgress.value = 0;
+      ui.gestureText.textContent = "none yet";
+      return;
+    }
+    var held = clamp(gesture.held || 0, 0, needed);
+    ui.gestureLabel.textContent = "Holding " + gestureName(gesture.name);
+    ui.gestureProgress.max = needed;
+    ui.gestureProgress.value = held;
+    ui.gestureText.textContent = held + " / " + needed;
+  }
+
+  function showHappy(answer) {
+    if (answer.state !== "SMILING" || typeof answer.happy !== "number") {
+      ui.happy.hidden = true;
+      return;
+    }
+    var happy = clamp(answer.happy, 0, 1);
+    ui.happy.hidden = false;
+    ui.happyMeter.value = happy;
+    ui.happyText.textContent = Math.round(happy * 100) + "%";
+  }
+
+  // The server's countdown is as old as its answer: count down locally between answers.
+  function updateCountdown() {
+    var answer = loop.lastAnswer;
+    if (!answer || typeof answer.countdown !== "number" || !loop.countdownStart) {
+      ui.countdown.hidden = true;
+      return;
+    }
+    var elapsed = (performance.now() - loop.answerReceivedAt) / 1000;
+    var left = Math.max(0, answer.countdown - elapsed);
+    ui.countdown.hidden = false;
+    ui.countdownProgress.max = loop.countdownStart;
+    ui.countdownProgress.value = left;
+    var text = Math.ceil(left) + " s";
+    if (ui.countdownText.textContent !== text) ui.countdownText.textContent = text;
+  }
+
+  /* ---------- overlay ---------- */
+
+  // Where the analysed frame lands on screen: the video is shown with object-fit: cover,
+  // so it is scaled to fill the stage and centred, its overflow cropped. The frame the
+  // server saw has the video's aspect ratio, so normalised frame coordinates map onto the
+  // displayed video. The mirror for the selfie view is a CSS transform shared by the video
+  // and this canvas, so nothing here flips x.
+  function coverTransform(stageWidth, stageHeight) {
+    var videoWidth = video.videoWidth || 640;
+    var videoHeight = video.videoHeight || 480;
+    var scale = Math.max(stageWidth / videoWidth, stageHeight / videoHeight);
+    var shownWidth = videoWidth * scale;
+    var shownHeight = videoHeight * scale;
+    return {
+      x: function (normalised) { return (stageWidth - shownWidth) / 2 + normalised * shownWidth; },
+      y: function (normalised) { return (stageHeight - shownHeight) / 2 + normalised * shownHeight; },
+      scaleX: shownWidth,
+      scaleY: shownHeight
+    };
+  }
+
+  function resizeOverlay() {
+    var ratio = window.devicePixelRatio || 1;
+    var width = overlay.clientWidth;
+    var height = overlay.clientHeight;
+    var pixelWidth = Math.round(width * ratio);
+    var pixelHeight = Math.round(height * ratio);
+    if (overlay.width !== pixelWidth || overlay.height !== pixelHeight) {
+      overlay.width = pixelWidth;
+      overlay.height = pixelHeight;
+      loop.overlayDirty = true;
+    }
+    overlayContext.setTransform(ratio, 0, 0, ratio, 0, 0);
+    return [width, height];
+  }
+
+  function stateColour(state) {
+    if (state === "UNKNOWN" || state === "CANCELLED") return "#ff5c5c";
+    if (state === "DONE") return "#4cd97b";
+    if (state === "CONFIRMING" || state === "SMILING") return "#ffd23f";
+    return "#5cc8ff";
+  }
+
+  function drawBox(map, box, frameWidth, frameHeight, colour, lineWidth) {
+    var left = map.x(box[0] / frameWidth);
+    var top = map.y(box[1] / frameHeight);
+    var right = map.x((box[0] + box[2]) / frameWidth);
+    var bottom = map.y((box[1] + box[3]) / frameHeight);
+    overlayContext.strokeStyle = colour;
+    overlayContext.lineWidth = lineWidth;
+    overlayContext.strokeRect(left, top, right - left, bottom - top);
+  }
+
+  function drawSkeleton(map, pose, colour) {
+    function visible(index) {
+      var point = pose[index];
+      return point && (point.length < 3 || point[2] >= MIN_LANDMARK_VISIBILITY);
+    }
+    overlayContext.strokeStyle = colour;
+    overlayContext.lineWidth = 6;
+    overlayContext.lineCap = "round";
+    overlayContext.beginPath();
+    SKELETON.forEach(function (bone) {
+      if (!visible(bone[0]) || !visible(bone[1])) return;
+      overlayContext.moveTo(map.x(pose[bone[0]][0]), map.y(pose[bone[0]][1]));
+      overlayContext.lineTo(map.x(pose[bone[1]][0]), map.y(pose[bone[1]][1]));
+    });
+    overlayContext.stroke();
+    overlayContext.fillStyle = colour;
+    [NOSE, 11, 12, 13, 14, 15, 16].forEach(function (index) {
+      if (!visible(index)) return;
+      overlayContext.beginPath();
+      overlayContext.arc(map.x(pose[index][0]), map.y(pose[index][1]), index === NOSE ? 7 : 9, 0, 2 * Math.PI);
+      overlayContext.fill();
+    });
+  }
+
+  function drawOverlay() {
+    var size = resizeOverlay();
+    if (!loop.overlayDirty) return;
+    loop.overlayDirty = false;
+    overlayContext.clearRect(0, 0, size[0], size[1]);
+    var answer = loop.lastAnswer;
+    if (!answer || !loop.streaming || !answer.frame_size) return;
+    var frameWidth = answer.frame_size[0];
+    var frameHeight = answer.frame_size[1];
+    if (!frameWidth || !frameHeight) return;
+    var map = coverTransform(size[0], size[1]);
+    var colour = stateColour(answer.state);
+    var served = answer.face && answer.face.box;
+    (answer.faces || []).forEach(function (face) {
+      if (!face.box) return;
+      var isServed = served && face.box.join(",") === served.join(",");
+      if (!isServed) drawBox(map, face.box, frameWidth, frameHeight, "rgba(255,255,255,0.7)", 3);
+    });
+    if (served) drawBox(map, served, frameWidth, frameHeight, colour, 6);
+    if (answer.pose && answer.pose.length >= 25) drawSkeleton(map, answer.pose, colour);
+  }
+
+  /* ---------- the loop ---------- */
+
+  function tick(now) {
+    window.requestAnimationFrame(tick);
+    drawOverlay();
+    updateCountdown();
+    if (!loop.streaming || loop.inFlight || document.hidden) return;
+    if (video.readyState < 2 || !video.videoWidth) return; // no current frame yet
+    if (now < loop.nextSendAt) return;
+    sendFrame(now);
+  }
+
+  function resetSession() {
+    // A fresh session on every load, so a reload never resumes someone else's check-in.
+    return fetch(urls.reset, {
+      method: "POST",
+      headers: requestHeaders(),
+      credentials: "same-origin",
+      cache: "no-store"
+    }).then(function (response) {
+      if (!response.ok) return null;
+      return response.json().then(function (payload) {
+        if (payload && payload.state) showAnswer(payload);
+      }, function () { return null; });
+    }).catch(function () { return null; });
+  }
+
+  window.addEventListener("resize", function () { loop.overlayDirty = true; });
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) loop.nextSendAt = 0;
+  });
+
+  setState("STARTING");
+  resetSession().then(function () {
+    startCamera();
+    window.requestAnimationFrame(tick);
+  });
+})();

@@ -1,0 +1,263 @@
+"""Shared fixtures for the real-browser tests (BRIEF section 8).
+
+- ``tls_cert``: a self-signed certificate for 127.0.0.1 (openssl), made once per session.
+- ``browser_scratch``: HOME/TMPDIR for Chromium and gunicorn (they write crash dumps,
+  NSS databases and control sockets there; never the developer's home).
+- ``prepare_data_dir()``: a fresh data dir holding the migrated database (the session
+  template of tests/conftest.py), ready for a test to enroll people or add an admin.
+- ``start_https_app(data_dir, env=None)``: the real app under gunicorn with
+  ``--certfile/--keyfile`` on 127.0.0.1 (a free port); returns an ``HttpsApp`` with
+  ``.url``; stopped at the end of the session.
+- ``launch_chromium(video=None, fake_ui=True, extra_args=())``: Debian's
+  /usr/bin/chromium driven by Playwright (never ``playwright install``), with a fake camera
+  fed from ``video`` (a .y4m file; ``None`` = no file flag); closed at the end of the test.
+- ``write_y4m(path, frames)`` and ``place_on_canvas(image)``: the fake-camera file.
+
+Every test in this folder is marked ``browser`` and skipped when Chromium is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import cv2
+import numpy as np
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS_DIR = REPO_ROOT / "artifacts"
+
+# BRIEF section 8: the flags verified on these machines. The host-resolver rule stops
+# Chromium from looking up Google hosts forever when there is no internet.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--ignore-certificate-errors",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream"]
+FAKE_UI_ARG = "--use-fake-ui-for-media-stream"  # grants the camera without a prompt
+
+Y4M_WIDTH, Y4M_HEIGHT = 640, 480
+# C420jpeg and an F rate are required: C420p/C444 give NotFoundError, no F hangs getUserMedia.
+Y4M_HEADER = b"YUV4MPEG2 W640 H480 F15:1 Ip A1:1 C420jpeg\n"
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+            if not CHROMIUM.exists():
+                item.add_marker(pytest.mark.skip(reason="needs Debian's chromium at /usr/bin/chromium"))
+
+
+# ---------------------------------------------------------------- fake camera
+
+
+def place_on_canvas(image: np.ndarray, width: int = Y4M_WIDTH, height: int = Y4M_HEIGHT,
+                    fill: float = 1.0, background: int = 40) -> np.ndarray:
+    """``image`` (BGR) scaled to fit ``fill`` of a ``width`` x ``height`` canvas, centred.
+
+    The gray border stands in for the room behind the person; letterboxing instead of
+    cropping keeps the whole face however the photo is framed.
+    """
+    scale = min(width * fill / image.shape[1], height * fill / image.shape[0])
+    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    canvas = np.full((height, width, 3), background, np.uint8)
+    top = (height - resized.shape[0]) // 2
+    left = (width - resized.shape[1]) // 2
+    canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    return canvas
+
+
+def write_y4m(path: Path, frames: Iterable[np.ndarray]) -> Path:
+    """Write BGR 640x480 ``frames`` as the Y4M Chromium's fake camera plays (in a loop, 15 fps)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with open(path, "wb") as handle:
+        handle.write(Y4M_HEADER)
+        for frame in frames:
+            if frame.shape != (Y4M_HEIGHT, Y4M_WIDTH, 3) or frame.dtype != np.uint8:
+                raise ValueError(f"fake-camera frames must be {Y4M_WIDTH}x{Y4M_HEIGHT} BGR uint8, got {frame.shape}")
+            handle.write(b"FRAME\n")
+            handle.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+            count += 1
+    if not count:
+        raise ValueError("a fake-camera file needs at least one frame")
+    return path
+
+
+# ---------------------------------------------------------------- HTTPS app
+
+
+@pytest.fixture(scope="session")
+def browser_scratch(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("browser-home")
+    (folder / "tmp").mkdir()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tls_cert(browser_scratch) -> tuple[Path, Path]:
+    cert, key = browser_scratch / "cert.pem", browser_scratch / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def prepare_data_dir(tmp_path_factory, migrated_db_template):
+    """``prepare_data_dir(name="data")`` -> a new data dir with the migrated database in it."""
+
+    def prepare(name: str = "data") -> Path:
+        folder = tmp_path_factory.mktemp(name) / "data"
+        folder.mkdir()
+        shutil.copy(migrated_db_template, folder / "kiosk.sqlite3")
+        return folder
+
+    return prepare
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class HttpsApp:
+    url: str
+    data_dir: Path
+    log_path: Path
+    process: subprocess.Popen = field(repr=False)
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def browser_env(scratch: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(HOME=str(scratch), TMPDIR=str(scratch / "tmp"), TF_CPP_MIN_LOG_LEVEL="2")
+    return env
+
+
+@pytest.fixture(scope="session")
+def start_https_app(browser_scratch, tls_cert):
+    """Factory: ``start_https_app(data_dir, env={...})`` -> a running ``HttpsApp``.
+
+    One gunicorn worker: the kiosk keeps each session's state machine in the worker's
+    memory. Threads let the page's state/reset calls and the health check overlap a slow
+    first frame (the models load on first use). ``--timeout`` covers that first load on a
+    busy 2-core machine.
+    """
+    cert, key = tls_cert
+    started: list[HttpsApp] = []
+
+    def start(data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60.0) -> HttpsApp:
+        import requests
+
+        port = _free_port()
+        log_path = Path(data_dir).parent / f"gunicorn-{port}.log"
+        server_env = browser_env(browser_scratch)
+        server_env.update(KIOSK_DATA_DIR=str(data_dir), KIOSK_SECURE_COOKIES="1")
+        server_env.update(env or {})
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                 "--certfile", str(cert), "--keyfile", str(key),
+                 "--workers", "1", "--threads", "4", "--timeout", "180",
+                 "--access-logfile", "-", "kiosk:create_app()"],
+                cwd=REPO_ROOT, env=server_env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        app = HttpsApp(url=f"https://127.0.0.1:{port}", data_dir=Path(data_dir), log_path=log_path, process=process)
+        started.append(app)
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{app.log_tail()}")
+            try:
+                if requests.get(app.url + "/healthz", verify=str(cert), timeout=2).status_code == 200:
+                    return app
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer on {app.url} within {timeout} s:\n{app.log_tail()}")
+            time.sleep(0.2)
+
+    yield start
+    for app in started:
+        app.stop()
+
+
+# ---------------------------------------------------------------- Chromium
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture
+def launch_chromium(playwright_instance, browser_scratch):
+    """Factory: ``launch_chromium(video=PATH.y4m, fake_ui=True, extra_args=())`` -> Browser.
+
+    ``video=None`` leaves out ``--use-file-for-fake-video-capture`` (Chromium's own test
+    pattern camera); ``fake_ui=False`` leaves out the auto-accept of the camera prompt, so
+    headless Chromium denies the camera.
+    """
+    browsers = []
+
+    def launch(video: Path | None = None, fake_ui: bool = True, extra_args: Iterable[str] = ()):
+        args = list(CHROMIUM_ARGS) + FAKE_CAMERA_ARGS
+        if fake_ui:
+            args.append(FAKE_UI_ARG)
+        if video is not None:
+            args.append(f"--use-file-for-fake-video-capture={video}")
+        args.extend(extra_args)
+        browser = playwright_instance.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=args, env=browser_env(browser_scratch), timeout=60_000,
+        )
+        browsers.append(browser)
+        return browser
+
+    yield launch
+    for browser in browsers:
+        try:
+            browser.close()
+        except Exception:  # noqa: BLE001 - a crashed browser must not hide the test's own failure
+            pass
