@@ -1,0 +1,470 @@
+"""Attendance reports: day and person views, monthly summaries, exports and the dashboard chart.
+
+Times are stored in UTC and shown in the site's time zone (``KIOSK_TIMEZONE``, an IANA
+name such as ``Asia/Seoul``). A "day" is a calendar day *in the site's time zone*, so a
+check-in at 00:30 local time belongs to that day even though it is the previous day in
+UTC; date filters are converted to UTC bounds with :mod:`zoneinfo` (DST-safe).
+
+Exports (the web's CSV/XLSX downloads and ``kiosk export``) are built by the same
+functions here, so they have the same columns and, for CSV, the same bytes:
+
+``EXPORT_COLUMNS`` = event_id, date, time, person, external_id, kind, kiosk_id,
+identification_score, happy_score, memo, timestamp_utc — one row per attendance event,
+ordered by time then id; date and time are local, ``timestamp_utc`` is ISO 8601 with ``Z``.
+
+CSV is UTF-8 with a byte-order mark (Excel otherwise mangles non-Latin names) and CRLF line
+ends (RFC 4180). Text that a spreadsheet would run as a formula (starting with = + - @ or a
+tab/CR) is prefixed with an apostrophe in both formats: names and memos are typed by people.
+
+Errors: :class:`kiosk.errors.InvalidInput` for bad dates, ranges, months or formats;
+:class:`kiosk.errors.NotFound` for an unknown person.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from html import escape
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from ..errors import InvalidInput, NotFound
+from ..extensions import db
+from ..models import AttendanceEvent, EventKind, Person
+
+log = logging.getLogger(__name__)
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "date",
+    "time",
+    "person",
+    "external_id",
+    "kind",
+    "kiosk_id",
+    "identification_score",
+    "happy_score",
+    "memo",
+    "timestamp_utc",
+)
+EXPORT_FORMATS = ("csv", "xlsx")
+MIME_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+# A year and a day: enough for any report people ask for, small enough to stay fast.
+MAX_RANGE_DAYS = 367
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+# ---------------------------------------------------------------------------- time zone
+
+
+def site_timezone() -> ZoneInfo:
+    """The site's time zone from ``KIOSK_TIMEZONE``; an unknown name is a configuration error."""
+    name = current_app.config.get("KIOSK_TIMEZONE", "UTC") or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise InvalidInput(
+            f"KIOSK_TIMEZONE={name!r} is not a known time zone (use an IANA name such as Europe/Paris).",
+            code="bad_timezone",
+            status=500,
+        ) from err
+
+
+def to_local(moment: datetime, tz: ZoneInfo | None = None) -> datetime:
+    return moment.astimezone(tz or site_timezone())
+
+
+def local_today(tz: ZoneInfo | None = None) -> date:
+    return datetime.now(timezone.utc).astimezone(tz or site_timezone()).date()
+
+
+def utc_bounds(start: date, end: date, tz: ZoneInfo | None = None) -> tuple[datetime, datetime]:
+    """UTC instants of local midnight at ``start`` and local midnight after ``end`` (half-open)."""
+    tz = tz or site_timezone()
+    lower = datetime.combine(start, time.min, tzinfo=tz).astimezone(timezone.utc)
+    upper = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz).astimezone(timezone.utc)
+    return lower, upper
+
+
+# ---------------------------------------------------------------------------- input parsing
+
+
+def parse_date(text: str | None, field_name: str) -> date:
+    """A YYYY-MM-DD date, or InvalidInput naming the field."""
+    if not text or not str(text).strip():
+        raise InvalidInput(f"The {field_name} date is missing (YYYY-MM-DD).", code="missing_date", field=field_name)
+    try:
+        return date.fromisoformat(str(text).strip())
+    except ValueError as err:
+        raise InvalidInput(
+            f"The {field_name} date {text!r} is not a date in the form YYYY-MM-DD.", code="bad_date", field=field_name
+        ) from err
+
+
+def parse_range(start_text: str | None, end_text: str | None, *, default_days: int | None = None) -> tuple[date, date]:
+    """Parse a date range. With ``default_days``, missing ends default to the last N days (today included)."""
+    if default_days is not None:
+        end = parse_date(end_text, "to") if end_text else local_today()
+        start = parse_date(start_text, "from") if start_text else end - timedelta(days=default_days - 1)
+    else:
+        start, end = parse_date(start_text, "from"), parse_date(end_text, "to")
+    check_range(start, end)
+    return start, end
+
+
+def check_range(start: date, end: date) -> None:
+    if end < start:
+        raise InvalidInput(f"The range ends ({end}) before it starts ({start}).", code="bad_range")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise InvalidInput(f"A range is at most {MAX_RANGE_DAYS} days; split it into smaller ones.", code="range_too_long")
+
+
+def parse_month(text: str | None) -> date:
+    """A YYYY-MM month as the date of its first day (the current month when empty)."""
+    if not text:
+        return local_today().replace(day=1)
+    try:
+        year, month = (int(part) for part in str(text).strip().split("-"))
+        return date(year, month, 1)
+    except ValueError as err:
+        raise InvalidInput(f"The month {text!r} is not in the form YYYY-MM.", code="bad_month") from err
+
+
+def month_range(first_day: date) -> tuple[date, date]:
+    next_month = (first_day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first_day, next_month - timedelta(days=1)
+
+
+def parse_person_id(value: str | int | None) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        person_id = int(value)
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(f"The person id {value!r} is not a number.", code="bad_person") from err
+    if db.session.get(Person, person_id) is None:
+        raise NotFound("No such person.")
+    return person_id
+
+
+def parse_format(value: str | None) -> str:
+    fmt = (value or "").strip().lower()
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidInput(f"The format must be one of {', '.join(EXPORT_FORMATS)}.", code="bad_format")
+    return fmt
+
+
+# ---------------------------------------------------------------------------- queries
+
+
+def events_between(start: date, end: date, person_id: int | None = None) -> list[AttendanceEvent]:
+    """Events whose local date is within [start, end], oldest first (ties broken by id)."""
+    lower, upper = utc_bounds(start, end)
+    query = (
+        select(AttendanceEvent)
+        .options(joinedload(AttendanceEvent.person))
+        .where(AttendanceEvent.timestamp >= lower, AttendanceEvent.timestamp < upper)
+        .order_by(AttendanceEvent.timestamp, AttendanceEvent.id)
+    )
+    if person_id is not None:
+        query = query.where(AttendanceEvent.person_id == person_id)
+    return list(db.session.scalars(query))
+
+
+@dataclass
+class AttendanceDay:
+    """One person on one local day: the first event is "in", the last later one is "out"."""
+
+    day: date
+    person_id: int
+    person_name: str
+    external_id: str | None
+    events: list[AttendanceEvent] = field(default_factory=list)
+
+    @property
+    def first(self) -> AttendanceEvent:
+        return self.events[0]
+
+    @property
+    def time_in(self) -> datetime:
+        return to_local(self.first.timestamp)
+
+    @property
+    def out_event(self) -> AttendanceEvent | None:
+        # An explicit check-out wins; otherwise the day's last later event (a second check-in
+        # outside the duplicate window) marks the person as still present at that time.
+        outs = [e for e in self.events[1:] if e.kind == EventKind.check_out]
+        if outs:
+            return outs[-1]
+        return self.events[-1] if len(self.events) > 1 else None
+
+    @property
+    def time_out(self) -> datetime | None:
+        out = self.out_event
+        return to_local(out.timestamp) if out is not None else None
+
+    @property
+    def photo_event(self) -> AttendanceEvent | None:
+        return next((e for e in self.events if e.photo_path), None)
+
+
+def attendance_days(start: date, end: date, person_id: int | None = None) -> list[AttendanceDay]:
+    """Per person and local day, ordered by day, then time in."""
+    tz = site_timezone()
+    days: dict[tuple[date, int], AttendanceDay] = {}
+    for event in events_between(start, end, person_id):
+        local_day = event.timestamp.astimezone(tz).date()
+        key = (local_day, event.person_id)
+        if key not in days:
+            days[key] = AttendanceDay(local_day, event.person_id, event.person.name, event.person.external_id)
+        days[key].events.append(event)
+    return sorted(days.values(), key=lambda d: (d.day, d.first.timestamp, d.person_name.lower()))
+
+
+def daily_counts(start: date, end: date) -> list[tuple[date, int]]:
+    """Distinct people present on each local day of the range (days without anyone are 0)."""
+    present: dict[date, set[int]] = {}
+    tz = site_timezone()
+    for event in events_between(start, end):
+        present.setdefault(event.timestamp.astimezone(tz).date(), set()).add(event.person_id)
+    return [
+        (start + timedelta(days=i), len(present.get(start + timedelta(days=i), ())))
+        for i in range((end - start).days + 1)
+    ]
+
+
+@dataclass
+class PersonMonth:
+    person_id: int
+    name: str
+    external_id: str | None
+    days_present: int
+    first_in_earliest: time | None
+    first_in_typical: time | None  # median arrival: one very early day does not skew it
+    last_out_latest: time | None
+    days: list[AttendanceDay]
+
+    def as_dict(self) -> dict:
+        def fmt(value: time | None) -> str | None:
+            return value.strftime("%H:%M") if value is not None else None
+
+        return {
+            "person_id": self.person_id,
+            "name": self.name,
+            "external_id": self.external_id,
+            "days_present": self.days_present,
+            "first_in_earliest": fmt(self.first_in_earliest),
+            "first_in_typical": fmt(self.first_in_typical),
+            "last_out_latest": fmt(self.last_out_latest),
+            "days": [
+                {
+                    "date": d.day.isoformat(),
+                    "time_in": d.time_in.strftime("%H:%M:%S"),
+                    "time_out": d.time_out.strftime("%H:%M:%S") if d.time_out else None,
+                }
+                for d in self.days
+            ],
+        }
+
+
+def _median_time(values: list[time]) -> time | None:
+    if not values:
+        return None
+    seconds = statistics.median_low([t.hour * 3600 + t.minute * 60 + t.second for t in values])
+    return time(seconds // 3600, seconds % 3600 // 60, seconds % 60)
+
+
+def monthly_summary(first_day: date, *, include_absent: bool = True) -> list[PersonMonth]:
+    """Per person for the month starting at ``first_day``: days present, arrival and leaving times.
+
+    Active people who never came are listed with 0 days unless ``include_absent`` is False
+    (an admin wants to see who is missing, not only who came)."""
+    start, end = month_range(first_day)
+    by_person: dict[int, list[AttendanceDay]] = {}
+    for day in attendance_days(start, end):
+        by_person.setdefault(day.person_id, []).append(day)
+    people = {p.id: p for p in db.session.scalars(select(Person))}
+    summary = []
+    for person_id, person in people.items():
+        days = by_person.get(person_id, [])
+        if not days and not (include_absent and person.active):
+            continue
+        ins = [d.time_in.time().replace(microsecond=0) for d in days]
+        outs = [d.time_out.time().replace(microsecond=0) for d in days if d.time_out is not None]
+        summary.append(
+            PersonMonth(
+                person_id=person_id,
+                name=person.name,
+                external_id=person.external_id,
+                days_present=len(days),
+                first_in_earliest=min(ins) if ins else None,
+                first_in_typical=_median_time(ins),
+                last_out_latest=max(outs) if outs else None,
+                days=days,
+            )
+        )
+    return sorted(summary, key=lambda m: m.name.lower())
+
+
+# ---------------------------------------------------------------------------- exports
+
+
+def _safe_text(value: str | None) -> str:
+    if not value:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+
+
+def export_rows(start: date, end: date, person_id: int | None = None) -> list[tuple]:
+    """The export's rows as typed values (ints, dates, times, floats, text), without the header."""
+    tz = site_timezone()
+    rows = []
+    for event in events_between(start, end, person_id):
+        local = event.timestamp.astimezone(tz)
+        rows.append(
+            (
+                event.id,
+                local.date(),
+                local.time().replace(microsecond=0, tzinfo=None),
+                _safe_text(event.person.name),
+                _safe_text(event.person.external_id),
+                event.kind.value,
+                _safe_text(event.kiosk_id),
+                None if event.identification_score is None else round(float(event.identification_score), 4),
+                None if event.happy_score is None else round(float(event.happy_score), 4),
+                _safe_text(event.memo),
+                event.timestamp.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z",
+            )
+        )
+    return rows
+
+
+def _csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    return str(value)
+
+
+def rows_to_csv(rows: list[tuple]) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow([_csv_cell(v) for v in row])
+    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+
+
+def rows_to_xlsx(rows: list[tuple], *, title: str = "Attendance") -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import TYPE_STRING
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = title[:31]
+    sheet.append(list(EXPORT_COLUMNS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    formats = {1: "yyyy-mm-dd", 2: "hh:mm:ss", 7: "0.0000", 8: "0.0000"}
+    for row in rows:
+        sheet.append(list(row))
+        for index, cell in enumerate(sheet[sheet.max_row]):
+            if index in formats:
+                cell.number_format = formats[index]
+            elif isinstance(cell.value, str):
+                # openpyxl treats any text starting with "=" as a formula; these are data.
+                cell.data_type = TYPE_STRING
+    widths = (9, 12, 10, 28, 14, 10, 12, 12, 10, 40, 22)
+    for column, width in zip("ABCDEFGHIJK", widths):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A2"
+    # Fixed document times: two exports of the same rows differ only in the zip's own stamps.
+    workbook.properties.created = workbook.properties.modified = datetime(2000, 1, 1)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+@dataclass
+class ExportFile:
+    data: bytes
+    filename: str
+    mimetype: str
+    rows: int
+
+
+def export_attendance(start: date, end: date, fmt: str, person_id: int | None = None) -> ExportFile:
+    """The attendance export for the web download and ``kiosk export`` (same bytes for CSV)."""
+    fmt = parse_format(fmt)
+    check_range(start, end)
+    rows = export_rows(start, end, person_id)
+    data = rows_to_csv(rows) if fmt == "csv" else rows_to_xlsx(rows)
+    suffix = f"_person{person_id}" if person_id is not None else ""
+    return ExportFile(data, f"attendance_{start}_{end}{suffix}.{fmt}", MIME_TYPES[fmt], len(rows))
+
+
+def read_xlsx_rows(data: bytes) -> list[tuple]:
+    """The rows of an export workbook (header first), for tests and for checking a download."""
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(data), read_only=True).active
+    return [tuple(row) for row in sheet.iter_rows(values_only=True)]
+
+
+# ---------------------------------------------------------------------------- chart
+
+
+def daily_chart_svg(counts: list[tuple[date, int]], *, title: str = "People present per day") -> str:
+    """A bar chart as inline SVG (server-made: no script, no CDN, readable by screen readers)."""
+    width, height = 720, 220
+    left, right, top, bottom = 36, 8, 16, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max([n for _, n in counts] + [1])
+    # Round the axis up to a "nice" number so gridlines land on integers.
+    step = max(1, -(-peak // 4))
+    axis_max = step * 4
+    bar_w = plot_w / max(len(counts), 1)
+    total = sum(n for _, n in counts)
+    label = (
+        f"{title}: {counts[0][0]} to {counts[-1][0]}, {total} person-days, peak {peak}"
+        if counts
+        else f"{title}: no data"
+    )
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" '
+        f'xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="xMidYMid meet">',
+        f"<title>{escape(label)}</title>",
+    ]
+    for i in range(5):
+        y = top + plot_h - plot_h * i / 4
+        parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{step * i}</text>')
+    label_every = max(1, len(counts) // 10)
+    for i, (day, n) in enumerate(counts):
+        bar_h = plot_h * n / axis_max
+        x = left + i * bar_w
+        parts.append(
+            f'<rect class="bar" x="{x + bar_w * 0.15:.1f}" y="{top + plot_h - bar_h:.1f}" '
+            f'width="{bar_w * 0.7:.1f}" height="{bar_h:.1f}"><title>{day.isoformat()}: {n}</title></rect>'
+        )
+        if i % label_every == 0:
+            parts.append(
+                f'<text class="axis" x="{x + bar_w / 2:.1f}" y="{height - bottom + 16}" '
+                f'text-anchor="middle">{day.strftime("%m-%d")}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
