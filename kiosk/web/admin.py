@@ -1,23 +1,427 @@
-"""Admin pages under /admin/. Every route is wrapped by ``admin_required``."""
+"""Admin pages under /admin/. Every route is wrapped by ``admin_required`` (anonymous -> sign-in).
+
+Pages are plain HTML forms (they work without JavaScript); the webcam enrollment, the
+live face check, the gesture recorder and the training progress bar add JavaScript on
+top and talk to the JSON API in ``kiosk/web/api/``. Both paths call the same helpers,
+so a photo is refused for the same reason whichever way it arrives.
+
+Routes (GET unless marked POST):
+
+- ``/admin/``                                        dashboard: today, 30-day chart, model status
+- ``/admin/people`` , POST ``/admin/people``         list with search; add (optionally with photos)
+- ``/admin/people/<id>``                             face crops with quality, enroll, rename, (de)activate
+- POST ``/admin/people/<id>/enroll``                 upload several photos
+- POST ``/admin/people/<id>/rename`` , ``/active``   rename; activate or deactivate
+- ``/admin/people/<id>/delete`` , POST               says what will be deleted, then deletes
+- POST ``/admin/people/<id>/samples/<sid>/delete``   remove one enrollment photo
+- ``/admin/people/<id>/samples/<sid>/crop.jpg``      a face crop (admin only, by id, never by path)
+- ``/admin/attendance``                              day view with filters (from, to, person)
+- ``/admin/attendance/person/<id>``                  person view
+- ``/admin/attendance/export``                       CSV / XLSX of the filtered events
+- ``/admin/attendance/<eid>`` , POST ``/memo`` , POST ``/delete``    one check-in
+- ``/admin/attendance/<eid>/photo.png``              its PNG (``?download=1``, ``?original=1``)
+- ``/admin/reports``                                 monthly summary per person
+- ``/admin/models`` , POST ``/admin/models/<kind>/train``   model facts, background retraining
+- ``/admin/models/gestures``                         record gesture samples with the webcam
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
 
+from .. import storage
+from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, FaceSample, Person
+from ..services import people as people_service
+from ..services import reports, training_jobs
+from .api import attendance as attendance_api
+from .api import models_admin as models_api
+from .api import people as people_api
 from .security import admin_required
 
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+@admin_bp.before_request
+@admin_required
+def _admins_only():
+    """Belt and braces: every route below is also decorated, but a forgotten one stays closed."""
+    return None
+
+
+@admin_bp.after_request
+def _no_store(response):
+    # Admin pages show names and faces: keep them out of shared caches and the back-button cache.
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+@admin_bp.context_processor
+def _admin_context():
+    return {"site_timezone": current_app.config.get("KIOSK_TIMEZONE", "UTC") or "UTC"}
+
+
+@admin_bp.app_template_filter("sitetime")
+def _sitetime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC datetime shown in the site's time zone."""
+    return reports.to_local(value).strftime(fmt) if value else ""
+
+
+def _all_people() -> list[Person]:
+    return list(db.session.scalars(select(Person).order_by(func.lower(Person.name))))
+
+
+# ---------------------------------------------------------------------------- dashboard
+
+
 @admin_bp.get("/")
 @admin_required
 def dashboard():
-    counts = {
-        "people": db.session.scalar(select(func.count(Person.id))),
+    today = reports.local_today()
+    start = today - timedelta(days=29)
+    counts = reports.daily_counts(start, today)
+    today_days = reports.attendance_days(today, today)
+    stats = {
+        "people": db.session.scalar(select(func.count(Person.id)).where(Person.active.is_(True))),
+        "inactive": db.session.scalar(select(func.count(Person.id)).where(Person.active.is_(False))),
         "samples": db.session.scalar(select(func.count(FaceSample.id))),
+        "present_today": len(today_days),
         "events": db.session.scalar(select(func.count(AttendanceEvent.id))),
     }
-    return render_template("admin/dashboard.html", counts=counts)
+    return render_template(
+        "admin/dashboard.html",
+        stats=stats,
+        counts=stats,  # the lead's first dashboard used this name
+        today=today,
+        today_days=today_days[-12:][::-1],
+        chart_svg=reports.daily_chart_svg(counts),
+        chart_from=start,
+        face_model=models_api.face_model_info(),
+        jobs=training_jobs.latest_jobs(),
+    )
+
+
+# ---------------------------------------------------------------------------- people
+
+
+@admin_bp.get("/people")
+@admin_required
+def people():
+    search = (request.args.get("q") or "").strip()
+    return render_template("admin/people.html", people=people_service.list_people(search or None), search=search)
+
+
+@admin_bp.post("/people")
+@admin_required
+def people_create():
+    if "name" not in request.form:
+        raise InvalidInput("The form has no 'name' field.", code="missing_name")
+    name = request.form.get("name", "")
+    try:
+        person = people_service.create_person(name, request.form.get("external_id") or None)
+    except KioskError as err:
+        flash(str(err), "error")
+        search = (request.args.get("q") or "").strip()
+        page = render_template(
+            "admin/people.html",
+            people=people_service.list_people(search or None),
+            search=search,
+            form={"name": name, "external_id": request.form.get("external_id", "")},
+        )
+        return page, err.status
+    has_photos = any(f.filename for f in request.files.getlist("photos"))
+    if has_photos:
+        results = people_api.enroll_uploads(person, people_api.read_uploads())
+        return _person_page(person, results=results, status=201)
+    flash(f"{person.name} was added. Now add a few photos of their face.", "success")
+    return redirect(url_for("admin.person_page", person_id=person.id), 303)
+
+
+def _person_page(person: Person, *, results: list[dict] | None = None, status: int = 200):
+    samples = sorted(person.samples, key=lambda s: s.id)
+    recent = list(
+        db.session.scalars(
+            select(AttendanceEvent)
+            .where(AttendanceEvent.person_id == person.id)
+            .order_by(AttendanceEvent.timestamp.desc())
+            .limit(5)
+        )
+    )
+    return (
+        render_template(
+            "admin/person.html",
+            person=person,
+            samples=samples,
+            results=results,
+            recent_events=recent,
+            event_count=len(person.events),
+            max_photos=people_api.MAX_PHOTOS_PER_REQUEST,
+        ),
+        status,
+    )
+
+
+@admin_bp.get("/people/<int:person_id>")
+@admin_required
+def person_page(person_id: int):
+    return _person_page(people_service.get_person(person_id))
+
+
+@admin_bp.post("/people/<int:person_id>/enroll")
+@admin_required
+def person_enroll(person_id: int):
+    person = people_service.get_person(person_id)
+    try:
+        uploads = people_api.read_uploads()
+    except InvalidInput as err:
+        flash(str(err), "error")
+        return _person_page(person, status=err.status)
+    results = people_api.enroll_uploads(person, uploads)
+    accepted = sum(1 for r in results if r["accepted"])
+    return _person_page(person, results=results, status=201 if accepted else 422)
+
+
+@admin_bp.post("/people/<int:person_id>/rename")
+@admin_required
+def person_rename(person_id: int):
+    person = people_service.get_person(person_id)
+    if "name" not in request.form:
+        raise InvalidInput("The form has no 'name' field.", code="missing_name")
+    try:
+        people_service.rename_person(person, request.form["name"])
+    except KioskError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+        return _person_page(person, status=err.status)
+    flash(f"Renamed to {person.name}.", "success")
+    return redirect(url_for("admin.person_page", person_id=person.id), 303)
+
+
+@admin_bp.post("/people/<int:person_id>/active")
+@admin_required
+def person_set_active(person_id: int):
+    person = people_service.get_person(person_id)
+    if "active" not in request.form:
+        raise InvalidInput("The form has no 'active' field.", code="missing_active")
+    active = people_api.parse_bool(request.form["active"], "active")
+    people_service.set_active(person, active)
+    flash(
+        f"{person.name} is active again." if active else f"{person.name} is deactivated: the kiosk will not check them in.",
+        "success",
+    )
+    return redirect(url_for("admin.person_page", person_id=person.id), 303)
+
+
+@admin_bp.get("/people/<int:person_id>/delete")
+@admin_required
+def person_delete_confirm(person_id: int):
+    person = people_service.get_person(person_id)
+    return render_template("admin/person_delete.html", person=person, preview=people_api.deletion_preview(person))
+
+
+@admin_bp.post("/people/<int:person_id>/delete")
+@admin_required
+def person_delete(person_id: int):
+    person = people_service.get_person(person_id)
+    report = people_service.delete_person(person)
+    flash(
+        f"Deleted {report.name}: {report.samples} face sample(s), {report.events} attendance event(s) "
+        f"and {report.files} file(s). Retrain the face model so the kiosk forgets them everywhere.",
+        "success",
+    )
+    return redirect(url_for("admin.people"), 303)
+
+
+@admin_bp.post("/people/<int:person_id>/samples/<int:sample_id>/delete")
+@admin_required
+def sample_delete(person_id: int, sample_id: int):
+    person = people_service.get_person(person_id)
+    people_api.delete_sample(person, sample_id)
+    flash("The photo was removed. Retrain the face model to apply the change.", "success")
+    return redirect(url_for("admin.person_page", person_id=person.id) + "#samples", 303)
+
+
+@admin_bp.get("/people/<int:person_id>/samples/<int:sample_id>/crop.jpg")
+@admin_required
+def sample_crop(person_id: int, sample_id: int):
+    sample = db.session.get(FaceSample, sample_id)
+    if sample is None or sample.person_id != person_id:
+        raise NotFound("No such face sample.")
+    return _send_stored(sample.crop_path, "image/jpeg")
+
+
+def _send_stored(relative: str | None, mimetype: str | None = None, *, download_name: str | None = None):
+    """Send a file stored under the data dir; paths come from the database, never from the URL."""
+    if not relative:
+        raise NotFound("There is no file for this item.")
+    try:
+        path = storage.resolve(relative)
+    except storage.UnsafePath:
+        current_app.logger.error("A stored path points outside the data directory; refusing to serve it.")
+        abort(404)
+    if not path.is_file():
+        raise NotFound("The file is missing (it may have been purged by the retention rule).")
+    response = send_file(
+        path,
+        mimetype=mimetype,
+        as_attachment=download_name is not None,
+        download_name=download_name,
+        conditional=True,
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# ---------------------------------------------------------------------------- attendance
+
+
+def _filters(default_days: int = 7):
+    start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=default_days)
+    person_id = reports.parse_person_id(request.args.get("person_id"))
+    return start, end, person_id
+
+
+@admin_bp.get("/attendance")
+@admin_required
+def attendance():
+    start, end, person_id = _filters()
+    days = reports.attendance_days(start, end, person_id)
+    grouped: dict = {}
+    for day in sorted(days, key=lambda d: (d.day, d.time_in), reverse=False):
+        grouped.setdefault(day.day, []).append(day)
+    return render_template(
+        "admin/attendance.html",
+        grouped=sorted(grouped.items(), reverse=True),
+        start=start,
+        end=end,
+        person_id=person_id,
+        people=_all_people(),
+        total_events=sum(len(d.events) for d in days),
+    )
+
+
+@admin_bp.get("/attendance/person/<int:person_id>")
+@admin_required
+def attendance_person(person_id: int):
+    person = people_service.get_person(person_id)
+    start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=31)
+    days = reports.attendance_days(start, end, person.id)
+    return render_template(
+        "admin/attendance_person.html", person=person, days=list(reversed(days)), start=start, end=end,
+        people=_all_people(),
+    )
+
+
+@admin_bp.get("/attendance/export")
+@admin_required
+def attendance_export():
+    start, end, person_id = _filters()
+    fmt = reports.parse_format(request.args.get("format"))
+    return attendance_api.export_response(start, end, fmt, person_id)
+
+
+@admin_bp.get("/attendance/<int:event_id>")
+@admin_required
+def event_page(event_id: int):
+    event = attendance_api.get_event(event_id)
+    return render_template("admin/event.html", event=event, local=reports.to_local(event.timestamp))
+
+
+@admin_bp.post("/attendance/<int:event_id>/memo")
+@admin_required
+def event_memo(event_id: int):
+    event = attendance_api.get_event(event_id)
+    if "memo" not in request.form:
+        raise InvalidInput("The form has no 'memo' field.", code="missing_memo")
+    attendance_api.update_memo(event, attendance_api.memo_text(request.form["memo"]))
+    flash("The memo was saved and redrawn on the photo.", "success")
+    return redirect(url_for("admin.event_page", event_id=event.id), 303)
+
+
+@admin_bp.post("/attendance/<int:event_id>/delete")
+@admin_required
+def event_delete(event_id: int):
+    event = attendance_api.get_event(event_id)
+    person_id = event.person_id
+    attendance_api.remove_event(event)
+    flash("The check-in and its photos were deleted.", "success")
+    return redirect(url_for("admin.attendance_person", person_id=person_id), 303)
+
+
+@admin_bp.get("/attendance/<int:event_id>/photo.png")
+@admin_required
+def event_photo(event_id: int):
+    event = attendance_api.get_event(event_id)
+    original = request.args.get("original") == "1"
+    relative = event.original_photo_path if original else event.photo_path
+    download = request.args.get("download") == "1"
+    stamp = reports.to_local(event.timestamp).strftime("%Y-%m-%d_%H%M")
+    suffix = (relative or "").rsplit(".", 1)[-1].lower() if relative and "." in relative else "png"
+    name = f"checkin_{event.id}_{stamp}{'_original' if original else ''}.{suffix}"
+    return _send_stored(relative, download_name=name if download else None)
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+@admin_bp.get("/reports")
+@admin_required
+def reports_page():
+    first_day = reports.parse_month(request.args.get("month"))
+    start, end = reports.month_range(first_day)
+    summary = reports.monthly_summary(first_day)
+    previous = (first_day - timedelta(days=1)).replace(day=1)
+    following = end + timedelta(days=1)
+    return render_template(
+        "admin/reports.html",
+        month=first_day,
+        start=start,
+        end=end,
+        summary=summary,
+        previous=previous,
+        following=following,
+        working_days=sum(1 for _, n in reports.daily_counts(start, end) if n),
+        chart_svg=reports.daily_chart_svg(reports.daily_counts(start, end), title="People present per day"),
+    )
+
+
+# ---------------------------------------------------------------------------- models
+
+
+@admin_bp.get("/models")
+@admin_required
+def models_page():
+    return render_template(
+        "admin/models.html",
+        face_model=models_api.face_model_info(),
+        gesture=models_api.gesture_model_info(),
+        jobs=training_jobs.latest_jobs(),
+        history=training_jobs.list_jobs()[:8],
+    )
+
+
+@admin_bp.post("/models/<kind>/train")
+@admin_required
+def models_train(kind: str):
+    try:
+        job = training_jobs.start_job(kind)
+    except KioskError as err:
+        flash(str(err), "error")
+        return redirect(url_for("admin.models_page"), 303)
+    flash(f"Retraining the {job.kind} model in the background; the kiosk keeps using the current one meanwhile.", "info")
+    return redirect(url_for("admin.models_page", job=job.id), 303)
+
+
+@admin_bp.get("/models/gestures")
+@admin_required
+def gestures_page():
+    return render_template(
+        "admin/gestures.html", gesture=models_api.gesture_model_info(), labels=models_api.GESTURE_LABELS
+    )

@@ -1,11 +1,21 @@
-"""Admin sign-in and sign-out. Repeated failures lock the account for a while."""
+"""Admin sign-in and sign-out at /auth/.
+
+- Passwords are checked by :func:`kiosk.services.accounts.authenticate` (werkzeug hashes;
+  after ``KIOSK_LOGIN_MAX_FAILURES`` wrong passwords the account is locked for
+  ``KIOSK_LOGIN_LOCKOUT_SECONDS``: 429 with the wait, even for the right password).
+- The form carries a CSRF token (CSRFProtect covers every POST); sign-out is a POST too,
+  so a link on another site cannot sign an admin out.
+- The session is cleared before signing in (no session fixation) and the cookies are
+  Secure/HttpOnly/SameSite=Lax (see ``kiosk.config``).
+- ``next`` only ever redirects to a path on this site.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import login_required, login_user, logout_user
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
 
 from ..services import accounts
 
@@ -14,29 +24,50 @@ auth_bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 def _safe_next(target: str | None) -> str:
     # Only same-site relative paths: an open redirect would be a phishing aid.
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not urlsplit(target).netloc
+    ):
         return target
     return url_for("admin.dashboard")
 
 
+@auth_bp.after_request
+def _no_store(response):
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
 @auth_bp.route("/login", methods=["GET", "POST"])
 def login():
+    next_url = request.args.get("next")
+    if request.method == "GET" and current_user.is_authenticated:
+        return redirect(_safe_next(next_url))
     if request.method == "POST":
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
+        if not username or not password:
+            flash("Enter both your username and your password.", "error")
+            return render_template("auth/login.html", username=username, next_url=next_url), 400
         try:
             user = accounts.authenticate(username, password)
         except accounts.SignInRefused as err:
             flash(str(err), "error")
-            return render_template("auth/login.html", username=username), err.status
+            return render_template("auth/login.html", username=username, next_url=next_url), err.status
+        session.clear()  # a fresh session for the signed-in admin: nothing carried over from before
         login_user(user)
-        return redirect(_safe_next(request.args.get("next")))
-    return render_template("auth/login.html", username="")
+        return redirect(_safe_next(next_url), 303)
+    return render_template("auth/login.html", username="", next_url=next_url)
 
 
 @auth_bp.post("/logout")
 @login_required
 def logout():
     logout_user()
+    session.clear()
     flash("You are signed out.", "info")
-    return redirect(url_for("auth.login"))
+    return redirect(url_for("auth.login"), 303)

@@ -1,0 +1,57 @@
+"""``kiosk purge``: the photo retention rule.
+
+Check-in photos are personal data kept only as long as the site decided
+(``KIOSK_PHOTO_RETENTION_DAYS``; 0 keeps them). ``kiosk purge`` deletes the photo files of
+events older than that and clears their paths; the attendance events themselves stay, so
+reports are unchanged. ``--orphans`` also removes files under the data dir that no row
+points at (left by a crash or an interrupted deletion).
+
+Run it on a schedule, e.g. a daily cron line or systemd timer on the server:
+``15 3 * * *  cd /srv/kiosk && .venv/bin/kiosk purge --orphans``.
+Prints one JSON object with what was done; the exit status is non-zero only on errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from flask import Flask, current_app
+
+from ..errors import KioskError
+from .jsonl import emit
+
+
+def _count(value: Any) -> Any:
+    """The services may answer a count, a list of removed paths, or a dict of figures."""
+    if isinstance(value, (list, tuple, set)):
+        return len(value)
+    return value
+
+
+@click.command("purge")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Delete photos older than this many days (default: KIOSK_PHOTO_RETENTION_DAYS).")
+@click.option("--orphans", is_flag=True, help="Also delete stored files that no database row refers to.")
+def purge(days: int | None, orphans: bool) -> None:
+    """Delete check-in photos older than the retention period (events stay)."""
+    from ..services import photos
+
+    if days is None:
+        days = int(current_app.config.get("KIOSK_PHOTO_RETENTION_DAYS", 0) or 0)
+    report: dict[str, Any] = {"retention_days": days or None}
+    try:
+        if days > 0:
+            report["photos"] = _count(photos.purge_photos_older_than(days))
+        else:
+            report["photos"] = 0
+            report["note"] = "Retention is off (KIOSK_PHOTO_RETENTION_DAYS=0): no photo is old enough to purge."
+        if orphans:
+            report["orphans"] = _count(photos.purge_orphan_files())
+    except KioskError as err:
+        raise click.ClickException(str(err)) from err
+    emit(report)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(purge)

@@ -1,0 +1,296 @@
+"""Background retraining: a thread per job, its record in a small JSON file in the data dir.
+
+Training the face model embeds every enrollment crop and fits the classifier: seconds to
+minutes. Doing it inside a request would block that worker (and time out behind Nginx),
+so :func:`start_job` starts a daemon thread and returns at once; pages poll
+:func:`get_job` / :func:`latest_jobs` for progress.
+
+The kiosk keeps recognising with the previous model meanwhile: the training functions
+write the new model file atomically (``kiosk.storage.atomic_write``) and the recognition
+service reloads it when its mtime changes, so there is never a moment without a model.
+
+The record lives in ``<data dir>/jobs/training.json`` rather than only in memory because
+gunicorn runs several worker processes: a job started by one worker must be visible from
+the others. Writes are serialised with a thread lock plus an ``flock`` on a lock file (so
+two workers cannot both start a job of the same kind). A record left "running" by a process
+that died (a restart, an OOM kill) is reported as failed instead of running forever.
+
+Errors: :class:`kiosk.errors.Conflict` (a job of that kind is already running),
+:class:`kiosk.errors.InvalidInput` (unknown kind), :class:`kiosk.errors.NotFound` (unknown job id).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import inspect
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from flask import Flask, current_app
+
+from .. import storage
+from ..errors import Conflict, InvalidInput, KioskError, NotFound
+from ..models import utcnow
+
+log = logging.getLogger(__name__)
+
+JOB_KINDS = ("faces", "gestures")
+HISTORY_LENGTH = 20
+_RUNNING_STATES = ("queued", "running")
+
+_process_lock = threading.Lock()
+_threads: dict[str, threading.Thread] = {}
+
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass
+class TrainingJob:
+    id: str
+    kind: str
+    state: str = "queued"  # queued | running | done | failed
+    progress: float = 0.0  # 0..1
+    stage: str = "Waiting to start"
+    created_at: str = field(default_factory=lambda: utcnow().isoformat())
+    started_at: str | None = None
+    finished_at: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    pid: int = field(default_factory=os.getpid)
+
+    @property
+    def running(self) -> bool:
+        return self.state in _RUNNING_STATES
+
+    def as_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["running"] = self.running
+        return record
+
+
+# ---------------------------------------------------------------------------- storage
+
+
+def _jobs_dir() -> Path:
+    folder = storage.data_dir() / "jobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def _locked_records():
+    """Yield the list of job records under both locks; whatever the caller leaves in it is saved."""
+    folder = _jobs_dir()
+    with _process_lock, open(folder / "training.lock", "a+") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            records = _read(folder / "training.json")
+            before = json.dumps(records, indent=1)
+            yield records
+            after = json.dumps(records, indent=1)
+            if after != before:  # polling pages read far more often than jobs change
+                storage.atomic_write(folder / "training.json", after.encode())
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    try:
+        records = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        log.warning("The training job record was unreadable; starting a new one.")
+        return []
+    return records if isinstance(records, list) else []
+
+
+def _from_record(record: dict[str, Any]) -> TrainingJob:
+    known = {k: v for k, v in record.items() if k in TrainingJob.__dataclass_fields__}
+    return TrainingJob(**known)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_orphaned(job: TrainingJob) -> bool:
+    """A running record whose thread no longer exists anywhere."""
+    if not job.running:
+        return False
+    if job.pid == os.getpid():
+        thread = _threads.get(job.id)
+        return thread is None or not thread.is_alive()
+    return not _pid_alive(job.pid)
+
+
+def _load_all(records: list[dict[str, Any]]) -> list[TrainingJob]:
+    jobs = [_from_record(r) for r in records]
+    for job in jobs:
+        if _is_orphaned(job):
+            job.state, job.error = "failed", "Interrupted: the server restarted while it was training. Start it again."
+            job.finished_at = utcnow().isoformat()
+    return jobs
+
+
+def _update(job_id: str, **changes: Any) -> None:
+    with _locked_records() as records:
+        for record in records:
+            if record.get("id") == job_id:
+                record.update(changes)
+
+
+# ---------------------------------------------------------------------------- public API
+
+
+def list_jobs() -> list[TrainingJob]:
+    """All remembered jobs, newest first."""
+    with _locked_records() as records:
+        jobs = _load_all(records)
+        records[:] = [asdict(j) for j in jobs]
+    return sorted(jobs, key=lambda j: j.created_at, reverse=True)
+
+
+def latest_jobs() -> dict[str, TrainingJob | None]:
+    """The newest job of each kind (None if that kind never ran)."""
+    jobs = list_jobs()
+    return {kind: next((j for j in jobs if j.kind == kind), None) for kind in JOB_KINDS}
+
+
+def get_job(job_id: str) -> TrainingJob:
+    for job in list_jobs():
+        if job.id == job_id:
+            return job
+    raise NotFound("No such training job (jobs are forgotten after a while).")
+
+
+def start_job(kind: str, runner: Callable[[ProgressFn], dict[str, Any]] | None = None) -> TrainingJob:
+    """Start retraining ``kind`` ("faces" or "gestures") in a background thread; returns the queued job.
+
+    ``runner`` replaces the real training function (for tests about the job machinery only)."""
+    if kind not in JOB_KINDS:
+        raise InvalidInput(f"Unknown model {kind!r}; it is one of {', '.join(JOB_KINDS)}.", code="bad_model")
+    app = current_app._get_current_object()
+    with _locked_records() as records:
+        jobs = _load_all(records)
+        busy = next((j for j in jobs if j.kind == kind and j.running), None)
+        if busy is not None:
+            raise Conflict(
+                f"The {kind} model is already being retrained (started {busy.created_at}).",
+                code="already_training",
+                job=busy.as_dict(),
+            )
+        job = TrainingJob(id=secrets.token_hex(8), kind=kind)
+        jobs.append(job)
+        jobs.sort(key=lambda j: j.created_at, reverse=True)
+        records[:] = [asdict(j) for j in jobs[:HISTORY_LENGTH]]
+    thread = threading.Thread(
+        target=_run, args=(app, job.id, kind, runner or RUNNERS[kind]), name=f"train-{kind}-{job.id}", daemon=True
+    )
+    _threads[job.id] = thread
+    thread.start()
+    return job
+
+
+def wait_for(job_id: str, timeout: float = 600.0, poll: float = 0.2) -> TrainingJob:
+    """Block until the job finishes (for the CLI and tests; pages poll instead)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = get_job(job_id)
+        if not job.running or time.monotonic() > deadline:
+            return job
+        thread = _threads.get(job_id)
+        if thread is not None:
+            thread.join(poll)
+        else:
+            time.sleep(poll)
+
+
+def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict[str, Any]]) -> None:
+    with app.app_context():
+        _update(job_id, state="running", started_at=utcnow().isoformat(), stage="Starting", progress=0.01)
+        last_write = [0.0]
+
+        def progress(fraction: float, stage: str) -> None:
+            # Throttled: a callback per embedded crop would rewrite the file hundreds of times.
+            now = time.monotonic()
+            if now - last_write[0] >= 0.3 or fraction >= 1.0:
+                last_write[0] = now
+                _update(job_id, progress=round(max(0.0, min(float(fraction), 0.99)), 3), stage=str(stage))
+
+        try:
+            result = runner(progress)
+        except KioskError as err:
+            _update(job_id, state="failed", error=str(err), stage="Failed", finished_at=utcnow().isoformat())
+        except Exception:  # noqa: BLE001 - a thread must record its failure, not die silently
+            log.error("Retraining %s failed:\n%s", kind, traceback.format_exc())
+            _update(
+                job_id,
+                state="failed",
+                error="Retraining failed unexpectedly; the previous model is still in use. See the server log.",
+                stage="Failed",
+                finished_at=utcnow().isoformat(),
+            )
+        else:
+            _update(
+                job_id,
+                state="done",
+                progress=1.0,
+                stage="Done",
+                result=_jsonable(result),
+                finished_at=utcnow().isoformat(),
+            )
+        finally:
+            from ..extensions import db
+
+            db.session.remove()
+            _threads.pop(job_id, None)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def _call_with_progress(fn: Callable[..., Any], progress: ProgressFn) -> Any:
+    """Pass the progress callback when the training function accepts one."""
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    for name in ("progress", "on_progress", "progress_callback"):
+        if name in parameters:
+            return fn(**{name: progress})
+    return fn()
+
+
+def _train_faces(progress: ProgressFn) -> dict[str, Any]:
+    from . import recognition
+
+    progress(0.05, "Embedding the enrollment photos and fitting the classifier")
+    return _call_with_progress(recognition.train_faces, progress)
+
+
+def _train_gestures(progress: ProgressFn) -> dict[str, Any]:
+    from . import gesture_samples
+
+    progress(0.05, "Training the gesture classifier on the recorded samples")
+    result = _call_with_progress(gesture_samples.retrain_from_site_samples, progress)
+    return result if isinstance(result, dict) else {"result": result}
+
+
+RUNNERS: dict[str, Callable[[ProgressFn], dict[str, Any]]] = {"faces": _train_faces, "gestures": _train_gestures}

@@ -1,0 +1,174 @@
+"""Admin JSON API for attendance (``/api/v1/attendance``...). Admin-only; CSRF on changes.
+
+- ``GET    /api/v1/attendance?from=&to=&person_id=&view=events|days``   events or per-day in/out
+- ``GET    /api/v1/attendance/summary?month=YYYY-MM``                   monthly summary per person
+- ``GET    /api/v1/attendance/daily?from=&to=``                         people present per day
+- ``GET    /api/v1/attendance/export?from=&to=&format=csv|xlsx&person_id=``  the file ``kiosk export`` writes
+- ``GET    /api/v1/attendance/<id>``                                    one event
+- ``PATCH  /api/v1/attendance/<id>``                                    ``{"memo": "..."}`` rewrites the photo's memo
+- ``DELETE /api/v1/attendance/<id>``                                    delete the event and its photos
+
+Times in answers are ISO 8601 in the site's time zone (``KIOSK_TIMEZONE``), with the
+offset, plus ``timestamp_utc``; date filters are local dates (YYYY-MM-DD, inclusive).
+"""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request, url_for
+
+from ...errors import InvalidInput, NotFound
+from ...extensions import db
+from ...models import AttendanceEvent
+from ...services import reports
+from ..security import admin_required
+from . import api_bp
+from .people import form_or_json
+
+# ---------------------------------------------------------------------------- shared helpers
+
+
+def get_event(event_id: int) -> AttendanceEvent:
+    event = db.session.get(AttendanceEvent, event_id)
+    if event is None:
+        raise NotFound("No such attendance event.")
+    return event
+
+
+def event_dict(event: AttendanceEvent) -> dict:
+    local = reports.to_local(event.timestamp)
+    return {
+        "id": event.id,
+        "person_id": event.person_id,
+        "person": event.person.name,
+        "kind": event.kind.value,
+        "timestamp": local.isoformat(timespec="seconds"),
+        "timestamp_utc": event.timestamp.isoformat(timespec="seconds"),
+        "date": local.date().isoformat(),
+        "time": local.strftime("%H:%M:%S"),
+        "kiosk_id": event.kiosk_id,
+        "memo": event.memo,
+        "happy_score": event.happy_score,
+        "identification_score": event.identification_score,
+        "photo_url": url_for("admin.event_photo", event_id=event.id) if event.photo_path else None,
+    }
+
+
+def day_dict(day: reports.AttendanceDay) -> dict:
+    first, out = day.first, day.out_event
+    return {
+        "date": day.day.isoformat(),
+        "person_id": day.person_id,
+        "person": day.person_name,
+        "time_in": day.time_in.isoformat(timespec="seconds"),
+        "time_out": day.time_out.isoformat(timespec="seconds") if day.time_out else None,
+        "events": [e.id for e in day.events],
+        "in_event_id": first.id,
+        "out_event_id": out.id if out is not None else None,
+        "identification_score": first.identification_score,
+        "happy_score": first.happy_score,
+        "photo_url": url_for("admin.event_photo", event_id=day.photo_event.id) if day.photo_event else None,
+    }
+
+
+def memo_text(value: object) -> str:
+    """The memo as sent; the photo service normalises it (up to 3 lines, 200 characters)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput("The memo must be text.", code="bad_memo")
+    return value
+
+
+def update_memo(event: AttendanceEvent, memo: str) -> AttendanceEvent:
+    """Store the memo and redraw it onto the event's PNG (from the stored original)."""
+    from ...services import photos
+
+    return photos.rewrite_memo(event, memo)
+
+
+def remove_event(event: AttendanceEvent) -> None:
+    """Delete the event row, then its photo files."""
+    from ...services import attendance
+
+    attendance.delete_event(event)
+
+
+def export_response(start, end, fmt: str, person_id: int | None) -> Response:
+    export = reports.export_attendance(start, end, fmt, person_id)
+    response = Response(export.data, mimetype=export.mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+    response.headers["Cache-Control"] = "no-store"  # personal data: no shared or disk caches
+    response.headers["X-Export-Rows"] = str(export.rows)
+    return response
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+@api_bp.get("/attendance")
+@admin_required
+def attendance_list():
+    start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=1)
+    person_id = reports.parse_person_id(request.args.get("person_id"))
+    view = request.args.get("view", "events")
+    if view == "days":
+        items = [day_dict(d) for d in reports.attendance_days(start, end, person_id)]
+    elif view == "events":
+        items = [event_dict(e) for e in reports.events_between(start, end, person_id)]
+    else:
+        raise InvalidInput("view is 'events' or 'days'.", code="bad_view")
+    return jsonify(
+        {"from": start.isoformat(), "to": end.isoformat(), "timezone": str(reports.site_timezone()), view: items}
+    )
+
+
+@api_bp.get("/attendance/summary")
+@admin_required
+def attendance_summary():
+    first_day = reports.parse_month(request.args.get("month"))
+    return jsonify(
+        {
+            "month": first_day.strftime("%Y-%m"),
+            "timezone": str(reports.site_timezone()),
+            "people": [m.as_dict() for m in reports.monthly_summary(first_day)],
+        }
+    )
+
+
+@api_bp.get("/attendance/daily")
+@admin_required
+def attendance_daily():
+    start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=30)
+    return jsonify({"days": [{"date": d.isoformat(), "present": n} for d, n in reports.daily_counts(start, end)]})
+
+
+@api_bp.get("/attendance/export")
+@admin_required
+def attendance_export():
+    start, end = reports.parse_range(request.args.get("from"), request.args.get("to"))
+    fmt = reports.parse_format(request.args.get("format"))
+    return export_response(start, end, fmt, reports.parse_person_id(request.args.get("person_id")))
+
+
+@api_bp.get("/attendance/<int:event_id>")
+@admin_required
+def attendance_get(event_id: int):
+    return jsonify(event_dict(get_event(event_id)))
+
+
+@api_bp.patch("/attendance/<int:event_id>")
+@admin_required
+def attendance_update(event_id: int):
+    event = get_event(event_id)
+    body = form_or_json()
+    if "memo" not in body:
+        raise InvalidInput("The field 'memo' is missing.", code="missing_memo", field="memo")
+    event = update_memo(event, memo_text(body["memo"]))
+    return jsonify(event_dict(event))
+
+
+@api_bp.delete("/attendance/<int:event_id>")
+@admin_required
+def attendance_delete(event_id: int):
+    remove_event(get_event(event_id))
+    return jsonify({"deleted": event_id})
