@@ -1,0 +1,147 @@
+"""Background retraining jobs: started from the console, never blocking requests, progress visible.
+
+The training functions are replaced by controllable fakes here: these tests are about the job
+machinery (threads, records, conflicts, failures). Real retraining on real photos is exercised
+in tests/test_admin_enrollment.py and in the browser test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import pytest
+from flask import g
+
+from kiosk import storage
+from kiosk.errors import KioskError
+from kiosk.services import training_jobs
+from kiosk.services.accounts import create_admin
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def one_g_per_request(app):
+    """Requests share flask.g under tests/conftest.py's long app context; forget it per request."""
+
+    @app.teardown_request
+    def _forget_g(_exc):
+        for name in list(vars(g)):
+            delattr(g, name)
+
+
+@pytest.fixture
+def admin(app, client):
+    create_admin("admin", PASSWORD)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/auth/login").text).group(1)
+    client.post("/auth/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
+    client.token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/admin/").text).group(1)
+    return client
+
+
+class GatedRunner:
+    """A fake training function that reports progress and waits until the test lets it finish."""
+
+    def __init__(self, result=None, error: Exception | None = None):
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.result = result or {"people": 3, "samples": 12, "embedder": "fake"}
+        self.error = error
+
+    def __call__(self, progress):
+        progress(0.4, "Embedding photos")
+        self.started.set()
+        assert self.release.wait(30), "the test never released the fake training"
+        if self.error:
+            raise self.error
+        return self.result
+
+
+@pytest.fixture
+def gated(monkeypatch):
+    runner = GatedRunner()
+    monkeypatch.setitem(training_jobs.RUNNERS, "faces", runner)
+    yield runner
+    runner.release.set()
+
+
+def test_retraining_runs_in_the_background_with_progress(admin, gated):
+    response = admin.post("/api/v1/models/faces/train", headers={"X-CSRFToken": admin.token})
+    assert response.status_code == 202
+    job = response.get_json()
+    assert job["kind"] == "faces" and job["running"] is True
+    assert gated.started.wait(20)
+
+    # Requests are served while it trains.
+    assert admin.get("/admin/people").status_code == 200
+    running = admin.get(f"/api/v1/models/jobs/{job['id']}").get_json()
+    assert running["state"] == "running" and running["progress"] == pytest.approx(0.4)
+    assert running["stage"] == "Embedding photos"
+    page = admin.get("/admin/models")
+    assert 'data-job-state="running"' in page.text and "<progress" in page.text
+
+    # One retraining of a kind at a time.
+    again = admin.post("/api/v1/models/faces/train", headers={"X-CSRFToken": admin.token})
+    assert again.status_code == 409
+    assert again.get_json()["error"] == "already_training" and again.get_json()["job"]["id"] == job["id"]
+
+    gated.release.set()
+    done = training_jobs.wait_for(job["id"], timeout=30)
+    assert done.state == "done" and done.progress == 1.0
+    assert done.result == {"people": 3, "samples": 12, "embedder": "fake"}
+    listed = admin.get("/api/v1/models/jobs").get_json()["jobs"]
+    assert listed[0]["id"] == job["id"] and listed[0]["state"] == "done"
+    assert admin.get("/api/v1/models").get_json()["jobs"]["faces"]["state"] == "done"
+
+
+def test_the_page_form_starts_a_job_too(admin, gated):
+    response = admin.post("/admin/models/faces/train", data={"csrf_token": admin.token})
+    assert response.status_code == 303 and "job=" in response.location
+    assert gated.started.wait(20)
+    page = admin.get(response.location)
+    assert "Retraining the faces model in the background" in page.text
+    busy = admin.post("/admin/models/faces/train", data={"csrf_token": admin.token}, follow_redirects=True)
+    assert "already being retrained" in busy.text
+    gated.release.set()
+
+
+def test_a_failed_training_is_recorded_with_its_reason(admin, monkeypatch):
+    runner = GatedRunner(error=KioskError("Enroll at least two people before training.", code="not_enough_people"))
+    monkeypatch.setitem(training_jobs.RUNNERS, "faces", runner)
+    runner.release.set()
+    job = admin.post("/api/v1/models/faces/train", headers={"X-CSRFToken": admin.token}).get_json()
+    finished = training_jobs.wait_for(job["id"], timeout=30)
+    assert finished.state == "failed" and finished.error == "Enroll at least two people before training."
+    assert "Enroll at least two people" in admin.get("/admin/models").text
+
+
+def test_an_unexpected_crash_is_reported_without_details(admin, monkeypatch):
+    runner = GatedRunner(error=RuntimeError("secret internals /home/x"))
+    monkeypatch.setitem(training_jobs.RUNNERS, "faces", runner)
+    runner.release.set()
+    job = admin.post("/api/v1/models/faces/train", headers={"X-CSRFToken": admin.token}).get_json()
+    finished = training_jobs.wait_for(job["id"], timeout=30)
+    assert finished.state == "failed" and "previous model is still in use" in finished.error
+    assert "secret" not in finished.error
+
+
+def test_a_job_left_running_by_a_dead_process_is_reported_interrupted(app):
+    record = training_jobs.TrainingJob(id="deadbeef", kind="faces", state="running", pid=2**22 + 12345)
+    folder = storage.data_dir() / "jobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "training.json").write_text(json.dumps([record.__dict__]))
+    job = training_jobs.get_job("deadbeef")
+    assert job.state == "failed" and "Interrupted" in job.error
+    # ... and it no longer blocks a new one.
+    runner = GatedRunner()
+    runner.release.set()
+    new = training_jobs.start_job("faces", runner=runner)
+    assert training_jobs.wait_for(new.id, timeout=30).state == "done"
+
+
+def test_unknown_model_and_job(admin):
+    response = admin.post("/api/v1/models/voices/train", headers={"X-CSRFToken": admin.token})
+    assert response.status_code == 400 and response.get_json()["error"] == "bad_model"
+    assert admin.get("/api/v1/models/jobs/nope").status_code == 404
