@@ -98,7 +98,7 @@ def test_no_inline_event_handlers_or_style_attributes(page):
 
 def test_no_external_urls_in_the_page_or_its_assets(client, page):
     assert external_urls(page.html) == []
-    for asset in ("/static/js/kiosk.js", "/static/css/kiosk.css"):
+    for asset in ("/static/js/kiosk.js", "/static/css/kiosk.css", "/static/img/kiosk-icon.svg"):
         response = client.get(asset)
         assert response.status_code == 200, asset
         text = response.get_data(as_text=True)

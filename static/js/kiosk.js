@@ -64,7 +64,6 @@
     personName: document.getElementById("person-name"),
     personDetail: document.getElementById("person-detail"),
     cameraError: document.getElementById("camera-error"),
-    cameraErrorTitle: document.getElementById("camera-error-title"),
     cameraErrorDetail: document.getElementById("camera-error-detail"),
     gesture: document.getElementById("gesture"),
     gestureLabel: document.getElementById("gesture-label"),
@@ -98,17 +97,27 @@
     lastAnswer: null,
     answerReceivedAt: 0,
     countdownStart: null, // {state, seconds}: the countdown bar's full length for this step
-    overlayDirty: true
+    overlayDirty: true,
+    paused: false
   };
 
   // Exposed for the browser tests and for an operator's console; read-only in spirit.
+  // Exposed for the browser tests and for an operator's console (which already controls
+  // this browser): counters, the states shown so far, and a pause for a still screenshot.
   window.kiosk = {
     stats: { framesSent: 0, answers: 0, busy: 0, errors: 0, maxInFlight: 0, inFlight: 0, lastStatus: null },
+    stateHistory: [],
     loop: loop,
-    lastAnswer: function () { return loop.lastAnswer; }
+    lastAnswer: function () { return loop.lastAnswer; },
+    pause: function () { loop.paused = true; },
+    resume: function () { loop.paused = false; loop.nextSendAt = 0; }
   };
 
-  /* ---------- kiosk token: ?token=... once, then kept in localStorage ---------- */
+  /* ---------- kiosk token: ?token=... once, then kept in localStorage ----------
+   * When the server's own link hook is on (kiosk/services/devices.py) it takes the token
+   * from the link into an HttpOnly cookie and redirects, so this page never sees it and
+   * the cookie does the work; this is for servers or proxies that hand the page the link
+   * as is. */
 
   function takeKioskToken() {
     var stored = null;
@@ -128,6 +137,11 @@
       stored = null;
     }
     return stored;
+  }
+
+  function forgetKioskToken() {
+    kioskToken = null;
+    try { window.localStorage.removeItem(TOKEN_STORAGE_KEY); } catch (err) { /* storage off */ }
   }
 
   function requestHeaders(extra) {
@@ -173,11 +187,10 @@
 
   function showCameraError(problem) {
     loop.streaming = false;
-    ui.cameraErrorTitle.textContent = problem.title;
     ui.cameraErrorDetail.textContent = problem.detail;
     ui.cameraError.hidden = false;
     setState("CAMERA_ERROR");
-    setPrompt(problem.title);
+    setPrompt(problem.title); // the big line; the alert box below it says what to do
     body.setAttribute("data-camera-error", problem.code || "error");
   }
 
@@ -327,6 +340,14 @@
       return;
     }
     if (status === 401 || status === 403) {
+      if (kioskToken && payload && payload.error === "device_token_invalid") {
+        // The token this page kept was rotated or removed. The header wins over the
+        // device cookie the server may have set from the kiosk link, so drop it and
+        // let the cookie (if any) speak.
+        forgetKioskToken();
+        loop.nextSendAt = now + loop.intervalMs;
+        return;
+      }
       stats.errors += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
       showConnectionProblem((payload && payload.message) || "This kiosk is not authorised. Please see an administrator.");
@@ -362,7 +383,12 @@
 
   function setState(state) {
     var info = STATES[state] || { step: null, label: state };
-    if (body.getAttribute("data-state") !== state) body.setAttribute("data-state", state);
+    if (body.getAttribute("data-state") !== state) {
+      body.setAttribute("data-state", state);
+      var history = window.kiosk.stateHistory;
+      history.push(state);
+      if (history.length > 100) history.shift();
+    }
     if (ui.stateLabel.textContent !== info.label) ui.stateLabel.textContent = info.label;
     var activeIndex = STEP_ORDER.indexOf(info.step);
     for (var i = 0; i < ui.steps.length; i++) {
@@ -596,7 +622,7 @@
     window.requestAnimationFrame(tick);
     drawOverlay();
     updateCountdown();
-    if (!loop.streaming || loop.inFlight || document.hidden) return;
+    if (!loop.streaming || loop.inFlight || loop.paused || document.hidden) return;
     if (video.readyState < 2 || !video.videoWidth) return; // no current frame yet
     if (now < loop.nextSendAt) return;
     sendFrame(now);

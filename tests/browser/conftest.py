@@ -11,7 +11,8 @@
 - ``launch_chromium(video=None, fake_ui=True, extra_args=())``: Debian's
   /usr/bin/chromium driven by Playwright (never ``playwright install``), with a fake camera
   fed from ``video`` (a .y4m file; ``None`` = no file flag); closed at the end of the test.
-- ``write_y4m(path, frames)`` and ``place_on_canvas(image)``: the fake-camera file.
+- The fake-camera file (``write_y4m``, ``webcam_frames``) is made by ``fake_camera.py``
+  in this folder (a plain module: ``from fake_camera import write_y4m``).
 
 Every test in this folder is marked ``browser`` and skipped when Chromium is not installed.
 """
@@ -28,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import cv2
-import numpy as np
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,9 +52,6 @@ CHROMIUM_ARGS = [
 FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream"]
 FAKE_UI_ARG = "--use-fake-ui-for-media-stream"  # grants the camera without a prompt
 
-Y4M_WIDTH, Y4M_HEIGHT = 640, 480
-# C420jpeg and an F rate are required: C420p/C444 give NotFoundError, no F hangs getUserMedia.
-Y4M_HEADER = b"YUV4MPEG2 W640 H480 F15:1 Ip A1:1 C420jpeg\n"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -65,44 +61,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
             if not CHROMIUM.exists():
                 item.add_marker(pytest.mark.skip(reason="needs Debian's chromium at /usr/bin/chromium"))
-
-
-# ---------------------------------------------------------------- fake camera
-
-
-def place_on_canvas(image: np.ndarray, width: int = Y4M_WIDTH, height: int = Y4M_HEIGHT,
-                    fill: float = 1.0, background: int = 40) -> np.ndarray:
-    """``image`` (BGR) scaled to fit ``fill`` of a ``width`` x ``height`` canvas, centred.
-
-    The gray border stands in for the room behind the person; letterboxing instead of
-    cropping keeps the whole face however the photo is framed.
-    """
-    scale = min(width * fill / image.shape[1], height * fill / image.shape[0])
-    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
-                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    canvas = np.full((height, width, 3), background, np.uint8)
-    top = (height - resized.shape[0]) // 2
-    left = (width - resized.shape[1]) // 2
-    canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
-    return canvas
-
-
-def write_y4m(path: Path, frames: Iterable[np.ndarray]) -> Path:
-    """Write BGR 640x480 ``frames`` as the Y4M Chromium's fake camera plays (in a loop, 15 fps)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with open(path, "wb") as handle:
-        handle.write(Y4M_HEADER)
-        for frame in frames:
-            if frame.shape != (Y4M_HEIGHT, Y4M_WIDTH, 3) or frame.dtype != np.uint8:
-                raise ValueError(f"fake-camera frames must be {Y4M_WIDTH}x{Y4M_HEIGHT} BGR uint8, got {frame.shape}")
-            handle.write(b"FRAME\n")
-            handle.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
-            count += 1
-    if not count:
-        raise ValueError("a fake-camera file needs at least one frame")
-    return path
 
 
 # ---------------------------------------------------------------- HTTPS app

@@ -1,0 +1,540 @@
+"""The kiosk page in headless Chromium, served over HTTPS by the real app under gunicorn,
+with Chromium's fake camera playing real photos (tests/data/faces).
+
+Two kinds of test, kept apart on purpose:
+
+* **End to end** (``enrolled_server``): people enrolled from real photos through the
+  enrollment service, the face model trained, the real frame API and state machine. A
+  held-out photo of an enrolled person must reach CONFIRMING with the name on screen; a
+  person never enrolled must reach UNKNOWN.
+* **The page's own mechanics** (``page_server`` + ``FakeKioskApi``): tests about the
+  browser side - one request in flight, back-off, 409, the token, the overlay geometry,
+  how each state is shown - answer the page's API calls with scripted JSON from inside
+  the browser (Playwright routing), so the server's timing and models cannot make them
+  flaky. The page, its assets and the camera are still the real ones.
+
+Screenshots of every state go to artifacts/screenshots/ (git-ignored). With
+``KIOSK_UPDATE_DOC_SCREENSHOTS=1`` the ones the README shows are also copied to
+docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import cv2
+import numpy as np
+import pytest
+from fake_camera import live_jitter, webcam_frames, webcam_view, write_y4m
+
+pytestmark = pytest.mark.browser
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FACES = REPO_ROOT / "tests" / "data" / "faces"
+SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+DOC_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
+UPDATE_DOCS = os.environ.get("KIOSK_UPDATE_DOC_SCREENSHOTS") == "1"
+
+# The policy nginx.conf sends. Added here to the page's own response, so the test proves
+# the page runs under it whatever server is in front.
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', function (e) {
+  window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI);
+});
+"""
+
+# Enrolled from several photos each; the camera then shows a photo that was NOT enrolled.
+ENROLLED = {
+    "Barack Obama": ["fr_obama/1.jpg", "fr_obama/2.jpg", "fr_obama/3.jpg"],
+    "Joe Biden": ["fr_biden/1.jpg", "fr_biden/2.jpg"],
+    "Colin Powell": [f"lfw_Colin_Powell/{i}.jpg" for i in range(1, 6)],
+    "Ariel Sharon": [f"lfw_Ariel_Sharon/{i}.jpg" for i in range(1, 6)],
+}
+KNOWN_CAMERA_PHOTO = "fr_obama/4.jpg"
+KNOWN_NAME = "Barack Obama"
+STRANGER_CAMERA_PHOTO = "lfw_Hugo_Chavez/1.jpg"  # never enrolled
+
+STATE_TIMEOUT_MS = 90_000  # first frames pay the model loads on a busy 2-core machine
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def save_screenshot(page, name: str, for_docs: bool = False) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    if for_docs and UPDATE_DOCS:
+        DOC_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOC_SCREENSHOTS / path.name)
+    return path
+
+
+def new_kiosk_page(browser, viewport=(1280, 720)):
+    """A page in a new browser context; the strict CSP is added to the kiosk page's
+    response. Routes (``FakeKioskApi``) go on before ``page.goto``."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, ignore_https_errors=True)
+    page = context.new_page()
+    page.add_init_script(CSP_WATCH)
+
+    def with_csp(route):
+        # The page itself is fetched without a ?token=: handing the token to the page is
+        # what the page's tests are about (the server's own link hook has its own tests).
+        url = urlparse(route.request.url)
+        response = route.fetch(url=url._replace(query="").geturl())
+        headers = dict(response.headers)
+        headers["content-security-policy"] = STRICT_CSP
+        route.fulfill(response=response, headers=headers)
+
+    page.route(lambda url: urlparse(url).path == "/", with_csp)
+    return page
+
+
+def open_kiosk(browser, base_url: str, path: str = "/", viewport=(1280, 720), script=None, delay_s: float = 0.0):
+    """The kiosk page; with ``script`` its API calls are answered by a ``FakeKioskApi``.
+    Returns (page, api or None)."""
+    page = new_kiosk_page(browser, viewport)
+    api = FakeKioskApi(page, script, delay_s) if script is not None else None
+    page.goto(base_url + path)
+    return page, api
+
+
+def kiosk_stats(page) -> dict:
+    return page.evaluate("JSON.parse(JSON.stringify(window.kiosk.stats))")
+
+
+def wait_for_state(page, *states: str, timeout: float = STATE_TIMEOUT_MS) -> str:
+    # Predicates are functions, not expression strings: Playwright evaluates expression
+    # strings with eval(), which the page's CSP (rightly) forbids.
+    page.wait_for_function("states => states.includes(document.body.dataset.state)", arg=list(states), timeout=timeout)
+    return page.evaluate("document.body.dataset.state")
+
+
+def text_of(page, selector: str) -> str:
+    """The element's text as written (textContent: CSS text-transform does not apply)."""
+    return (page.locator(selector).text_content() or "").strip()
+
+
+def csp_violations(page) -> list[str]:
+    return page.evaluate("window.__cspViolations")
+
+
+def answer(state: str = "IDLE", **fields) -> dict:
+    """A frame API answer (docs/frame-api.md) with every field present."""
+    payload = {
+        "state": state, "prompt": "Please look at the camera", "hint": None, "person": None,
+        "frame_size": [640, 480], "faces": [], "face": None, "pose": None, "gesture": None,
+        "happy": None, "countdown": None, "photo_url": None, "checked_in_at": None,
+        "event_kind": None, "duplicate": False, "server_ms": 12.0,
+    }
+    payload.update(fields)
+    return payload
+
+
+class FakeKioskApi:
+    """Answers the page's kiosk API calls inside the browser (Playwright routing), for
+    tests about the page itself. ``script(n)`` gives (status, json) for the n-th frame
+    (1-based); ``delay_s`` holds every frame answer back, like a slow server."""
+
+    def __init__(self, page, script, delay_s: float = 0.0) -> None:
+        self.script = script
+        self.delay_s = delay_s
+        self.frames: list[tuple[bytes, dict]] = []
+        self.calls: list[str] = []
+        page.route("**/api/v1/kiosk/frames", self._frame)
+        page.route("**/api/v1/kiosk/reset", self._reset)
+        page.route("**/api/v1/kiosk/photos/*", self._photo)
+        self.photo_png: bytes | None = None
+
+    def _reset(self, route):
+        self.calls.append("reset")
+        route.fulfill(status=200, json=answer("IDLE"))
+
+    def _frame(self, route):
+        request = route.request
+        self.calls.append("frame")
+        self.frames.append((request.post_data_buffer or b"", dict(request.headers)))
+        status, payload = self.script(len(self.frames))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        route.fulfill(status=status, json=payload)
+
+    def _photo(self, route):
+        route.fulfill(status=200, body=self.photo_png or b"", content_type="image/png")
+
+
+def overlay_ink(page) -> int:
+    """How many overlay pixels are drawn (non-transparent)."""
+    return page.evaluate(
+        """() => {
+          const c = document.getElementById('overlay');
+          const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+          return n;
+        }"""
+    )
+
+
+# ------------------------------------------------------------------ servers and camera files
+
+
+@pytest.fixture(scope="module")
+def page_server(prepare_data_dir, start_https_app):
+    """The real app over HTTPS with an empty database: serves the page and its assets."""
+    return start_https_app(prepare_data_dir("kiosk-page"))
+
+
+@pytest.fixture(scope="module")
+def camera_files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("camera")
+    return {
+        "known": write_y4m(folder / "known.y4m", webcam_frames(FACES / KNOWN_CAMERA_PHOTO, seed=1)),
+        "stranger": write_y4m(folder / "stranger.y4m", webcam_frames(FACES / STRANGER_CAMERA_PHOTO, seed=2)),
+    }
+
+
+@pytest.fixture(scope="module")
+def known_view() -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    frame, box = webcam_view(cv2.imread(str(FACES / KNOWN_CAMERA_PHOTO)))
+    assert box is not None
+    return frame, box
+
+
+# ------------------------------------------------------------------ the page's mechanics
+
+
+def test_page_streams_jpeg_frames_one_at_a_time_over_https(page_server, launch_chromium, tmp_path, known_view):
+    frame, _ = known_view
+    sources = live_jitter(frame, 6, seed=7)
+    browser = launch_chromium(write_y4m(tmp_path / "camera.y4m", sources))
+
+    # A slow server (300 ms a frame); then busy once, two server errors, the device token
+    # refused (rotated), then fine again.
+    def script(n):
+        if n == 8:
+            return 409, {"error": "busy", "message": "still working"}
+        if n in (9, 10):
+            return 503, {"error": "unavailable", "message": "down"}
+        if n == 11:
+            return 403, {"error": "device_token_invalid", "message": "rotated"}
+        return 200, answer("IDLE", hint="no_face")
+
+    page, api = open_kiosk(browser, page_server.url, "/?token=device-secret-1", script=script, delay_s=0.3)
+
+    assert page.evaluate("window.isSecureContext && location.protocol") == "https:"
+    page.wait_for_function("() => window.kiosk.stats.answers >= 6", timeout=30_000)
+    page.wait_for_selector("#connection", state="visible", timeout=30_000)
+    assert "Reconnecting" in text_of(page, "#connection")
+    save_screenshot(page, "kiosk-reconnecting")
+    # It recovers by itself once the server answers again.
+    page.wait_for_selector("#connection", state="hidden", timeout=30_000)
+    page.wait_for_function("() => window.kiosk.stats.answers >= 9", timeout=30_000)
+    page.evaluate("window.kiosk.pause()")
+
+    stats = kiosk_stats(page)
+    assert stats["maxInFlight"] == 1, stats  # never a second request while one is pending
+    assert stats["busy"] == 1 and stats["errors"] == 2, stats
+    # The send interval follows the server: >= 1.2 x a round trip that is >= 300 ms here.
+    assert page.evaluate("window.kiosk.loop.intervalMs") >= 300
+
+    # The session is reset once, before the first frame.
+    assert api.calls[0] == "reset" and api.calls.count("reset") == 1
+
+    # The token from the link goes with every frame and is gone from the address bar;
+    # once the server calls it invalid the page forgets it (the device cookie may be valid).
+    assert "token" not in page.url
+    for number, (body, headers) in enumerate(api.frames, start=1):
+        assert headers.get("content-type") == "image/jpeg"
+        assert headers.get("x-kiosk-token") == ("device-secret-1" if number <= 11 else None), number
+    assert page.evaluate("localStorage.getItem('kioskToken')") is None
+
+    # What was sent is the camera picture itself: 640x480, not mirrored (the mirror is
+    # display only), close to one of the source frames up to JPEG loss.
+    sent = cv2.imdecode(np.frombuffer(api.frames[-1][0], np.uint8), cv2.IMREAD_COLOR)
+    assert sent is not None and sent.shape == (480, 640, 3)
+    difference = min(float(np.abs(sent.astype(int) - s.astype(int)).mean()) for s in sources)
+    mirrored = min(float(np.abs(sent.astype(int) - s[:, ::-1].astype(int)).mean()) for s in sources)
+    assert difference < 6, difference
+    assert mirrored > 2 * difference + 5, (difference, mirrored)
+
+    assert csp_violations(page) == []
+
+
+def colour_bbox(image: np.ndarray, mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    assert len(xs), "colour not found on screen"
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def test_overlay_box_is_drawn_around_what_it_marks_in_the_mirrored_view(page_server, launch_chromium, tmp_path):
+    """A box the server reports (in frame pixels) must surround the same pixels as the
+    person sees them: scaled like object-fit: cover and mirrored like the video. The camera
+    shows a red square off the centre (so a missing mirror cannot pass); the answer boxes it."""
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    square = (330, 150, 100, 100)  # x, y, w, h in frame pixels; visible in both orientations
+    x, y, w, h = square
+    frame[y:y + h, x:x + w] = (0, 0, 255)
+    browser = launch_chromium(write_y4m(tmp_path / "square.y4m", [frame] * 3))
+    boxed = answer("IDENTIFYING", prompt="Hold still - recognising you...",
+                   faces=[{"box": list(square), "score": 0.98}], face={"box": list(square)})
+
+    for orientation, (width, height) in (("landscape", (1280, 720)), ("portrait", (720, 1280))):
+        page, _ = open_kiosk(browser, page_server.url, viewport=(width, height), script=lambda n: (200, boxed))
+        wait_for_state(page, "IDENTIFYING", timeout=30_000)
+        page.evaluate("window.kiosk.pause()")
+        page.wait_for_timeout(300)  # a last answer in flight may still land; let it draw
+        shot = cv2.imdecode(np.frombuffer(page.screenshot(), np.uint8), cv2.IMREAD_COLOR).astype(int)
+        save_screenshot(page, f"kiosk-overlay-{orientation}")
+
+        red = (shot[..., 2] > 150) & (shot[..., 1] < 80) & (shot[..., 0] < 80)
+        # IDENTIFYING draws the served face in light blue #5cc8ff (BGR 255, 200, 92).
+        blue = np.abs(shot - np.array([255, 200, 92])).sum(axis=2) < 40
+        red_box = colour_bbox(shot, red)
+        # Look for the stroke near the square only: the step pill and panel border share the colour.
+        near = np.zeros_like(blue)
+        near[max(0, red_box[1] - 30):red_box[3] + 31, max(0, red_box[0] - 30):red_box[2] + 31] = True
+        blue_box = colour_bbox(shot, blue & near)
+        # The 6 px stroke is centred on the box edge: it covers the square's outer 3 px.
+        for red_edge, blue_edge in zip(red_box, blue_box):
+            assert abs(red_edge - blue_edge) <= 8, (orientation, red_box, blue_box)
+        # Mirrored: the square is right of the frame centre, so left of the screen centre.
+        scale = max(width / 640, height / 480)
+        expected_left = width - ((width - 640 * scale) / 2 + (x + w) * scale)
+        assert abs(blue_box[0] - expected_left) <= 8, (orientation, blue_box, expected_left)
+        page.context.close()
+
+
+def fake_pose_for(box: tuple[int, int, int, int]) -> list[list[float]]:
+    """33 landmarks (normalised) of a person whose face is ``box``, hands joined over the
+    head (an O). Only for drawing: the page must draw what it is given."""
+    x, y, w, h = box
+    cx, top, bottom = (x + w / 2) / 640, y / 480, (y + h) / 480
+    sw = w / 640 * 1.1  # half the shoulder width
+    points = {
+        0: (cx, (top + bottom) / 2),
+        11: (cx + sw, bottom + 0.12), 12: (cx - sw, bottom + 0.12),
+        13: (cx + sw * 1.25, top + 0.02), 14: (cx - sw * 1.25, top + 0.02),
+        15: (cx + 0.015, top - 0.13), 16: (cx - 0.015, top - 0.13),
+        23: (cx + sw * 0.8, 0.99), 24: (cx - sw * 0.8, 0.99),
+    }
+    return [[*points.get(i, (cx, bottom)), 0.99 if i in points else 0.1] for i in range(33)]
+
+
+@pytest.mark.parametrize("viewport", [(1280, 720), (720, 1280)], ids=["landscape", "portrait"])
+def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromium, camera_files, known_view, viewport):
+    """Each state the server can answer, as the person sees it (answers scripted; this is
+    about the page). Screenshots of each go to artifacts/screenshots/."""
+    frame, box = known_view
+    face = {"box": list(box)}
+    faces = [{"box": list(box), "score": 0.98}]
+    pose = fake_pose_for(box)
+    name = KNOWN_NAME
+    cases = [
+        ("idle", answer("IDLE", prompt="Please step closer", hint="face_too_small", faces=faces),
+         "look", "Waiting for someone", "Please step closer"),
+        ("identifying", answer("IDENTIFYING", prompt="Hold still - recognising you...", faces=faces, face=face,
+                               countdown=6.5), "look", "Identifying", "recognising"),
+        ("confirming", answer("CONFIRMING", prompt=f"Are you {name}? Make an O to confirm, an X to cancel.",
+                              person={"name": name}, faces=faces, face=face, pose=pose, countdown=9.0,
+                              gesture={"name": "O", "score": 0.93, "held": 3, "needed": 5}),
+         "confirm", "Please confirm", "Make an O"),
+        ("smiling", answer("SMILING", prompt="Great! Now give us a smile", person={"name": name}, faces=faces,
+                           face=face, countdown=4.0, happy=0.72, gesture={"name": "idle", "score": 0.9, "held": 0,
+                                                                          "needed": 5}),
+         "smile", "Smile!", "smile"),
+        ("done", answer("DONE", prompt=f"Welcome, {name}!", person={"name": name},
+                        photo_url="/api/v1/kiosk/photos/test-token", checked_in_at="09:02", event_kind="check_in"),
+         "done", "Done", "Welcome"),
+        ("unknown", answer("UNKNOWN", prompt="Not recognised - please see an administrator", faces=faces, face=face),
+         "look", "Not recognised", "administrator"),
+        ("cancelled", answer("CANCELLED", prompt="Cancelled - see you next time", faces=faces, face=face),
+         "confirm", "Cancelled", "Cancelled"),
+    ]
+    orientation = "landscape" if viewport[0] > viewport[1] else "portrait"
+    browser = launch_chromium(camera_files["known"])
+    current = {"answer": answer("IDLE")}
+    photo = cv2.resize(frame[max(0, box[1] - 60):box[1] + box[3] + 60, max(0, box[0] - 60):box[0] + box[2] + 60],
+                       (300, 300))
+    page = new_kiosk_page(browser, viewport)
+    api = FakeKioskApi(page, lambda n: (200, current["answer"]))
+    api.photo_png = cv2.imencode(".png", photo)[1].tobytes()
+    page.goto(page_server.url + "/")
+
+    for label, payload, step, state_text, prompt_text in cases:
+        current["answer"] = payload
+        page.evaluate("window.kiosk.resume()")
+        page.wait_for_function(
+            "([state, prompt]) => document.body.dataset.state === state && "
+            "document.getElementById('prompt').textContent === prompt",
+            arg=[payload["state"], payload["prompt"]], timeout=30_000)
+        page.evaluate("window.kiosk.pause()")
+        assert text_of(page, "#state-label").lower() == state_text.lower(), label
+        assert prompt_text.lower() in text_of(page, "#prompt").lower(), label
+        assert page.get_attribute(f'#steps li[data-step="{step}"]', "aria-current") == "step", label
+        assert page.locator('#steps li[aria-current="step"]').count() == 1, label
+
+        person_visible = page.locator("#person").is_visible()
+        if payload["state"] in ("CONFIRMING", "SMILING", "DONE"):
+            assert person_visible and text_of(page, "#person-name") == name, label
+        else:
+            assert not person_visible, label
+        if payload["state"] == "CONFIRMING":
+            assert text_of(page, "#gesture-text") == "3 / 5"
+            assert "O" in text_of(page, "#gesture-label")
+            assert page.locator("#countdown").is_visible()
+            assert 0 < int(text_of(page, "#countdown-text").split()[0]) <= 9
+        if payload["state"] == "SMILING":
+            assert page.locator("#happy").is_visible() and text_of(page, "#happy-text") == "72%"
+            assert not page.locator("#gesture").is_visible()  # idle gesture: nothing to hold
+        else:
+            assert not page.locator("#happy").is_visible()
+        if payload["state"] == "DONE":
+            page.wait_for_function("() => document.getElementById('person-photo').complete && "
+                                   "document.getElementById('person-photo').naturalWidth === 300")
+            assert page.locator("#person-photo").is_visible()
+            assert page.get_attribute("#person-photo", "alt") == f"Check-in photo of {name}"
+            assert "Checked in at 09:02" in text_of(page, "#person-detail")
+            assert overlay_ink(page) == 0  # no boxes: the answer has none (the canvas was cleared)
+        if payload["faces"]:
+            assert overlay_ink(page) > 0, label
+        save_screenshot(page, f"kiosk-{label}-{orientation}", for_docs=orientation == "landscape"
+                        and label in ("smiling", "done", "cancelled"))
+
+    assert csp_violations(page) == []
+
+
+# ------------------------------------------------------------------ camera problems
+
+
+def test_camera_denied_says_so(page_server, launch_chromium, camera_files):
+    # Without --use-fake-ui-for-media-stream headless Chromium refuses the camera prompt.
+    browser = launch_chromium(camera_files["known"], fake_ui=False)
+    page, _ = open_kiosk(browser, page_server.url)
+    wait_for_state(page, "CAMERA_ERROR", timeout=30_000)
+    assert page.get_attribute("body", "data-camera-error") == "NotAllowedError"
+    assert page.locator("#camera-error").is_visible()
+    assert "blocked" in text_of(page, "#prompt")
+    assert "Allow this page to use the camera" in text_of(page, "#camera-error-detail")
+    assert text_of(page, "#state-label") == "Camera problem"
+    assert kiosk_stats(page)["framesSent"] == 0
+    save_screenshot(page, "kiosk-camera-denied", for_docs=True)
+
+
+def test_missing_camera_says_so(page_server, launch_chromium, tmp_path):
+    # A fake-camera file that does not exist is what Chromium reports as "no camera".
+    browser = launch_chromium(tmp_path / "no-such-camera.y4m")
+    page, _ = open_kiosk(browser, page_server.url)
+    wait_for_state(page, "CAMERA_ERROR", timeout=30_000)
+    assert page.get_attribute("body", "data-camera-error") == "NotFoundError"
+    assert "No camera found" in text_of(page, "#prompt")
+    assert page.locator("#camera-error").is_visible()
+
+
+def test_plain_http_page_explains_https(page_server, launch_chromium, camera_files):
+    """On http:// (not localhost) the browser withholds the camera: the page says why."""
+    browser = launch_chromium(camera_files["known"])
+    context = browser.new_context(ignore_https_errors=True)
+    page = context.new_page()
+
+    # kiosk.test is served from the real app's responses, over plain http.
+    def from_real_app(route):
+        path = urlparse(route.request.url).path
+        route.fulfill(response=route.fetch(url=page_server.url + path))
+
+    page.route("http://kiosk.test/**", from_real_app)
+    page.goto("http://kiosk.test/")
+    wait_for_state(page, "CAMERA_ERROR", timeout=30_000)
+    assert page.evaluate("window.isSecureContext") is False
+    assert page.get_attribute("body", "data-camera-error") == "insecure"
+    assert "HTTPS" in text_of(page, "#prompt")
+    assert "https://" in text_of(page, "#camera-error-detail")
+
+
+# ------------------------------------------------------------------ end to end
+
+
+@pytest.fixture(scope="module")
+def enrolled_server(prepare_data_dir, start_https_app, tls_cert):
+    """The real app over HTTPS with four people enrolled from real photos and the face
+    model trained (services in-process, then the server reads the same data dir)."""
+    enrollment = pytest.importorskip("kiosk.services.enrollment", reason="enrollment service not there yet")
+    recognition = pytest.importorskip("kiosk.services.recognition", reason="recognition service not there yet")
+    import requests
+
+    from kiosk import create_app
+    from kiosk.config import Config
+
+    data_dir = prepare_data_dir("kiosk-e2e")
+    app = create_app(Config(data_dir))
+    with app.app_context():
+        for name, photos in ENROLLED.items():
+            enrollment.enroll_files(name, [FACES / photo for photo in photos])
+        summary = recognition.train_faces()
+        from kiosk.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+    print("trained:", json.dumps(summary, default=str)[:500])
+
+    server = start_https_app(data_dir)
+    # Warm the models up with one frame, so the browser's first frames are not the ones
+    # that wait for TensorFlow/dlib/MediaPipe to load.
+    frame = cv2.imencode(".jpg", webcam_frames(FACES / KNOWN_CAMERA_PHOTO, count=1)[0])[1].tobytes()
+    response = requests.post(server.url + "/api/v1/kiosk/frames", data=frame, verify=str(tls_cert[0]), timeout=180,
+                             headers={"Content-Type": "image/jpeg"})
+    assert response.status_code == 200, (response.status_code, response.text[:300], server.log_tail())
+    return server
+
+
+def test_enrolled_person_reaches_confirming_with_their_name(enrolled_server, launch_chromium, camera_files):
+    browser = launch_chromium(camera_files["known"])
+    page, _ = open_kiosk(browser, enrolled_server.url)
+
+    state = wait_for_state(page, "IDENTIFYING", "CONFIRMING")
+    if state == "IDENTIFYING":
+        save_screenshot(page, "kiosk-identifying-e2e", for_docs=True)
+    wait_for_state(page, "CONFIRMING")
+    page.evaluate("window.kiosk.pause()")
+    assert text_of(page, "#person-name") == KNOWN_NAME
+    assert KNOWN_NAME in text_of(page, "#prompt")
+    assert text_of(page, "#state-label") == "Please confirm"
+    assert page.get_attribute('#steps li[data-step="confirm"]', "aria-current") == "step"
+    assert overlay_ink(page) > 0  # the face box (and the skeleton when the pose is seen)
+    save_screenshot(page, "kiosk-confirming-e2e", for_docs=True)
+
+    history = page.evaluate("window.kiosk.stateHistory")
+    assert "UNKNOWN" not in history, history
+    stats = kiosk_stats(page)
+    assert stats["maxInFlight"] == 1, stats
+    assert stats["busy"] == 0, stats  # the server never saw two frames of this page at once
+    assert stats["errors"] == 0, (stats, enrolled_server.log_tail())
+    assert csp_violations(page) == []
+
+
+def test_stranger_reaches_unknown(enrolled_server, launch_chromium, camera_files):
+    browser = launch_chromium(camera_files["stranger"])
+    page, _ = open_kiosk(browser, enrolled_server.url)
+
+    wait_for_state(page, "UNKNOWN")
+    page.evaluate("window.kiosk.pause()")
+    assert text_of(page, "#state-label") == "Not recognised"
+    assert not page.locator("#person").is_visible()
+    assert all(name not in page.locator("body").inner_text() for name in ENROLLED)
+    save_screenshot(page, "kiosk-unknown-e2e", for_docs=True)
+
+    history = page.evaluate("window.kiosk.stateHistory")
+    assert "CONFIRMING" not in history, history
+    stats = kiosk_stats(page)
+    assert stats["maxInFlight"] == 1 and stats["busy"] == 0, stats
