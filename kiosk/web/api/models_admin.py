@@ -23,6 +23,7 @@ from ...errors import InvalidInput, KioskError
 from ...extensions import db
 from ...models import FaceSample, GestureSample, Person
 from ...services import training_jobs
+from ...vision.lazy import ModelUnavailable
 from ..security import admin_required
 from . import api_bp
 
@@ -43,8 +44,10 @@ def face_model_info() -> dict[str, Any]:
         raw = _call_first(recognition, ("model_info", "current_model_info", "trained_model_info"))
     except ImportError:
         raw = None
-    except KioskError as err:
-        info["error"] = str(err)
+    except (KioskError, ModelUnavailable, OSError, ValueError) as err:
+        # A broken model file must not take the console down: the admin sees why and can retrain.
+        log.warning("Face model info unavailable: %s", type(err).__name__)
+        info["error"] = f"The face model could not be read: {err}"
         raw = None
     if isinstance(raw, dict) and raw:
         info.update(raw)
@@ -89,8 +92,9 @@ def gesture_model_info() -> dict[str, Any]:
         raw = _call_first(gesture_samples, ("model_info", "current_model_info", "gesture_model_info"))
     except ImportError:
         raw = None
-    except KioskError as err:
-        info["error"] = str(err)
+    except (KioskError, ModelUnavailable, OSError, ValueError) as err:
+        log.warning("Gesture model info unavailable: %s", type(err).__name__)
+        info["error"] = f"The gesture model could not be read: {err}"
         raw = None
     if isinstance(raw, dict):
         info["model"] = raw
