@@ -1,0 +1,85 @@
+"""Gunicorn settings for the kiosk (``gunicorn -c gunicorn.conf.py``; the app is named below).
+
+Sized for a 2-core box running TensorFlow, MediaPipe, dlib and OpenCV:
+
+* **One worker, several threads** (``gthread``). Kiosk sessions (the check-in state machine
+  and its pose tracker) live in the worker's memory (``kiosk/checkin/sessions.py``), so
+  every frame of a kiosk must reach the same process; and each worker would hold its own
+  ~1.2 GB of models. Threads still keep both cores busy: the heavy numeric code releases
+  the GIL. ``KIOSK_WORKERS`` exists for a deployment whose sessions do not need affinity;
+  raise it only then.
+* **Models load after fork, lazily, once per worker** (``preload_app = False``): TensorFlow
+  and MediaPipe are not fork-safe, and a master that imported them would hold a second
+  copy. The first frame after a (re)start pays the load (a few seconds).
+* **No periodic recycling** (``max_requests = 0``): restarting the only worker drops every
+  kiosk's session and reloads the models; memory stability is a tested property instead
+  (tests/reliability/test_memory.py).
+* **Graceful**: on SIGTERM/HUP a worker gets ``graceful_timeout`` seconds to finish the
+  check-ins in flight (the attendance write is atomic either way).
+* **Request limits** here guard the HTTP layer; the app itself refuses large bodies
+  (``MAX_CONTENT_LENGTH`` from ``KIOSK_MAX_UPLOAD_MB``) and huge images (``decode_image``).
+
+Environment: ``KIOSK_BIND`` (comma-separated addresses, default ``127.0.0.1:8000``; the
+Docker image binds the Unix socket Nginx reads and a loopback port for its healthcheck),
+``KIOSK_WORKERS`` (1), ``KIOSK_THREADS`` (4), ``KIOSK_TIMEOUT_S`` (60),
+``KIOSK_ACCESS_LOG`` (``-`` for stderr; off by default: Nginx logs every request already).
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+wsgi_app = "kiosk:create_app()"
+
+_bind = os.environ.get("KIOSK_BIND") or "127.0.0.1:8000"
+bind = [address.strip() for address in _bind.split(",") if address.strip()]
+workers = _env_int("KIOSK_WORKERS", 1)
+worker_class = "gthread"
+threads = _env_int("KIOSK_THREADS", 4)
+preload_app = False
+
+# gthread's heartbeat comes from the worker's main loop, not from request threads, so a
+# slow first frame (loading models) does not get the worker killed; a wedged loop does.
+timeout = _env_int("KIOSK_TIMEOUT_S", 60)
+graceful_timeout = 30
+# Longer than Nginx's upstream keepalive_timeout (30 s in nginx.conf): the side that closes
+# an idle connection must be Nginx, or a frame POST can race a close and fail with a 502
+# (Nginx does not retry non-idempotent requests).
+keepalive = 65
+max_requests = 0
+backlog = 256
+
+# HTTP limits: 8 KB request line and header fields are plenty for the kiosk and the admin
+# pages; 50 headers is more than a browser sends. Bodies are limited by the app.
+limit_request_line = 8190
+limit_request_fields = 50
+limit_request_field_size = 8190
+
+# Nginx on the same host (or over the shared Unix socket) is the only trusted proxy; the
+# app applies X-Forwarded-* itself with ProxyFix when KIOSK_BEHIND_PROXY=1.
+forwarded_allow_ips = "127.0.0.1,::1"
+
+# The heartbeat file lives in RAM (Docker's overlay /tmp can stall a worker's heartbeat).
+if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+    worker_tmp_dir = "/dev/shm"
+
+# Gunicorn 25+ opens a control socket under $HOME by default; a kiosk needs no runtime
+# control channel, and two servers on one host must not fight over the same path.
+control_socket_disable = True
+
+errorlog = "-"
+loglevel = os.environ.get("KIOSK_LOG_LEVEL", "info")
+accesslog = os.environ.get("KIOSK_ACCESS_LOG") or None
+# %(U)s is the path without the query string: a kiosk link carries its device token there.
+access_log_format = '%({x-forwarded-for}i)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+
+def post_fork(server, worker):  # noqa: ANN001 - gunicorn's hook signature
+    # Models are not touched here on purpose: they load on first use in this worker.
+    server.log.info("Worker %s started; models load lazily on its first frame", worker.pid)

