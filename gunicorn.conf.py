@@ -83,3 +83,34 @@ access_log_format = '%({x-forwarded-for}i)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)
 def post_fork(server, worker):  # noqa: ANN001 - gunicorn's hook signature
     # Models are not touched here on purpose: they load on first use in this worker.
     server.log.info("Worker %s started; models load lazily on its first frame", worker.pid)
+
+
+def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature
+    """Finish what a killed predecessor left before taking requests.
+
+    A check-in writes its photo files first and commits its row second, so a worker killed
+    in between (SIGKILL, the OOM killer, a power cut) leaves photo files no row points at.
+    They are removed here, before this worker records anything. With one worker nothing
+    else can be mid check-in, so even files a second old go; with several, only files older
+    than the photos service's safety age (another worker may be about to commit them).
+    """
+    try:
+        from kiosk.extensions import db
+        from kiosk.services import photos
+    except ImportError:  # an app without the photos service: nothing to clean
+        return
+    app = worker.wsgi
+    try:
+        with app.app_context():
+            try:
+                if workers == 1:
+                    removed = photos.purge_orphan_files(min_age_s=0.0)
+                else:
+                    removed = photos.purge_orphan_files()
+            finally:
+                db.session.remove()
+    except Exception:  # noqa: BLE001 - a clean-up failure must not keep the kiosk down
+        worker.log.exception("Could not remove orphan photo files at worker start")
+        return
+    if removed:
+        worker.log.warning("Removed %d orphan photo file(s) left by an interrupted check-in", removed)

@@ -200,9 +200,8 @@ def _adopt_token_from_link():
         samesite="Strict",
         path="/",
     )
-    # The token must not stay in caches or leak through Referer from this response.
+    # The token must not stay in any cache (the redirect has no body to leak a Referer from).
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

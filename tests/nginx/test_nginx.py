@@ -117,12 +117,14 @@ def test_tls_1_1_is_refused(proxied):
         tls_handshake(proxied.nginx.https_port, version=ssl.TLSVersion.TLSv1_1)
 
 
-@pytest.mark.parametrize("path", ["/", "/auth/login", "/healthz", "/static/css/admin.css", "/no-such-page",
+@pytest.mark.parametrize("path", ["/", "/auth/login", "/admin/", "/healthz", "/static/css/admin.css", "/no-such-page",
                                   "/api/v1/kiosk/state"])
 def test_security_headers_on_every_kind_of_answer(proxied, path):
     response = proxied.session().get(proxied.url + path, allow_redirects=False, timeout=60)
     for header in SECURITY_HEADERS:
         assert header in response.headers, f"{header} missing on {path} ({response.status_code})"
+        # requests joins repeated headers with ", ": each must arrive exactly once
+        assert len(response.raw.headers.getlist(header)) == 1, (header, response.raw.headers.getlist(header))
     assert int(response.headers["Strict-Transport-Security"].split("max-age=")[1].split(";")[0]) >= 31536000
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "camera=(self)" in response.headers["Permissions-Policy"]
