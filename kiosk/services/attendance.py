@@ -1,0 +1,209 @@
+"""Attendance: recording a check-in with its photo, the duplicate window, deletion and retention.
+
+Consistency between the database and the photo files (the rule of this module):
+
+* **Recording**: the files are written first (each atomically: temp file + rename), then the row
+  is committed. If the commit fails, the files are removed. If the process dies in between, the
+  worst case is a photo file that no row references (an *orphan*), never a row that points at a
+  missing or half-written file. :func:`purge_orphan_files` removes orphans and leftover temp files.
+* **Deleting** (an event, a person, photos past the retention): the rows are changed and committed
+  first, the files removed after; a failure leaves an orphan file (logged by count), never a
+  dangling row.
+
+Duplicate window (``KIOSK_DUPLICATE_WINDOW_MINUTES``, ``KIOSK_REPEAT_RULE``): when the same person
+already has an event within the window before ``now``,
+
+* ``ignore`` (default): nothing is recorded; the result has ``duplicate=True`` and the earlier event;
+* ``check_out``: a check-out is recorded if that earlier event was a check-in; if it was already
+  a check-out, it is a duplicate of that check-out.
+
+Settings read here (with defaults): KIOSK_ID, KIOSK_TIMEZONE (via photos), KIOSK_DUPLICATE_WINDOW_MINUTES,
+KIOSK_REPEAT_RULE, KIOSK_PHOTO_RETENTION_DAYS, KIOSK_MEMO_FONT (via photos).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from flask import current_app
+from sqlalchemy import select
+
+from ..errors import Conflict, InvalidInput, KioskError, NotFound
+from ..extensions import db
+from ..models import AttendanceEvent, EventKind, Person, utcnow
+from . import photos
+
+# Retention and orphan clean-up live with the files (kiosk.services.photos); re-exported here
+# because they are part of the attendance service's contract.
+from .photos import apply_photo_retention, purge_orphan_files, purge_photos_older_than  # noqa: F401
+
+log = logging.getLogger(__name__)
+
+REPEAT_RULES = ("ignore", "check_out")
+
+# Serialises "is there an event in the window? -> write photos -> insert" within a worker process,
+# so two threads cannot both record the same person. (One kiosk session never has two frames in
+# flight, and one person cannot stand at two kiosks at once, so cross-process races are not guarded.)
+_record_lock = threading.Lock()
+
+
+@dataclass
+class CheckInResult:
+    event: AttendanceEvent  # the new event, or the earlier one when ``duplicate``
+    duplicate: bool  # True: nothing was recorded (already checked in/out within the window)
+    kind: EventKind  # the kind of ``event``
+    local_time: datetime  # ``event.timestamp`` in the site time zone
+
+    @property
+    def checked_in_at(self) -> str:
+        """``"09:02"``: what the welcome screen shows."""
+        return self.local_time.strftime("%H:%M")
+
+    def as_dict(self) -> dict:
+        return {
+            "event_id": self.event.id,
+            "person": self.event.person.name,
+            "kind": self.kind.value,
+            "duplicate": self.duplicate,
+            "timestamp": self.event.timestamp.isoformat(),
+            "checked_in_at": self.checked_in_at,
+            "happy": self.event.happy_score,
+            "has_photo": bool(self.event.photo_path),
+        }
+
+
+def _score(value: float | None, name: str, *, unit_range: bool = True) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(f"{name} must be a number.", code="bad_score") from err
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        raise InvalidInput(f"{name} must be finite.", code="bad_score")
+    # Softmax outputs can exceed 1 by a rounding error; the happy column only takes 0..1.
+    return min(1.0, max(0.0, value)) if unit_range else value
+
+
+def _repeat_rule() -> str:
+    rule = (current_app.config.get("KIOSK_REPEAT_RULE") or "ignore").strip().lower()
+    if rule not in REPEAT_RULES:
+        # Misconfiguration: refuse loudly rather than guess what the site wanted.
+        raise KioskError(
+            f"KIOSK_REPEAT_RULE must be one of {', '.join(REPEAT_RULES)}, not {rule!r}.", code="bad_config", status=500
+        )
+    return rule
+
+
+def latest_event_within(person_id: int, now: datetime, minutes: float) -> AttendanceEvent | None:
+    """The person's most recent event in ``[now - minutes, now]``, if any."""
+    if minutes <= 0:
+        return None
+    since = now - timedelta(minutes=minutes)
+    return db.session.scalar(
+        select(AttendanceEvent)
+        .where(AttendanceEvent.person_id == person_id)
+        .where(AttendanceEvent.timestamp >= since, AttendanceEvent.timestamp <= now)
+        .order_by(AttendanceEvent.timestamp.desc(), AttendanceEvent.id.desc())
+        .limit(1)
+    )
+
+
+def _repeat_decision(person_id: int, now: datetime) -> tuple[AttendanceEvent | None, EventKind]:
+    """(earlier event if this is a duplicate else None, the kind to record otherwise)."""
+    window = float(current_app.config.get("KIOSK_DUPLICATE_WINDOW_MINUTES", 30) or 0)
+    rule = _repeat_rule()
+    earlier = latest_event_within(person_id, now, window)
+    if earlier is None:
+        return None, EventKind.check_in
+    if rule == "check_out" and earlier.kind is EventKind.check_in:
+        return None, EventKind.check_out
+    return earlier, earlier.kind
+
+
+def recent_check_in(person_id: int, now: datetime | None = None) -> datetime | None:
+    """When the person's check-in now would be a duplicate: the time of the earlier event, else None.
+
+    The state machine asks this as soon as someone is identified, so a person who already checked
+    in is told so at once instead of confirming and smiling for nothing. Under the ``check_out``
+    rule, a check-in inside the window is *not* a duplicate (it will be recorded as a check-out).
+    """
+    earlier, _ = _repeat_decision(person_id, now or utcnow())
+    return earlier.timestamp if earlier is not None else None
+
+
+def record_check_in(
+    person: Person,
+    frame_bgr: np.ndarray,
+    *,
+    happy: float | None,
+    identification_score: float | None,
+    kiosk_id: str | None = None,
+    now: datetime | None = None,
+    memo: str | None = None,
+) -> CheckInResult:
+    """Record that ``person`` checked in (or out, see the module docstring) with this photo.
+
+    ``frame_bgr`` is the captured frame (BGR uint8); ``memo`` defaults to name + local date/time.
+    Raises InvalidInput (bad frame/score/memo, naive ``now``), Conflict (person inactive or not saved)
+    or KioskError ``bad_config`` (unknown KIOSK_REPEAT_RULE). On a storage or database error
+    nothing is left behind but possibly an orphan file.
+    """
+    if person is None or person.id is None:
+        raise Conflict("The person must be saved before checking in.", code="person_unsaved")
+    if not person.active:
+        raise Conflict("This person is deactivated and cannot check in.", code="person_inactive")
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise InvalidInput("The check-in time must be timezone-aware.", code="naive_time")
+    happy = _score(happy, "happy")
+    identification_score = _score(identification_score, "identification_score", unit_range=False)
+    kiosk_id = (kiosk_id or current_app.config.get("KIOSK_ID") or "kiosk-1")[:64]
+
+    with _record_lock:
+        earlier, kind = _repeat_decision(person.id, now)
+        if earlier is not None:
+            return CheckInResult(earlier, True, earlier.kind, photos.local_time(earlier.timestamp))
+        text = photos.clean_memo(memo) if memo is not None else photos.default_memo(person.name, now, kind)
+        stored = photos.save_photos(frame_bgr, text)
+        event = AttendanceEvent(
+            person_id=person.id,
+            kind=kind,
+            timestamp=now,
+            kiosk_id=kiosk_id,
+            photo_path=stored.photo_path,
+            original_photo_path=stored.original_path,
+            memo=text,
+            happy_score=happy,
+            identification_score=identification_score,
+        )
+        try:
+            db.session.add(event)
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            photos.remove_files([stored.photo_path, stored.original_path])
+            raise
+    return CheckInResult(event, False, kind, photos.local_time(now))
+
+
+def get_event(event_id: int) -> AttendanceEvent:
+    event = db.session.get(AttendanceEvent, event_id)
+    if event is None:
+        raise NotFound("No such attendance event.")
+    return event
+
+
+def delete_event(event: AttendanceEvent) -> None:
+    """Delete an attendance event and its photo files (row first, then the files)."""
+    paths = photos.event_files(event)
+    db.session.delete(event)
+    db.session.commit()
+    photos.remove_files(paths)
