@@ -90,7 +90,7 @@ class Observation:
     face_status: str  # ok | no_face | multiple_faces | face_too_small
     face_box: tuple[int, int, int, int] | None = None
     face_count: int = 0
-    quality_problem: str | None = None  # too_dark | too_blurry
+    quality_problem: str | None = None  # too_dark | too_bright | too_blurry
     identity: int | None = None  # person id, UNKNOWN_VOTE, or None (not computed)
     identity_name: str | None = None
     identity_score: float | None = None
@@ -124,6 +124,7 @@ PROMPTS = {
     "multiple_faces": "One person at a time, please",
     "face_too_small": "Please step closer",
     "too_dark": "It is too dark here - please face the light",
+    "too_bright": "Too much light - please step out of the glare",
     "too_blurry": "Please hold still",
 }
 

@@ -73,12 +73,7 @@ def analyse_frame(machine: CheckInMachine, bgr: np.ndarray, pose_estimator: Any,
 
     analysis = faces.analyze_frame(bgr)
     face = analysis.face
-    quality_problem = None
-    if analysis.quality is not None:
-        if analysis.quality.too_dark:
-            quality_problem = "too_dark"
-        elif analysis.quality.too_blurry:
-            quality_problem = "too_blurry"
+    quality_problem = analysis.quality.problem if analysis.quality is not None else None
     obs = Observation(
         now=now,
         face_status=analysis.status,
