@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..vision.gestures import GestureHold, GesturePrediction
 from .smile import SmileCapture
 
 
@@ -159,21 +160,6 @@ def box_iou(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | 
 
 
 @dataclass
-class _GestureRun:
-    name: str | None = None
-    frames: int = 0
-
-    def update(self, gesture: str | None, counts: bool) -> int:
-        if not counts or gesture in (None, "idle"):
-            self.name, self.frames = None, 0
-        elif gesture == self.name:
-            self.frames += 1
-        else:
-            self.name, self.frames = gesture, 1
-        return self.frames
-
-
-@dataclass
 class CheckInMachine:
     config: MachineConfig
     backend: CheckInBackend
@@ -187,7 +173,7 @@ class CheckInMachine:
     _votes: deque = field(default_factory=deque)
     _lost_frames: int = 0
     _last_box: tuple[int, int, int, int] | None = None
-    _gesture: _GestureRun = field(default_factory=_GestureRun)
+    _gesture: GestureHold | None = None
     _last_gesture: tuple[str | None, float] = (None, 0.0)
     _smile: SmileCapture | None = None
     _happy: float | None = None
@@ -218,7 +204,7 @@ class CheckInMachine:
         self.frames_in_state = 0
         self._reason = reason
         self._lost_frames = 0
-        self._gesture = _GestureRun()
+        self._gesture = GestureHold(self.config.gesture_hold_frames, self.config.gesture_min_score)
         if state == State.IDLE:
             self.person_id = self.person_name = self.identity_score = None
             self._votes.clear()
@@ -329,12 +315,11 @@ class CheckInMachine:
         return True
 
     def _held_gesture(self, obs: Observation) -> str | None:
-        counts = obs.body_owns_face is True and obs.gesture_score >= self.config.gesture_min_score
         self._last_gesture = (obs.gesture, obs.gesture_score)
-        held = self._gesture.update(obs.gesture, counts)
-        if held >= self.config.gesture_hold_frames:
-            return self._gesture.name
-        return None
+        if obs.gesture is None or obs.body_owns_face is not True:
+            # No body, or a body that does not own the face: breaks any run of gestures.
+            return self._gesture.update(None)
+        return self._gesture.update(GesturePrediction(obs.gesture, obs.gesture_score))
 
     def _on_confirming(self, obs: Observation, now: float) -> None:
         if self._elapsed(now) >= self.config.confirm_timeout_s:
@@ -420,7 +405,7 @@ class CheckInMachine:
             gesture = {
                 "name": self._last_gesture[0],
                 "score": round(float(self._last_gesture[1]), 3),
-                "held": self._gesture.frames,
+                "held": self._gesture.frames if self._gesture else 0,
                 "needed": self.config.gesture_hold_frames,
             }
         outcome = self._outcome if self.state == State.DONE else None

@@ -20,36 +20,6 @@ import numpy as np
 
 from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage, State
 
-# Pose landmarks that belong to the head (MediaPipe Pose indices): nose, eyes, mouth.
-HEAD_LANDMARKS = (0, 1, 2, 3, 4, 5, 6, 9, 10)
-# The face box is widened by this fraction before testing that the head landmarks lie inside:
-# BlazePose and BlazeFace place the same eye a few pixels apart.
-HEAD_BOX_MARGIN = 0.25
-MIN_HEAD_VISIBILITY = 0.5
-
-
-def body_owns_face(landmarks: np.ndarray, box: tuple[int, int, int, int] | None, frame_size: tuple[int, int]) -> bool:
-    """True when the pose's visible head landmarks lie inside the (widened) face box.
-
-    ``landmarks`` is (33, 4): normalized x, y, z, visibility. This is what stops a photo
-    held up by another person from confirming: the arms making the O belong to a body whose
-    head is not the face being recognised.
-    """
-    if box is None or landmarks is None:
-        return False
-    width, height = frame_size
-    x, y, w, h = box
-    x0, x1 = x - w * HEAD_BOX_MARGIN, x + w * (1 + HEAD_BOX_MARGIN)
-    y0, y1 = y - h * HEAD_BOX_MARGIN, y + h * (1 + HEAD_BOX_MARGIN)
-    head = landmarks[list(HEAD_LANDMARKS)]
-    visible = head[head[:, 3] >= MIN_HEAD_VISIBILITY]
-    if len(visible) < 3:
-        return False  # a body whose head is not seen cannot vouch for a face
-    px, py = visible[:, 0] * width, visible[:, 1] * height
-    inside = (px >= x0) & (px <= x1) & (py >= y0) & (py <= y1)
-    return bool(inside.mean() >= 0.8)
-
-
 @dataclass
 class FrameResult:
     """The drawing data of one frame, next to the machine's snapshot."""
@@ -97,12 +67,13 @@ def analyse_frame(machine: CheckInMachine, bgr: np.ndarray, pose_estimator: Any,
     if Stage.POSE in needed and pose_estimator is not None:
         landmarks = pose_estimator.estimate(bgr)
         if landmarks is not None:
-            array = landmarks.array if hasattr(landmarks, "array") else np.asarray(landmarks)
             prediction = gestures.classify(landmarks)
             obs.gesture = prediction.gesture
             obs.gesture_score = prediction.score
-            obs.body_owns_face = body_owns_face(array, obs.face_box, (width, height))
-            pose_points = [[round(float(p[0]), 4), round(float(p[1]), 4), round(float(p[3]), 3)] for p in array]
+            # The body making the gesture must own the face being served: its head landmarks
+            # lie in the face box. A photo held up by someone else fails this.
+            obs.body_owns_face = obs.face_box is not None and landmarks.head_inside_box(obs.face_box)
+            pose_points = [[round(float(p[0]), 4), round(float(p[1]), 4), round(float(p[3]), 3)] for p in landmarks.array]
 
     if Stage.EMOTION in needed and usable:
         obs.happy = emotion.analyze_emotion(bgr, face).happy
