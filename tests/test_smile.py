@@ -131,6 +131,3 @@ def test_invalid_settings_are_refused(kwargs):
         SmileCapture(**kwargs)
 
 
-def test_from_settings_reads_the_config_names():
-    smile = SmileCapture.from_settings({"KIOSK_SMILE_THRESHOLD": "0.7", "KIOSK_SMILE_HOLD_FRAMES": 4})
-    assert (smile.threshold, smile.hold_frames, smile.timeout_s) == (0.7, 4, 8.0)

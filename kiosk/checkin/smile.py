@@ -26,7 +26,6 @@ pass a copy.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -75,16 +74,6 @@ class SmileCapture:
         self.expired = False
         self._latest: tuple[np.ndarray, float, float] | None = None  # last scored frame
         self.gesture_pending = False
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> SmileCapture:
-        """Built from a config mapping (``app.config``): KIOSK_SMILE_THRESHOLD, KIOSK_SMILE_HOLD_FRAMES,
-        KIOSK_SMILE_TIMEOUT_SECONDS, each with the module default when absent."""
-        return cls(
-            threshold=float(settings.get("KIOSK_SMILE_THRESHOLD", DEFAULT_THRESHOLD)),
-            hold_frames=int(settings.get("KIOSK_SMILE_HOLD_FRAMES", DEFAULT_HOLD_FRAMES)),
-            timeout_s=float(settings.get("KIOSK_SMILE_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_S)),
-        )
 
     @property
     def done(self) -> bool:

@@ -15,7 +15,6 @@ import logging
 import time
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
 
@@ -86,9 +85,9 @@ def _pose_estimator(session: KioskSession) -> Any:
 
 
 def _local_time(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(ZoneInfo(current_app.config.get("KIOSK_TIMEZONE", "UTC"))).strftime("%H:%M")
+    from .photos import local_time
+
+    return None if moment is None else local_time(moment).strftime("%H:%M")
 
 
 def _payload(session: KioskSession, snapshot: Snapshot, frame: FrameResult | None) -> dict[str, Any]:
