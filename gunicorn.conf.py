@@ -37,6 +37,11 @@ def _env_int(name: str, default: int) -> int:
 
 wsgi_app = "kiosk:create_app()"
 
+# OpenCV's own pixel limit, for every codec: a 10 KB lossless WebP can declare 16383x16383
+# and decode to 800 MB (1.6 GB peak, 10 s of CPU) before the app's size check sees it.
+# OpenCV reads this once, when cv2 loads, so it is set here, before the workers import it.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", os.environ.get("KIOSK_MAX_IMAGE_PIXELS") or "40000000")
+
 _bind = os.environ.get("KIOSK_BIND") or "127.0.0.1:8000"
 bind = [address.strip() for address in _bind.split(",") if address.strip()]
 workers = _env_int("KIOSK_WORKERS", 1)

@@ -250,6 +250,18 @@ def test_gunicorn_binds_what_the_environment_says(monkeypatch):
     assert settings["threads"] == "6"
 
 
+def test_opencv_refuses_huge_images_in_every_codec(monkeypatch):
+    """OpenCV's own pixel cap (it only reads it when cv2 loads) is set for the workers by
+    gunicorn.conf.py and for every process of the image: a 10 KB WebP must not decode to
+    805 MB (tests/reliability/test_bad_input.py sends one)."""
+    for name in ("OPENCV_IO_MAX_IMAGE_PIXELS", "KIOSK_MAX_IMAGE_PIXELS"):
+        monkeypatch.setenv(name, "placeholder")  # so that monkeypatch restores the original state
+        monkeypatch.delenv(name)
+    gunicorn_settings(monkeypatch)
+    assert os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] == str(Config().KIOSK_MAX_IMAGE_PIXELS)
+    assert f"OPENCV_IO_MAX_IMAGE_PIXELS={Config().KIOSK_MAX_IMAGE_PIXELS}" in DOCKERFILE
+
+
 def test_gunicorn_access_log_never_contains_query_strings():
     text = (REPO_ROOT / "gunicorn.conf.py").read_text()
     access_format = re.search(r"access_log_format = '(.*)'", text).group(1)

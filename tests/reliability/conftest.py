@@ -1,0 +1,151 @@
+"""The reliability suite (``make reliability`` = ``pytest -m reliability -s``): load, memory,
+bad input, faults and security, against a real deployment on loopback: the shipped
+gunicorn.conf.py behind the shipped nginx.conf, on a site with enrolled people and a trained
+face model. Separate from the unit tests (every test here is marked ``reliability`` and
+skipped by ``make test``); it prints its figures as it goes, again at the end, and writes
+them to artifacts/reliability.json.
+
+Fixtures:
+- ``site``: a data dir prepared once per run through the ``kiosk`` command line (migrations,
+  an admin, people enrolled from tests/data/faces, ``kiosk train faces``).
+- ``make_stack(env=None, **options)``: a private copy of that site served by gunicorn behind
+  nginx; stopped at the end of the test (or module, for ``module_stack``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "nginx"))
+
+from kiosk_stack import Stack, kiosk_cli, kiosk_frame_jpeg, nginx_available  # noqa: E402
+from reliability_kit import (  # noqa: E402
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    ENROLLED,
+    FACES,
+    GESTURES,
+    STRANGERS,
+    collected_report,
+    write_report,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.reliability)
+            if not nginx_available():
+                item.add_marker(pytest.mark.skip(reason="needs Debian's nginx: scripts/system-deps.sh"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    figures = collected_report()
+    if not figures:
+        return
+    terminalreporter.section("reliability figures")
+    for section, values in figures.items():
+        terminalreporter.write_line(f"{section}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    path = write_report()
+    if path:
+        terminalreporter.write_line(f"(written to {path})")
+
+
+@dataclass
+class Site:
+    data_dir: Path
+    trained: bool
+    train_output: str
+
+
+def _checked(result, what: str) -> str:
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Site:
+    data_dir = tmp_path_factory.mktemp("site") / "data"
+    _checked(kiosk_cli(data_dir, "db", "upgrade"), "kiosk db upgrade")
+    _checked(kiosk_cli(data_dir, "admin", "create", ADMIN_USER, "--password-stdin", stdin=ADMIN_PASSWORD + "\n"),
+             "kiosk admin create")
+    # Enrolling and training use other parts of the kiosk: when they fail, the tests that need
+    # a trained site skip with the reason (``trained_site``); the others still run.
+    for name, folder in ENROLLED.items():
+        images = [str(path) for path in sorted((FACES / folder).glob("*.jpg"))]
+        enrolled = kiosk_cli(data_dir, "people", "enroll", name, *images, timeout_s=600)
+        if enrolled.returncode != 0:
+            return Site(data_dir, False, f"kiosk people enroll failed: {enrolled.stderr[-800:]}")
+    trained = kiosk_cli(data_dir, "train", "faces", timeout_s=900)
+    return Site(data_dir, trained.returncode == 0, trained.stdout[-800:] + trained.stderr[-800:])
+
+
+@pytest.fixture
+def trained_site(site) -> Site:
+    if not site.trained:
+        pytest.skip(f"no trained site (enroll + train faces): {site.train_output[-500:]}")
+    return site
+
+
+def _stack_factory(root_factory, site: Site, stacks: list[Stack]):
+    def make(env: dict | None = None, **options) -> Stack:
+        root = root_factory()
+        data_dir = root / "data"
+        shutil.copytree(site.data_dir, data_dir)
+        stack = Stack(root, env=env, data_dir=data_dir, **options)
+        stacks.append(stack)
+        return stack.start()
+
+    return make
+
+
+@pytest.fixture
+def make_stack(tmp_path_factory, site):
+    stacks: list[Stack] = []
+    yield _stack_factory(lambda: tmp_path_factory.mktemp("stack"), site, stacks)
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def module_stack(tmp_path_factory, site):
+    """One deployment shared by a module's tests (default settings)."""
+    stacks: list[Stack] = []
+    stack = _stack_factory(lambda: tmp_path_factory.mktemp("stack"), site, stacks)()
+    yield stack
+    stack.stop()
+
+
+# ---------------------------------------------------------------------------- frames
+
+
+@pytest.fixture(scope="session")
+def frames() -> dict[str, list[bytes]]:
+    """640x480 JPEG frames from real photos, by kind."""
+    import cv2
+    import numpy as np
+
+    def jpegs(paths):
+        return [kiosk_frame_jpeg(path) for path in paths]
+
+    rng = np.random.default_rng(7)
+    empty_room = []
+    for level in (30, 90, 160):
+        image = np.clip(rng.normal(level, 12, (480, 640, 3)), 0, 255).astype(np.uint8)
+        empty_room.append(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes())
+    return {
+        "enrolled": jpegs(sorted((FACES / "fr_obama").glob("*.jpg"))[1:]
+                          + sorted((FACES / "lfw_Colin_Powell").glob("*.jpg"))),
+        "strangers": jpegs([p for folder in STRANGERS for p in sorted((FACES / folder).glob("*.jpg"))]),
+        "crowd": jpegs(sorted((FACES / "_multi").glob("*.jpg"))[:4]),
+        "empty": empty_room,
+        "capture_obama": jpegs([GESTURES / "composite_obama_both_arms_up.jpg"]),
+    }

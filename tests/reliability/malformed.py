@@ -1,0 +1,215 @@
+"""Malformed requests for the bad-input suite, by category. Each case says which answers are
+right for it; none may be a 5xx, and none may write anything.
+
+Frame bodies are built from real 640x480 frames (truncated, corrupted), crafted headers
+(decompression bombs) and the committed 10 KB WebP that decodes to 805 MB
+(tests/data/reliability/SOURCES.csv).
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiosk.vision.image import BadImage, decode_image
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "reliability"
+BAD_REQUEST = frozenset({400})
+ANY_4XX = frozenset(range(400, 500))
+
+
+@dataclass
+class Case:
+    category: str
+    method: str
+    path: str
+    body: bytes | None
+    content_type: str | None
+    expect: frozenset[int] = BAD_REQUEST
+    admin: bool = False
+    headers: dict = field(default_factory=dict)
+    # A 200 is right only where the endpoint reports a bad image as its verdict (the admin's
+    # live webcam check answers {"ok": false, "status": "bad_image"}).
+    verdict_200: bool = False
+
+
+def _refused_by_decoder(data: bytes) -> bool:
+    try:
+        decode_image(data)
+    except BadImage:
+        return True
+    return False
+
+
+# ---------------------------------------------------------------------------- crafted images
+
+
+def jpeg_with_size(real_jpeg: bytes, width: int, height: int) -> bytes:
+    """A real JPEG whose frame header (SOF) claims another size."""
+    data = bytearray(real_jpeg)
+    i = 2
+    while i + 9 < len(data):
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            data[i + 5:i + 9] = struct.pack(">HH", height, width)
+            return bytes(data)
+        i += 2 + length
+    raise ValueError("no SOF segment")
+
+
+def png_with_size(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def tiff_bomb(width: int = 12000, height: int = 12000) -> bytes:
+    """~140 KB of deflated zeros that decode to a 144-megapixel grey image (432 MB as BGR)."""
+    compressor = zlib.compressobj(9)
+    row = b"\0" * width
+    strip = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    tags = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 8), (262, 3, 1, 1),
+            (273, 4, 1, 0), (277, 3, 1, 1), (278, 4, 1, height), (279, 4, 1, len(strip))]
+    ifd_size = 2 + 12 * len(tags) + 4
+    offset = 8 + ifd_size
+    tags = [(tag, kind, count, offset if tag == 273 else value) for tag, kind, count, value in tags]
+    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", *t) for t in tags) + b"\0\0\0\0"
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + strip
+
+
+def bmp_with_size(width: int, height: int) -> bytes:
+    header = b"BM" + struct.pack("<IHHI", 54 + 64, 0, 0, 54)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    return header + info + b"\x7f" * 64
+
+
+def webp_bomb() -> bytes:
+    return (DATA / "bomb_16383x16383.webp").read_bytes()
+
+
+# ---------------------------------------------------------------------------- the cases
+
+
+def frame_cases(real_frames: list[bytes], png_frame: bytes, body_limit: int, seed: int = 20261121) -> list[Case]:
+    rng = random.Random(seed)
+    frames_url = "/api/v1/kiosk/frames"
+    cases: list[Case] = []
+
+    def add(category, body, content_type="image/jpeg", expect=BAD_REQUEST, **kwargs):
+        cases.append(Case(category, "POST", frames_url, body, content_type, frozenset(expect), **kwargs))
+
+    # Truncated JPEGs: cut anywhere, from the header to just before the end-of-image marker.
+    for frame in real_frames[:4]:
+        for cut in sorted(rng.sample(range(3, len(frame) - 2), 30)):
+            add("truncated_jpeg", frame[:cut])
+    for cut in sorted(rng.sample(range(9, len(png_frame) - 13), 15)):
+        add("truncated_png", png_frame[:cut], "image/png")
+
+    # Corrupt JPEGs: garbage between valid markers, damaged headers, random bytes.
+    for _ in range(40):
+        add("corrupt_jpeg", b"\xff\xd8\xff" + rng.randbytes(rng.randint(1, 60_000)) + b"\xff\xd9")
+    damaged, attempts = 0, 0
+    while damaged < 40 and attempts < 2000:
+        attempts += 1
+        frame = bytearray(rng.choice(real_frames))
+        for _ in range(rng.randint(4, 40)):
+            frame[rng.randint(2, 620)] = rng.randint(0, 255)
+        if _refused_by_decoder(bytes(frame)):  # only damage the decoder must refuse
+            add("corrupt_jpeg", bytes(frame))
+            damaged += 1
+    for _ in range(30):
+        add("corrupt_random", rng.randbytes(rng.randint(1, 50_000)))
+    for text in (b"hello", b"<html><body>not an image</body></html>", b'{"frame": "data:image/jpeg;base64,AAAA"}',
+                 b"GIF89a" + b"\0" * 100, b"%PDF-1.7\n" + b"x" * 300, b"\0" * 4096, b"\xff" * 4096,
+                 b"RIFF\x10\x00\x00\x00WEBPVP8 ", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, b"BM" + b"\0" * 100):
+        add("corrupt_other", text)
+        add("corrupt_other", text, "image/webp")
+
+    # The right bytes with the wrong content type.
+    for content_type in ("text/plain", "application/json", "application/x-www-form-urlencoded",
+                         "application/octet-stream", "image/gif", "image/svg+xml", "text/html",
+                         "image/jpeg-but-not", "video/mp4", "application/xml", "image/*", "audio/wav"):
+        for frame in real_frames[:5]:
+            add("wrong_content_type", frame, content_type, {400, 415})
+    add("wrong_content_type", real_frames[0], None, {400, 415})
+    add("wrong_content_type", real_frames[0], "multipart/form-data", {400, 415})  # no boundary
+
+    # Multipart forms that are not what the kiosk sends.
+    boundary = "kioskboundary"
+
+    def form(field_name: str, payload: bytes, close: bool = True) -> bytes:
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field_name}\"; filename=\"f.jpg\"\r\n"
+                f"Content-Type: image/jpeg\r\n\r\n").encode() + payload + b"\r\n"
+        return body + (f"--{boundary}--\r\n".encode() if close else b"")
+
+    multipart = f"multipart/form-data; boundary={boundary}"
+    for frame in real_frames[:4]:
+        add("multipart", form("photo", frame), multipart)  # wrong field name
+        add("multipart", form("frame", frame[: len(frame) // 2]), multipart)  # truncated file
+        add("multipart", form("frame", frame).replace(boundary.encode(), b"otherboundary"), multipart)
+        add("multipart", form("frame", b""), multipart)  # empty file
+        add("multipart", form("frame", frame, close=False)[:200], multipart)  # cut short
+
+    # Empty bodies.
+    for content_type in ("image/jpeg", "image/png", "image/webp"):
+        for _ in range(8):
+            add("empty", b"", content_type)
+
+    # Oversized bodies: refused by Nginx (413) before gunicorn reads them.
+    oversized = b"\xff\xd8\xff" + b"\0" * (body_limit + 4096)
+    for content_type in ("image/jpeg", "image/png", "application/octet-stream"):
+        add("oversized", oversized, content_type, {413})
+    add("oversized", form("frame", oversized), multipart, {413})
+
+    # Decompression bombs: small files whose pixels would take hundreds of MB to gigabytes.
+    bombs = [
+        ("bomb_webp_16383x16383", webp_bomb(), "image/webp"),
+        ("bomb_webp_16383x16383", webp_bomb(), "image/jpeg"),
+        ("bomb_jpeg_65500x65500", jpeg_with_size(real_frames[0], 65500, 65500), "image/jpeg"),
+        ("bomb_jpeg_20000x20000", jpeg_with_size(real_frames[1], 20000, 20000), "image/jpeg"),
+        ("bomb_png_100000x100000", png_with_size(100_000, 100_000), "image/png"),
+        ("bomb_png_0x0", png_with_size(0, 0), "image/png"),
+        ("bomb_tiff_12000x12000", tiff_bomb(), "image/jpeg"),
+        ("bomb_bmp_30000x30000", bmp_with_size(30_000, 30_000), "image/jpeg"),
+    ]
+    for _ in range(5):
+        for name, body, content_type in bombs:
+            add(f"bomb:{name}", body, content_type)
+    return cases
+
+
+BAD_JSON_BODIES = [
+    b"{", b"}", b"[", b'{"name": }', b'{"name": "unterminated', b"{'name': 'single quotes'}", b"nul\x00l",
+    b'{"name": "x",}', b"\xff\xfe\xfd", b"NaN", b'{"name": NaN}', b"[1, 2, 3]", b'"just a string"', b"42",
+    b"null", b"true", b'{"name": ["a list"]}', b'{"name": {"nested": 1}}', b'{"name": ""}', b'{"name": "   "}',
+    b'{"name": "' + b"x" * 5000 + b'"}', b'{"active": "maybe"}', b'{"images": "not-a-list"}',
+    b'{"images": ["data:image/jpeg;base64,!!!notbase64"]}', b'{"images": ["https://example.com/a.jpg"]}',
+    b'{"images": [42]}', b"{}" + b" " * 10 + b"{}",
+]
+
+
+def admin_cases(person_id: int, truncated_jpeg: bytes) -> list[Case]:
+    import base64
+
+    cases: list[Case] = []
+    endpoints = [("POST", "/api/v1/people"), ("PATCH", f"/api/v1/people/{person_id}"),
+                 ("POST", f"/api/v1/people/{person_id}/samples"), ("POST", "/api/v1/enrollment/check-frame"),
+                 ("POST", "/api/v1/models/gestures/samples")]
+    for method, path in endpoints:
+        for body in BAD_JSON_BODIES:
+            cases.append(Case("bad_json", method, path, body, "application/json", ANY_4XX, admin=True))
+    truncated_url = b"data:image/jpeg;base64," + base64.b64encode(truncated_jpeg)
+    bomb_url = b"data:image/webp;base64," + base64.b64encode(webp_bomb())
+    for payload in (truncated_url, bomb_url):
+        cases.append(Case("bad_images_admin", "POST", f"/api/v1/people/{person_id}/samples",
+                          b'{"images": ["' + payload + b'"]}', "application/json", ANY_4XX, admin=True))
+        cases.append(Case("bad_images_admin", "POST", "/api/v1/enrollment/check-frame",
+                          b'{"image": "' + payload + b'"}', "application/json", ANY_4XX | {200}, admin=True,
+                          verdict_200=True))
+    return cases

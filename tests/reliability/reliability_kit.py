@@ -1,0 +1,228 @@
+"""Helpers of the reliability suite: simulated kiosks and admins talking HTTPS to a real
+deployment (tests/nginx/kiosk_stack.py), snapshots of what the server has written, and the
+report of figures the suite prints.
+
+Everything talks to 127.0.0.1 only; every loop here is bounded by a count and a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from kiosk.config import REPO_ROOT
+from kiosk_stack import Stack, https_session
+
+TESTS = Path(__file__).resolve().parent.parent
+FACES = TESTS / "data" / "faces"
+GESTURES = TESTS / "data" / "gestures"
+
+ADMIN_USER, ADMIN_PASSWORD = "reliability-admin", "reliability passphrase 1"
+# The site's people, enrolled from tests/data/faces; the LFW people left out are strangers.
+ENROLLED = {
+    "Barack Obama": "fr_obama",
+    "Joe Biden": "fr_biden",
+    "Ariel Sharon": "lfw_Ariel_Sharon",
+    "Colin Powell": "lfw_Colin_Powell",
+    "George W Bush": "lfw_George_W_Bush",
+}
+STRANGERS = ("lfw_Hugo_Chavez", "lfw_Tony_Blair")
+
+FRAMES_URL = "/api/v1/kiosk/frames"
+STATES = {"IDLE", "IDENTIFYING", "CONFIRMING", "SMILING", "DONE", "UNKNOWN", "CANCELLED"}
+REPORT_FILE = REPO_ROOT / "artifacts" / "reliability.json"
+
+_report: dict[str, dict] = {}
+
+
+def report(section: str, **figures) -> None:
+    """Record (and print at once) the figures of one test; all are printed again at the end
+    of the run and written to artifacts/reliability.json."""
+    _report[section] = figures
+    print(f"\n[reliability] {section}: " + json.dumps(figures, default=str))
+
+
+def collected_report() -> dict[str, dict]:
+    return dict(_report)
+
+
+def write_report() -> Path | None:
+    if not _report:
+        return None
+    REPORT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_FILE.write_text(json.dumps(_report, indent=2, default=str) + "\n")
+    return REPORT_FILE
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class FrameAnswer:
+    status: int
+    elapsed_ms: float
+    body: dict | None
+    error: str | None = None  # a transport failure (no HTTP answer at all)
+
+    @property
+    def state(self) -> str | None:
+        return (self.body or {}).get("state")
+
+
+@dataclass
+class Kiosk:
+    """One kiosk browser: its own cookies (so its own server-side session), one frame in
+    flight at a time, as the frame API requires."""
+
+    stack: Stack
+    token: str | None = None
+    session: requests.Session = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = self.stack.session()
+        if self.token:
+            self.session.headers["X-Kiosk-Token"] = self.token
+
+    def post(self, body: bytes | str | None, content_type: str | None = "image/jpeg", *, path: str = FRAMES_URL,
+             timeout_s: float = 120, **kwargs) -> FrameAnswer:
+        headers = {"Content-Type": content_type} if content_type else {}
+        started = time.perf_counter()
+        try:
+            response = self.session.post(self.stack.url + path, data=body, headers=headers, timeout=timeout_s,
+                                         **kwargs)
+        except requests.RequestException as err:
+            return FrameAnswer(0, (time.perf_counter() - started) * 1000, None, f"{type(err).__name__}: {err}")
+        elapsed = (time.perf_counter() - started) * 1000
+        body_json = None
+        with contextlib.suppress(ValueError):
+            body_json = response.json()
+        return FrameAnswer(response.status_code, elapsed, body_json)
+
+    def frame(self, jpeg: bytes, timeout_s: float = 120) -> FrameAnswer:
+        return self.post(jpeg, "image/jpeg", timeout_s=timeout_s)
+
+    def reset(self) -> FrameAnswer:
+        return self.post(None, None, path="/api/v1/kiosk/reset")
+
+
+def run_until(kiosk: Kiosk, frame: bytes, want: set[str], *, max_frames: int = 60, timeout_s: float = 180,
+              stop_before_held: int | None = None) -> list[FrameAnswer]:
+    """Post ``frame`` until the state is one of ``want`` (or, with ``stop_before_held``, until
+    a gesture has been held that many frames: the next frame completes it). Bounded by
+    ``max_frames`` and ``timeout_s``; returns every answer."""
+    answers: list[FrameAnswer] = []
+    deadline = time.monotonic() + timeout_s
+    for _ in range(max_frames):
+        if time.monotonic() > deadline:
+            break
+        answer = kiosk.frame(frame)
+        answers.append(answer)
+        if answer.status != 200:
+            break
+        if answer.state in want:
+            break
+        gesture = (answer.body or {}).get("gesture") or {}
+        if (stop_before_held is not None and answer.state == "CONFIRMING"
+                and gesture.get("name") == "capture" and gesture.get("held") == stop_before_held):
+            break
+    return answers
+
+
+# ---------------------------------------------------------------------------- admin sessions
+
+
+_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def admin_session(stack: Stack, username: str, password: str) -> requests.Session:
+    """Signed in through the real form (CSRF token, Referer as a browser sends it over HTTPS);
+    the session then carries ``X-CSRFToken`` for the JSON API, as admin.js does."""
+    session = stack.session()
+    login = stack.url + "/auth/login"
+    token = _CSRF_INPUT.search(session.get(login, timeout=30).text).group(1)
+    answer = session.post(login, data={"username": username, "password": password, "csrf_token": token},
+                          headers={"Referer": login}, allow_redirects=False, timeout=30)
+    if answer.status_code not in (302, 303):
+        raise AssertionError(f"admin sign-in failed: {answer.status_code} {answer.text[:300]}")
+    page = session.get(stack.url + "/admin/", timeout=30).text
+    session.headers["X-CSRFToken"] = _CSRF_META.search(page).group(1)
+    session.headers["Referer"] = stack.url + "/admin/"
+    return session
+
+
+# ---------------------------------------------------------------------------- what was written
+
+
+def table_counts(database: Path) -> dict[str, int]:
+    """Row counts of every table, read with a separate read-only connection."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)) as conn:
+        names = [row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        return {name: conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}
+
+
+# Written by SQLite and the app on their own (WAL, the secret key, gunicorn's HOME).
+_UNTRACKED = re.compile(r"^(kiosk\.sqlite3(-wal|-shm|-journal)?|secret_key)$")
+
+
+def data_files(data_dir: Path) -> dict[str, tuple[int, float]]:
+    """Every file the app may have written under the data dir: relative path -> (size, mtime)."""
+    files = {}
+    for path in data_dir.rglob("*"):
+        relative = path.relative_to(data_dir).as_posix()
+        if path.is_file() and not _UNTRACKED.match(relative):
+            stat = path.stat()
+            files[relative] = (stat.st_size, stat.st_mtime)
+    return files
+
+
+@dataclass
+class Snapshot:
+    rows: dict[str, int]
+    files: dict[str, tuple[int, float]]
+
+    @classmethod
+    def take(cls, data_dir: Path) -> Snapshot:
+        return cls(table_counts(data_dir / "kiosk.sqlite3"), data_files(data_dir))
+
+    def changes_since(self, before: Snapshot) -> dict:
+        rows = {name: (before.rows.get(name), count) for name, count in self.rows.items()
+                if before.rows.get(name) != count}
+        added = sorted(set(self.files) - set(before.files))
+        removed = sorted(set(before.files) - set(self.files))
+        common = set(self.files) & set(before.files)
+        modified = sorted(name for name in common if self.files[name] != before.files[name])
+        return {key: value for key, value in
+                {"rows": rows, "added": added, "removed": removed, "modified": modified}.items() if value}
+
+
+def photo_consistency(data_dir: Path) -> dict:
+    """Every event's photo files exist, and every file under photos/ belongs to an event."""
+    database = data_dir / "kiosk.sqlite3"
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)) as conn:
+        rows = conn.execute("SELECT id, photo_path, original_photo_path FROM attendance_event").fetchall()
+    referenced = {path for _, photo, original in rows for path in (photo, original) if path}
+    missing = sorted(path for path in referenced if not (data_dir / path).is_file())
+    partial_rows = [event_id for event_id, photo, original in rows if not photo or not original]
+    photos_dir = data_dir / "photos"
+    on_disk = {f"photos/{p.name}" for p in photos_dir.iterdir()} if photos_dir.is_dir() else set()
+    orphans = sorted(on_disk - referenced)
+    return {"events": len(rows), "missing_files": missing, "rows_without_photos": partial_rows,
+            "orphan_files": orphans}
+
+
+def https_client(stack: Stack) -> requests.Session:
+    return https_session(stack.nginx.cert)

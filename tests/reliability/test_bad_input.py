@@ -1,0 +1,100 @@
+"""Bad input through Nginx: at least 500 malformed requests (truncated and corrupt images,
+wrong content types, empty and oversized bodies, decompression bombs, malformed multipart
+forms, bad JSON to the admin API) are each answered with a 4xx and a specific JSON error;
+none gets a 5xx, the worker never dies, its peak memory barely moves, and nothing is
+written: no database row, no file in the data dir.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kiosk.config import Config
+from malformed import admin_cases, frame_cases
+from reliability_kit import ADMIN_PASSWORD, ADMIN_USER, Snapshot, admin_session, percentile, report
+
+TIME_BUDGET_S = 900
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def test_malformed_requests_get_4xx_and_write_nothing(make_stack, frames):
+    stack = make_stack()
+    admin = admin_session(stack, ADMIN_USER, ADMIN_PASSWORD)
+    people = admin.get(stack.url + "/api/v1/people", timeout=30).json()
+    listed = people.get("people", people) if isinstance(people, dict) else people
+    person_id = listed[0]["id"] if listed else 1
+
+    real = frames["enrolled"][:3] + frames["strangers"][:2]
+    png = cv2.imencode(".png", cv2.imdecode(np.frombuffer(real[0], np.uint8), cv2.IMREAD_COLOR))[1].tobytes()
+    truncated = real[0][: len(real[0]) // 3]
+    cases = frame_cases(real, png, Config().MAX_CONTENT_LENGTH) + admin_cases(person_id, truncated)
+    assert len(cases) >= 500
+
+    (worker,) = stack.gunicorn.worker_pids()
+    peak_before = peak_rss_mb(worker)
+    before = Snapshot.take(stack.data_dir)
+    kiosk = stack.session()
+
+    statuses: dict[str, Counter] = defaultdict(Counter)
+    wrong, server_errors, vague, latencies = [], [], [], []
+    deadline = time.monotonic() + TIME_BUDGET_S
+    sent = 0
+    for case in cases:
+        assert time.monotonic() < deadline, f"bad-input budget exhausted after {sent} requests"
+        client = admin if case.admin else kiosk
+        headers = {**case.headers, **({"Content-Type": case.content_type} if case.content_type else {})}
+        if not case.content_type:
+            headers["Content-Type"] = ""  # requests would otherwise leave none; be explicit
+        started = time.perf_counter()
+        response = client.request(case.method, stack.url + case.path, data=case.body, headers=headers, timeout=120)
+        latencies.append((time.perf_counter() - started) * 1000)
+        sent += 1
+        status = response.status_code
+        statuses[case.category.split(":")[0]][status] += 1
+        if status >= 500:
+            server_errors.append((case.category, status, response.text[:200]))
+        elif status not in case.expect:
+            wrong.append((case.category, case.method, case.path, status, response.text[:200]))
+        elif status == 200:
+            if not (case.verdict_200 and response.json().get("ok") is False):
+                wrong.append((case.category, case.path, status, response.text[:200]))
+        elif status != 413:  # Nginx's 413 is its own page; every other refusal is the app's JSON
+            body = response.json() if "json" in response.headers.get("Content-Type", "") else {}
+            if not (body.get("error") and body.get("message")):
+                vague.append((case.category, status, response.text[:120]))
+
+    after = Snapshot.take(stack.data_dir)
+    workers_after = stack.gunicorn.worker_pids()
+    peak_after = peak_rss_mb(worker) if worker in workers_after else None
+    bombs = sorted({case.category for case in cases if case.category.startswith("bomb:")})
+    report(
+        "bad_input",
+        requests=sent,
+        by_category={name: dict(counts) for name, counts in statuses.items()},
+        server_errors=len(server_errors),
+        unexpected=len(wrong),
+        bomb_kinds=len(bombs),
+        p95_ms=round(percentile(latencies, 95), 1),
+        max_ms=round(max(latencies), 1),
+        worker_peak_rss_mb_before=round(peak_before, 1),
+        worker_peak_rss_mb_after=None if peak_after is None else round(peak_after, 1),
+        written=after.changes_since(before),
+    )
+    assert not server_errors, "\n".join(map(str, server_errors))
+    assert not wrong, "\n".join(map(str, wrong))
+    assert not vague, "\n".join(map(str, vague))
+    assert workers_after == [worker], "the worker died or was replaced during the bad input"
+    assert after.changes_since(before) == {}
+    # The bombs were refused before decoding: no gigabyte-sized allocation ever happened.
+    assert peak_after - peak_before < 200, (peak_before, peak_after)
