@@ -118,10 +118,9 @@ class Kiosk:
 
 
 def run_until(kiosk: Kiosk, frame: bytes, want: set[str], *, max_frames: int = 60, timeout_s: float = 180,
-              stop_before_held: int | None = None) -> list[FrameAnswer]:
-    """Post ``frame`` until the state is one of ``want`` (or, with ``stop_before_held``, until
-    a gesture has been held that many frames: the next frame completes it). Bounded by
-    ``max_frames`` and ``timeout_s``; returns every answer."""
+              stop=None) -> list[FrameAnswer]:
+    """Post ``frame`` until the state is one of ``want`` or ``stop(answer)`` is true, or a
+    non-200 answer. Bounded by ``max_frames`` and ``timeout_s``; returns every answer."""
     answers: list[FrameAnswer] = []
     deadline = time.monotonic() + timeout_s
     for _ in range(max_frames):
@@ -129,15 +128,22 @@ def run_until(kiosk: Kiosk, frame: bytes, want: set[str], *, max_frames: int = 6
             break
         answer = kiosk.frame(frame)
         answers.append(answer)
-        if answer.status != 200:
-            break
-        if answer.state in want:
-            break
-        gesture = (answer.body or {}).get("gesture") or {}
-        if (stop_before_held is not None and answer.state == "CONFIRMING"
-                and gesture.get("name") == "capture" and gesture.get("held") == stop_before_held):
+        if answer.status != 200 or answer.state in want or (stop is not None and stop(answer)):
             break
     return answers
+
+
+def capture_about_to_complete(answer: FrameAnswer) -> bool:
+    """CONFIRMING with the capture gesture held one frame short: the next frame checks in."""
+    gesture = (answer.body or {}).get("gesture") or {}
+    return (answer.state == "CONFIRMING" and gesture.get("name") == "capture"
+            and gesture.get("held", 0) == gesture.get("needed", 0) - 1)
+
+
+def describe(answers: list[FrameAnswer]) -> list:
+    """A compact trace of a flow, for assertion messages."""
+    return [(a.status, a.state, ((a.body or {}).get("gesture") or {}).get("name"),
+             ((a.body or {}).get("gesture") or {}).get("held")) for a in answers]
 
 
 # ---------------------------------------------------------------------------- admin sessions

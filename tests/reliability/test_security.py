@@ -20,7 +20,7 @@ import time
 import pytest
 
 from kiosk_stack import kiosk_cli
-from reliability_kit import Kiosk, Snapshot, report, run_until
+from reliability_kit import Kiosk, Snapshot, describe, report, run_until
 
 PUBLIC_ENDPOINTS = {"kiosk_page.index", "health.healthz", "static", "auth.login"}
 KIOSK_ENDPOINTS = {"api.kiosk_frames", "api.kiosk_state", "api.kiosk_reset", "api.kiosk_photo"}
@@ -186,7 +186,7 @@ def test_a_check_in_photo_is_only_visible_to_its_kiosk(trained_site, make_stack,
     kiosk.reset()
     answers = run_until(kiosk, frames["capture_obama"][0], {"DONE", "UNKNOWN", "CANCELLED"}, max_frames=60)
     done = answers[-1]
-    assert done.state == "DONE", [(a.status, a.state, (a.body or {}).get("gesture")) for a in answers]
+    assert done.state == "DONE", describe(answers)
     photo_url = done.body["photo_url"]
     assert photo_url and len(photo_url.rsplit("/", 1)[1]) >= 32  # >= 192 random bits
 

@@ -1,0 +1,160 @@
+"""Faults during check-ins, through Nginx:
+
+- the gunicorn worker is SIGKILLed while it handles the frame that records a check-in, at
+  moments spread over that request (before, while and after the photo files and the row are
+  written). Whatever the moment: no event without its photos, no photo without its event once
+  the replacement worker is up, and the next check-in works;
+- another process holds the database's write lock for a few seconds while a check-in is
+  recorded: the check-in waits (SQLite's busy timeout) and is recorded, nothing is lost, and
+  other kiosks keep getting answers meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+from kiosk_stack import wait_until
+from reliability_kit import (
+    Kiosk,
+    capture_about_to_complete,
+    describe,
+    photo_consistency,
+    report,
+    run_until,
+)
+
+KILL_POINTS = (0.05, 0.25, 0.45, 0.6, 0.75, 0.9, 1.1, 1.5)  # fractions of a recording frame's time
+LOCK_SECONDS = 4.0
+
+
+def _ready_to_check_in(kiosk: Kiosk, capture_frame: bytes) -> list:
+    answers = run_until(kiosk, capture_frame, {"DONE", "UNKNOWN", "CANCELLED"}, max_frames=40,
+                        stop=capture_about_to_complete)
+    assert answers and capture_about_to_complete(answers[-1]), describe(answers)
+    return answers
+
+
+def _check_in(kiosk: Kiosk, capture_frame: bytes):
+    answers = run_until(kiosk, capture_frame, {"DONE", "UNKNOWN", "CANCELLED"}, max_frames=40)
+    assert answers[-1].state == "DONE" and not answers[-1].body["duplicate"], describe(answers)
+    return answers[-1]
+
+
+def _photo_files(data_dir) -> set[str]:
+    folder = data_dir / "photos"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_stack, frames):
+    stack = make_stack(env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0"})
+    capture = frames["capture_obama"][0]
+    _check_in(Kiosk(stack), capture)  # models loaded, the flow known to work
+    trials = []
+    for fraction in KILL_POINTS:
+        kiosk = Kiosk(stack)
+        kiosk.reset()
+        answers = _ready_to_check_in(kiosk, capture)
+        frame_ms = sorted(a.elapsed_ms for a in answers[-4:])[len(answers[-4:]) // 2]
+        events_before = photo_consistency(stack.data_dir)["events"]
+        files_before = _photo_files(stack.data_dir)
+        (worker,) = stack.gunicorn.worker_pids()
+
+        result = {}
+        sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture, timeout_s=120)))
+        sender.start()
+        time.sleep(fraction * frame_ms / 1000)
+        os.kill(worker, signal.SIGKILL)
+        seen_at_kill = _photo_files(stack.data_dir) - files_before
+        sender.join(timeout=150)
+        assert not sender.is_alive()
+
+        # gunicorn's master replaces the worker; the new one cleans up before it serves.
+        stack.gunicorn.wait_for_workers(1, exclude={worker}, timeout_s=120)
+        health = stack.session()
+        wait_until(lambda: health.get(stack.url + "/healthz", timeout=10).status_code == 200, 120, 0.2,
+                   "the replacement worker")
+        state = photo_consistency(stack.data_dir)
+        committed = state["events"] - events_before
+        trials.append({
+            "kill_at_ms": round(fraction * frame_ms), "frame_ms": round(frame_ms),
+            "answer": result["answer"].status, "event_committed": committed,
+            "files_seen_at_kill": len(seen_at_kill), "orphans_after": len(state["orphan_files"]),
+        })
+        assert committed in (0, 1)
+        assert state["missing_files"] == [] and state["rows_without_photos"] == [], state
+        assert state["orphan_files"] == [], state
+
+        # The kiosk carries on: its old session died with the worker, a new check-in works.
+        after = Kiosk(stack)
+        after.reset()
+        done = _check_in(after, capture)
+        assert done.body["photo_url"]
+        assert photo_consistency(stack.data_dir)["events"] == state["events"] + 1
+
+    final = photo_consistency(stack.data_dir)
+    report("faults.sigkill", trials=len(trials), events=final["events"],
+           committed_when_killed=sum(t["event_committed"] for t in trials),
+           killed_with_files_written=sum(1 for t in trials if t["files_seen_at_kill"]),
+           details=trials)
+    assert final["orphan_files"] == [] and final["missing_files"] == []
+    # The kill points covered both sides of the commit: some check-ins were lost whole, and
+    # at least one kill found files on disk before their row (the window that needs cleaning).
+    assert any(t["event_committed"] == 0 for t in trials)
+
+
+def test_locked_database_delays_a_check_in_but_loses_nothing(trained_site, make_stack, frames):
+    stack = make_stack(env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0"})
+    capture = frames["capture_obama"][0]
+    _check_in(Kiosk(stack), capture)  # warm: models loaded
+    kiosk = Kiosk(stack)
+    kiosk.reset()
+    _ready_to_check_in(kiosk, capture)
+    events_before = photo_consistency(stack.data_dir)["events"]
+
+    locked, released = threading.Event(), threading.Event()
+
+    def hold_write_lock():
+        with contextlib.closing(sqlite3.connect(stack.data_dir / "kiosk.sqlite3", timeout=30,
+                                                isolation_level=None)) as conn:
+            conn.execute("BEGIN IMMEDIATE")  # the write lock; readers go on (WAL)
+            conn.execute("UPDATE admin_user SET failed_logins = failed_logins")
+            locked.set()
+            time.sleep(LOCK_SECONDS)
+            conn.execute("COMMIT")
+            released.set()
+
+    holder = threading.Thread(target=hold_write_lock)
+    holder.start()
+    assert locked.wait(30)
+    lock_started = time.monotonic()
+
+    result = {}
+    sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture, timeout_s=120)))
+    sender.start()
+    # Meanwhile another kiosk, whose frames write nothing, keeps being answered.
+    bystander = Kiosk(stack)
+    bystander.reset()
+    bystander_ms = []
+    while not released.is_set() and time.monotonic() - lock_started < LOCK_SECONDS + 5:
+        answer = bystander.frame(frames["empty"][0], timeout_s=60)
+        assert answer.status == 200, answer
+        bystander_ms.append(answer.elapsed_ms)
+    sender.join(timeout=120)
+    holder.join(timeout=30)
+
+    answer = result["answer"]
+    state = photo_consistency(stack.data_dir)
+    report("faults.db_locked", lock_s=LOCK_SECONDS, check_in_ms=round(answer.elapsed_ms),
+           check_in_state=answer.state, events_added=state["events"] - events_before,
+           bystander_frames=len(bystander_ms), bystander_max_ms=round(max(bystander_ms)) if bystander_ms else None)
+    assert answer.status == 200 and answer.state == "DONE", answer
+    assert state["events"] == events_before + 1
+    assert state["missing_files"] == [] and state["orphan_files"] == []
+    # It really waited for the lock (it could not commit before the other writer let go).
+    assert answer.elapsed_ms >= (LOCK_SECONDS - 1.5) * 1000
+    assert bystander_ms, "the other kiosk got no answer while the database was locked"
