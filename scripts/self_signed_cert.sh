@@ -45,6 +45,11 @@ if command -v openssl >/dev/null; then
     -addext "subjectAltName=$san" -addext "basicConstraints=critical,CA:FALSE" \
     -addext "extendedKeyUsage=serverAuth" >/dev/null 2>&1
 else
+  if ! "${PYTHON:-python3}" -c "import cryptography" 2>/dev/null; then
+    echo "Cannot make a certificate: neither openssl nor the Python 'cryptography' package is available" \
+         "(apt-get install openssl)." >&2
+    exit 1
+  fi
   SAN="$san" OUT="$tmp" "${PYTHON:-python3}" - <<'PY'
 import datetime, ipaddress, os, socket
 from cryptography import x509

@@ -398,3 +398,27 @@ def test_certificate_script_keeps_valid_certificates_and_renews_only_its_own(tmp
     result = subprocess.run([script, str(tmp_path / "site")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "not ours" in result.stderr
     assert _fingerprint(tmp_path / "site" / "kiosk.crt") == site  # a site's certificate is never replaced
+
+
+def test_certificate_script_falls_back_to_python_cryptography_without_openssl(tmp_path):
+    """Without an openssl binary the script uses the `cryptography` package (when the
+    interpreter has it) and otherwise says what to install."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("bash", "mkdir", "mktemp", "mv", "chmod", "hostname", "tr", "grep", "rm", "cat"):
+        found = shutil.which(tool)
+        if found:
+            (tools / tool).symlink_to(found)
+    script = str(REPO_ROOT / "scripts/self_signed_cert.sh")
+    env = {"PATH": str(tools), "PYTHON": sys.executable}
+    result = subprocess.run([script, str(tmp_path / "certs")], env=env, capture_output=True, text=True, timeout=60)
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        assert result.returncode != 0 and "apt-get install openssl" in result.stderr
+        return
+    assert result.returncode == 0, result.stderr
+    if OPENSSL:
+        san = subprocess.run([OPENSSL, "x509", "-noout", "-ext", "subjectAltName", "-in",
+                              str(tmp_path / "certs" / "kiosk.crt")], capture_output=True, text=True, timeout=10)
+        assert "IP Address:127.0.0.1" in san.stdout
