@@ -27,7 +27,7 @@ Classes (angles: 0 = arm horizontal pointing away from the body, 90 = straight u
 * **capture**: both arms raised 25-85 degrees, nearly straight, wrists more than 1.4 apart
   and at least half a shoulder width above the shoulders;
 * **idle**: arms down, hands on hips, one arm up (raised, waving or over the head), pointing,
-  T-pose, hands on the head (wrists at head height, apart: the YMCA M), hands clasped behind
+  T-pose, leaning sideways with one arm arched over the head (the YMCA C), hands on the head (wrists at head height, apart: the YMCA M), hands clasped behind
   the head (wrists together at head height, elbows out), folded arms (forearms
   level, each wrist at the other elbow), hands crossed low in front (wrists crossed below the
   elbows), hands clasped in front, hands at the chest uncrossed, a hand to the face.
@@ -77,6 +77,8 @@ class _Body:
         candidates = [base + h * normal, base - h * normal]
         if bend == "out":
             elbow = max(candidates, key=lambda e: side * e[0])
+        elif bend == "up":
+            elbow = min(candidates, key=lambda e: e[1])
         else:  # "down"
             elbow = max(candidates, key=lambda e: e[1])
         return elbow, np.asarray(wrist, dtype=np.float64)
@@ -226,6 +228,20 @@ def _behind_head(body: _Body, rng) -> tuple[Arm, Arm] | None:
     return None if a is None or b is None else (a, b)
 
 
+def _side_bend(body: _Body, rng) -> tuple[Arm, Arm, float] | None:
+    """Leaning to one side with one arm arched over the head, the other low and out (the YMCA C
+    and a stretch). The third value tilts the whole body by 15-45 degrees."""
+    side = int(rng.choice([+1, -1]))
+    wrist = np.array([side * rng.uniform(-1.1, 0.3), rng.uniform(-1.6, -0.6)])
+    over = body.reach(side, wrist, str(rng.choice(["out", "up"])))
+    upper = rng.uniform(-75, -10)
+    low = body.by_angles(-side, upper, upper + rng.normal(0, 15))
+    if over is None:
+        return None
+    tilt = -side * rng.uniform(15, 45)  # the raised arm's shoulder goes up: leaning away from it
+    return ((over, low) if side == +1 else (low, over)) + (tilt,)
+
+
 def _crossed_low(body: _Body, rng) -> tuple[Arm, Arm] | None:
     """Hands crossed in front of the hips: wrists past the midline but below the elbows."""
     height = rng.uniform(1.15, 1.9)
@@ -263,6 +279,7 @@ IDLE_RECIPES: dict[str, tuple[float, Callable]] = {
     "one_arm_up": (0.15, _one_free_arm(_arm_up)),
     "pointing": (0.08, _one_free_arm(_arm_point)),
     "t_pose": (0.05, _t_pose),
+    "side_bend_arm_over_head": (0.06, _side_bend),
     "hands_on_head": (0.10, _both(_arm_head)),
     "hands_behind_head": (0.06, _behind_head),
     "folded_arms": (0.12, _folded),
@@ -274,11 +291,11 @@ IDLE_RECIPES: dict[str, tuple[float, Callable]] = {
 GESTURE_RECIPES: dict[str, Callable] = {"O": _o, "X": _x, "capture": _capture}
 
 
-def _place(rng: np.random.Generator, a: Arm, b: Arm, noise: float | None = None) -> np.ndarray:
+def _place(rng: np.random.Generator, a: Arm, b: Arm, tilt_deg: float = 0.0, noise: float | None = None) -> np.ndarray:
     """Shoulder-width skeleton -> isotropic image units (rotated, tilted, noisy, scaled, moved)."""
     points = np.array([[0.5, 0.0], [-0.5, 0.0], a[0], b[0], a[1], b[1]], dtype=np.float64)
     points[:2, 1] += rng.normal(0, 0.03, 2)  # shoulders never sit exactly level
-    angle = np.radians(np.clip(rng.normal(0, 5), -10, 10))
+    angle = np.radians(tilt_deg + np.clip(rng.normal(0, 5), -10, 10))
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     points = points @ rotation.T
     sigma = rng.uniform(0.005, 0.05) if noise is None else noise
@@ -312,7 +329,7 @@ def synthesize(counts: dict[str, int], seed: int) -> tuple[np.ndarray, np.ndarra
                 body = _Body(rng)
             if pose is None:
                 raise RuntimeError(f"recipe {kind} never produced a pose")
-            arms.append(_place(rng, *pose))
+            arms.append(_place(rng, *pose))  # a recipe may add a body tilt as a third value
             labels.append(label)
             kinds.append(kind if label != "idle" else f"idle/{kind}")
             made += 1
