@@ -246,7 +246,7 @@ def test_rename_and_deactivate_from_the_page(admin, make_person):
 
 def test_unknown_person_is_a_404_everywhere(admin):
     for url in ("/admin/people/999", "/admin/people/999/delete", "/admin/attendance/person/999",
-                "/admin/people/999/samples/1/crop.jpg"):
+                "/admin/people/999/samples/1/crop"):
         response = admin.get(url)
         assert response.status_code == 404, url
         assert "No such" in response.text
@@ -263,24 +263,24 @@ def test_unknown_person_is_a_404_everywhere(admin):
 def test_face_crops_are_served_by_id_to_admins_only(app, admin, make_person, face_image, tmp_path):
     ada, grace = make_person("Ada"), make_person("Grace")
     sample = add_sample(ada, face_image)
-    crop = admin.get(f"/admin/people/{ada.id}/samples/{sample.id}/crop.jpg")
-    assert crop.status_code == 200 and crop.mimetype == "image/jpeg"
+    crop = admin.get(f"/admin/people/{ada.id}/samples/{sample.id}/crop")
+    assert crop.status_code == 200 and crop.mimetype == "image/jpeg"  # this test stored a JPEG crop
     assert crop.data == storage.resolve(sample.crop_path).read_bytes()
     assert "no-store" in crop.headers["Cache-Control"]
     # Another person's id in the URL does not reach this crop.
-    assert admin.get(f"/admin/people/{grace.id}/samples/{sample.id}/crop.jpg").status_code == 404
+    assert admin.get(f"/admin/people/{grace.id}/samples/{sample.id}/crop").status_code == 404
     # A stored path that escapes the data dir (a tampered row) is never served.
     secret = Path(app.config["KIOSK_DATA_DIR"]).parent / "secret.jpg"
     secret.write_bytes(b"\xff\xd8\xff secret")
     sample.crop_path = "../secret.jpg"
     db.session.commit()
-    response = admin.get(f"/admin/people/{ada.id}/samples/{sample.id}/crop.jpg")
+    response = admin.get(f"/admin/people/{ada.id}/samples/{sample.id}/crop")
     assert response.status_code == 404 and b"secret" not in response.data
     # The page shows the crops with their quality.
     sample.crop_path = storage.store_bytes("faces", encode_jpeg(face_image), ".jpg")
     db.session.commit()
     page = admin.get(f"/admin/people/{ada.id}")
-    assert f"/admin/people/{ada.id}/samples/{sample.id}/crop.jpg" in page.text
+    assert f"/admin/people/{ada.id}/samples/{sample.id}/crop" in page.text
     assert "good 0.80" in page.text and "powell.jpg" in page.text
 
 

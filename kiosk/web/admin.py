@@ -14,7 +14,7 @@ Routes (GET unless marked POST):
 - POST ``/admin/people/<id>/rename`` , ``/active``   rename; activate or deactivate
 - ``/admin/people/<id>/delete`` , POST               says what will be deleted, then deletes
 - POST ``/admin/people/<id>/samples/<sid>/delete``   remove one enrollment photo
-- ``/admin/people/<id>/samples/<sid>/crop.jpg``      a face crop (admin only, by id, never by path)
+- ``/admin/people/<id>/samples/<sid>/crop``          a face crop (admin only, by id, never by path)
 - ``/admin/attendance``                              day view with filters (from, to, person)
 - ``/admin/attendance/person/<id>``                  person view
 - ``/admin/attendance/export``                       CSV / XLSX of the filtered events
@@ -247,13 +247,13 @@ def sample_delete(person_id: int, sample_id: int):
     return redirect(url_for("admin.person_page", person_id=person.id) + "#samples", 303)
 
 
-@admin_bp.get("/people/<int:person_id>/samples/<int:sample_id>/crop.jpg")
+@admin_bp.get("/people/<int:person_id>/samples/<int:sample_id>/crop")
 @admin_required
 def sample_crop(person_id: int, sample_id: int):
     sample = db.session.get(FaceSample, sample_id)
     if sample is None or sample.person_id != person_id:
         raise NotFound("No such face sample.")
-    return _send_stored(sample.crop_path, "image/jpeg")
+    return _send_stored(sample.crop_path)  # type from the stored suffix (PNG crops)
 
 
 def _send_stored(relative: str | None, mimetype: str | None = None, *, download_name: str | None = None):

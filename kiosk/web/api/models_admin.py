@@ -52,11 +52,10 @@ def face_model_info() -> dict[str, Any]:
     if isinstance(raw, dict) and raw:
         info.update(raw)
         info["trained"] = bool(raw.get("trained", True))
+    active_samples = select(FaceSample).join(Person).where(Person.active.is_(True)).subquery()
     enrolled = {
-        "people_enrolled": db.session.scalar(
-            select(func.count(func.distinct(FaceSample.person_id))).join(Person).where(Person.active.is_(True))
-        ),
-        "samples_enrolled": db.session.scalar(select(func.count(FaceSample.id))),
+        "people_enrolled": db.session.scalar(select(func.count(func.distinct(active_samples.c.person_id)))),
+        "samples_enrolled": db.session.scalar(select(func.count()).select_from(active_samples)),
         "last_enrolled_at": _iso(db.session.scalar(select(func.max(FaceSample.created_at)))),
     }
     info.update(enrolled)
@@ -69,16 +68,19 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _is_stale(info: dict[str, Any]) -> bool:
-    """True when enrollments changed after the model was trained (the admin should retrain)."""
+    """True when enrollments were added after the model was trained (the admin should retrain).
+
+    Deletions do not make it stale: the recognition service drops deleted people and samples
+    from the model file at once; deactivated people are skipped at identification time."""
     if not info.get("trained"):
         return bool(info.get("samples_enrolled"))
-    if info.get("samples") is not None and info["samples"] != info.get("samples_enrolled"):
+    if info.get("people") is not None and (info.get("people_enrolled") or 0) > info["people"]:
         return True
     trained_at, last = info.get("trained_at"), info.get("last_enrolled_at")
     if trained_at and last:
         try:
             return datetime.fromisoformat(str(last)) > datetime.fromisoformat(str(trained_at))
-        except ValueError:
+        except (TypeError, ValueError):
             return False
     return False
 
