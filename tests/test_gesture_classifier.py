@@ -31,7 +31,9 @@ def _predicted(classifier: g.GestureClassifier, arms: np.ndarray) -> np.ndarray:
     return np.array([p.gesture for p in classifier.predict_arms(arms)])
 
 
-@pytest.mark.parametrize("ymca_label, expected", [("A", "O"), ("Y", "capture"), ("C", "idle"), ("dance", "idle"), ("M", "idle")])
+@pytest.mark.parametrize(
+    "ymca_label, expected", [("A", "O"), ("Y", "capture"), ("C", "idle"), ("dance", "idle"), ("M", "idle")]
+)
 def test_heldout_ymca_rows_of_the_steady_poses(shipped, ymca_label, expected):
     labels, arms, steady = heldout_rows()
     rows = (labels == ymca_label) & steady

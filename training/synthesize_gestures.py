@@ -27,7 +27,8 @@ Classes (angles: 0 = arm horizontal pointing away from the body, 90 = straight u
 * **capture**: both arms raised 25-85 degrees, nearly straight, wrists more than 1.4 apart
   and at least half a shoulder width above the shoulders;
 * **idle**: arms down, hands on hips, one arm up (raised, waving or over the head), pointing,
-  T-pose, leaning sideways with one arm arched over the head (the YMCA C), hands on the head (wrists at head height, apart: the YMCA M), hands clasped behind
+  T-pose, leaning sideways with one arm arched over the head (the YMCA C), hands on the head
+  (wrists at head height, apart: the YMCA M), hands clasped behind
   the head (wrists together at head height, elbows out), folded arms (forearms
   level, each wrist at the other elbow), hands crossed low in front (wrists crossed below the
   elbows), hands clasped in front, hands at the chest uncrossed, a hand to the face.
@@ -206,7 +207,10 @@ def _t_pose(body: _Body, rng) -> tuple[Arm, Arm]:
 
 
 def _folded(body: _Body, rng) -> tuple[Arm, Arm] | None:
-    elbows = [body.shoulder(s) + body.upper * rng.uniform(0.75, 1.0) * _direction(s, rng.uniform(-105, -72)) for s in (+1, -1)]
+    elbows = [
+        body.shoulder(s) + body.upper * rng.uniform(0.75, 1.0) * _direction(s, rng.uniform(-105, -72))
+        for s in (+1, -1)
+    ]
     arms = []
     for i, side in enumerate((+1, -1)):
         other = elbows[1 - i]

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from kiosk.vision import gestures as g  # noqa: E402
-from synthesize_gestures import IDLE_RECIPES, synthesize  # noqa: E402
+from synthesize_gestures import synthesize  # noqa: E402
 
 DEFAULT_YMCA = REPO.parent / "shared" / "datasets" / "gestures-dev" / "ymca_arm_landmarks.csv"
 SEED = 7
@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     bundle, (set_arms, set_labels, weights, sources) = train_model(arms, labels, train, steady, args.seed)
     counts = {c: int(np.sum(set_labels == c)) for c in g.GESTURES}
     real_counts = {c: int(np.sum((set_labels == c) & (sources == "ymca"))) for c in g.GESTURES}
-    print(f"training set: {len(set_labels)} skeletons {counts}; from YMCA (with mirrored and jittered copies) {real_counts}")
+    print(f"training set: {len(set_labels)} skeletons {counts}; "
+          f"from YMCA (with mirrored and jittered copies) {real_counts}")
 
     held_steady = evaluate_ymca(bundle, arms, labels, test[steady[test]])
     held_all = evaluate_ymca(bundle, arms, labels, test)
@@ -241,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nSynthesized test skeletons (seed {synthetic['seed']}, not the training seed): {synthetic['rows']}, "
           f"accuracy {synthetic['accuracy']:.4f}")
     print("  per class: " + ", ".join(f"{k} {v * 100:.2f}%" for k, v in synthetic["per_class"].items()))
-    print("  idle recipes: " + ", ".join(f"{k[5:]} {v * 100:.1f}%" for k, v in synthetic["by_recipe"].items() if k.startswith("idle/")))
+    idle_recipes = {k[5:]: v for k, v in synthetic["by_recipe"].items() if k.startswith("idle/")}
+    print("  idle recipes: " + ", ".join(f"{k} {v * 100:.1f}%" for k, v in idle_recipes.items()))
     print(format_confusion(synthetic["confusion"]))
 
     # How well does the body model alone transfer to a real person? A model trained on the

@@ -37,7 +37,8 @@ def kiosk_frame(ctx: BenchContext) -> np.ndarray:
     image = load_image(path)
     width, height = FRAME_SIZE
     scale = min(width / image.shape[1], height / image.shape[0])
-    fitted = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    fitted = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     frame = np.full((height, width, 3), 128, np.uint8)
     top, left = (height - fitted.shape[0]) // 2, (width - fitted.shape[1]) // 2
     frame[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted

@@ -162,7 +162,8 @@ def _heldout_check(bundle: dict[str, Any], base: dict[str, np.ndarray]) -> dict[
     for label in ("A", "Y", "M", "C", "dance"):
         mask = labels == label
         if np.any(mask):
-            out[f"{label}->{g.YMCA_LABEL_MAP[label]}"] = round(float(np.mean(predicted[mask] == g.YMCA_LABEL_MAP[label])), 4)
+            expected = g.YMCA_LABEL_MAP[label]
+            out[f"{label}->{expected}"] = round(float(np.mean(predicted[mask] == expected)), 4)
     return out
 
 

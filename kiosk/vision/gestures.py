@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .lazy import LazyModel, ModelUnavailable
-from .pose import DEFAULT_MIN_VISIBILITY, PoseLandmarks
+from .pose import ARM_LANDMARKS, DEFAULT_MIN_VISIBILITY, PoseLandmarks
 
 GESTURES: tuple[str, ...] = ("O", "X", "capture", "idle")
 IDLE = "idle"
@@ -142,8 +142,6 @@ def visibility_problem(
     landmarks: PoseLandmarks, min_visibility: float = DEFAULT_MIN_VISIBILITY
 ) -> str | None:
     """Why the arms cannot make a gesture in this frame, or None when they can."""
-    from .pose import ARM_LANDMARKS
-
     arms = landmarks.array[list(ARM_LANDMARKS)]
     if np.any(arms[:, 3] < min_visibility):
         return "arms_not_visible"
