@@ -1,0 +1,199 @@
+"""Face stages for ``kiosk bench`` (median ms on this machine; figures are printed, never asserted).
+
+* ``face_detection``: BlazeFace + the frame verdict on a 640x480 frame with one face;
+* ``face_pipeline_dlib``: detection + canonical crop + dlib embedding + classification (target <= 100 ms
+  with dlib-bin, whose descriptor network runs without BLAS);
+* ``face_pipeline_facenet``: the same with FaceNet under tf.function, on made-up weights of the right
+  shape (the real ones cannot be downloaded here; timing does not depend on the values; target <= 45 ms);
+* ``face_classification``: the classifier + unknown check alone, with 1,000 people x 20 samples;
+* ``face_training_scale``: building the model for 1,000 identities x 20 synthetic embeddings (<= 60 s
+  target). Slow (tens of seconds), so it only runs when ``KIOSK_BENCH_SLOW=1`` (or run
+  ``training/bench_face_scale.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import BenchContext, median_ms, stage
+
+TEST_PHOTO = Path(__file__).resolve().parents[2] / "tests" / "data" / "faces" / "fr_obama" / "1.jpg"
+
+
+def one_face_frame() -> np.ndarray:
+    """A 640x480 frame with one face (~120 px), like the kiosk's webcam sends."""
+    from ..vision.image import load_image
+
+    photo = load_image(TEST_PHOTO)
+    scale = min(640 / photo.shape[1], 480 / photo.shape[0])
+    resized = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    y, x = (480 - resized.shape[0]) // 2, (640 - resized.shape[1]) // 2
+    frame[y : y + resized.shape[0], x : x + resized.shape[1]] = resized
+    return frame
+
+
+def synthetic_site(people: int, per_person: int, dim: int, seed: int = 0, spread: float = 0.3):
+    """Unit embeddings clustered by person (within-person distances ~``spread``, like dlib's)."""
+    from ..services.recognition import TrainingSample
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(people, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    noise = rng.normal(scale=spread / np.sqrt(2 * dim), size=(people, per_person, dim))
+    vectors = centres[:, None, :] + noise
+    vectors /= np.linalg.norm(vectors, axis=2, keepdims=True)
+    samples = [
+        TrainingSample(p * per_person + j, p, vectors[p, j].astype(np.float32), None)
+        for p in range(people)
+        for j in range(per_person)
+    ]
+    return samples, vectors.astype(np.float32)
+
+
+def _classification_model(people: int, per_person: int, dim: int, embedder: str):
+    """A model of the real shape with untrained SVM rows: classification cost does not depend on the values."""
+    from ..services.recognition import FaceModel
+
+    samples, vectors = synthetic_site(people, per_person, dim)
+    rng = np.random.default_rng(1)
+    return FaceModel(
+        embedder=embedder,
+        dim=dim,
+        person_ids=np.arange(people, dtype=np.int64),
+        weights=rng.normal(size=(people, dim)).astype(np.float32),
+        bias=np.zeros(people, np.float32),
+        gallery=vectors.reshape(-1, dim),
+        gallery_person_ids=np.repeat(np.arange(people, dtype=np.int64), per_person),
+        gallery_sample_ids=np.arange(people * per_person, dtype=np.int64),
+        threshold=0.4,
+        score_slope=40.0,
+        trained_at="bench",
+    )
+
+
+def _pipeline(ctx: BenchContext, embedder) -> dict:
+    from ..vision.faces import analyze_frame, canonical_crop
+
+    frame = one_face_frame()
+    model = _classification_model(100, 5, embedder.dim, embedder.name)
+
+    def once():
+        analysis = analyze_frame(frame)
+        vector = embedder.embed_crops([canonical_crop(frame, analysis.face)])
+        return model.classify(vector)
+
+    started = time.perf_counter()
+    once()  # loads the detector and the network
+    load_s = time.perf_counter() - started
+    analysis = analyze_frame(frame)
+    crop = canonical_crop(frame, analysis.face)
+    return {
+        "frame": "640x480, one face of %d px" % analysis.face.box[2],
+        "first_call_s": round(load_s, 2),
+        "detect_embed_classify_ms": median_ms(once, ctx.repeat),
+        "embedding_ms": median_ms(lambda: embedder.embed_crops([crop]), ctx.repeat),
+    }
+
+
+@stage("face_detection")
+def bench_detection(ctx: BenchContext) -> dict:
+    from ..vision.faces import analyze_frame, detect_faces
+
+    frame = one_face_frame()
+    detect_faces(frame)
+    return {
+        "detect_ms": median_ms(lambda: detect_faces(frame), ctx.repeat),
+        "analyze_frame_ms": median_ms(lambda: analyze_frame(frame), ctx.repeat),
+    }
+
+
+@stage("face_pipeline_dlib")
+def bench_pipeline_dlib(ctx: BenchContext) -> dict:
+    from ..vision.embedders import DlibEmbedder
+
+    figures = _pipeline(ctx, DlibEmbedder())
+    figures["target_ms"] = 100
+    return figures
+
+
+@stage("face_pipeline_facenet")
+def bench_pipeline_facenet(ctx: BenchContext) -> dict:
+    from ..vision.embedders import FaceNetEmbedder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = Path(tmp) / "made-up-weights.h5"
+        write_made_up_facenet_weights(weights)
+        figures = _pipeline(ctx, FaceNetEmbedder(weights_path=weights))
+    figures["weights"] = "made up (random, right shape): timing only"
+    figures["target_ms"] = 45
+    return figures
+
+
+@stage("face_classification")
+def bench_classification(ctx: BenchContext) -> dict:
+    model = _classification_model(1000, 20, 128, "dlib")
+    probe = model.gallery[123] + 0.01
+    probe /= np.linalg.norm(probe)
+    return {
+        "people": 1000,
+        "samples": 20000,
+        "classify_ms": median_ms(lambda: model.classify(probe[None, :]), max(ctx.repeat, 100)),
+        "target_ms": 5,
+    }
+
+
+@stage("face_training_scale")
+def bench_training_scale(ctx: BenchContext) -> dict:
+    if os.environ.get("KIOSK_BENCH_SLOW") != "1":
+        return {"skipped": "slow (about a minute): set KIOSK_BENCH_SLOW=1, or run training/bench_face_scale.py"}
+    return training_scale_figures()
+
+
+def training_scale_figures(people: int = 1000, per_person: int = 20, dim: int = 128) -> dict:
+    """Build the real model (SVMs, threshold, cross-validation) on a synthetic site and time it."""
+    from ..services.recognition import build_face_model
+
+    samples, _ = synthetic_site(people, per_person, dim)
+    started = time.perf_counter()
+    model = build_face_model(samples, "dlib", cross_validate=False)
+    fit_s = time.perf_counter() - started
+    started = time.perf_counter()
+    cv_model = build_face_model(samples, "dlib", cross_validate=True)
+    with_cv_s = time.perf_counter() - started
+    probe = samples[4321].embedding[None, :]
+    return {
+        "people": people,
+        "samples": people * per_person,
+        "dim": dim,
+        "fit_s": round(fit_s, 1),
+        "fit_with_cross_validation_s": round(with_cv_s, 1),
+        "cv_accuracy": cv_model.cv_accuracy,
+        "threshold": round(model.threshold, 3),
+        "classify_ms": median_ms(lambda: model.classify(probe), 100),
+        "target_fit_s": 60,
+        "target_classify_ms": 5,
+    }
+
+
+def write_made_up_facenet_weights(path: Path, seed: int = 0) -> Path:
+    """Save randomly initialised InceptionResNetV1 weights in the layout of keras-facenet's file
+    (a Keras-2 style ``.h5`` weights file), for benchmarks and tests of the real loading path."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+    from keras_facenet.inception_resnet_v1 import InceptionResNetV1
+
+    keras.utils.set_random_seed(seed)
+    model = InceptionResNetV1(input_shape=(None, None, 3), classes=512)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+    return path

@@ -1,0 +1,44 @@
+"""``kiosk train ...``: retrain the site's models. This module owns the ``train`` group;
+``faces`` is defined here, other areas add theirs (``from kiosk.cli.train import train_group``)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+from flask import Flask
+
+from ..errors import KioskError
+from ..vision.lazy import ModelUnavailable
+
+
+@click.group("train")
+def train_group() -> None:
+    """Retrain the site's models from what was enrolled or recorded here."""
+
+
+@train_group.command("faces")
+def train_faces() -> None:
+    """Fit the face classifier on the enrolled photos; prints one JSON object
+    (people, samples, embedder, cv_accuracy, threshold, trained_at)."""
+    from ..services import recognition
+
+    last = [0.0]
+
+    def progress(fraction: float, stage: str) -> None:
+        # Progress goes to stderr, a line every few seconds: stdout stays one JSON object.
+        now = time.monotonic()
+        if now - last[0] >= 5 or fraction >= 1.0:
+            last[0] = now
+            click.echo(f"train faces: {fraction:4.0%} {stage}", err=True)
+
+    try:
+        summary = recognition.train_faces(progress=progress)
+    except (KioskError, ModelUnavailable) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(json.dumps(summary, ensure_ascii=False))
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(train_group)

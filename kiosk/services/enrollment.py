@@ -1,0 +1,186 @@
+"""Enrollment: checking a photo, storing its aligned face crop and embedding.
+
+A photo is accepted when the detector's verdict is ``ok`` (one face, or one clearly dominant
+face; see :mod:`kiosk.vision.faces`), the face is big enough, sharp enough and lit well enough.
+Otherwise :class:`EnrollmentRefused` says why, with ``.code`` one of ``bad_image``, ``no_face``,
+``multiple_faces``, ``face_too_small``, ``too_blurry``, ``too_dark``, ``too_bright``.
+
+What is stored: the canonical aligned crop (PNG, random name, under ``faces/`` in the data dir;
+the original photo is not kept) and its embedding by the current embedder. The crop is written
+first; if the database write then fails the file is removed, so no orphan crop is left behind.
+A photo whose face is very close to an *other* person's enrolled faces is accepted with a
+warning (a possible duplicate enrollment under two names, or a mix-up of photos).
+
+Augmented copies for training are not made here: :func:`kiosk.services.recognition.train_faces`
+makes them from the stored crops.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from flask import current_app
+from sqlalchemy import select
+
+from .. import storage
+from ..errors import UnprocessableImage
+from ..extensions import db
+from ..models import FaceSample, Person
+from ..vision.faces import MESSAGES, analyze_frame, canonical_crop
+from ..vision.image import BadImage, decode_image
+from . import people as people_service
+
+log = logging.getLogger(__name__)
+
+MAX_SOURCE_NAME = 255
+
+REFUSAL_MESSAGES = {
+    "no_face": "No face was found in this photo.",
+    "multiple_faces": "More than one face is in this photo: use a photo of this person alone.",
+    "face_too_small": "The face is too small in this photo: use a closer photo (the face at least {min_px} pixels wide).",
+    "too_blurry": "The face is blurred in this photo: use a sharper one.",
+    "too_dark": "The face is too dark in this photo: use a better lit one.",
+    "too_bright": "The face is overexposed in this photo: use one without glare.",
+}
+
+
+class EnrollmentRefused(UnprocessableImage):
+    """The photo cannot be enrolled; ``code`` says why (see the module docstring)."""
+
+
+@dataclass
+class EnrollResult:
+    image: str  # the path or name exactly as given
+    status: str  # accepted | refused
+    reason: str | None
+    message: str
+    sample_id: int | None = None
+    warning: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "image": self.image,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "sample_id": self.sample_id,
+            "warning": self.warning,
+        }
+
+
+def _refuse(code: str, message: str | None = None) -> EnrollmentRefused:
+    if message is None:
+        min_px = current_app.config.get("KIOSK_MIN_FACE_PX", 64)
+        message = REFUSAL_MESSAGES.get(code, MESSAGES.get(code, code)).format(min_px=min_px)
+    return EnrollmentRefused(message, code=code)
+
+
+def check_photo(bgr: np.ndarray):
+    """The frame analysis of an enrollment photo, or :class:`EnrollmentRefused`."""
+    analysis = analyze_frame(bgr)
+    if analysis.status != "ok":
+        raise _refuse(analysis.status)
+    if analysis.quality is not None and analysis.quality.problem:
+        raise _refuse(analysis.quality.problem)
+    return analysis
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".png", image)
+    if not ok:  # pragma: no cover - a 224x224 uint8 array always encodes
+        raise EnrollmentRefused("The face crop could not be encoded.", code="bad_image")
+    return buffer.tobytes()
+
+
+def _duplicate_warning(person: Person, embedding: np.ndarray, embedder: str) -> str | None:
+    """A warning when this face is closer to another person's enrolled face than the model's threshold."""
+    from . import recognition
+
+    rows = db.session.execute(
+        select(FaceSample.person_id, FaceSample.embedding)
+        .where(FaceSample.person_id != person.id, FaceSample.embedder == embedder, FaceSample.embedding.is_not(None))
+    ).all()
+    if not rows:
+        return None
+    ids = np.array([r[0] for r in rows])
+    vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+    if vectors.shape[1] != embedding.shape[0]:
+        return None
+    distances = np.linalg.norm(vectors - embedding[None, :], axis=1)
+    nearest = int(np.argmin(distances))
+    if distances[nearest] > recognition.duplicate_threshold(embedder):
+        return None
+    other = db.session.get(Person, int(ids[nearest]))
+    other_name = other.name if other is not None else "someone else"
+    return (
+        f"This face looks very much like {other_name}, who is already enrolled: check that these photos are "
+        f"of the right person (a duplicate enrollment makes the kiosk confuse them)."
+    )
+
+
+def enroll_image_bytes(person: Person, data: bytes, source_name: str) -> FaceSample:
+    """Check one photo and store its face for ``person``; commits. Raises :class:`EnrollmentRefused`.
+
+    The returned sample carries ``.warning`` (None or a message for the admin)."""
+    from ..vision.embedders import get_embedder, resolve_embedder_name
+
+    max_pixels = int(current_app.config.get("KIOSK_MAX_IMAGE_PIXELS", 40_000_000))
+    try:
+        bgr = decode_image(data, max_pixels=max_pixels)
+    except BadImage as err:
+        raise EnrollmentRefused(str(err), code="bad_image") from err
+    analysis = check_photo(bgr)
+    crop = canonical_crop(bgr, analysis.face)
+    embedder_name = resolve_embedder_name()
+    embedding = get_embedder(embedder_name).embed_crops([crop])[0]
+    warning = _duplicate_warning(person, embedding, embedder_name)
+    if warning is None and len(analysis.faces) > 1:
+        warning = f"{len(analysis.faces) - 1} smaller face(s) in the background were ignored."
+
+    relative = storage.store_bytes("faces", _png(crop), ".png")
+    try:
+        sample = FaceSample(
+            person=person,
+            crop_path=relative,
+            source_photo=(source_name or "")[:MAX_SOURCE_NAME] or None,
+            quality=analysis.quality.score if analysis.quality is not None else None,
+        )
+        sample.set_embedding(embedding, embedder_name)
+        db.session.add(sample)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        storage.remove(relative)
+        raise
+    sample.warning = warning  # not a column: for the caller to show
+    return sample
+
+
+def enroll_files(name: str, paths: list[str]) -> list[EnrollResult]:
+    """Enroll image files for the person called ``name`` (created if new); one result per path.
+
+    A person created here is removed again if none of the photos was accepted. Raises
+    InvalidInput for a bad name; a bad photo is a refused result, never an exception."""
+    person, created = people_service.get_or_create_person(name)
+    db.session.commit()
+    results: list[EnrollResult] = []
+    for given in paths:
+        try:
+            data = Path(given).read_bytes()
+        except OSError as err:
+            results.append(EnrollResult(given, "refused", "bad_image", f"Cannot read {given}: {err.strerror or err}."))
+            continue
+        try:
+            sample = enroll_image_bytes(person, data, Path(given).name)
+        except EnrollmentRefused as err:
+            results.append(EnrollResult(given, "refused", err.code, str(err)))
+            continue
+        results.append(EnrollResult(given, "accepted", None, "Enrolled.", sample.id, sample.warning))
+    if created and not any(r.status == "accepted" for r in results):
+        db.session.delete(person)
+        db.session.commit()
+    return results

@@ -1,0 +1,86 @@
+"""Shared fixtures for the face tests (no tests here): a site trained once per session on real photos.
+
+``trained_site`` enrolls real photos of five people from tests/data/faces with the real detector
+and the real dlib embedder, trains the real model, and keeps that data dir (database, crops, model
+file). ``trained_app`` gives each test its own copy of it, so tests may delete people or retrain
+without disturbing the others, and no test pays for the enrollment again. Import both fixtures:
+``from test_face_helpers import trained_app, trained_site  # noqa: F401``.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kiosk import create_app
+from kiosk.config import TestingConfig
+from kiosk.extensions import db
+
+FACES = Path(__file__).resolve().parent / "data" / "faces"
+
+# Who is enrolled in the trained site, with which photos (the others of theirs are held out).
+ENROLLED = {
+    "Colin Powell": ("lfw_Colin_Powell", (1, 2, 3, 4)),
+    "George W Bush": ("lfw_George_W_Bush", (1, 2, 3, 4)),
+    "Hugo Chavez": ("lfw_Hugo_Chavez", (1, 2, 3, 4)),
+    "Tony Blair": ("lfw_Tony_Blair", (2, 3, 4, 5)),  # 1.jpg has a second person as large as him
+    "Barack Obama": ("fr_obama", (1, 2, 3)),
+}
+HELD_OUT = {
+    "Colin Powell": FACES / "lfw_Colin_Powell" / "5.jpg",
+    "George W Bush": FACES / "lfw_George_W_Bush" / "5.jpg",
+    "Hugo Chavez": FACES / "lfw_Hugo_Chavez" / "5.jpg",
+    "Barack Obama": FACES / "fr_obama" / "4.jpg",
+}
+# Never enrolled anywhere in the face tests.
+STRANGERS = [FACES / "lfw_Ariel_Sharon" / f"{i}.jpg" for i in range(1, 6)] + [
+    FACES / "fr_biden" / f"{i}.jpg" for i in (1, 2)
+]
+
+
+def photos_of(name: str) -> list[Path]:
+    folder, numbers = ENROLLED[name]
+    return [FACES / folder / f"{i}.jpg" for i in numbers]
+
+
+@functools.lru_cache(maxsize=1)
+def _build_site(folder: Path, template: Path) -> tuple[Path, dict]:
+    from kiosk.services import enrollment, recognition
+
+    shutil.copy(template, folder / "kiosk.sqlite3")
+    app = create_app(TestingConfig(folder))
+    with app.app_context():
+        for name in ENROLLED:
+            results = enrollment.enroll_files(name, [str(p) for p in photos_of(name)])
+            assert all(r.status == "accepted" for r in results), [r.as_dict() for r in results]
+        summary = recognition.train_faces()
+        db.session.remove()
+        db.engine.dispose()
+    return folder, summary
+
+
+@pytest.fixture(scope="session")
+def trained_site(tmp_path_factory, migrated_db_template) -> tuple[Path, dict]:
+    """(data dir of the trained site, the summary train_faces returned). Built once per process."""
+    folder = tmp_path_factory.getbasetemp() / "trained-face-site"
+    folder.mkdir(exist_ok=True)
+    return _build_site(folder, migrated_db_template)
+
+
+@pytest.fixture
+def trained_app(tmp_path, trained_site):
+    """An app on a private copy of the trained site, inside an app context."""
+    from kiosk.services import recognition
+
+    source, _ = trained_site
+    folder = tmp_path / "site"
+    shutil.copytree(source, folder)
+    app = create_app(TestingConfig(folder))
+    with app.app_context():
+        recognition.get_recognizer().invalidate()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
