@@ -68,3 +68,10 @@ def test_purge_orphans(app, runner, events):
 def test_purge_rejects_a_bad_days_value(runner, app):
     result = runner.invoke(args=["purge", "--days", "0"])
     assert result.exit_code != 0 and "0" in result.output
+
+
+def test_purge_on_a_schedule(app, runner, events, make_person, faces_data):
+    result = runner.invoke(args=["purge", "--days", "30", "--every", "0.00001", "--runs", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert [line["photos"] for line in lines] == [2, 0]  # the second run finds nothing new

@@ -6,13 +6,16 @@ events older than that and clears their paths; the attendance events themselves 
 reports are unchanged. ``--orphans`` also removes files under the data dir that no row
 points at (left by a crash or an interrupted deletion).
 
-Run it on a schedule, e.g. a daily cron line or systemd timer on the server:
-``15 3 * * *  cd /srv/kiosk && .venv/bin/kiosk purge --orphans``.
-Prints one JSON object with what was done; the exit status is non-zero only on errors.
+On a schedule: either a daily cron line / systemd timer on the server
+(``15 3 * * *  cd /srv/kiosk && .venv/bin/kiosk purge --orphans``), or a long-running
+``kiosk purge --orphans --every 24`` (a container sidecar or a systemd service), which purges,
+sleeps, and purges again, re-reading ``KIOSK_PHOTO_RETENTION_DAYS`` each time.
+Prints one JSON object per run with what was done; the exit status is non-zero only on errors.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -33,8 +36,22 @@ def _count(value: Any) -> Any:
 @click.option("--days", type=click.IntRange(min=1), default=None,
               help="Delete photos older than this many days (default: KIOSK_PHOTO_RETENTION_DAYS).")
 @click.option("--orphans", is_flag=True, help="Also delete stored files that no database row refers to.")
-def purge(days: int | None, orphans: bool) -> None:
+@click.option("--every", "every_hours", type=click.FloatRange(min=0, min_open=True), default=None, metavar="HOURS",
+              help="Keep running: purge again every HOURS hours (for a service or sidecar).")
+@click.option("--runs", type=click.IntRange(min=0), default=0, hidden=True, help="With --every: stop after N runs.")
+def purge(days: int | None, orphans: bool, every_hours: float | None, runs: int) -> None:
     """Delete check-in photos older than the retention period (events stay)."""
+    done = 0
+    while True:
+        _purge_once(days, orphans)
+        done += 1
+        if every_hours is None or (runs and done >= runs):
+            return
+        time.sleep(every_hours * 3600)
+
+
+def _purge_once(days: int | None, orphans: bool) -> None:
+    from ..extensions import db
     from ..services import photos
 
     if days is None:
@@ -50,6 +67,8 @@ def purge(days: int | None, orphans: bool) -> None:
             report["orphans"] = _count(photos.purge_orphan_files())
     except KioskError as err:
         raise click.ClickException(str(err)) from err
+    finally:
+        db.session.rollback()  # end the read transaction: a long-running loop must not hold one while it sleeps
     emit(report)
 
 

@@ -27,7 +27,7 @@ Routes (GET unless marked POST):
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
@@ -69,8 +69,36 @@ def _admin_context():
 
 @admin_bp.app_template_filter("sitetime")
 def _sitetime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC datetime shown in the site's time zone."""
-    return reports.to_local(value).strftime(fmt) if value else ""
+    """A stored UTC datetime (or an ISO 8601 string with its offset) shown in the site's time zone."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+    return reports.to_local(value).strftime(fmt)
+
+
+def job_outcome(job: training_jobs.TrainingJob) -> str:
+    """One line an admin can read about a finished job."""
+    if job.error:
+        return job.error
+    result = job.result or {}
+    if job.kind == "faces":
+        parts = [f"{result.get('people', '?')} people", f"{result.get('samples', '?')} photos"]
+        if result.get("cv_accuracy") is not None:
+            parts.append(f"cross-validated accuracy {float(result['cv_accuracy']) * 100:.1f}%")
+        if result.get("embedder"):
+            parts.append(f"embedder {result['embedder']}")
+    else:
+        counts = result.get("site_samples") or {}
+        parts = [", ".join(f"{n} {label}" for label, n in counts.items()) + " site samples"] if counts else []
+    if result.get("seconds") is not None:
+        parts.append(f"{result['seconds']} s")
+    return "; ".join(parts) if parts else job.stage
 
 
 def _all_people() -> list[Person]:
@@ -403,7 +431,7 @@ def models_page():
         face_model=models_api.face_model_info(),
         gesture=models_api.gesture_model_info(),
         jobs=training_jobs.latest_jobs(),
-        history=training_jobs.list_jobs()[:8],
+        history=[(job, job_outcome(job)) for job in training_jobs.list_jobs()[:8]],
     )
 
 
