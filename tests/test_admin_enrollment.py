@@ -227,3 +227,19 @@ def test_real_retraining_from_the_console(admin, make_person, faces_data):
     assert info["people"] == 3 and info["samples"] == 15
     page = admin.get("/admin/models")
     assert 'data-fact="embedder"' in page.text and 'data-fact="threshold"' in page.text
+
+
+def test_a_missing_model_file_is_a_503_with_the_operator_message(admin, make_person, faces_data, monkeypatch):
+    # A fake failure (the real model files are present): this test is about the error path only.
+    from kiosk.services import enrollment
+    from kiosk.vision.lazy import ModelUnavailable
+
+    def unavailable(*args, **kwargs):
+        raise ModelUnavailable("The dlib face descriptor model file is missing: reinstall face-recognition-models.")
+
+    monkeypatch.setattr(enrollment, "enroll_image_bytes", unavailable)
+    person = make_person("Colin Powell")
+    response = upload(admin, person.id, [(read(faces_data / "lfw_Colin_Powell" / "1.jpg"), "1.jpg")])
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "model_unavailable"
+    assert "reinstall face-recognition-models" in response.get_json()["message"]

@@ -231,5 +231,18 @@ def test_admin_signs_in_enrolls_retrains_and_exports(console, launch_chromium, t
     assert page.locator("table.summary tbody tr").count() == 3
     shot(page, "08-reports")
 
+    # --- the gesture recorder talks to the pose model: a head-and-shoulders webcam view is refused
+    nav(page, "Models")
+    page.get_by_role("link", name="Record samples").click()
+    page.get_by_label("X — forearms crossed on the chest").check()
+    page.get_by_role("button", name="Start camera").click()
+    page.wait_for_selector("#gesture-record:not([disabled])")
+    page.get_by_role("button", name="Record one").click()
+    page.wait_for_selector("#gesture-status.bad")
+    status = page.locator("#gesture-status").inner_text()
+    assert "arms" in status or "No person" in status, status
+    assert page.locator('#gesture-counts tr[data-label="X"] td.num').inner_text() == "0"
+    shot(page, "09-gesture-recorder")
+
     assert errors == [], errors
     context.close()

@@ -34,6 +34,7 @@ from ...errors import InvalidInput, KioskError, NotFound
 from ...extensions import db
 from ...models import AttendanceEvent, FaceSample, Person
 from ...services import people as people_service
+from ...vision.lazy import ModelUnavailable
 from ..security import admin_required
 from . import api_bp
 
@@ -105,6 +106,9 @@ def enroll_uploads(person: Person, uploads: list[Upload]) -> list[dict]:
     for upload in uploads:
         try:
             sample = enrollment.enroll_image_bytes(person, upload.data, upload.name)
+        except ModelUnavailable as err:
+            # Not the photo's fault: the operator must restore a model file; say which, stop here.
+            raise KioskError(str(err), code="model_unavailable", status=503) from err
         except KioskError as err:  # EnrollmentRefused (an UnprocessableImage) and its kin
             db.session.rollback()
             results.append(
@@ -311,7 +315,10 @@ def check_frame(data: bytes) -> dict:
         image = decode_image(data)
     except BadImage as err:
         return {"ok": False, "status": "bad_image", "message": str(err), "faces": 0, "boxes": []}
-    analysis = faces.analyze_frame(image)
+    try:
+        analysis = faces.analyze_frame(image)
+    except ModelUnavailable as err:
+        raise KioskError(str(err), code="model_unavailable", status=503) from err
     return _frame_verdict(analysis, image.shape[1], image.shape[0])
 
 
