@@ -12,6 +12,7 @@ The expensive stages run only where they matter (BRIEF section 2 and issue 6):
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,24 @@ from typing import Any
 import numpy as np
 
 from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage, State
+
+log = logging.getLogger(__name__)
+
+_warned_untrained = False
+
+
+def _identify(recognition: Any, bgr: np.ndarray, face: Any) -> Any:
+    """The face's match; with no trained model everyone is "not recognised" (the person is
+    told to see an administrator) and the operator is told once in the log why."""
+    global _warned_untrained
+    try:
+        return recognition.identify_face(bgr, face)
+    except recognition.ModelNotTrained:
+        if not _warned_untrained:
+            log.warning("No face model is trained yet: the kiosk recognises nobody. Enroll people and run `kiosk train faces`.")
+            _warned_untrained = True
+        return recognition.FaceMatch(None, None, None, None)
+
 
 @dataclass
 class FrameResult:
@@ -54,14 +73,13 @@ def analyse_frame(machine: CheckInMachine, bgr: np.ndarray, pose_estimator: Any,
     usable = analysis.status == "ok" and face is not None
 
     if Stage.IDENTITY in needed and usable and quality_problem is None:
-        match = recognition.identify_face(bgr, face)
+        match = _identify(recognition, bgr, face)
         obs.identity = match.person_id if match.person_id is not None else UNKNOWN_VOTE
         obs.identity_name = match.person
         obs.identity_score = match.score
 
     if Stage.SAME_PERSON in needed and usable:
-        match = recognition.identify_face(bgr, face)
-        obs.same_person = match.person_id == machine.person_id
+        obs.same_person = _identify(recognition, bgr, face).person_id == machine.person_id
 
     pose_points = None
     if Stage.POSE in needed and pose_estimator is not None:
