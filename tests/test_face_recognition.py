@@ -1,0 +1,172 @@
+"""Training and identification on real photos with the real models (see test_face_helpers.py for the
+trained site: five enrolled people, held-out photos of them, and strangers who were never enrolled)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from kiosk.extensions import db
+from kiosk.models import FaceSample, Person
+from kiosk.services import people as people_service
+from kiosk.services import recognition
+from kiosk.services.enrollment import enroll_files
+from kiosk.services.recognition import ModelNotTrained, TrainingSample, build_face_model
+from kiosk.vision.faces import analyze_frame
+from kiosk.vision.image import load_image
+from test_face_helpers import ENROLLED, FACES, HELD_OUT, STRANGERS, trained_app, trained_site  # noqa: F401
+
+
+def identify(path) -> recognition.Identification:
+    return recognition.identify_image(load_image(path))
+
+
+def test_train_summary(trained_site):
+    _, summary = trained_site
+    assert summary["people"] == len(ENROLLED)
+    assert summary["samples"] == sum(len(v[1]) for v in ENROLLED.values())
+    assert summary["embedder"] == "dlib"
+    assert summary["augmented_samples"] == summary["samples"] * len(recognition.AUGMENTATIONS)
+    assert 0.32 <= summary["threshold"] <= 0.45
+    assert summary["cv_accuracy"] is not None and summary["cv_accuracy"] >= 0.9
+    assert summary["trained_at"]
+
+
+@pytest.mark.parametrize("name", sorted(HELD_OUT))
+def test_enrolled_people_are_identified_on_photos_not_enrolled(trained_app, name):
+    result = identify(HELD_OUT[name])
+    assert result.status == "ok", (name, result.as_dict())
+    assert result.person == name
+    assert result.score > 0.5
+    assert db.session.get(Person, result.person_id).name == name
+
+
+def test_strangers_are_unknown(trained_app):
+    answers = [identify(path) for path in STRANGERS]
+    assert [a.status for a in answers] == ["unknown"] * len(STRANGERS), [a.as_dict() for a in answers]
+    assert all(a.person is None and a.person_id is None and a.score < 0.5 for a in answers)
+
+
+def test_frame_verdicts_come_before_identification(trained_app):
+    assert identify(FACES / "_multi" / "4.jpg").status == "multiple_faces"
+    blank = np.full((480, 640, 3), 128, np.uint8)
+    result = recognition.identify_image(blank)
+    assert result.status == "no_face" and result.score is None and result.analysis.status == "no_face"
+
+
+def test_identify_face_returns_the_match_and_the_embedding(trained_app):
+    image = load_image(HELD_OUT["Colin Powell"])
+    face = analyze_frame(image).face
+    person_id, name, score, embedding = recognition.identify_face(image, face)
+    assert name == "Colin Powell" and person_id is not None and score > 0.5
+    assert embedding.shape == (128,)
+    # The cheap same-person check the kiosk uses between frames.
+    other = recognition.identify_face(image, face).embedding
+    assert recognition.is_same_person(embedding, other)
+    stranger = load_image(STRANGERS[0])
+    stranger_embedding = recognition.identify_face(stranger, analyze_frame(stranger).face).embedding
+    assert recognition.embedding_distance(embedding, stranger_embedding) > recognition.same_person_threshold()
+
+
+def test_deleted_person_is_never_recognised_again(trained_app):
+    person = db.session.scalar(select(Person).where(Person.name == "Colin Powell"))
+    assert identify(HELD_OUT["Colin Powell"]).status == "ok"
+    people_service.delete_person(person)  # calls recognition.on_people_changed()
+    assert identify(HELD_OUT["Colin Powell"]).status == "unknown"
+    model = recognition.load_model()  # the file itself no longer holds them
+    assert person.id not in model.person_ids and person.id not in model.gallery_person_ids
+    assert identify(HELD_OUT["George W Bush"]).person == "George W Bush"
+
+
+def test_inactive_people_are_not_identified(trained_app):
+    person = db.session.scalar(select(Person).where(Person.name == "Hugo Chavez"))
+    assert identify(HELD_OUT["Hugo Chavez"]).person == "Hugo Chavez"
+    people_service.set_active(person, False)  # no notification: the uncached check catches it
+    assert identify(HELD_OUT["Hugo Chavez"]).status == "unknown"
+    people_service.set_active(person, True)
+    recognition.get_recognizer().invalidate()
+    assert identify(HELD_OUT["Hugo Chavez"]).person == "Hugo Chavez"
+
+
+def test_running_server_picks_up_a_retrain_without_restart(trained_app):
+    recognizer = recognition.get_recognizer()
+    before = recognizer.model()
+    assert identify(STRANGERS[0]).status == "unknown"
+    # Another process enrolls Ariel Sharon and retrains: the model file is replaced.
+    enroll_files("Ariel Sharon", [str(FACES / "lfw_Ariel_Sharon" / f"{i}.jpg") for i in (1, 2, 3, 4)])
+    path = recognition.model_path()
+    mtime = path.stat().st_mtime_ns
+    summary = recognition.train_faces()
+    assert summary["people"] == len(ENROLLED) + 1 and summary["re_embedded"] == 0
+    if path.stat().st_mtime_ns == mtime:  # coarse file-system clocks
+        os.utime(path, ns=(time.time_ns(), mtime + 1_000_000))
+    # Forget nothing by hand: the recognizer notices the new file by itself.
+    recognizer._people = None  # (only the short people cache; the model reload is what is tested)
+    assert recognizer.model() is not before
+    result = identify(FACES / "lfw_Ariel_Sharon" / "5.jpg")
+    assert result.status == "ok" and result.person == "Ariel Sharon"
+
+
+def test_reload_when_another_process_rewrites_the_file(trained_app):
+    recognizer = recognition.get_recognizer()
+    model = recognizer.model()
+    powell = db.session.scalar(select(Person.id).where(Person.name == "Colin Powell"))
+    recognition.save_model(model.without(people={powell}))
+    assert identify(HELD_OUT["Colin Powell"]).status == "unknown"
+
+
+def test_switching_embedder_re_embeds_the_stored_crops(trained_app):
+    # Two of Obama's samples look as if another embedder had made them (re-embedding all of them
+    # is the same code, just slower).
+    obama = db.session.scalar(select(Person).where(Person.name == "Barack Obama"))
+    switched = sorted(obama.samples, key=lambda s: s.id)[:2]
+    original = {s.id: s.embedding_array().copy() for s in switched}
+    for s in switched:
+        s.set_embedding(np.zeros(512, np.float32), "facenet")
+    db.session.commit()
+    summary = recognition.train_faces()
+    assert summary["re_embedded"] == 2 and summary["embedder"] == "dlib"
+    for s in switched:
+        db.session.refresh(s)
+        assert s.embedder == "dlib" and np.linalg.norm(s.embedding_array() - original[s.id]) < 1e-3
+    assert identify(HELD_OUT["Barack Obama"]).person == "Barack Obama"
+
+
+def test_no_model_is_a_clear_error(app):
+    with pytest.raises(ModelNotTrained, match="kiosk train faces"):
+        recognition.identify_image(load_image(HELD_OUT["Colin Powell"]))
+    with pytest.raises(recognition.NotEnoughData, match="enroll"):
+        recognition.train_faces()
+    assert recognition.model_info()["trained"] is False
+
+
+def test_model_file_is_replaced_atomically(trained_app):
+    path = recognition.model_path()
+    assert path.name == "faces.joblib" and path.parent.name == "models"
+    recognition.save_model(recognition.load_model())
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".tmp")] == []
+    info = recognition.model_info()
+    assert info["trained"] and info["embedder"] == "dlib" and info["threshold"] > 0
+
+
+def test_damaged_model_file_is_reported(trained_app):
+    recognition.model_path().write_bytes(b"not a model")
+    with pytest.raises(ModelNotTrained, match="train faces"):
+        identify(HELD_OUT["Colin Powell"])
+
+
+def test_single_person_site_uses_the_distance_alone():
+    rng = np.random.default_rng(3)
+    centre = rng.normal(size=128)
+    centre /= np.linalg.norm(centre)
+    vectors = [centre + rng.normal(scale=0.01, size=128) for _ in range(3)]
+    vectors = [v / np.linalg.norm(v) for v in vectors]
+    model = build_face_model([TrainingSample(i, 7, v.astype(np.float32)) for i, v in enumerate(vectors)], "dlib")
+    assert model.weights is None and model.threshold_source == "default"
+    stranger = rng.normal(size=128)
+    (who, score, _), (nobody, low, _) = model.classify(np.stack([vectors[0], stranger / np.linalg.norm(stranger)]))
+    assert who == 7 and score > 0.5 and nobody is None and low < 0.5
