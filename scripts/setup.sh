@@ -38,7 +38,7 @@ if [ -n "${KIOSK_DLIB_BLAS:-}" ]; then
   .venv/bin/pip install --no-binary dlib dlib==20.0.1
 fi
 
-.venv/bin/python - <<'PY'
+TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python - <<'PY'
 import cv2, dlib, mediapipe, sklearn, tensorflow  # noqa: F401  (fails loudly if the set is broken)
 assert cv2.__version__.startswith("4.11"), cv2.__version__
 PY
