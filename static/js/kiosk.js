@@ -520,21 +520,31 @@
   /* ---------- overlay ---------- */
 
   // Where the analysed frame lands on screen: the video is shown with object-fit: cover,
-  // so it is scaled to fill the stage and centred, its overflow cropped. The frame the
+  // so it is scaled to fill the stage, placed by object-position, its overflow cropped. The frame the
   // server saw has the video's aspect ratio, so normalised frame coordinates map onto the
   // displayed video. The mirror for the selfie view is a CSS transform shared by the video
   // and this canvas, so nothing here flips x.
+  // object-position as fractions (CSS percentages); the default is centred.
+  function objectPosition() {
+    var parts = (window.getComputedStyle(video).objectPosition || "").split(/\s+/);
+    function fraction(part) {
+      return /%$/.test(part || "") ? parseFloat(part) / 100 : 0.5;
+    }
+    return [fraction(parts[0]), fraction(parts[1])];
+  }
+
   function coverTransform(stageWidth, stageHeight) {
     var videoWidth = video.videoWidth || 640;
     var videoHeight = video.videoHeight || 480;
     var scale = Math.max(stageWidth / videoWidth, stageHeight / videoHeight);
     var shownWidth = videoWidth * scale;
     var shownHeight = videoHeight * scale;
+    var position = objectPosition();
+    var left = (stageWidth - shownWidth) * position[0];
+    var top = (stageHeight - shownHeight) * position[1];
     return {
-      x: function (normalised) { return (stageWidth - shownWidth) / 2 + normalised * shownWidth; },
-      y: function (normalised) { return (stageHeight - shownHeight) / 2 + normalised * shownHeight; },
-      scaleX: shownWidth,
-      scaleY: shownHeight
+      x: function (normalised) { return left + normalised * shownWidth; },
+      y: function (normalised) { return top + normalised * shownHeight; }
     };
   }
 

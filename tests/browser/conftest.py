@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -110,6 +111,25 @@ class HttpsApp:
     log_path: Path
     process: subprocess.Popen = field(repr=False)
 
+    cert: Path | None = None
+
+    def wait_ready(self, timeout: float = 60.0) -> HttpsApp:
+        """Block until /healthz answers (raises with the server log if it never does)."""
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(self.url + "/healthz", verify=str(self.cert), timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer on {self.url} within {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.2)
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -118,9 +138,10 @@ class HttpsApp:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            # SIGINT is gunicorn's quick shutdown; SIGTERM would wait out graceful_timeout.
+            self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
@@ -134,7 +155,8 @@ def browser_env(scratch: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def start_https_app(browser_scratch, tls_cert):
-    """Factory: ``start_https_app(data_dir, env={...})`` -> a running ``HttpsApp``.
+    """Factory: ``start_https_app(data_dir, env={...}, wait=True)`` -> a running ``HttpsApp``
+    (``wait=False``: return at once, call ``.wait_ready()`` later, to overlap its start-up).
 
     One gunicorn worker: the kiosk keeps each session's state machine in the worker's
     memory. Threads let the page's state/reset calls and the health check overlap a slow
@@ -144,9 +166,7 @@ def start_https_app(browser_scratch, tls_cert):
     cert, key = tls_cert
     started: list[HttpsApp] = []
 
-    def start(data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60.0) -> HttpsApp:
-        import requests
-
+    def start(data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60.0, wait: bool = True) -> HttpsApp:
         port = _free_port()
         log_path = Path(data_dir).parent / f"gunicorn-{port}.log"
         server_env = browser_env(browser_scratch)
@@ -156,24 +176,14 @@ def start_https_app(browser_scratch, tls_cert):
             process = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
                  "--certfile", str(cert), "--keyfile", str(key),
-                 "--workers", "1", "--threads", "4", "--timeout", "180",
+                 "--workers", "1", "--threads", "4", "--timeout", "180", "--graceful-timeout", "5",
                  "--access-logfile", "-", "kiosk:create_app()"],
                 cwd=REPO_ROOT, env=server_env, stdout=log, stderr=subprocess.STDOUT,
             )
-        app = HttpsApp(url=f"https://127.0.0.1:{port}", data_dir=Path(data_dir), log_path=log_path, process=process)
+        app = HttpsApp(url=f"https://127.0.0.1:{port}", data_dir=Path(data_dir), log_path=log_path,
+                       process=process, cert=cert)
         started.append(app)
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{app.log_tail()}")
-            try:
-                if requests.get(app.url + "/healthz", verify=str(cert), timeout=2).status_code == 200:
-                    return app
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer on {app.url} within {timeout} s:\n{app.log_tail()}")
-            time.sleep(0.2)
+        return app.wait_ready(timeout) if wait else app
 
     yield start
     for app in started:
