@@ -159,9 +159,11 @@ def test_admin_signs_in_enrolls_retrains_and_exports(console, launch_chromium, t
     page.get_by_role("button", name="Start camera").click()
     page.wait_for_selector("#webcam-status.ok")
     assert "Exactly one face" in page.locator("#webcam-status").inner_text()
-    for _ in range(3):
+    for taken in range(1, 4):
         page.wait_for_selector("#webcam-shoot:not([disabled])")
         page.get_by_role("button", name="Take photo").click()
+        # The shot is grabbed asynchronously (canvas.toBlob): wait for its thumbnail.
+        page.wait_for_function(f"document.querySelectorAll('#webcam-shots li').length === {taken}")
     assert page.locator("#webcam-shots li").count() == 3
     shot(page, "03-webcam-capture")
     page.locator("#webcam-enroll").click()
