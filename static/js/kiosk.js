@@ -301,9 +301,13 @@
       return response.json().catch(function () { return null; }).then(function (payload) {
         handleResponse(response.status, payload, startedAt);
       });
-    }).catch(function () {
+    }, function () {
+      // Only the request itself failing is a network problem; a bug in drawing the
+      // answer is not, and goes to the console below instead of "Reconnecting".
       stats.lastStatus = "network";
       onFailure("network");
+    }).catch(function (err) {
+      if (window.console) window.console.error(err);
     }).then(function () {
       stats.inFlight -= 1;
       loop.inFlight = false;

@@ -96,6 +96,12 @@ def new_kiosk_page(browser, viewport=(1280, 720)):
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, ignore_https_errors=True)
     page = context.new_page()
     page.add_init_script(CSP_WATCH)
+    # Script errors of the page (uncaught, or logged by its own catch-all); failed
+    # resource loads are the scripted 5xx answers, not errors of the page.
+    page.kiosk_errors = []
+    page.on("pageerror", lambda error: page.kiosk_errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and not message.text.startswith(
+        "Failed to load resource") and page.kiosk_errors.append(message.text))
 
     def with_csp(route):
         # The page itself is fetched without a ?token=: handing the token to the page is
@@ -135,8 +141,9 @@ def text_of(page, selector: str) -> str:
     return (page.locator(selector).text_content() or "").strip()
 
 
-def csp_violations(page) -> list[str]:
-    return page.evaluate("window.__cspViolations")
+def page_problems(page) -> list[str]:
+    """CSP violations and script errors the page ran into (both must stay empty)."""
+    return page.evaluate("window.__cspViolations") + page.kiosk_errors
 
 
 def answer(state: str = "IDLE", **fields) -> dict:
@@ -278,7 +285,7 @@ def test_page_streams_jpeg_frames_one_at_a_time_over_https(page_server, launch_c
     assert difference < 6, difference
     assert mirrored > 2 * difference + 5, (difference, mirrored)
 
-    assert csp_violations(page) == []
+    assert page_problems(page) == []
 
 
 def colour_bbox(image: np.ndarray, mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -322,6 +329,7 @@ def test_overlay_box_is_drawn_around_what_it_marks_in_the_mirrored_view(page_ser
         scale = max(width / 640, height / 480)
         expected_left = width - ((width - 640 * scale) / 2 + (x + w) * scale)
         assert abs(blue_box[0] - expected_left) <= 8, (orientation, blue_box, expected_left)
+        assert page_problems(page) == []
         page.context.close()
 
 
@@ -428,7 +436,7 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
         in_docs = label in ("idle", "smiling", "done", "cancelled") if orientation == "landscape" else label == "done"
         save_screenshot(page, f"kiosk-{label}-{orientation}", for_docs=in_docs)
 
-    assert csp_violations(page) == []
+    assert page_problems(page) == []
 
 
 # ------------------------------------------------------------------ camera problems
@@ -551,7 +559,7 @@ def test_enrolled_person_reaches_confirming_with_their_name(enrolled_server, lau
     assert stats["maxInFlight"] == 1, stats
     assert stats["busy"] == 0, stats  # the server never saw two frames of this page at once
     assert stats["errors"] == 0, (stats, enrolled_server.log_tail())
-    assert csp_violations(page) == []
+    assert page_problems(page) == []
 
 
 def test_stranger_reaches_unknown(enrolled_server, launch_chromium, camera_files):
@@ -569,3 +577,4 @@ def test_stranger_reaches_unknown(enrolled_server, launch_chromium, camera_files
     assert "CONFIRMING" not in history, history
     stats = kiosk_stats(page)
     assert stats["maxInFlight"] == 1 and stats["busy"] == 0, stats
+    assert page_problems(page) == []
