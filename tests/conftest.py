@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from flask import g
+from flask.testing import FlaskClient
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -47,10 +49,26 @@ def data_dir(tmp_path) -> Path:
     return folder
 
 
+class FreshGlobalsClient(FlaskClient):
+    """A test client whose every request starts with an empty ``flask.g``.
+
+    The ``app`` fixture keeps an app context open so tests can use the database directly; a
+    request made inside it reuses that context, so without this Flask-Login's cached user
+    and Flask-WTF's CSRF token would leak from one request to the next, unlike in production."""
+
+    def open(self, *args, **kwargs):
+        g.__dict__.clear()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            g.__dict__.clear()
+
+
 @pytest.fixture
 def app(data_dir, migrated_db_template):
     shutil.copy(migrated_db_template, data_dir / "kiosk.sqlite3")
     app = create_app(TestingConfig(data_dir))
+    app.test_client_class = FreshGlobalsClient
     with app.app_context():
         yield app
         db.session.remove()

@@ -13,7 +13,6 @@ import re
 import cv2
 import numpy as np
 import pytest
-from flask import g
 
 from kiosk.extensions import db
 from kiosk.models import GestureSample
@@ -21,16 +20,6 @@ from kiosk.services import training_jobs
 from kiosk.services.accounts import create_admin
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def one_g_per_request(app):
-    """Requests share flask.g under tests/conftest.py's long app context; forget it per request."""
-
-    @app.teardown_request
-    def _forget_g(_exc):
-        for name in list(vars(g)):
-            delattr(g, name)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from flask import g
 
 from kiosk import storage
 from kiosk.extensions import db
@@ -24,18 +23,6 @@ from kiosk.vision.image import encode_jpeg, load_image
 PASSWORD = "correct horse battery"
 MY_API_MODULES = {"kiosk.web.api.people", "kiosk.web.api.attendance", "kiosk.web.api.models_admin"}
 STATE_CHANGING = {"POST", "PATCH", "DELETE", "PUT"}
-
-
-@pytest.fixture(autouse=True)
-def one_g_per_request(app):
-    """tests/conftest.py keeps an app context open for the whole test, so test-client requests
-    share ``flask.g`` (where Flask-Login caches the user and Flask-WTF the CSRF token). Forget it
-    after each request, as production does."""
-
-    @app.teardown_request
-    def _forget_g(_exc):
-        for name in list(vars(g)):
-            delattr(g, name)
 
 
 class AdminSession:

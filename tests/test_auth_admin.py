@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from flask import g
 
 from kiosk.config import Config
 from kiosk.extensions import db
@@ -14,18 +13,6 @@ from kiosk.models import AdminUser, utcnow
 from kiosk.services import accounts
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def one_g_per_request(app):
-    """tests/conftest.py keeps an app context open for the whole test, so test-client requests
-    share ``flask.g``, where Flask-Login caches the user and Flask-WTF the CSRF token. In
-    production every request has its own; forget g after each request to behave the same."""
-
-    @app.teardown_request
-    def _forget_g(_exc):
-        for name in list(vars(g)):
-            delattr(g, name)
 
 
 def csrf_token(page_text: str) -> str:
