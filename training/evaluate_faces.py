@@ -76,6 +76,15 @@ def load_photos(folder: Path, embedder, augment: bool, log) -> tuple[list[str], 
     return identities, embeddings, augmented
 
 
+def _read_cache(path: Path, folder: Path, embedder_name: str):
+    if not path.is_file():
+        return None
+    data = np.load(path)
+    if str(data["folder"]) != str(folder.resolve()) or str(data["embedder"]) != embedder_name:
+        return None
+    return list(data["names"]), list(data["X"]), list(data["A"])
+
+
 def run_split(split: int, ids: np.ndarray, X: list, A: list, k: int, enrollable: list[str], n_strangers: int,
               embedder_name: str, rng: np.random.Generator) -> dict:
     start = (split * n_strangers) % len(enrollable)
@@ -127,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-augment", action="store_true", help="train the SVMs without augmented copies")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print only the summary as one JSON object")
+    parser.add_argument("--cache", type=Path, help="keep the embeddings in this .npz (outside the repo: they are "
+                        "biometric) and reuse them on the next run with the same folder and embedder")
     args = parser.parse_args(argv)
 
     log = (lambda *_: None) if args.json else print
@@ -137,7 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     embedder = get_embedder(embedder_name)
     started = time.perf_counter()
     log(f"Embedding the photos of {args.folder} with {embedder_name} (augmentation {'off' if args.no_augment else 'on'}) ...")
-    names, X, A = load_photos(args.folder, embedder, not args.no_augment, log)
+    cached = _read_cache(args.cache, args.folder, embedder_name) if args.cache else None
+    if cached is not None:
+        names, X, A = cached
+        log(f"  (embeddings from {args.cache})")
+    else:
+        names, X, A = load_photos(args.folder, embedder, not args.no_augment or bool(args.cache), log)
+        if args.cache:
+            np.savez(args.cache, folder=str(args.folder.resolve()), embedder=embedder_name, names=np.array(names),
+                     X=np.stack(X), A=np.stack(A))
+    if args.no_augment:
+        A = [None] * len(X)
     ids = np.array(names)
     counts = {name: int(np.sum(ids == name)) for name in sorted(set(names))}
     enrollable = [name for name, n in counts.items() if n >= args.k + 1]

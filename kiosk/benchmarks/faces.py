@@ -39,14 +39,20 @@ def one_face_frame() -> np.ndarray:
     return frame
 
 
-def synthetic_site(people: int, per_person: int, dim: int, seed: int = 0, spread: float = 0.3):
-    """Unit embeddings clustered by person (within-person distances ~``spread``, like dlib's)."""
+def synthetic_site(people: int, per_person: int, dim: int, seed: int = 0, between: float = 0.55, within: float = 0.3):
+    """Unit embeddings clustered by person, spread like dlib's real ones on faces-dev: two photos of
+    one person ~``within`` apart, two people's centres ~``between`` apart (all in one cone, not
+    spread over the whole sphere, which would make the SVMs' job unrealistically easy)."""
     from ..services.recognition import TrainingSample
 
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(people, dim))
+    axis = rng.normal(size=dim)
+    axis /= np.linalg.norm(axis)
+    offsets = rng.normal(size=(people, dim))
+    offsets *= (between / np.sqrt(2)) / np.linalg.norm(offsets, axis=1, keepdims=True)
+    centres = axis + offsets
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    noise = rng.normal(scale=spread / np.sqrt(2 * dim), size=(people, per_person, dim))
+    noise = rng.normal(scale=within / np.sqrt(2 * dim), size=(people, per_person, dim))
     vectors = centres[:, None, :] + noise
     vectors /= np.linalg.norm(vectors, axis=2, keepdims=True)
     samples = [

@@ -273,18 +273,37 @@ def _training_matrix(samples: list[TrainingSample], use_augmented: bool = True) 
     return np.concatenate(rows).astype(np.float32), np.asarray(labels, dtype=np.int64)
 
 
+THRESHOLD_QUERY_SAMPLES = 2000
+
+
+def _nearest_distances(gallery: np.ndarray, person_ids: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """For each (sampled) enrolled embedding: the distance to the nearest other embedding of the same
+    person, and to the nearest embedding of anyone else. At most THRESHOLD_QUERY_SAMPLES queries,
+    in blocks: a full 20,000 x 20,000 distance matrix would take 3 GB."""
+    gallery = np.asarray(gallery, dtype=np.float32)
+    queries = np.arange(len(gallery))
+    if len(queries) > THRESHOLD_QUERY_SAMPLES:
+        queries = np.sort(np.random.default_rng(seed).choice(queries, THRESHOLD_QUERY_SAMPLES, replace=False))
+    squares = np.sum(gallery**2, axis=1)
+    genuine, impostor = [], []
+    for start in range(0, len(queries), 256):
+        rows = queries[start : start + 256]
+        d2 = squares[rows, None] + squares[None, :] - 2.0 * gallery[rows] @ gallery.T
+        dist = np.sqrt(np.maximum(d2, 0.0))
+        dist[np.arange(len(rows)), rows] = np.inf  # not itself
+        same = person_ids[rows, None] == person_ids[None, :]
+        genuine.append(np.where(same, dist, np.inf).min(axis=1))
+        impostor.append(np.where(~same, dist, np.inf).min(axis=1))
+    return np.concatenate(genuine), np.concatenate(impostor)
+
+
 def learn_threshold(gallery: np.ndarray, person_ids: np.ndarray, embedder: str) -> tuple[float, float, str]:
     """(threshold, score slope, source) from the enrolled embeddings; see the module docstring."""
     low, high, default = THRESHOLD_RANGES.get(embedder, (0.0, 2.0, 0.5))
     slope = DEFAULT_SCORE_SLOPE.get(embedder, 20.0)
     if len(np.unique(person_ids)) < 2 or len(gallery) < 4:
         return default, slope, "default"
-    sq = np.sum(gallery**2, axis=1)
-    dist = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * gallery @ gallery.T, 0.0))
-    np.fill_diagonal(dist, np.inf)
-    same = person_ids[:, None] == person_ids[None]
-    genuine = np.where(same, dist, np.inf).min(axis=1)
-    impostor = np.where(~same, dist, np.inf).min(axis=1)
+    genuine, impostor = _nearest_distances(gallery, person_ids)
     genuine = genuine[np.isfinite(genuine)]
     impostor = impostor[np.isfinite(impostor)]
     if len(genuine) < 3 or len(impostor) < 3:
