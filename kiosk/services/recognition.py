@@ -98,8 +98,12 @@ def _gamma(crop: np.ndarray, gamma: float) -> np.ndarray:
 
 # Eight copies per enrollment photo: a mirror, darker and brighter light (the source report's
 # photos-vs-webcam gap was mostly lighting), small rotations, a shift, a zoom, a slight blur.
-# The source report used ~20; with dlib as shipped (83 ms per descriptor) eight keep the first
-# training of a 100-person site around two minutes, and the copies are cached in the model file.
+# The source report used ~20. Each copy costs one descriptor pass (dlib as shipped: 83 ms), so eight
+# keep the first training of a 100-person site with 3 photos each near four minutes; the copies are
+# cached in the model file, so a retrain only embeds new photos. On faces-dev the copies change the
+# SVM's top-1 by +-0.2 points (training/evaluate_faces.py --no-augment); they are kept for the
+# lighting gap between enrollment photos and the kiosk's webcam that the source report met, which
+# that photo-only set cannot measure.
 AUGMENTATIONS: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = (
     ("mirror", lambda c: np.ascontiguousarray(c[:, ::-1])),
     ("darker", lambda c: _gamma(c, 1.6)),
