@@ -28,6 +28,7 @@ from reliability_kit import (  # noqa: E402
     ADMIN_PASSWORD,
     ADMIN_USER,
     ENROLLED,
+    EXTRA_ENROLLMENT,
     FACES,
     GESTURES,
     STRANGERS,
@@ -80,7 +81,7 @@ def site(tmp_path_factory) -> Site:
     # Enrolling and training use other parts of the kiosk: when they fail, the tests that need
     # a trained site skip with the reason (``trained_site``); the others still run.
     for name, folder in ENROLLED.items():
-        images = [str(path) for path in sorted((FACES / folder).glob("*.jpg"))]
+        images = [str(path) for path in sorted((FACES / folder).glob("*.jpg")) + EXTRA_ENROLLMENT.get(name, [])]
         enrolled = kiosk_cli(data_dir, "people", "enroll", name, *images, timeout_s=600)
         if enrolled.returncode != 0:
             return Site(data_dir, False, f"kiosk people enroll failed: {enrolled.stderr[-800:]}")

@@ -28,8 +28,24 @@ from reliability_kit import (
     run_until,
 )
 
-KILL_POINTS = (0.05, 0.25, 0.45, 0.6, 0.75, 0.9, 1.1, 1.5)  # fractions of a recording frame's time
 LOCK_SECONDS = 4.0
+
+
+def _new_files(data_dir, before: set[str]) -> set[str]:
+    return _photo_files(data_dir) - before
+
+
+# When to kill the worker during the frame that records a check-in: at fractions of that
+# frame's usual duration, or the moment the server's files show up in photos/ (a temp file
+# being written, the first photo renamed into place, both photos: the window before the
+# row is committed).
+KILL_TRIGGERS = [
+    ("time", 0.1), ("time", 0.5), ("time", 0.9),
+    ("temp file appears", lambda new: any(name.startswith(".tmp-") for name in new)),
+    ("first photo appears", lambda new: any(not name.startswith(".") for name in new)),
+    ("both photos appear", lambda new: len([name for name in new if not name.startswith(".")]) >= 2),
+    ("time", 1.5),
+]
 
 
 def _ready_to_check_in(kiosk: Kiosk, capture_frame: bytes) -> list:
@@ -53,13 +69,12 @@ def _photo_files(data_dir) -> set[str]:
 def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_stack, frames):
     stack = make_stack(env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0"})
     capture = frames["capture_obama"][0]
-    _check_in(Kiosk(stack), capture)  # models loaded, the flow known to work
+    recording_ms = _check_in(Kiosk(stack), capture).elapsed_ms  # models loaded; the flow works
     trials = []
-    for fraction in KILL_POINTS:
+    for trigger, when in KILL_TRIGGERS:
         kiosk = Kiosk(stack)
         kiosk.reset()
-        answers = _ready_to_check_in(kiosk, capture)
-        frame_ms = sorted(a.elapsed_ms for a in answers[-4:])[len(answers[-4:]) // 2]
+        _ready_to_check_in(kiosk, capture)
         events_before = photo_consistency(stack.data_dir)["events"]
         files_before = _photo_files(stack.data_dir)
         (worker,) = stack.gunicorn.worker_pids()
@@ -67,9 +82,18 @@ def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_st
         result = {}
         sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture, timeout_s=120)))
         sender.start()
-        time.sleep(fraction * frame_ms / 1000)
+        started = time.monotonic()
+        if trigger == "time":
+            time.sleep(when * recording_ms / 1000)
+        else:
+            # Poll photos/ (bounded) and kill the moment the files of this check-in appear.
+            deadline = started + 30
+            while time.monotonic() < deadline and sender.is_alive():
+                if when(_new_files(stack.data_dir, files_before)):
+                    break
         os.kill(worker, signal.SIGKILL)
-        seen_at_kill = _photo_files(stack.data_dir) - files_before
+        killed_after_ms = (time.monotonic() - started) * 1000
+        seen_at_kill = _new_files(stack.data_dir, files_before)
         sender.join(timeout=150)
         assert not sender.is_alive()
 
@@ -81,13 +105,17 @@ def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_st
         state = photo_consistency(stack.data_dir)
         committed = state["events"] - events_before
         trials.append({
-            "kill_at_ms": round(fraction * frame_ms), "frame_ms": round(frame_ms),
-            "answer": result["answer"].status, "event_committed": committed,
-            "files_seen_at_kill": len(seen_at_kill), "orphans_after": len(state["orphan_files"]),
+            "trigger": trigger if trigger != "time" else f"{when:.0%} of {recording_ms:.0f} ms",
+            "killed_after_ms": round(killed_after_ms), "answer": result["answer"].status,
+            "event_committed": committed, "files_at_kill": sorted(name[:8] for name in seen_at_kill),
+            "orphans_after": len(state["orphan_files"]),
         })
         assert committed in (0, 1)
         assert state["missing_files"] == [] and state["rows_without_photos"] == [], state
-        assert state["orphan_files"] == [], state
+        assert state["orphan_files"] == [], (trials[-1], state)
+        assert not any(name.startswith(".tmp-") for name in _photo_files(stack.data_dir)), "a temp file was left"
+        if trigger != "time" and result["answer"].status != 200:
+            assert seen_at_kill, trials[-1]  # the watcher did kill with this check-in's files on disk
 
         # The kiosk carries on: its old session died with the worker, a new check-in works.
         after = Kiosk(stack)
@@ -98,12 +126,9 @@ def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_st
 
     final = photo_consistency(stack.data_dir)
     report("faults.sigkill", trials=len(trials), events=final["events"],
-           committed_when_killed=sum(t["event_committed"] for t in trials),
-           killed_with_files_written=sum(1 for t in trials if t["files_seen_at_kill"]),
+           killed_between_files_and_row=sum(1 for t in trials if t["files_at_kill"] and not t["event_committed"]),
            details=trials)
     assert final["orphan_files"] == [] and final["missing_files"] == []
-    # The kill points covered both sides of the commit: some check-ins were lost whole, and
-    # at least one kill found files on disk before their row (the window that needs cleaning).
     assert any(t["event_committed"] == 0 for t in trials)
 
 
