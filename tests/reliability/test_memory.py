@@ -27,7 +27,7 @@ TOTAL_FRAMES = int(os.environ.get("KIOSK_RELIABILITY_MEMORY_FRAMES", "2000"))
 BASELINE_FRAMES = 200
 ALLOWED_GROWTH_MB = 50
 KIOSKS = 4
-CHURN_SESSIONS = 40  # more than the session registry keeps (32); at least kept + 6
+CHURN_SESSIONS = 44  # the registry keeps 32: the last 8 sessions all evict an older one
 CHURN_FRAMES_PER_SESSION = 20
 TIME_BUDGET_S = 3600
 
@@ -117,8 +117,12 @@ def test_memory_levels_off_when_kiosk_sessions_churn(trained_site, make_stack, f
     kept = registry.max_sessions
     end_mb = curve[CHURN_SESSIONS]
     per_session_mb = (curve[16] - start_kb / 1024) / 16
-    # Once the registry is full, each new session evicts the oldest: memory must level off.
-    after_full_growth = curve[CHURN_SESSIONS] - curve[kept + 2]
+    assert CHURN_SESSIONS >= kept + 12
+    # Once the registry is full, each new session evicts the oldest and its pose tracker: the
+    # growth per new session must fall to a fraction of what a live session costs (allocator
+    # noise of +-60 MB between samples rules out a tighter figure).
+    settled = kept + 4
+    after_full_per_session = (curve[CHURN_SESSIONS] - curve[settled]) / (CHURN_SESSIONS - settled)
     limit_mb = compose_memory_limit_mb()
     report(
         "memory.session_churn",
@@ -127,9 +131,9 @@ def test_memory_levels_off_when_kiosk_sessions_churn(trained_site, make_stack, f
         rss_mb_end=end_mb,
         mb_per_live_session=round(per_session_mb, 1),
         sessions_kept=kept,
-        growth_once_full_mb=round(after_full_growth, 1),
+        mb_per_new_session_once_full=round(after_full_per_session, 1),
         compose_mem_limit_mb=limit_mb,
         rss_curve_mb={k: v for k, v in curve.items() if k % 4 == 0},
     )
-    assert after_full_growth <= ALLOWED_GROWTH_MB, "memory keeps growing after old sessions are evicted"
+    assert after_full_per_session <= per_session_mb / 4, "memory keeps growing after old sessions are evicted"
     assert end_mb < limit_mb, "the worker would be killed by the container's memory limit"
