@@ -103,6 +103,15 @@ def faces_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def playwright_instance():
+    """One Playwright driver for the whole session: the sync API refuses a second one while
+    the first is running, so the browser and nginx suites share this."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
         pytest.skip(f"{SHARED_DATASETS} is not beside the repo")

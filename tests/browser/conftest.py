@@ -193,13 +193,6 @@ def start_https_app(browser_scratch, tls_cert):
 # ---------------------------------------------------------------- Chromium
 
 
-@pytest.fixture(scope="session")
-def playwright_instance():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        yield playwright
-
-
 @pytest.fixture
 def launch_chromium(playwright_instance, browser_scratch):
     """Factory: ``launch_chromium(video=PATH.y4m, fake_ui=True, extra_args=())`` -> Browser.

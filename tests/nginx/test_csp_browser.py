@@ -35,24 +35,22 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 
 @pytest.fixture(scope="module")
-def browser_page(tmp_path_factory):
+def browser_page(tmp_path_factory, playwright_instance):
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
     scratch = tmp_path_factory.mktemp("csp-chromium")
     (scratch / "tmp").mkdir()
     old_env = {name: os.environ.get(name) for name in ("HOME", "TMPDIR")}
     os.environ.update(HOME=str(scratch), TMPDIR=str(scratch / "tmp"))  # Chromium writes there
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
-            context = browser.new_context(ignore_https_errors=True)
-            context.add_init_script(RECORD_VIOLATIONS)
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            yield page
-            context.close()
-            browser.close()
+        browser = playwright_instance.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=60_000)
+        context = browser.new_context(ignore_https_errors=True)
+        context.add_init_script(RECORD_VIOLATIONS)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        context.close()
+        browser.close()
     finally:
         for name, value in old_env.items():
             if value is None:
