@@ -17,8 +17,6 @@ import secrets
 import ssl
 import time
 
-import pytest
-
 from kiosk_stack import kiosk_cli
 from reliability_kit import Kiosk, Snapshot, describe, report, run_until
 
