@@ -135,7 +135,8 @@ def test_quality_flags_blur_and_darkness():
 def test_crop_levels_the_eyes_of_a_tilted_face():
     photo = load_image(FACES / "fr_obama" / "1.jpg")
     h, w = photo.shape[:2]
-    tilted = cv2.warpAffine(photo, cv2.getRotationMatrix2D((w / 2, h / 2), 20, 1.0), (w, h), borderMode=cv2.BORDER_REPLICATE)
+    rotation = cv2.getRotationMatrix2D((w / 2, h / 2), 20, 1.0)
+    tilted = cv2.warpAffine(photo, rotation, (w, h), borderMode=cv2.BORDER_REPLICATE)
     face = analyze_frame(tilted).face
     assert abs(eye_roll_degrees(face)) > 12  # the detector sees the tilt
     crop = crop_face(tilted, face, size=224, margin=0.3)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from kiosk.extensions import db
-from kiosk.models import FaceSample, Person
+from kiosk.models import Person
 from kiosk.services import people as people_service
 from kiosk.services import recognition
 from kiosk.services.enrollment import enroll_files

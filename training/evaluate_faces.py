@@ -49,7 +49,9 @@ DEFAULT_FOLDER = REPO.parent / "shared" / "datasets" / "faces-dev"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
-def load_photos(folder: Path, embedder, augment: bool, log) -> tuple[list[str], list[np.ndarray], list[np.ndarray | None]]:
+def load_photos(
+    folder: Path, embedder, augment: bool, log
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray | None]]:
     """(identity, embedding, augmented embeddings) for every usable photo under folder/identity/."""
     identities, embeddings, augmented = [], [], []
     for identity_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     embedder_name = resolve_embedder_name(args.embedder)
     embedder = get_embedder(embedder_name)
     started = time.perf_counter()
-    log(f"Embedding the photos of {args.folder} with {embedder_name} (augmentation {'off' if args.no_augment else 'on'}) ...")
+    augmentation = "off" if args.no_augment else "on"
+    log(f"Embedding the photos of {args.folder} with {embedder_name} (augmentation {augmentation}) ...")
     cached = _read_cache(args.cache, args.folder, embedder_name) if args.cache else None
     if cached is not None:
         names, X, A = cached

@@ -41,7 +41,9 @@ MAX_SOURCE_NAME = 255
 REFUSAL_MESSAGES = {
     "no_face": "No face was found in this photo.",
     "multiple_faces": "More than one face is in this photo: use a photo of this person alone.",
-    "face_too_small": "The face is too small in this photo: use a closer photo (the face at least {min_px} pixels wide).",
+    "face_too_small": (
+        "The face is too small in this photo: use a closer photo (the face at least {min_px} pixels wide)."
+    ),
     "too_blurry": "The face is blurred in this photo: use a sharper one.",
     "too_dark": "The face is too dark in this photo: use a better lit one.",
     "too_bright": "The face is overexposed in this photo: use one without glare.",

@@ -64,6 +64,7 @@ THRESHOLD_RANGES = {"dlib": (0.32, 0.45, 0.40), "facenet": (0.60, 1.10, 0.90)}
 DEFAULT_SCORE_SLOPE = {"dlib": 40.0, "facenet": 15.0}
 
 ProgressFn = Callable[[float, str], None]
+NO_MODEL_MESSAGE = "No face model has been trained yet: enroll people, then run `kiosk train faces`."
 
 
 class ModelNotTrained(KioskError):
@@ -174,7 +175,9 @@ class FaceModel:
             "trained_at": self.trained_at,
         }
 
-    def classify(self, embeddings: np.ndarray, allowed: set[int] | None = None) -> list[tuple[int | None, float, float]]:
+    def classify(
+        self, embeddings: np.ndarray, allowed: set[int] | None = None
+    ) -> list[tuple[int | None, float, float]]:
         """For each embedding: (person id or None for unknown, score 0..1, distance to that person).
 
         ``allowed``: the person ids that may be named (active people); others are masked out."""
@@ -244,7 +247,8 @@ def _fit_one_vs_rest(X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> 
     classes = np.unique(y)
     centroids = np.stack([X[y == c].mean(axis=0) for c in classes])
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    centroid_d2 = np.sum(centroids**2, axis=1)[:, None] + np.sum(centroids**2, axis=1)[None] - 2 * centroids @ centroids.T
+    squares = np.sum(centroids**2, axis=1)
+    centroid_d2 = squares[:, None] + squares[None] - 2 * centroids @ centroids.T
     class_index = {c: i for i, c in enumerate(classes)}
     row_class = np.array([class_index[v] for v in y])
     weights = np.zeros((len(classes), X.shape[1]), dtype=np.float32)
@@ -255,7 +259,8 @@ def _fit_one_vs_rest(X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> 
         negatives = np.flatnonzero(np.isin(row_class, neighbours))
         others = np.flatnonzero((row_class != i) & ~np.isin(row_class, neighbours))
         if len(others):
-            negatives = np.concatenate([negatives, rng.choice(others, min(RANDOM_NEGATIVES, len(others)), replace=False)])
+            sampled = rng.choice(others, min(RANDOM_NEGATIVES, len(others)), replace=False)
+            negatives = np.concatenate([negatives, sampled])
         positives = np.flatnonzero(row_class == i)
         rows = np.concatenate([positives, negatives])
         target = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
@@ -314,7 +319,10 @@ def learn_threshold(gallery: np.ndarray, person_ids: np.ndarray, embedder: str) 
         return default, slope, "default"
     learned = 0.5 * (np.quantile(genuine, 0.90) + np.quantile(impostor, 0.05))
     threshold = float(np.clip(learned, low, high))
-    source = "learned" if low <= learned <= high else ("learned, raised to the minimum" if learned < low else "learned, capped")
+    if low <= learned <= high:
+        source = "learned"
+    else:
+        source = "learned, raised to the minimum" if learned < low else "learned, capped"
     try:
         from sklearn.linear_model import LogisticRegression
 
@@ -438,13 +446,17 @@ def load_model(path: Path | None = None) -> FaceModel:
 
     path = path or model_path()
     if not path.is_file():
-        raise ModelNotTrained("No face model has been trained yet: enroll people, then run `kiosk train faces`.")
+        raise ModelNotTrained(NO_MODEL_MESSAGE)
     try:
         model = joblib.load(path)
     except Exception as err:  # a damaged file: joblib/pickle raise many types
-        raise ModelNotTrained(f"The face model file {path} is unreadable ({type(err).__name__}); run `kiosk train faces` again.") from err
+        raise ModelNotTrained(
+            f"The face model file {path} is unreadable ({type(err).__name__}); run `kiosk train faces` again."
+        ) from err
     if not isinstance(model, FaceModel) or model.version != MODEL_VERSION:
-        raise ModelNotTrained("The face model file is from another version of the kiosk; run `kiosk train faces` again.")
+        raise ModelNotTrained(
+            "The face model file is from another version of the kiosk; run `kiosk train faces` again."
+        )
     return model
 
 
@@ -573,7 +585,7 @@ class FaceRecognizer:
         try:
             stat = path.stat()
         except FileNotFoundError:
-            raise ModelNotTrained("No face model has been trained yet: enroll people, then run `kiosk train faces`.") from None
+            raise ModelNotTrained(NO_MODEL_MESSAGE) from None
         key = (str(path), stat.st_mtime, stat.st_size)
         with self._lock:
             if self._model is None or self._key != key:
@@ -591,7 +603,8 @@ class FaceRecognizer:
         database = str(db.engine.url)
         now = time.monotonic()
         with self._lock:
-            if self._people is not None and self._people_db == database and now - self._people_at < self.ACTIVE_PEOPLE_TTL_SECONDS:
+            fresh = now - self._people_at < self.ACTIVE_PEOPLE_TTL_SECONDS
+            if self._people is not None and self._people_db == database and fresh:
                 return self._people
         people = dict(db.session.execute(select(Person.id, Person.name).where(Person.active.is_(True))).all())
         with self._lock:
@@ -715,5 +728,7 @@ def on_people_changed() -> None:
     gone_samples = set(model.gallery_sample_ids.tolist()) - existing_samples
     if gone_people or gone_samples:
         save_model(model.without(people=gone_people, samples=gone_samples))
-        log.info("Removed %d deleted person(s) and %d sample(s) from the face model.", len(gone_people), len(gone_samples))
+        log.info(
+            "Removed %d deleted person(s) and %d sample(s) from the face model.", len(gone_people), len(gone_samples)
+        )
     _recognizer.invalidate()

@@ -46,7 +46,9 @@ EMBEDDER_NAMES = ("facenet", "dlib")
 # keras-facenet 0.3.2, keras_facenet/metadata.py, MODEL_METADATA["20180402-114759"].
 FACENET_KEY = "20180402-114759"
 FACENET_WEIGHTS_FILENAME = "20180402-114759-weights.h5"
-FACENET_WEIGHTS_URL = "https://github.com/faustomorales/keras-facenet/releases/download/v0.3.1/20180402-114759-weights.h5"
+FACENET_WEIGHTS_URL = (
+    "https://github.com/faustomorales/keras-facenet/releases/download/v0.3.1/20180402-114759-weights.h5"
+)
 FACENET_WEIGHTS_SHA256 = "8b71e7045497e841c00ee568f031d1a4d30908fceadf6884aef2dec4d545202b"
 FACENET_DIM = 512
 FACENET_IMAGE_SIZE = 160
@@ -102,7 +104,8 @@ def _dlib_model_file(filename: str) -> Path:
         root = importlib.resources.files("face_recognition_models") / "models"
     except ModuleNotFoundError as err:
         raise ModelUnavailable(
-            "The dlib face models are missing: install the face-recognition-models package (pip install face-recognition-models==0.3.0)."
+            "The dlib face models are missing: install the face-recognition-models package "
+            "(pip install face-recognition-models==0.3.0)."
         ) from err
     path = Path(str(root / filename))
     if not path.is_file():

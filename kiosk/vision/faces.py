@@ -110,7 +110,11 @@ class Face:
         return (x - grow * w) <= px <= (x + w + grow * w) and (y - grow * h) <= py <= (y + h + grow * h)
 
     def as_dict(self) -> dict:
-        return {"box": list(self.box), "score": round(self.score, 4), "keypoints": {k: list(v) for k, v in self.keypoints.items()}}
+        return {
+            "box": list(self.box),
+            "score": round(self.score, 4),
+            "keypoints": {k: list(v) for k, v in self.keypoints.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -225,7 +229,9 @@ class FaceDetector(LazyModel):
                 faces.append(face)
         return faces
 
-    def predict(self, bgr: np.ndarray, *, detector_range: str | None = None, min_confidence: float | None = None) -> list[Face]:
+    def predict(
+        self, bgr: np.ndarray, *, detector_range: str | None = None, min_confidence: float | None = None
+    ) -> list[Face]:
         if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
             raise ValueError("detect_faces expects a BGR image of shape (h, w, 3)")
         primary = (detector_range or _setting("KIOSK_FACE_DETECTOR_RANGE", "short") or "short").strip().lower()
@@ -308,7 +314,9 @@ def get_detector() -> FaceDetector:
     return _detector
 
 
-def detect_faces(bgr: np.ndarray, *, detector_range: str | None = None, min_confidence: float | None = None) -> list[Face]:
+def detect_faces(
+    bgr: np.ndarray, *, detector_range: str | None = None, min_confidence: float | None = None
+) -> list[Face]:
     """Faces in a BGR image, largest first. Boxes are clipped to the image."""
     return _detector.predict(bgr, detector_range=detector_range, min_confidence=min_confidence)
 
@@ -392,12 +400,21 @@ def alignment_matrix(face: Face, size: int, margin: float) -> np.ndarray:
 def _scaled(face: Face, factor: float, dx: float, dy: float) -> Face:
     """``face`` in the coordinates of an image cut at (dx, dy) then resized by ``factor``."""
     x, y, w, h = face.box
-    box = (int(round((x - dx) * factor)), int(round((y - dy) * factor)), max(1, int(round(w * factor))), max(1, int(round(h * factor))))
-    keypoints = {k: (int(round((px - dx) * factor)), int(round((py - dy) * factor))) for k, (px, py) in face.keypoints.items()}
+    box = (
+        int(round((x - dx) * factor)),
+        int(round((y - dy) * factor)),
+        max(1, int(round(w * factor))),
+        max(1, int(round(h * factor))),
+    )
+    keypoints = {
+        k: (int(round((px - dx) * factor)), int(round((py - dy) * factor))) for k, (px, py) in face.keypoints.items()
+    }
     return Face(box=box, score=face.score, keypoints=keypoints)
 
 
-def crop_face(bgr: np.ndarray, face: Face, size: int = CANONICAL_CROP_SIZE, margin: float = CANONICAL_CROP_MARGIN) -> np.ndarray:
+def crop_face(
+    bgr: np.ndarray, face: Face, size: int = CANONICAL_CROP_SIZE, margin: float = CANONICAL_CROP_MARGIN
+) -> np.ndarray:
     """An aligned square crop (BGR, ``size`` x ``size``): eyes level, the face box centred with
     ``margin`` x its side added on every side. Pixels outside the image repeat the edge."""
     side = max(face.box[2], face.box[3]) * (1.0 + 2.0 * margin)
