@@ -96,6 +96,29 @@ def make_person(app):
     return factory
 
 
+ADMIN_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def sign_in_admin(app):
+    """Factory: creates the admin ``admin``, signs ``client`` in through the real form (with
+    its CSRF token) and returns the token the admin pages expose for API calls."""
+    import re
+
+    from kiosk.services.accounts import create_admin
+
+    def sign_in(client) -> str:
+        create_admin("admin", ADMIN_PASSWORD)
+        form_token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/auth/login").text).group(1)
+        response = client.post(
+            "/auth/login", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": form_token}
+        )
+        assert response.status_code == 303, response.text
+        return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/admin/").text).group(1)
+
+    return sign_in
+
+
 @pytest.fixture(scope="session")
 def faces_data() -> Path:
     """Real face photos copied into the repo (sources in tests/data/faces/SOURCES.csv)."""

@@ -19,17 +19,12 @@ from kiosk import storage
 from kiosk.extensions import db
 from kiosk.models import FaceSample, Person
 from kiosk.services import training_jobs
-from kiosk.services.accounts import create_admin
 
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def admin(app, client):
-    create_admin("admin", PASSWORD)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/auth/login").text).group(1)
-    client.post("/auth/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
-    client.csrf = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/admin/").text).group(1)
+def admin(client, sign_in_admin):
+    client.csrf = sign_in_admin(client)
     return client
 
 

@@ -8,7 +8,6 @@ the tests; the frame path is exercised with real images for its refusals.
 from __future__ import annotations
 
 import io
-import re
 
 import cv2
 import numpy as np
@@ -17,18 +16,12 @@ import pytest
 from kiosk.extensions import db
 from kiosk.models import GestureSample
 from kiosk.services import training_jobs
-from kiosk.services.accounts import create_admin
 
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def admin(app, client):
-    create_admin("admin", PASSWORD)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/auth/login").text).group(1)
-    client.post("/auth/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
-    client.headers_csrf = {"X-CSRFToken": re.search(r'name="csrf-token" content="([^"]+)"',
-                                                    client.get("/admin/").text).group(1)}
+def admin(client, sign_in_admin):
+    client.headers_csrf = {"X-CSRFToken": sign_in_admin(client)}
     return client
 
 

@@ -17,10 +17,8 @@ import pytest
 from kiosk import storage
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, FaceSample, Person
-from kiosk.services.accounts import create_admin
 from kiosk.vision.image import encode_jpeg, load_image
 
-PASSWORD = "correct horse battery"
 MY_API_MODULES = {"kiosk.web.api.people", "kiosk.web.api.attendance", "kiosk.web.api.models_admin"}
 STATE_CHANGING = {"POST", "PATCH", "DELETE", "PUT"}
 
@@ -28,13 +26,9 @@ STATE_CHANGING = {"POST", "PATCH", "DELETE", "PUT"}
 class AdminSession:
     """A signed-in test client that sends the CSRF token the way the pages do."""
 
-    def __init__(self, client):
+    def __init__(self, client, token: str):
         self.client = client
-        page = client.get("/auth/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        response = client.post("/auth/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
-        assert response.status_code == 303, response.text
-        self.token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/admin/").text).group(1)
+        self.token = token
 
     def get(self, url, **kw):
         return self.client.get(url, **kw)
@@ -50,9 +44,8 @@ class AdminSession:
 
 
 @pytest.fixture
-def admin(app, client):
-    create_admin("admin", PASSWORD)
-    return AdminSession(client)
+def admin(client, sign_in_admin):
+    return AdminSession(client, sign_in_admin(client))
 
 
 @pytest.fixture

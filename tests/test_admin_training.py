@@ -8,7 +8,6 @@ in tests/test_admin_enrollment.py and in the browser test.
 from __future__ import annotations
 
 import json
-import re
 import threading
 
 import pytest
@@ -16,17 +15,12 @@ import pytest
 from kiosk import storage
 from kiosk.errors import KioskError
 from kiosk.services import training_jobs
-from kiosk.services.accounts import create_admin
 
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def admin(app, client):
-    create_admin("admin", PASSWORD)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/auth/login").text).group(1)
-    client.post("/auth/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
-    client.token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/admin/").text).group(1)
+def admin(client, sign_in_admin):
+    client.token = sign_in_admin(client)
     return client
 
 
