@@ -96,6 +96,34 @@ def make_person(app):
     return factory
 
 
+@pytest.fixture(scope="session")
+def trained_site(tmp_path_factory, migrated_db_template) -> tuple[Path, dict]:
+    """(data dir, train_faces summary) of a site trained once per session on real photos
+    (who: tests/face_helpers.py). Tests use a private copy through ``trained_app``."""
+    from face_helpers import build_site
+
+    folder = tmp_path_factory.mktemp("trained-face-site")
+    return folder, build_site(folder, migrated_db_template)
+
+
+@pytest.fixture
+def trained_app(tmp_path, trained_site):
+    """An app on a private copy of the trained site, inside an app context: a test may delete
+    people or retrain without disturbing the others, and no test pays for enrollment again."""
+    from kiosk.services import recognition
+
+    source, _ = trained_site
+    folder = tmp_path / "site"
+    shutil.copytree(source, folder)
+    app = create_app(TestingConfig(folder))
+    app.test_client_class = FreshGlobalsClient
+    with app.app_context():
+        recognition.get_recognizer().invalidate()
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
 ADMIN_PASSWORD = "correct horse battery"
 
 

@@ -23,7 +23,6 @@ from kiosk.vision.embedders import (
 from kiosk.vision.faces import analyze_frame, canonical_crop
 from kiosk.vision.image import load_image
 from kiosk.vision.lazy import ModelUnavailable
-from test_face_helpers import trained_app, trained_site  # noqa: F401
 
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 

@@ -1,5 +1,6 @@
-"""Training and identification on real photos with the real models (see test_face_helpers.py for the
-trained site: five enrolled people, held-out photos of them, and strangers who were never enrolled)."""
+"""Training and identification on real photos with the real models. The trained site (five enrolled
+people, held-out photos of them, and strangers who were never enrolled) is described in
+face_helpers.py and built by the trained_site fixture in conftest.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from kiosk.services.enrollment import enroll_files
 from kiosk.services.recognition import ModelNotTrained, TrainingSample, build_face_model
 from kiosk.vision.faces import analyze_frame
 from kiosk.vision.image import load_image
-from test_face_helpers import ENROLLED, FACES, HELD_OUT, STRANGERS, trained_app, trained_site  # noqa: F401
+from face_helpers import ENROLLED, FACES, HELD_OUT, STRANGERS
 
 
 def identify(path) -> recognition.Identification:

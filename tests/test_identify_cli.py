@@ -1,12 +1,12 @@
 """``kiosk identify`` and ``kiosk train faces`` exactly as BRIEF section 4 says, on the trained site
-of test_face_helpers.py (real photos, real models)."""
+of face_helpers.py and the trained_site fixture in conftest.py (real photos, real models)."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from test_face_helpers import ENROLLED, FACES, HELD_OUT, STRANGERS, trained_app, trained_site  # noqa: F401
+from face_helpers import ENROLLED, FACES, HELD_OUT, STRANGERS
 
 KEYS = {"image", "status", "person", "score"}
 

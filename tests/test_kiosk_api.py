@@ -6,17 +6,14 @@ of a person making those gestures exists in our data (see test_full_path...)."""
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from kiosk import create_app
 from kiosk.benchmarks.checkin import kiosk_frame
 from kiosk.checkin import sessions
-from kiosk.config import TestingConfig
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent
 
@@ -152,42 +149,7 @@ def test_nothing_is_written_for_bad_frames(app, client, data_dir):
 
 
 # -- the check-in flow on real photos with the real models --------------------------------
-ENROLLED = {"Barack Obama": "fr_obama", "Tony Blair": "lfw_Tony_Blair", "Colin Powell": "lfw_Colin_Powell"}
-STRANGER = "lfw_Ariel_Sharon"  # never enrolled
-
-
-@pytest.fixture(scope="module")
-def trained_site(tmp_path_factory, migrated_db_template) -> Path:
-    """A data dir with three people enrolled from real photos (1-3.jpg) and a trained model.
-    Built once per module; each test gets its own copy (``site``)."""
-    from kiosk.services.enrollment import enroll_files
-    from kiosk.services.recognition import train_faces
-
-    folder = tmp_path_factory.mktemp("trained-site")
-    shutil.copy(migrated_db_template, folder / "kiosk.sqlite3")
-    app = create_app(TestingConfig(folder))
-    with app.app_context():
-        for name, identity in ENROLLED.items():
-            results = enroll_files(name, [str(FACES / identity / f"{i}.jpg") for i in (1, 2, 3)])
-            # LFW photos sometimes show a second face in the background: those are refused.
-            assert sum(r.status == "accepted" for r in results) >= 2, [r.as_dict() for r in results]
-        report = train_faces()
-        assert report["people"] == 3
-        db.session.remove()
-        db.engine.dispose()
-    return folder
-
-
-@pytest.fixture
-def site(trained_site, tmp_path):
-    folder = tmp_path / "site"
-    shutil.copytree(trained_site, folder)
-    (folder / "secret_key").unlink(missing_ok=True)
-    app = create_app(TestingConfig(folder))
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+STRANGER = "lfw_Ariel_Sharon"  # never enrolled (tests/face_helpers.py)
 
 
 def stream(client, frames, until=None, limit=60):
@@ -209,8 +171,8 @@ def frames_of(identity: str, photos=(4, 5)) -> list[np.ndarray]:
     return [frame for i in photos for frame in [kiosk_frame(FACES / identity / f"{i}.jpg")] * 8]
 
 
-def test_enrolled_person_reaches_confirming_with_their_name(site):
-    client = site.test_client()
+def test_enrolled_person_reaches_confirming_with_their_name(trained_app):
+    client = trained_app.test_client()
     body = stream(client, frames_of("fr_obama"), until="CONFIRMING")
     assert body["state"] == "CONFIRMING"
     assert body["person"] == {"name": "Barack Obama"}
@@ -219,8 +181,8 @@ def test_enrolled_person_reaches_confirming_with_their_name(site):
     assert body["countdown"] > 0
 
 
-def test_stranger_reaches_unknown(site):
-    client = site.test_client()
+def test_stranger_reaches_unknown(trained_app):
+    client = trained_app.test_client()
     body = stream(client, frames_of(STRANGER, (1, 2)), until="UNKNOWN")
     assert body["state"] == "UNKNOWN"
     assert body["person"] is None
@@ -228,8 +190,8 @@ def test_stranger_reaches_unknown(site):
     assert db.session.query(AttendanceEvent).count() == 0
 
 
-def test_group_photo_asks_for_one_person(site):
-    client = site.test_client()
+def test_group_photo_asks_for_one_person(trained_app):
+    client = trained_app.test_client()
     group = cv2.resize(cv2.imread(str(FACES / "_multi" / "1.jpg")), (640, 480))
     body = stream(client, [group], limit=3)
     assert body["state"] == "IDLE"
@@ -300,7 +262,7 @@ class ReplayedPose:
         return PoseLandmarks(array, (self.width, self.height))
 
 
-def test_full_path_o_then_capture_records_one_event_with_its_photo(site, monkeypatch):
+def test_full_path_o_then_capture_records_one_event_with_its_photo(trained_app, monkeypatch):
     from kiosk.services import checkin
     from kiosk.vision.faces import analyze_frame
 
@@ -310,7 +272,7 @@ def test_full_path_o_then_capture_records_one_event_with_its_photo(site, monkeyp
     assert len(o_rows) >= 10 and len(v_rows) >= 10
     pose = ReplayedPose(o_rows[:8], face_box)
     monkeypatch.setattr(checkin, "_pose_estimator", lambda session: pose)
-    client = site.test_client()
+    client = trained_app.test_client()
 
     body = stream(client, frames[:1], until="CONFIRMING")
     assert body["person"]["name"] == "Barack Obama"
@@ -336,7 +298,7 @@ def test_full_path_o_then_capture_records_one_event_with_its_photo(site, monkeyp
     assert photo.status_code == 200 and photo.mimetype == "image/png"
     assert photo.data.startswith(b"\x89PNG")
     # Another browser cannot fetch this session's photo.
-    assert site.test_client().get(body["photo_url"]).status_code == 404
+    assert trained_app.test_client().get(body["photo_url"]).status_code == 404
 
     # Standing there again inside the window: "already checked in", nothing new recorded.
     client.post("/api/v1/kiosk/reset")
@@ -346,14 +308,14 @@ def test_full_path_o_then_capture_records_one_event_with_its_photo(site, monkeyp
     assert db.session.query(AttendanceEvent).count() == 1
 
 
-def test_x_cancels_through_the_pipeline(site, monkeypatch):
+def test_x_cancels_through_the_pipeline(trained_app, monkeypatch):
     from kiosk.services import checkin
     from kiosk.vision.faces import analyze_frame
 
     frames = frames_of("fr_obama", (5,))
     pose = ReplayedPose([], analyze_frame(frames[0]).face.box)
     monkeypatch.setattr(checkin, "_pose_estimator", lambda session: pose)
-    client = site.test_client()
+    client = trained_app.test_client()
     stream(client, frames[:1], until="CONFIRMING")
     # Real X data does not exist (BRIEF section 6): forearms crossed, built like the training
     # script's synthesized X, in isotropic units around shoulders 1 apart.

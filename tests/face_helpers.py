@@ -1,23 +1,11 @@
-"""Shared fixtures for the face tests (no tests here): a site trained once per session on real photos.
-
-``trained_site`` enrolls real photos of five people from tests/data/faces with the real detector
-and the real dlib embedder, trains the real model, and keeps that data dir (database, crops, model
-file). ``trained_app`` gives each test its own copy of it, so tests may delete people or retrain
-without disturbing the others, and no test pays for the enrollment again. Import both fixtures:
-``from test_face_helpers import trained_app, trained_site  # noqa: F401``.
-"""
+"""Who the trained test site knows (used by the ``trained_site`` / ``trained_app`` fixtures in
+conftest.py): real photos of five people from tests/data/faces, enrolled with the real detector and
+dlib embedder, and the photos held out of enrollment or never enrolled at all."""
 
 from __future__ import annotations
 
-import functools
 import shutil
 from pathlib import Path
-
-import pytest
-
-from kiosk import create_app
-from kiosk.config import TestingConfig
-from kiosk.extensions import db
 
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 
@@ -49,8 +37,11 @@ def photos_of(name: str) -> list[Path]:
     return [FACES / folder / f"{i}.jpg" for i in numbers]
 
 
-@functools.lru_cache(maxsize=1)
-def _build_site(folder: Path, template: Path) -> tuple[Path, dict]:
+def build_site(folder: Path, template: Path) -> dict:
+    """Enroll ENROLLED into a fresh data dir and train; returns train_faces' summary."""
+    from kiosk import create_app
+    from kiosk.config import TestingConfig
+    from kiosk.extensions import db
     from kiosk.services import enrollment, recognition
 
     shutil.copy(template, folder / "kiosk.sqlite3")
@@ -62,28 +53,4 @@ def _build_site(folder: Path, template: Path) -> tuple[Path, dict]:
         summary = recognition.train_faces()
         db.session.remove()
         db.engine.dispose()
-    return folder, summary
-
-
-@pytest.fixture(scope="session")
-def trained_site(tmp_path_factory, migrated_db_template) -> tuple[Path, dict]:
-    """(data dir of the trained site, the summary train_faces returned). Built once per process."""
-    folder = tmp_path_factory.getbasetemp() / "trained-face-site"
-    folder.mkdir(exist_ok=True)
-    return _build_site(folder, migrated_db_template)
-
-
-@pytest.fixture
-def trained_app(tmp_path, trained_site):
-    """An app on a private copy of the trained site, inside an app context."""
-    from kiosk.services import recognition
-
-    source, _ = trained_site
-    folder = tmp_path / "site"
-    shutil.copytree(source, folder)
-    app = create_app(TestingConfig(folder))
-    with app.app_context():
-        recognition.get_recognizer().invalidate()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+    return summary
