@@ -10,6 +10,9 @@ import logging
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before anything imports TensorFlow
+# OpenCV's own decoder cap (read when cv2 is imported): a 10 KB WebP can declare 800 MB of
+# pixels, and only OpenCV sees inside every format. Matches decode_image's DEFAULT_MAX_PIXELS.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "40000000")
 
 from flask import Flask  # noqa: E402
 
@@ -44,8 +47,10 @@ def create_app(config: object | dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
 
+    from .services import devices
     from .web import register_blueprints
 
+    devices.init_app(app)  # the kiosk link /?token=... becomes the device cookie
     register_blueprints(app)
 
     from .cli import register_commands

@@ -83,3 +83,23 @@ def test_unexpected_errors_are_500_without_traceback(app, client):
     response = client.get("/boom", headers={"Accept": "application/json"})
     assert response.status_code == 500
     assert "secret internals" not in response.get_data(as_text=True)
+
+
+def test_security_headers_without_nginx(client):
+    """gunicorn may serve HTTPS itself (make run): the app sends the headers nginx.conf sends."""
+    import re
+    from pathlib import Path
+
+    from kiosk.web.security_headers import HEADERS
+
+    page = client.get("/")
+    for name, value in HEADERS.items():
+        assert page.headers[name] == value
+    assert "Strict-Transport-Security" not in page.headers, "HSTS only over HTTPS"
+    secure = client.get("/healthz", base_url="https://localhost")
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
+    # One list of headers, two places: nginx.conf must send the same ones.
+    nginx = (Path(__file__).resolve().parents[1] / "nginx.conf").read_text()
+    for name, value in HEADERS.items():
+        assert re.search(rf'add_header {name} "{re.escape(value)}" always;', nginx), name
+        assert f"proxy_hide_header {name};" in nginx, name

@@ -133,3 +133,15 @@ def test_storage_refuses_paths_outside_the_data_dir(app):
         storage.resolve("../secret_key_elsewhere")
     with pytest.raises(storage.UnsafePath):
         storage.resolve("/etc/passwd")
+
+
+@pytest.mark.parametrize("bad", [["a list"], 3.5, {"first": "Ada"}, True])
+def test_names_must_be_text(app, bad):
+    from kiosk.errors import InvalidInput
+    from kiosk.services.people import create_person
+
+    with pytest.raises(InvalidInput, match="must be text"):
+        create_person(bad)
+    with pytest.raises(InvalidInput, match="must be text"):
+        create_person("Ada", external_id=bad)
+    assert db.session.query(Person).count() == 0

@@ -43,15 +43,17 @@ class KioskSession:
         return entry[0]
 
     def close(self) -> None:
+        """Release the pose tracker (the machine and photo links stay)."""
         close = getattr(self.pose, "close", None)
         if close is not None:
             close()
+        self.pose = None
 
 
 class SessionRegistry:
     """Bounded: idle sessions expire, and the oldest is evicted when the registry is full."""
 
-    def __init__(self, max_sessions: int = 32, idle_timeout_s: float = 600.0) -> None:
+    def __init__(self, max_sessions: int = 16, idle_timeout_s: float = 600.0) -> None:
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
         self._sessions: dict[str, KioskSession] = {}

@@ -78,7 +78,3 @@ def remove(name: str) -> None:
 
 def register(app: Flask) -> None:
     app.cli.add_command(devices_group)
-    # This module is the devices area's hook into the app factory (every app runs the CLI
-    # registration), so the kiosk link hook is installed here too; init_app is idempotent
-    # should create_app call it itself.
-    devices.init_app(app)

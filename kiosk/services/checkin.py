@@ -16,9 +16,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app, g, url_for
 
-from ..checkin.machine import MachineConfig, RecordOutcome, Snapshot
+from ..checkin.machine import MachineConfig, RecordOutcome, Snapshot, State
 from ..checkin.pipeline import FrameResult, analyse_frame
 from ..checkin.sessions import KioskSession, registry
 from ..errors import InvalidInput, KioskError, NotFound
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 # Frames larger than this are shrunk before analysis: the kiosk streams 640x480, and a
 # phone-sized frame would only make every stage slower for no better answer.
 MAX_ANALYSIS_WIDTH = 960
+
+
+POSE_STATES = (State.CONFIRMING, State.SMILING)
 
 
 class Busy(KioskError):
@@ -58,7 +61,7 @@ class DatabaseBackend:
             frame,
             happy=happy,
             identification_score=identification_score,
-            kiosk_id=current_app.config["KIOSK_ID"],
+            kiosk_id=_kiosk_id(),
         )
         event = result.event
         token = None
@@ -66,6 +69,12 @@ class DatabaseBackend:
             token = self._session.add_photo(event.id)
         kind = event.kind.value if event is not None else "check_in"
         return RecordOutcome(kind=kind, timestamp=event.timestamp, photo_token=token, duplicate=result.duplicate)
+
+
+def _kiosk_id() -> str:
+    """The registered device's name when the kiosk presented a token, else the site's KIOSK_ID."""
+    device = g.get("kiosk_device")
+    return device.name if device is not None else current_app.config["KIOSK_ID"]
 
 
 def machine_config() -> MachineConfig:
@@ -77,7 +86,7 @@ def _session(session_id: str | None) -> KioskSession:
 
 
 def _pose_estimator(session: KioskSession) -> Any:
-    if session.pose is None:
+    if session.pose is None and session.machine.state in POSE_STATES:
         from ..vision.pose import PoseEstimator
 
         session.pose = PoseEstimator(tracking=True)
@@ -133,6 +142,10 @@ def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, A
         raise Busy("The previous frame is still being processed; send the next one after its answer.")
     try:
         result = analyse_frame(session.machine, bgr, _pose_estimator(session))
+        if session.machine.state not in POSE_STATES and session.pose is not None:
+            # A pose tracker holds ~110 MB; only CONFIRMING and SMILING need one, so it is
+            # released between check-ins instead of being kept by every idle kiosk session.
+            session.close()
         snapshot = session.machine.snapshot(time.monotonic())
         return session.id, _payload(session, snapshot, result)
     finally:

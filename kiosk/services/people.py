@@ -24,6 +24,9 @@ MAX_NAME_LENGTH = 120
 
 
 def clean_name(name: str) -> str:
+    if name is not None and not isinstance(name, str):
+        # JSON may carry a list, a number or NaN where a name belongs: refuse, never str() it.
+        raise InvalidInput("A name must be text.", code="invalid_name")
     name = " ".join((name or "").split())
     if not name:
         raise InvalidInput("A person needs a name.", code="missing_name")
@@ -55,6 +58,8 @@ def create_person(name: str, external_id: str | None = None, *, commit: bool = T
     name = clean_name(name)
     if find_person(name) is not None:
         raise Conflict(f"A person named {name!r} already exists.", code="name_taken")
+    if external_id is not None and not isinstance(external_id, str):
+        raise InvalidInput("An external id must be text.", code="invalid_external_id")
     external_id = (external_id or "").strip() or None
     if external_id and db.session.scalar(select(Person).where(Person.external_id == external_id)):
         raise Conflict(f"External id {external_id!r} is already used by someone else.", code="external_id_taken")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import errors
+from . import errors, security_headers
 
 
 def register_blueprints(app: Flask) -> None:
@@ -25,3 +25,4 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (health_bp, kiosk_bp, auth_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
+    security_headers.init_app(app)

@@ -38,7 +38,6 @@ def _safe_next(target: str | None) -> str:
 @auth_bp.after_request
 def _no_store(response):
     response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-Frame-Options", "DENY")
     return response
 
 

@@ -20,7 +20,6 @@
   var MAX_FRAME_SIDE = 640; // the server analyses 640x480; larger frames only cost upload time
   var BACKOFF_FIRST_MS = 500;
   var BACKOFF_MAX_MS = 8000;
-  var TOKEN_STORAGE_KEY = "kioskToken";
 
   // MediaPipe pose landmark indices drawn as the arm skeleton.
   var NOSE = 0;
@@ -85,7 +84,6 @@
   };
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : null;
-  var kioskToken = takeKioskToken();
 
   var loop = {
     streaming: false,
@@ -113,40 +111,8 @@
     resume: function () { loop.paused = false; loop.nextSendAt = 0; }
   };
 
-  /* ---------- kiosk token: ?token=... once, then kept in localStorage ----------
-   * When the server's own link hook is on (kiosk/services/devices.py) it takes the token
-   * from the link into an HttpOnly cookie and redirects, so this page never sees it and
-   * the cookie does the work; this is for servers or proxies that hand the page the link
-   * as is. */
-
-  function takeKioskToken() {
-    var stored = null;
-    try {
-      var params = new URLSearchParams(window.location.search);
-      var fromUrl = params.get("token");
-      if (fromUrl) {
-        window.localStorage.setItem(TOKEN_STORAGE_KEY, fromUrl);
-        // Keep the secret out of the address bar and the history.
-        params.delete("token");
-        var query = params.toString();
-        window.history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
-      }
-      stored = window.localStorage.getItem(TOKEN_STORAGE_KEY);
-    } catch (err) {
-      // localStorage can be off (Safari private mode): the kiosk works without a token.
-      stored = null;
-    }
-    return stored;
-  }
-
-  function forgetKioskToken() {
-    kioskToken = null;
-    try { window.localStorage.removeItem(TOKEN_STORAGE_KEY); } catch (err) { /* storage off */ }
-  }
-
   function requestHeaders(extra) {
     var headers = { "Accept": "application/json" };
-    if (kioskToken) headers["X-Kiosk-Token"] = kioskToken;
     if (csrfToken) headers["X-CSRFToken"] = csrfToken;
     if (extra) {
       for (var key in extra) {
@@ -344,14 +310,8 @@
       return;
     }
     if (status === 401 || status === 403) {
-      if (kioskToken && payload && payload.error === "device_token_invalid") {
-        // The token this page kept was rotated or removed. The header wins over the
-        // device cookie the server may have set from the kiosk link, so drop it and
-        // let the cookie (if any) speak.
-        forgetKioskToken();
-        loop.nextSendAt = now + loop.intervalMs;
-        return;
-      }
+      // Device tokens travel in the HttpOnly cookie set by the kiosk link (/?token=...,
+      // kiosk/services/devices.py): the page never handles the secret itself.
       stats.errors += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
       showConnectionProblem((payload && payload.message) || "This kiosk is not authorised. Please see an administrator.");

@@ -4,11 +4,11 @@ CSRF; when device tokens are required, only registered kiosks may use them."""
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request, send_file, session
+from flask import jsonify, request, send_file, session
 
 from ...errors import KioskError
 from ...extensions import csrf
-from ...services import checkin
+from ...services import checkin, devices
 from . import api_bp
 
 SESSION_KEY = "kiosk_session"
@@ -21,10 +21,9 @@ class UnsupportedMediaType(KioskError):
 
 
 def _require_device() -> None:
-    if current_app.config.get("KIOSK_REQUIRE_DEVICE_TOKEN"):
-        from ...services import devices
-
-        devices.require_device_token()
+    # Names the registered device (g.kiosk_device) whenever a valid token comes along, so its
+    # events carry its name; refuses the request only when tokens are required.
+    devices.require_device_token()
 
 
 def _frame_bytes() -> bytes:

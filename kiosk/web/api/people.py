@@ -235,7 +235,7 @@ def people_create():
     body = form_or_json()
     if "name" not in body:
         raise InvalidInput("The field 'name' is missing.", code="missing_name", field="name")
-    person = people_service.create_person(str(body.get("name") or ""), body.get("external_id") or None)
+    person = people_service.create_person(body.get("name") or "", body.get("external_id") or None)
     return jsonify(person_dict(person, with_samples=True)), 201
 
 
@@ -253,7 +253,7 @@ def people_update(person_id: int):
     if "name" not in body and "active" not in body:
         raise InvalidInput("Send 'name' and/or 'active'.", code="nothing_to_change")
     if "name" in body:
-        people_service.rename_person(person, str(body["name"] or ""))
+        people_service.rename_person(person, body["name"] or "")
     if "active" in body:
         people_service.set_active(person, parse_bool(body["active"], "active"))
     return jsonify(person_dict(person, with_samples=True))
