@@ -122,9 +122,16 @@ def bench_detection(ctx: BenchContext) -> dict:
 
 @stage("face_pipeline_dlib")
 def bench_pipeline_dlib(ctx: BenchContext) -> dict:
+    import dlib
+
     from ..vision.embedders import DlibEmbedder
 
     figures = _pipeline(ctx, DlibEmbedder())
+    # Which dlib was measured: the dlib-bin wheel has no BLAS (~80-90 ms a descriptor); the
+    # source build of `KIOSK_DLIB_BLAS=1 make setup` and the Docker image uses OpenBLAS
+    # (~13-18 ms). Run the bench in each environment to compare the two.
+    figures["dlib_build"] = "source build with BLAS" if dlib.DLIB_USE_BLAS else "dlib-bin wheel (no BLAS)"
+    figures["dlib_avx"] = bool(dlib.USE_AVX_INSTRUCTIONS)
     figures["target_ms"] = 100
     return figures
 
