@@ -163,11 +163,11 @@ def test_admin_signs_in_enrolls_retrains_and_exports(console, launch_chromium, t
         page.wait_for_selector("#webcam-shoot:not([disabled])")
         page.get_by_role("button", name="Take photo").click()
         # The shot is grabbed asynchronously (canvas.toBlob): wait for its thumbnail.
-        page.wait_for_function(f"document.querySelectorAll('#webcam-shots li').length === {taken}")
+        page.wait_for_function(f"() => document.querySelectorAll('#webcam-shots li').length === {taken}")
     assert page.locator("#webcam-shots li").count() == 3
     shot(page, "03-webcam-capture")
     page.locator("#webcam-enroll").click()
-    page.wait_for_function("document.querySelector('#webcam-results').textContent.includes('accepted')")
+    page.wait_for_function("() => document.querySelector('#webcam-results').textContent.includes('accepted')")
     assert "3 of 3 accepted" in page.locator("#webcam-results").inner_text()
     assert page.locator("#samples .crop img").count() == 3
 
