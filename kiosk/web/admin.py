@@ -37,6 +37,7 @@ from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, FaceSample, Person
 from ..services import people as people_service
+from ..services import attendance as attendance_service
 from ..services import reports, training_jobs
 from .api import attendance as attendance_api
 from .api import models_admin as models_api
@@ -356,14 +357,14 @@ def attendance_export():
 @admin_bp.get("/attendance/<int:event_id>")
 @admin_required
 def event_page(event_id: int):
-    event = attendance_api.get_event(event_id)
+    event = attendance_service.get_event(event_id)
     return render_template("admin/event.html", event=event, local=reports.to_local(event.timestamp))
 
 
 @admin_bp.post("/attendance/<int:event_id>/memo")
 @admin_required
 def event_memo(event_id: int):
-    event = attendance_api.get_event(event_id)
+    event = attendance_service.get_event(event_id)
     if "memo" not in request.form:
         raise InvalidInput("The form has no 'memo' field.", code="missing_memo")
     attendance_api.update_memo(event, attendance_api.memo_text(request.form["memo"]))
@@ -374,9 +375,9 @@ def event_memo(event_id: int):
 @admin_bp.post("/attendance/<int:event_id>/delete")
 @admin_required
 def event_delete(event_id: int):
-    event = attendance_api.get_event(event_id)
+    event = attendance_service.get_event(event_id)
     person_id = event.person_id
-    attendance_api.remove_event(event)
+    attendance_service.delete_event(event)
     flash("The check-in and its photos were deleted.", "success")
     return redirect(url_for("admin.attendance_person", person_id=person_id), 303)
 
@@ -384,7 +385,7 @@ def event_delete(event_id: int):
 @admin_bp.get("/attendance/<int:event_id>/photo.png")
 @admin_required
 def event_photo(event_id: int):
-    event = attendance_api.get_event(event_id)
+    event = attendance_service.get_event(event_id)
     original = request.args.get("original") == "1"
     relative = event.original_photo_path if original else event.photo_path
     download = request.args.get("download") == "1"

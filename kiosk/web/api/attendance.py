@@ -16,22 +16,14 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request, url_for
 
-from ...errors import InvalidInput, NotFound
-from ...extensions import db
+from ...errors import InvalidInput
 from ...models import AttendanceEvent
-from ...services import reports
+from ...services import attendance, reports
 from ..security import admin_required
 from . import api_bp
 from .people import form_or_json
 
 # ---------------------------------------------------------------------------- shared helpers
-
-
-def get_event(event_id: int) -> AttendanceEvent:
-    event = db.session.get(AttendanceEvent, event_id)
-    if event is None:
-        raise NotFound("No such attendance event.")
-    return event
 
 
 def event_dict(event: AttendanceEvent) -> dict:
@@ -84,13 +76,6 @@ def update_memo(event: AttendanceEvent, memo: str) -> AttendanceEvent:
     from ...services import photos
 
     return photos.rewrite_memo(event, memo)
-
-
-def remove_event(event: AttendanceEvent) -> None:
-    """Delete the event row, then its photo files."""
-    from ...services import attendance
-
-    attendance.delete_event(event)
 
 
 def export_response(start, end, fmt: str, person_id: int | None) -> Response:
@@ -153,13 +138,13 @@ def attendance_export():
 @api_bp.get("/attendance/<int:event_id>")
 @admin_required
 def attendance_get(event_id: int):
-    return jsonify(event_dict(get_event(event_id)))
+    return jsonify(event_dict(attendance.get_event(event_id)))
 
 
 @api_bp.patch("/attendance/<int:event_id>")
 @admin_required
 def attendance_update(event_id: int):
-    event = get_event(event_id)
+    event = attendance.get_event(event_id)
     body = form_or_json()
     if "memo" not in body:
         raise InvalidInput("The field 'memo' is missing.", code="missing_memo", field="memo")
@@ -170,5 +155,5 @@ def attendance_update(event_id: int):
 @api_bp.delete("/attendance/<int:event_id>")
 @admin_required
 def attendance_delete(event_id: int):
-    remove_event(get_event(event_id))
+    attendance.delete_event(attendance.get_event(event_id))
     return jsonify({"deleted": event_id})
