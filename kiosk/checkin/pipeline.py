@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage, State
+from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,8 @@ def analyse_frame(machine: CheckInMachine, bgr: np.ndarray, pose_estimator: Any,
 
     if Stage.EMOTION in needed and usable:
         obs.happy = emotion.analyze_emotion(bgr, face).happy
-    if machine.state == State.SMILING or Stage.EMOTION in needed or (Stage.POSE in needed):
-        obs.frame = bgr  # a confirming capture gesture or the smile step may keep this frame
+    if Stage.POSE in needed:
+        obs.frame = bgr  # CONFIRMING (capture gesture) and SMILING may keep this frame as the photo
 
     machine.step(obs)
     return FrameResult(
