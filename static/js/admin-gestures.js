@@ -9,7 +9,6 @@
   var startButton = document.getElementById("gesture-start");
   var recordButton = document.getElementById("gesture-record");
   var burstButton = document.getElementById("gesture-burst");
-  var stream = null;
   var busy = false;
 
   function say(text, kind) {
@@ -22,14 +21,7 @@
     return checked ? checked.value : "idle";
   }
 
-  function grab() {
-    var scale = Math.min(1, 640 / video.videoWidth);
-    var canvas = document.createElement("canvas");
-    canvas.width = Math.round(video.videoWidth * scale);
-    canvas.height = Math.round(video.videoHeight * scale);
-    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
-    return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", 0.85); });
-  }
+  var cam = Admin.camera(video, say);
 
   function showCounts(samples) {
     Object.keys(samples || {}).forEach(function (key) {
@@ -41,7 +33,7 @@
   async function recordOne() {
     var form = new FormData();
     form.append("label", label());
-    form.append("frame", await grab(), "frame.jpg");
+    form.append("frame", await cam.grab(640, 0.85), "frame.jpg");
     var answer = (await Admin.api(root.dataset.recordUrl, { method: "POST", body: form })).body;
     showCounts(answer.samples);
     return answer;
@@ -65,35 +57,15 @@
       }
     } finally {
       busy = false;
-      recordButton.disabled = burstButton.disabled = !stream;
+      recordButton.disabled = burstButton.disabled = !cam.on;
     }
   }
 
   startButton.addEventListener("click", async function () {
-    if (stream) {
-      stream.getTracks().forEach(function (t) { t.stop(); });
-      stream = null;
-      video.srcObject = null;
-      startButton.textContent = "Start camera";
-      recordButton.disabled = burstButton.disabled = true;
-      say("The camera is off.");
-      return;
-    }
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      say("This browser cannot open the camera here (it needs HTTPS).", "bad");
-      return;
-    }
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
-    } catch (err) {
-      say("The camera could not be opened (" + err.name + ").", "bad");
-      return;
-    }
-    video.srcObject = stream;
-    await video.play().catch(function () {});
-    startButton.textContent = "Stop camera";
-    recordButton.disabled = burstButton.disabled = false;
-    say("Ready. Choose the gesture, strike the pose, then record.");
+    var on = await cam.toggle();
+    startButton.textContent = on ? "Stop camera" : "Start camera";
+    recordButton.disabled = burstButton.disabled = !on;
+    if (on) say("Ready. Choose the gesture, strike the pose, then record.");
   });
   recordButton.addEventListener("click", function () { record(1); });
   burstButton.addEventListener("click", function () { record(10); });

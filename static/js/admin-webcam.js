@@ -20,7 +20,6 @@
   var shotsList = document.getElementById("webcam-shots");
   var resultsBox = document.getElementById("webcam-results");
 
-  var stream = null;
   var lastCheck = 0;
   var checking = false;
   var lastVerdict = null;
@@ -31,14 +30,8 @@
     statusLine.className = "status" + (kind ? " " + kind : "");
   }
 
-  function grab(maxWidth, quality) {
-    var scale = Math.min(1, maxWidth / video.videoWidth);
-    var canvas = document.createElement("canvas");
-    canvas.width = Math.round(video.videoWidth * scale);
-    canvas.height = Math.round(video.videoHeight * scale);
-    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
-    return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", quality); });
-  }
+  var cam = Admin.camera(video, say, " Allow camera access, or upload photos instead.");
+  var grab = cam.grab;
 
   function drawBoxes(verdict) {
     var rect = video.getBoundingClientRect();
@@ -77,7 +70,7 @@
   }
 
   function loop(now) {
-    if (!stream) return;
+    if (!cam.on) return;
     if (!checking && video.videoWidth && now - lastCheck >= CHECK_EVERY_MS) {
       lastCheck = now;
       check();
@@ -91,30 +84,13 @@
   }
 
   startButton.addEventListener("click", async function () {
-    if (stream) {
-      stream.getTracks().forEach(function (t) { t.stop(); });
-      stream = null;
-      video.srcObject = null;
-      startButton.textContent = "Start camera";
-      shootButton.disabled = true;
+    var on = await cam.toggle();
+    startButton.textContent = on ? "Stop camera" : "Start camera";
+    shootButton.disabled = true;
+    if (!on) {
       drawBoxes(null);
-      say("The camera is off.");
       return;
     }
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      say("This browser cannot open the camera here (it needs HTTPS). Upload photos instead.", "bad");
-      return;
-    }
-    say("Starting the camera…");
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
-    } catch (err) {
-      say("The camera could not be opened (" + err.name + "). Allow camera access, or upload photos instead.", "bad");
-      return;
-    }
-    video.srcObject = stream;
-    await video.play().catch(function () {});
-    startButton.textContent = "Stop camera";
     say("Looking for a face…");
     window.requestAnimationFrame(loop);
   });

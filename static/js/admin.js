@@ -1,4 +1,4 @@
-/* Admin console helpers shared by every page: CSRF-aware fetch and confirmation prompts.
+/* Admin console helpers shared by every page: CSRF-aware fetch, confirmation prompts, the webcam.
    Pages work without JavaScript; these scripts only make them nicer. */
 (function () {
   "use strict";
@@ -39,5 +39,49 @@
     }
   });
 
-  window.Admin = { api: api, csrfToken: csrfToken };
+  /* The admin's webcam (enrollment shots, gesture samples): one button opens and closes it.
+     ``say(text, kind)`` shows progress; ``hint`` ends the error messages (what to do instead). */
+  function camera(video, say, hint) {
+    var self = { on: false, stream: null };
+    hint = hint || "";
+
+    self.toggle = async function () {
+      if (self.stream) {
+        self.stream.getTracks().forEach(function (t) { t.stop(); });
+        self.stream = null;
+        self.on = false;
+        video.srcObject = null;
+        say("The camera is off.");
+        return false;
+      }
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        say("This browser cannot open the camera here (it needs HTTPS)." + hint, "bad");
+        return false;
+      }
+      say("Starting the camera…");
+      try {
+        self.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
+      } catch (err) {
+        say("The camera could not be opened (" + err.name + ")." + hint, "bad");
+        return false;
+      }
+      video.srcObject = self.stream;
+      await video.play().catch(function () {});
+      self.on = true;
+      return true;
+    };
+
+    // The current picture as a JPEG Blob, at most ``maxWidth`` pixels wide.
+    self.grab = function (maxWidth, quality) {
+      var scale = Math.min(1, maxWidth / video.videoWidth);
+      var canvas = document.createElement("canvas");
+      canvas.width = Math.round(video.videoWidth * scale);
+      canvas.height = Math.round(video.videoHeight * scale);
+      canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+      return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", quality); });
+    };
+    return self;
+  }
+
+  window.Admin = { api: api, csrfToken: csrfToken, camera: camera };
 })();
