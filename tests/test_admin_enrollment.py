@@ -105,6 +105,8 @@ def test_each_bad_photo_is_refused_with_its_reason(admin, make_person, bad_photo
     person = make_person("Colin Powell")
     response = upload(admin, person.id, [bad_photos[kind]])
     assert response.status_code == 422
+    assert response.get_json()["error"] == "no_photo_accepted"
+    assert words in response.get_json()["message"].lower()
     (result,) = response.get_json()["results"]
     assert result["accepted"] is False
     assert result["code"] == code, result

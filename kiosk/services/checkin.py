@@ -86,11 +86,7 @@ def _session(session_id: str | None) -> KioskSession:
 
 
 def _pose_estimator(session: KioskSession) -> Any:
-    if session.pose is None and session.machine.state in POSE_STATES:
-        from ..vision.pose import PoseEstimator
-
-        session.pose = PoseEstimator(tracking=True)
-    return session.pose
+    return session.borrow_pose() if session.machine.state in POSE_STATES else None
 
 
 def _local_time(moment: datetime | None) -> str | None:
@@ -142,9 +138,9 @@ def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, A
         raise Busy("The previous frame is still being processed; send the next one after its answer.")
     try:
         result = analyse_frame(session.machine, bgr, _pose_estimator(session))
-        if session.machine.state not in POSE_STATES and session.pose is not None:
-            # A pose tracker holds ~110 MB; only CONFIRMING and SMILING need one, so it is
-            # released between check-ins instead of being kept by every idle kiosk session.
+        if session.machine.state not in POSE_STATES:
+            # Only CONFIRMING and SMILING need poses: the tracker goes back to the pool
+            # between check-ins instead of being held by every idle kiosk session.
             session.close()
         snapshot = session.machine.snapshot(time.monotonic())
         return session.id, _payload(session, snapshot, result)

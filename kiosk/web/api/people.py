@@ -278,10 +278,12 @@ def people_enroll(person_id: int):
     person = people_service.get_person(person_id)
     results = enroll_uploads(person, read_uploads())
     accepted = sum(1 for r in results if r["accepted"])
-    # 201 when something was enrolled; 422 when every photo was refused (each says why).
-    status = 201 if accepted else 422
-    return jsonify({"person": person_dict(person), "accepted": accepted, "refused": len(results) - accepted,
-                    "results": results}), status
+    body = {"person": person_dict(person), "accepted": accepted, "refused": len(results) - accepted, "results": results}
+    if accepted:
+        return jsonify(body), 201
+    # Every photo was refused: a 422 like any other refusal (error + message), each result says why.
+    reasons = "; ".join(r["message"] for r in results[:3])
+    return jsonify({"error": "no_photo_accepted", "message": f"No photo was enrolled: {reasons}", **body}), 422
 
 
 @api_bp.delete("/people/<int:person_id>/samples/<int:sample_id>")

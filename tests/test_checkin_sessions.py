@@ -1,0 +1,51 @@
+"""Kiosk sessions: the registry's bounds and the pool of pose trackers they borrow.
+The pool is given a factory of plain objects: this test is about lending, not about MediaPipe."""
+
+from __future__ import annotations
+
+from kiosk.checkin.machine import MachineConfig
+from kiosk.checkin.sessions import PoseTrackerPool, SessionRegistry
+
+
+class NoBackend:
+    def recent_event(self, person_id):
+        return None
+
+    def record(self, *args):
+        raise AssertionError("nothing is recorded here")
+
+
+def test_pool_reuses_trackers_and_never_makes_more_than_its_size():
+    made = []
+    pool = PoseTrackerPool(size=2, factory=lambda: made.append(object()) or made[-1])
+    first, second = pool.acquire(), pool.acquire()
+    assert first is not second and len(made) == 2
+    assert pool.acquire() is None, "all lent: the caller falls back to the static estimator"
+    pool.release(first)
+    assert pool.acquire() is first and len(made) == 2
+
+
+def test_registry_is_bounded_and_evicts_the_oldest():
+    registry = SessionRegistry(max_sessions=2)
+    a = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend())
+    b = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend())
+    assert registry.get_or_create(a.id, MachineConfig(), lambda s: NoBackend()) is a
+    c = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend())
+    assert len(registry) == 2
+    assert registry.get(b.id) is None, "b was the least recently seen"
+    assert registry.get(a.id) is a and registry.get(c.id) is c
+
+
+def test_a_closed_session_gives_its_tracker_back(monkeypatch):
+    from kiosk.checkin import sessions
+
+    pool = PoseTrackerPool(size=1, factory=object)
+    monkeypatch.setattr(sessions, "pose_trackers", pool)
+    registry = SessionRegistry()
+    one = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend())
+    tracker = one.borrow_pose()
+    assert one.pose_pooled and one.borrow_pose() is tracker
+    one.close()
+    assert one.pose is None
+    two = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend())
+    assert two.borrow_pose() is tracker
