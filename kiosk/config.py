@@ -91,6 +91,12 @@ class Config:
         self.KIOSK_LOGIN_MAX_FAILURES = _env_int("KIOSK_LOGIN_MAX_FAILURES", 5)
         self.KIOSK_LOGIN_LOCKOUT_SECONDS = _env_int("KIOSK_LOGIN_LOCKOUT_SECONDS", 300)
 
+        # Check-in thresholds and timeouts (kiosk.checkin.machine.MachineConfig), e.g.
+        # KIOSK_CHECKIN_GESTURE_HOLD_FRAMES=5; MachineConfig validates and converts them.
+        for name, value in os.environ.items():
+            if name.startswith("KIOSK_CHECKIN_"):
+                setattr(self, name, value)
+
         Path(self.KIOSK_DATA_DIR).mkdir(parents=True, exist_ok=True)
         self.SECRET_KEY = load_or_create_secret_key(Path(self.KIOSK_DATA_DIR))
 

@@ -28,6 +28,17 @@ def test_config_reads_environment(monkeypatch, tmp_path):
     assert config.SECRET_KEY == "from-the-environment"
 
 
+def test_checkin_settings_come_from_the_environment(monkeypatch, tmp_path):
+    from kiosk.checkin.machine import MachineConfig
+
+    monkeypatch.setenv("KIOSK_CHECKIN_GESTURE_HOLD_FRAMES", "8")
+    monkeypatch.setenv("KIOSK_CHECKIN_MESSAGE_S", "2.5")
+    app = create_app(TestingConfig(tmp_path))
+    config = MachineConfig.from_mapping(app.config)
+    assert config.gesture_hold_frames == 8 and config.message_s == 2.5
+    assert config.vote_window == MachineConfig().vote_window
+
+
 def test_dict_overrides(monkeypatch, tmp_path):
     monkeypatch.setenv("KIOSK_DATA_DIR", str(tmp_path))
     app = create_app({"KIOSK_ID": "front-door", "TESTING": True})

@@ -45,7 +45,27 @@ def test_a_closed_session_gives_its_tracker_back(monkeypatch):
     one = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend())
     tracker = one.borrow_pose()
     assert one.pose_pooled and one.borrow_pose() is tracker
-    one.close()
+    one.close()  # expired or evicted
     assert one.pose is None
     two = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend())
     assert two.borrow_pose() is tracker
+
+
+def test_an_evicted_session_is_freed_at_once():
+    """No reference cycle: an evicted session (with the frames its machine holds) is freed by
+    reference counting, not left for a full garbage collection."""
+    import gc
+    import weakref
+
+    from kiosk.services.checkin import DatabaseBackend
+
+    gc.disable()
+    try:
+        registry = SessionRegistry(max_sessions=1)
+        first = registry.get_or_create(None, MachineConfig(), DatabaseBackend)
+        gone = weakref.ref(first)
+        del first
+        registry.get_or_create(None, MachineConfig(), DatabaseBackend)  # evicts the first
+        assert gone() is None
+    finally:
+        gc.enable()

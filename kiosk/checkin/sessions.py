@@ -21,14 +21,14 @@ PHOTO_TOKEN_TTL_S = 120.0  # the welcome photo's URL works for two minutes, for 
 
 
 class PoseTrackerPool:
-    """Tracking-mode pose graphs, lent to kiosk sessions while they need poses, never closed.
+    """Tracking-mode pose graphs, lent to kiosk sessions, never closed.
 
     A MediaPipe pose graph holds ~110 MB, and creating and closing one per check-in grows a
-    worker's memory for good (the reliability suite measured +165 MB over 16 check-ins), so a
-    few graphs are made once and reused. A borrowed graph still tracks the last person it saw;
-    MediaPipe falls back to its person detector on the first frame that does not match. When
-    every graph is lent, ``acquire`` returns None and the caller uses the shared static-mode
-    estimator (slower, never refused).
+    worker's memory for good (the reliability suite measured +165 MB over 16 check-ins), so at
+    most ``size`` graphs are made and reused. A session keeps the one it borrowed while it lives
+    (a kiosk is one camera: tracking carries over from one check-in to the next) and gives it
+    back when it expires or is evicted. When every graph is lent, ``acquire`` returns None and
+    the caller uses the shared static-mode estimator (slower, never refused).
     """
 
     def __init__(self, size: int = 4, factory: Callable[[], Any] | None = None) -> None:
@@ -95,10 +95,13 @@ class KioskSession:
         return self.pose
 
     def close(self) -> None:
-        """Give the pose estimator back (the machine and photo links stay)."""
+        """The session ends: its pose tracker goes back to the pool and its frames are dropped
+        now (not whenever the garbage collector gets to them)."""
         if self.pose is not None and self.pose_pooled:
             pose_trackers.release(self.pose)
         self.pose, self.pose_pooled = None, False
+        if self.machine is not None:
+            self.machine.reset(time.monotonic())
 
 
 class SessionRegistry:

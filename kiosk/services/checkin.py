@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +46,9 @@ class DatabaseBackend:
     """Records check-ins for one kiosk session; see ``CheckInBackend``."""
 
     def __init__(self, session: KioskSession) -> None:
-        self._session = session
+        # Weak: the session owns the machine that owns this backend; a strong reference back
+        # would make a cycle that keeps evicted sessions (and their frames) alive until a full GC.
+        self._session = weakref.ref(session)
 
     def recent_event(self, person_id: int) -> datetime | None:
         from . import attendance
@@ -65,8 +68,9 @@ class DatabaseBackend:
         )
         event = result.event
         token = None
-        if not result.duplicate and event is not None and event.photo_path:
-            token = self._session.add_photo(event.id)
+        session = self._session()
+        if not result.duplicate and event is not None and event.photo_path and session is not None:
+            token = session.add_photo(event.id)
         kind = event.kind.value if event is not None else "check_in"
         return RecordOutcome(kind=kind, timestamp=event.timestamp, photo_token=token, duplicate=result.duplicate)
 
@@ -86,7 +90,13 @@ def _session(session_id: str | None) -> KioskSession:
 
 
 def _pose_estimator(session: KioskSession) -> Any:
-    return session.borrow_pose() if session.machine.state in POSE_STATES else None
+    machine = session.machine
+    if machine.state not in POSE_STATES:
+        return None
+    pose = session.borrow_pose()
+    if machine.state == State.CONFIRMING and machine.frames_in_state == 0 and session.pose_pooled:
+        pose.restart_tracking()  # a new person: nothing to track from the previous check-in
+    return pose
 
 
 def _local_time(moment: datetime | None) -> str | None:
@@ -138,10 +148,6 @@ def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, A
         raise Busy("The previous frame is still being processed; send the next one after its answer.")
     try:
         result = analyse_frame(session.machine, bgr, _pose_estimator(session))
-        if session.machine.state not in POSE_STATES:
-            # Only CONFIRMING and SMILING need poses: the tracker goes back to the pool
-            # between check-ins instead of being held by every idle kiosk session.
-            session.close()
         snapshot = session.machine.snapshot(time.monotonic())
         return session.id, _payload(session, snapshot, result)
     finally:

@@ -251,6 +251,13 @@ class PoseEstimator(LazyModel):
         """Forget the tracked person (the next frame runs the person detector again)."""
         self.close()
 
+    def restart_tracking(self) -> None:
+        """Forget the tracked person but keep the graph: MediaPipe restarts its run in place,
+        so a reused tracker starts a new person without building a new ~110 MB graph."""
+        with self._infer_lock, self._lock:
+            if self._model is not None:
+                self._model.reset()
+
     def close(self) -> None:
         with self._infer_lock, self._lock:
             graph, self._model = self._model, None

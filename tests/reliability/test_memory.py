@@ -53,7 +53,9 @@ def compose_memory_limit_mb() -> float:
 
 
 def test_worker_memory_is_stable_over_2000_frames(trained_site, make_stack, frames):
-    stack = make_stack(env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0"})
+    # The welcome screen holds for message_s of wall time, so how many check-ins 2,000 frames
+    # complete depends on the server's speed; a short one makes every run exercise many.
+    stack = make_stack(env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0", "KIOSK_CHECKIN_MESSAGE_S": "1"})
     (worker,) = stack.gunicorn.worker_pids()
     kiosks = [Kiosk(stack) for _ in range(KIOSKS)]
     schedules = [frame_schedule(frames) for _ in range(KIOSKS)]
@@ -118,9 +120,11 @@ def test_memory_levels_off_when_kiosk_sessions_churn(trained_site, make_stack, f
     end_mb = curve[CHURN_SESSIONS]
     per_session_mb = (curve[16] - start_kb / 1024) / 16
     assert CHURN_SESSIONS >= kept + 12
-    # Once the registry is full, each new session evicts the oldest and its pose tracker: the
-    # growth per new session must fall to a fraction of what a live session costs (allocator
-    # noise of +-60 MB between samples rules out a tighter figure).
+    # Once the registry is full, each new session evicts the oldest: memory must level off.
+    # Pose graphs are pooled, so a session's own cost is small and the bound is absolute: under
+    # two thirds of one 640x480 frame (0.9 MB) per new session, averaged over the sessions after
+    # the registry filled. A reference cycle once kept every evicted session's frames (+0.9 MB
+    # each); a level curve still shows allocator steps of a few MB, hence no tighter bound.
     settled = kept + 4
     after_full_per_session = (curve[CHURN_SESSIONS] - curve[settled]) / (CHURN_SESSIONS - settled)
     limit_mb = compose_memory_limit_mb()
@@ -135,5 +139,5 @@ def test_memory_levels_off_when_kiosk_sessions_churn(trained_site, make_stack, f
         compose_mem_limit_mb=limit_mb,
         rss_curve_mb={k: v for k, v in curve.items() if k % 4 == 0},
     )
-    assert after_full_per_session <= per_session_mb / 4, "memory keeps growing after old sessions are evicted"
+    assert after_full_per_session <= 0.6, "memory keeps growing after old sessions are evicted"
     assert end_mb < limit_mb, "the worker would be killed by the container's memory limit"
