@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from ...errors import InvalidInput, KioskError
 from ...extensions import db
 from ...models import FaceSample, GestureSample, Person
-from ...services import training_jobs
+from ...services import gesture_samples, recognition, training_jobs
 from ...vision.lazy import ModelUnavailable
 from ..security import admin_required
 from . import api_bp
@@ -39,11 +39,7 @@ def face_model_info() -> dict[str, Any]:
     """Facts about the face model in use, plus whether enrollments changed since it was trained."""
     info: dict[str, Any] = {"trained": False}
     try:
-        from ...services import recognition
-
-        raw = _call_first(recognition, ("model_info", "current_model_info", "trained_model_info"))
-    except ImportError:
-        raw = None
+        raw = recognition.model_info()
     except (KioskError, ModelUnavailable, OSError, ValueError) as err:
         # A broken model file must not take the console down: the admin sees why and can retrain.
         log.warning("Face model info unavailable: %s", type(err).__name__)
@@ -89,11 +85,7 @@ def gesture_model_info() -> dict[str, Any]:
     counts = dict(db.session.execute(select(GestureSample.label, func.count()).group_by(GestureSample.label)).all())
     info: dict[str, Any] = {"samples": {label: int(counts.get(label, 0)) for label in GESTURE_LABELS}}
     try:
-        from ...services import gesture_samples
-
-        raw = _call_first(gesture_samples, ("model_info", "current_model_info", "gesture_model_info"))
-    except ImportError:
-        raw = None
+        raw = gesture_samples.model_info()
     except (KioskError, ModelUnavailable, OSError, ValueError) as err:
         log.warning("Gesture model info unavailable: %s", type(err).__name__)
         info["error"] = f"The gesture model could not be read: {err}"
@@ -103,24 +95,12 @@ def gesture_model_info() -> dict[str, Any]:
     return info
 
 
-def _call_first(module: Any, names: tuple[str, ...]) -> Any:
-    for name in names:
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return fn()
-    return None
-
-
 def record_gesture_sample(label: str, landmarks: Any) -> GestureSample:
-    from ...services import gesture_samples
-
     return gesture_samples.record_sample(label, landmarks)
 
 
 def landmarks_from_frame(data: bytes) -> Any:
     """Pose landmarks for a webcam frame (raises UnprocessableImage when no person is seen)."""
-    from ...services import gesture_samples
-
     return gesture_samples.landmarks_from_image_bytes(data)
 
 
