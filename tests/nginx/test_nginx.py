@@ -209,6 +209,20 @@ def test_a_body_just_under_the_limit_reaches_the_app(proxied):
     assert response.json()["error"] == "bad_image"
 
 
+def test_answers_given_before_reading_a_large_body_leave_the_next_post_working(proxied):
+    """A kiosk frame refused before the app reads it (no device token, no sign-in, a wrong
+    content type) must not spoil the keep-alive connection between Nginx and gunicorn: the
+    next POST over it came back 502 when the unread body passed gunicorn's 64 KB drain."""
+    session = proxied.session()
+    body = b"\xff\xd8\xff" + bytes(range(256)) * 800  # ~200 KB, the size of a kiosk frame
+    for attempt in range(3):
+        refused = session.post(proxied.url + "/api/v1/kiosk/frames", data=body,
+                               headers={"Content-Type": "application/octet-stream"}, timeout=60)
+        assert refused.status_code in (400, 401, 415), (attempt, refused.status_code, refused.text[:200])
+        following = session.post(proxied.url + "/api/v1/kiosk/reset", timeout=60)
+        assert following.status_code == 200, (attempt, following.status_code, following.text[:200])
+
+
 def test_huge_headers_are_refused_before_the_app(proxied):
     response = proxied.session().get(proxied.url + "/healthz", headers={"X-Big": "a" * 20_000}, timeout=10)
     assert response.status_code == 400

@@ -1,0 +1,92 @@
+"""Read the rest of every request body the app answered without reading.
+
+Many answers come before the body is read: a kiosk without its device token (401), an
+anonymous admin API call (401), a wrong content type (415), a CSRF failure (400). The bytes
+the client sent are still on the connection. Gunicorn (27) drains at most 64 KB of them
+before it reuses a keep-alive connection; past that it closes the connection *without*
+saying so in the answer. Nginx keeps its upstream connections alive (``keepalive`` in
+nginx.conf) and never retries a POST, so the next frame sent over that connection came back
+as a 502 Bad Gateway: a kiosk frame is 30-150 KB. (Found by tests/reliability/test_security.py.)
+
+Reading the rest here keeps the connection clean whatever server runs the app. Only bodies
+the app would have accepted are read (``Content-Length`` within ``MAX_CONTENT_LENGTH``):
+anything larger is refused by Nginx first, and without Nginx the server closes the
+connection, which a browser handles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+CHUNK_BYTES = 64 * 1024
+
+
+class _CountingInput:
+    """``wsgi.input`` as the app sees it, counting the bytes the app takes."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.consumed = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._stream.read() if size is None or size < 0 else self._stream.read(size)
+        self.consumed += len(data)
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        data = self._stream.readline() if size is None or size < 0 else self._stream.readline(size)
+        self.consumed += len(data)
+        return data
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        lines = self._stream.readlines() if hint is None or hint < 0 else self._stream.readlines(hint)
+        self.consumed += sum(len(line) for line in lines)
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._stream:
+            self.consumed += len(line)
+            yield line
+
+    def __getattr__(self, name: str) -> Any:  # anything else a server offers (fileno, ...)
+        return getattr(self._stream, name)
+
+
+class DrainUnreadBody:
+    """WSGI middleware: after the app answers, read what is left of the request body.
+
+    ``max_bytes`` is the largest body that is read (the app's ``MAX_CONTENT_LENGTH``).
+    """
+
+    def __init__(self, app: Callable, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        length = _content_length(environ)
+        if not length or length > self.max_bytes or "wsgi.input" not in environ:
+            return self.app(environ, start_response)
+        counting = _CountingInput(environ["wsgi.input"])
+        environ["wsgi.input"] = counting
+        answer = self.app(environ, start_response)
+        _drain(counting, length - counting.consumed)
+        return answer
+
+
+def _content_length(environ: dict) -> int:
+    try:
+        return max(int(environ.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def _drain(stream: _CountingInput, remaining: int) -> None:
+    try:
+        while remaining > 0:
+            data = stream.read(min(CHUNK_BYTES, remaining))
+            if not data:  # the client stopped sending: the server sees that itself
+                return
+            remaining -= len(data)
+    except (OSError, ValueError):  # a client gone mid-body: nothing left to keep clean
+        return

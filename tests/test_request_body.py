@@ -1,0 +1,73 @@
+"""DrainUnreadBody: a body the app answered without reading is read before the connection is
+reused (the proof through Nginx and gunicorn is tests/nginx/test_nginx.py)."""
+
+from __future__ import annotations
+
+import io
+
+from kiosk.web.request_body import DrainUnreadBody
+
+
+def _app_reading(n_bytes: int):
+    def app(environ, start_response):
+        if n_bytes:
+            environ["wsgi.input"].read(n_bytes)
+        start_response("401 UNAUTHORIZED", [("Content-Type", "application/json")])
+        return [b'{"error": "device_token_required"}']
+
+    return app
+
+
+def _call(app, body: bytes, *, content_length: int | None = None):
+    stream = io.BytesIO(body + b"NEXT REQUEST")  # what the connection holds after the body
+    environ = {"wsgi.input": stream, "CONTENT_LENGTH": str(len(body) if content_length is None else content_length)}
+    answer = b"".join(app(environ, lambda status, headers: None))
+    return answer, stream
+
+
+def test_an_unread_body_is_read_up_to_its_end_and_not_beyond():
+    body = b"\xff\xd8" + b"x" * 300_000  # a kiosk frame is larger than gunicorn's 64 KB drain
+    answer, stream = _call(DrainUnreadBody(_app_reading(0), max_bytes=1 << 20), body)
+    assert b"device_token_required" in answer
+    assert stream.tell() == len(body)
+    assert stream.read() == b"NEXT REQUEST"
+
+
+def test_a_partly_read_body_is_finished():
+    body = b"y" * 200_000
+    _, stream = _call(DrainUnreadBody(_app_reading(70_000), max_bytes=1 << 20), body)
+    assert stream.tell() == len(body)
+
+
+def test_a_body_the_app_read_is_left_alone():
+    body = b"z" * 1000
+    _, stream = _call(DrainUnreadBody(_app_reading(1000), max_bytes=1 << 20), body)
+    assert stream.tell() == len(body)
+
+
+def test_a_body_above_the_apps_limit_is_not_read():
+    body = b"w" * 5000
+    _, stream = _call(DrainUnreadBody(_app_reading(0), max_bytes=4096), body)
+    assert stream.tell() == 0
+
+
+def test_a_client_that_sent_less_than_announced_ends_the_drain():
+    body = b"v" * 100
+    app = DrainUnreadBody(_app_reading(0), max_bytes=1 << 20)
+    stream = io.BytesIO(body)
+    environ = {"wsgi.input": stream, "CONTENT_LENGTH": "10000"}
+    assert b"".join(app(environ, lambda status, headers: None))
+    assert stream.tell() == len(body)
+
+
+def test_requests_without_a_body_are_untouched():
+    seen = {}
+
+    def app(environ, start_response):
+        seen["input"] = environ["wsgi.input"]
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    stream = io.BytesIO(b"")
+    assert b"".join(DrainUnreadBody(app, max_bytes=1024)({"wsgi.input": stream}, lambda s, h: None)) == b"ok"
+    assert seen["input"] is stream
