@@ -75,7 +75,8 @@ class Config:
         self.KIOSK_TIMEZONE = os.environ.get("KIOSK_TIMEZONE", "UTC")
         self.KIOSK_DUPLICATE_WINDOW_MINUTES = _env_int("KIOSK_DUPLICATE_WINDOW_MINUTES", 30)
         # "ignore": a second check-in inside the window is reported, nothing recorded;
-        # "check_out": it is recorded as a check-out.
+        # "check_out": it is recorded as a check-out; "daily": the first event of the local
+        # day is the check-in, later ones check-outs (kiosk/services/attendance.py).
         self.KIOSK_REPEAT_RULE = os.environ.get("KIOSK_REPEAT_RULE", "ignore")
         self.KIOSK_PHOTO_RETENTION_DAYS = _env_int("KIOSK_PHOTO_RETENTION_DAYS", 0)  # 0 = keep
         self.KIOSK_REQUIRE_DEVICE_TOKEN = _env_bool("KIOSK_REQUIRE_DEVICE_TOKEN", False)

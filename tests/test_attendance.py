@@ -7,6 +7,7 @@ process that SIGKILLs itself at the chosen point.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -117,6 +118,39 @@ def test_check_out_rule(app, make_person, frame):
     assert [e.kind for e in events()] == [EventKind.check_in, EventKind.check_out]
 
 
+def test_daily_rule_first_event_of_the_local_day_is_in_later_ones_out(app, make_person, frame):
+    app.config.update(KIOSK_REPEAT_RULE="daily", KIOSK_DUPLICATE_WINDOW_MINUTES=30, KIOSK_TIMEZONE="Asia/Tokyo")
+    person = make_person("Ada Lovelace")
+    first = check_in(person, frame, T0)  # 09:02 in Tokyo
+    assert first.kind is EventKind.check_in and first.checked_in_at == "09:02"
+    # Inside the window: a repeat of the check-in, known before the person confirms.
+    assert attendance.recent_repeat(person.id, T0 + timedelta(minutes=10)).id == first.event.id
+    assert check_in(person, frame, T0 + timedelta(minutes=10)).duplicate
+    # Later the same day: check-outs (the reports take the last one as the time out).
+    lunch = check_in(person, frame, T0 + timedelta(hours=4))
+    assert not lunch.duplicate and lunch.kind is EventKind.check_out
+    assert lunch.event.memo.endswith("(check-out)")
+    repeat = attendance.recent_repeat(person.id, T0 + timedelta(hours=4, minutes=5))
+    assert repeat.id == lunch.event.id and repeat.kind is EventKind.check_out
+    evening = check_in(person, frame, T0 + timedelta(hours=9))
+    assert not evening.duplicate and evening.kind is EventKind.check_out
+    # The next local day starts with a check-in again.
+    assert check_in(person, frame, T0 + timedelta(days=1)).kind is EventKind.check_in
+    assert [e.kind for e in events()] == [EventKind.check_in, EventKind.check_out, EventKind.check_out,
+                                          EventKind.check_in]
+
+
+def test_daily_rule_days_are_the_sites_days_not_utcs(app, make_person, frame):
+    app.config.update(KIOSK_REPEAT_RULE="daily", KIOSK_DUPLICATE_WINDOW_MINUTES=10, KIOSK_TIMEZONE="Asia/Tokyo")
+    person = make_person()
+    late = datetime(2025, 3, 4, 14, 50, tzinfo=timezone.utc)  # 23:50 in Tokyo
+    assert check_in(person, frame, late).kind is EventKind.check_in
+    # 00:10 the next day in Tokyo (the same UTC day): a new day, so a check-in.
+    assert check_in(person, frame, late + timedelta(minutes=20)).kind is EventKind.check_in
+    app.config["KIOSK_TIMEZONE"] = "UTC"
+    assert check_in(person, frame, late + timedelta(minutes=40)).kind is EventKind.check_out
+
+
 def test_window_zero_never_deduplicates(app, make_person, frame):
     app.config["KIOSK_DUPLICATE_WINDOW_MINUTES"] = 0
     person = make_person()
@@ -223,6 +257,72 @@ def test_purge_orphan_files_spares_referenced_and_fresh_files(app, make_person, 
     assert_every_row_has_its_files()
 
 
+# --------------------------------------------------------------------------- two processes at once
+
+_RACER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from datetime import datetime, timezone
+    import cv2
+    from kiosk import create_app
+    from kiosk.config import TestingConfig
+    from kiosk.extensions import db
+    from kiosk.models import Person
+    from kiosk.services import attendance, photos
+
+    data_dir, person_id, photo, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    app = create_app(TestingConfig(data_dir))
+    # Test-only slowdown (this test is about the race, not the files): writing the photos takes
+    # 0.3 s, so both processes are surely between "no earlier event" and their insert together.
+    real_save = photos.save_photos
+    def slow_save(*args, **kwargs):
+        time.sleep(0.3)
+        return real_save(*args, **kwargs)
+    photos.save_photos = slow_save
+    with app.app_context():
+        person = db.session.get(Person, person_id)
+        frame = cv2.imread(photo)
+        open(go + f".ready-{os.getpid()}", "w").close()
+        while not os.path.exists(go):
+            time.sleep(0.005)
+        result = attendance.record_check_in(person, frame, happy=0.9, identification_score=0.9,
+                                            now=datetime.now(timezone.utc))
+        print(json.dumps({"duplicate": result.duplicate, "event_id": result.event.id}))
+    """
+)
+
+
+def test_two_processes_checking_in_the_same_person_record_one_event(app, make_person, data_dir, tmp_path):
+    """Two kiosks served by two workers (KIOSK_WORKERS=2) see the same person at once: the
+    duplicate check and the insert are one step across processes, so one event is recorded."""
+    person = make_person()
+    db.session.commit()
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    racers = [
+        subprocess.Popen([sys.executable, "-c", _RACER, str(data_dir), str(person.id), str(PHOTO), str(go)],
+                         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.ready-*"))) < 2:  # both loaded and waiting for the signal
+        assert time.monotonic() < deadline and all(r.poll() is None for r in racers), "a racer did not start"
+        time.sleep(0.02)
+    go.touch()
+    answers = []
+    for racer in racers:
+        out, err = racer.communicate(timeout=120)
+        assert racer.returncode == 0, err
+        answers.append(json.loads(out.strip().splitlines()[-1]))
+
+    db.session.expire_all()
+    assert len(events()) == 1
+    assert sorted(answer["duplicate"] for answer in answers) == [False, True]
+    assert {answer["event_id"] for answer in answers} == {events()[0].id}
+    assert_every_row_has_its_files()
+    assert len(photo_files(data_dir)) == 2  # the one event's photo and original; the duplicate wrote none
+
+
 # --------------------------------------------------------------------------- a writer killed mid-way
 
 _CHILD = textwrap.dedent(
@@ -250,8 +350,11 @@ _CHILD = textwrap.dedent(
                 return real_replace(src, dst, *a, **k)
             os.replace = replace
         elif kill_at == "commit":
-            # Both files in place, the row not yet committed.
-            db.session.commit = die
+            # Both files in place, the row not yet committed (the commit that stores it).
+            from kiosk.services import photos
+            real_save, real_commit, saved = photos.save_photos, db.session.commit, []
+            photos.save_photos = lambda *a, **k: saved.append(1) or real_save(*a, **k)
+            db.session.commit = lambda: die() if saved else real_commit()
         attendance.record_check_in(person, frame, happy=0.9, identification_score=0.9)
         print("not killed")
     """

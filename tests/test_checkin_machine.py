@@ -35,7 +35,8 @@ class MemoryBackend:
     frames: list[object] = field(default_factory=list)
 
     def recent_event(self, person_id):
-        return self.recent.get(person_id)
+        earlier = self.recent.get(person_id)
+        return None if earlier is None else RecordOutcome("check_in", earlier, None, duplicate=True)
 
     def record(self, person_id, frame, happy, identification_score):
         self.recorded.append((person_id, happy, identification_score))
@@ -342,6 +343,21 @@ def test_duplicate_check_in_inside_the_window_records_nothing(machine, clock, ba
     snapshot = machine.snapshot(clock.t)
     assert snapshot.duplicate and snapshot.checked_in_at == backend.recent[OBAMA]
     assert backend.recorded == []
+
+
+def test_a_repeat_of_a_check_out_says_checked_out(machine, clock, backend):
+    class CheckedOut(MemoryBackend):
+        def recent_event(self, person_id):
+            return RecordOutcome("check_out", datetime(2026, 11, 21, 17, 5, tzinfo=timezone.utc), None, duplicate=True)
+
+    checked_out = CheckedOut()
+    machine.backend = checked_out
+    run(machine, [face(clock) for _ in range(MachineConfig().votes_to_identify)])
+    assert machine.state == State.DONE
+    assert "already checked out" in machine.prompt()
+    snapshot = machine.snapshot(clock.t)
+    assert snapshot.duplicate and snapshot.event_kind == "check_out"
+    assert checked_out.recorded == []
 
 
 def test_cancelled_returns_to_idle(machine, clock):

@@ -112,9 +112,9 @@ class RecordOutcome:
 
 
 class CheckInBackend(Protocol):
-    def recent_event(self, person_id: int) -> datetime | None:
-        """The time of this person's check-in inside the duplicate window when a repeat is
-        to be ignored (not recorded); None when a new event may be recorded."""
+    def recent_event(self, person_id: int) -> RecordOutcome | None:
+        """This person's earlier event (``duplicate=True``, its kind and time) when a check-in
+        now would only repeat it and nothing would be recorded; None when a new event may be."""
 
     def record(self, person_id: int, frame: Any, happy: float, identification_score: float) -> RecordOutcome:
         """Store the attendance event and its photo atomically."""
@@ -179,7 +179,6 @@ class CheckInMachine:
     _happy: float | None = None
     _reason: str = ""
     _outcome: RecordOutcome | None = None
-    _recent: datetime | None = None
 
     # -- what the pipeline must compute -------------------------------------------------
     def stages_needed(self) -> set[Stage]:
@@ -211,7 +210,6 @@ class CheckInMachine:
             self._smile = None
             self._happy = None
             self._outcome = None
-            self._recent = None
             self._last_box = None
         if state == State.IDENTIFYING:
             self._votes.clear()
@@ -285,9 +283,9 @@ class CheckInMachine:
             self.person_id = winner
             self.person_name = next(name for v, name, _ in self._votes if v == winner)
             self.identity_score = sum(scores) / len(scores) if scores else None
-            self._recent = self.backend.recent_event(winner)
-            if self._recent is not None:
-                self._outcome = RecordOutcome("check_in", self._recent, None, duplicate=True)
+            repeat = self.backend.recent_event(winner)
+            if repeat is not None:
+                self._outcome = repeat
                 self._enter(State.DONE, now, "duplicate")
                 return
             self._enter(State.CONFIRMING, now)
@@ -393,7 +391,8 @@ class CheckInMachine:
         if self.state == State.DONE:
             outcome = self._outcome
             if outcome and outcome.duplicate:
-                return f"{name}, you have already checked in."
+                done = "checked out" if outcome.kind == "check_out" else "checked in"
+                return f"{name}, you have already {done}."
             if outcome and outcome.kind == "check_out":
                 return f"Goodbye, {name}!"
             return f"Welcome, {name}!"

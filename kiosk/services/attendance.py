@@ -15,7 +15,11 @@ already has an event within the window before ``now``,
 
 * ``ignore`` (default): nothing is recorded; the result has ``duplicate=True`` and the earlier event;
 * ``check_out``: a check-out is recorded if that earlier event was a check-in; if it was already
-  a check-out, it is a duplicate of that check-out.
+  a check-out, it is a duplicate of that check-out;
+* ``daily``: the person's first event of the local day (site time zone) is a check-in and every
+  later one a check-out (the reports take the last as the time out); an event inside the window is
+  a duplicate of the earlier one, whichever its kind. For sites where people pass the kiosk when
+  they arrive and when they leave, not in between.
 
 Settings read here (with defaults): KIOSK_ID, KIOSK_TIMEZONE (via photos), KIOSK_DUPLICATE_WINDOW_MINUTES,
 KIOSK_REPEAT_RULE, KIOSK_PHOTO_RETENTION_DAYS, KIOSK_MEMO_FONT (via photos).
@@ -23,16 +27,20 @@ KIOSK_REPEAT_RULE, KIOSK_PHOTO_RETENTION_DAYS, KIOSK_MEMO_FONT (via photos).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import math
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from flask import current_app
 from sqlalchemy import select
 
+from .. import storage
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, utcnow
@@ -44,12 +52,36 @@ from .photos import apply_photo_retention, purge_orphan_files, purge_photos_olde
 
 log = logging.getLogger(__name__)
 
-REPEAT_RULES = ("ignore", "check_out")
+REPEAT_RULES = ("ignore", "check_out", "daily")
 
-# Serialises "is there an event in the window? -> write photos -> insert" within a worker process,
-# so two threads cannot both record the same person. (One kiosk session never has two frames in
-# flight, and one person cannot stand at two kiosks at once, so cross-process races are not guarded.)
+# Serialises "is there an event in the window? -> write photos -> insert" between the threads of a
+# process; _one_recorder_at_a_time adds a file lock for the processes sharing the data dir.
 _record_lock = threading.Lock()
+LOCK_FILE = ".attendance.lock"
+
+
+@contextmanager
+def _one_recorder_at_a_time() -> Iterator[None]:
+    """Only one check-in is decided and recorded at a time on this site.
+
+    Two kiosks (served by two gunicorn workers with ``KIOSK_WORKERS`` > 1, or a worker and a
+    script) must not both find "no earlier event" for the same person and both record one. An
+    ``flock`` on a file in the data dir serialises the processes sharing it (released by the
+    kernel if the holder dies); the thread lock the threads of one process.
+    """
+    with _record_lock:
+        folder = storage.data_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / LOCK_FILE, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                # A read transaction begun before the lock would keep SQLite's (WAL) snapshot from
+                # then and miss a check-in another process has just committed: start afresh.
+                # (Pending changes would be committed by the recording anyway.)
+                db.session.commit()
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass
@@ -116,11 +148,26 @@ def latest_event_within(person_id: int, now: datetime, minutes: float) -> Attend
     )
 
 
+def _earlier_today(person_id: int, now: datetime) -> bool:
+    """Whether the person has an event earlier on ``now``'s local day (site time zone)."""
+    midnight = photos.local_time(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return db.session.scalar(
+        select(AttendanceEvent.id)
+        .where(AttendanceEvent.person_id == person_id)
+        .where(AttendanceEvent.timestamp >= midnight.astimezone(timezone.utc), AttendanceEvent.timestamp <= now)
+        .limit(1)
+    ) is not None
+
+
 def _repeat_decision(person_id: int, now: datetime) -> tuple[AttendanceEvent | None, EventKind]:
     """(earlier event if this is a duplicate else None, the kind to record otherwise)."""
     window = float(current_app.config.get("KIOSK_DUPLICATE_WINDOW_MINUTES", 30) or 0)
     rule = _repeat_rule()
     earlier = latest_event_within(person_id, now, window)
+    if rule == "daily":
+        if earlier is not None:
+            return earlier, earlier.kind
+        return None, EventKind.check_out if _earlier_today(person_id, now) else EventKind.check_in
     if earlier is None:
         return None, EventKind.check_in
     if rule == "check_out" and earlier.kind is EventKind.check_in:
@@ -128,14 +175,20 @@ def _repeat_decision(person_id: int, now: datetime) -> tuple[AttendanceEvent | N
     return earlier, earlier.kind
 
 
-def recent_check_in(person_id: int, now: datetime | None = None) -> datetime | None:
-    """When the person's check-in now would be a duplicate: the time of the earlier event, else None.
+def recent_repeat(person_id: int, now: datetime | None = None) -> AttendanceEvent | None:
+    """The earlier event that a check-in now would merely repeat (nothing would be recorded), else None.
 
     The state machine asks this as soon as someone is identified, so a person who already checked
-    in is told so at once instead of confirming and smiling for nothing. Under the ``check_out``
-    rule, a check-in inside the window is *not* a duplicate (it will be recorded as a check-out).
+    in (or out) is told so at once instead of confirming and smiling for nothing. Under the
+    ``check_out`` rule, a check-in inside the window is *not* a repeat (it becomes a check-out).
     """
     earlier, _ = _repeat_decision(person_id, now or utcnow())
+    return earlier
+
+
+def recent_check_in(person_id: int, now: datetime | None = None) -> datetime | None:
+    """The time of the event :func:`recent_repeat` finds, else None."""
+    earlier = recent_repeat(person_id, now)
     return earlier.timestamp if earlier is not None else None
 
 
@@ -167,7 +220,7 @@ def record_check_in(
     identification_score = _score(identification_score, "identification_score", unit_range=False)
     kiosk_id = (kiosk_id or current_app.config.get("KIOSK_ID") or "kiosk-1")[:64]
 
-    with _record_lock:
+    with _one_recorder_at_a_time():
         earlier, kind = _repeat_decision(person.id, now)
         if earlier is not None:
             return CheckInResult(earlier, True, earlier.kind, photos.local_time(earlier.timestamp))

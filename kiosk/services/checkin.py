@@ -50,10 +50,13 @@ class DatabaseBackend:
         # would make a cycle that keeps evicted sessions (and their frames) alive until a full GC.
         self._session = weakref.ref(session)
 
-    def recent_event(self, person_id: int) -> datetime | None:
+    def recent_event(self, person_id: int) -> RecordOutcome | None:
         from . import attendance
 
-        return attendance.recent_check_in(person_id)
+        earlier = attendance.recent_repeat(person_id)
+        if earlier is None:
+            return None
+        return RecordOutcome(kind=earlier.kind.value, timestamp=earlier.timestamp, photo_token=None, duplicate=True)
 
     def record(self, person_id: int, frame: Any, happy: float, identification_score: float) -> RecordOutcome:
         from . import attendance

@@ -399,10 +399,12 @@
     var greeting = "";
     var detail = "";
     if (answer.state === "DONE") {
-      greeting = "Welcome,";
+      var leaving = answer.event_kind === "check_out";
+      greeting = leaving ? "Goodbye," : "Welcome,";
       if (answer.duplicate) {
-        detail = "You are already checked in" + (answer.checked_in_at ? " (since " + answer.checked_in_at + ")" : "") + ".";
-      } else if (answer.event_kind === "check_out") {
+        detail = (leaving ? "You are already checked out" : "You are already checked in") +
+          (answer.checked_in_at ? " (since " + answer.checked_in_at + ")" : "") + ".";
+      } else if (leaving) {
         detail = "Checked out" + (answer.checked_in_at ? " at " + answer.checked_in_at : "");
       } else {
         detail = "Checked in" + (answer.checked_in_at ? " at " + answer.checked_in_at : "");

@@ -370,6 +370,10 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
         ("done", answer("DONE", prompt=f"Welcome, {name}!", person={"name": name},
                         photo_url="/api/v1/kiosk/photos/test-token", checked_in_at="09:02", event_kind="check_in"),
          "done", "Done", "Welcome"),
+        ("checked-out", answer("DONE", prompt=f"Goodbye, {name}!", person={"name": name},
+                               photo_url="/api/v1/kiosk/photos/test-token", checked_in_at="18:05",
+                               event_kind="check_out"),
+         "done", "Done", "Goodbye"),
         ("unknown", answer("UNKNOWN", prompt="Sorry, I don't recognise you. Please see an administrator.",
                            faces=faces, face=face),
          "look", "Not recognised", "administrator"),
@@ -421,7 +425,12 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
                                    "document.getElementById('person-photo').naturalWidth === 300")
             assert page.locator("#person-photo").is_visible()
             assert page.get_attribute("#person-photo", "alt") == f"Check-in photo of {name}"
-            assert "Checked in at 09:02" in text_of(page, "#person-detail")
+            if payload["event_kind"] == "check_out":
+                assert text_of(page, "#person-greeting") == "Goodbye,"
+                assert "Checked out at 18:05" in text_of(page, "#person-detail")
+            else:
+                assert text_of(page, "#person-greeting") == "Welcome,"
+                assert "Checked in at 09:02" in text_of(page, "#person-detail")
             assert overlay_ink(page) == 0  # no boxes: the answer has none (the canvas was cleared)
         if payload["faces"]:
             ink[label] = overlay_ink(page)
