@@ -4,7 +4,11 @@ reused (the proof through Nginx and gunicorn is tests/nginx/test_nginx.py)."""
 from __future__ import annotations
 
 import io
+import socket
+import threading
+import time
 
+from kiosk.web import request_body
 from kiosk.web.request_body import DrainUnreadBody
 
 
@@ -71,3 +75,27 @@ def test_requests_without_a_body_are_untouched():
     stream = io.BytesIO(b"")
     assert b"".join(DrainUnreadBody(app, max_bytes=1024)({"wsgi.input": stream}, lambda s, h: None)) == b"ok"
     assert seen["input"] is stream
+
+
+def test_a_client_that_stalls_mid_body_is_given_up_on(monkeypatch):
+    """Straight to gunicorn (no Nginx buffering), a client announcing 100 KB and sending 1 KB
+    must not hold a server thread: the drain gives up after DRAIN_SECONDS."""
+    monkeypatch.setattr(request_body, "DRAIN_SECONDS", 0.3)
+    server, client = socket.socketpair()
+    give_up = None
+    try:
+        client.sendall(b"a" * 1000)  # then nothing more
+        # Were the drain unbounded, it would block until this gives up for the client (then fail).
+        give_up = threading.Timer(8, lambda: client.shutdown(socket.SHUT_WR))
+        give_up.start()
+        environ = {"wsgi.input": server.makefile("rb"), "CONTENT_LENGTH": "100000", "gunicorn.socket": server}
+        started = time.monotonic()
+        answer = b"".join(DrainUnreadBody(_app_reading(0), max_bytes=1 << 20)(environ, lambda s, h: None))
+        assert b"device_token_required" in answer
+        assert time.monotonic() - started < 5
+        assert server.gettimeout() is None  # the server's own setting is back
+    finally:
+        if give_up is not None:
+            give_up.cancel()
+        server.close()
+        client.close()

@@ -11,15 +11,19 @@ as a 502 Bad Gateway: a kiosk frame is 30-150 KB. (Found by tests/reliability/te
 Reading the rest here keeps the connection clean whatever server runs the app. Only bodies
 the app would have accepted are read (``Content-Length`` within ``MAX_CONTENT_LENGTH``):
 anything larger is refused by Nginx first, and without Nginx the server closes the
-connection, which a browser handles.
+connection, which a browser handles. Behind Nginx the body is already buffered and arrives at
+once; a client that trickles it to gunicorn directly gets ``DRAIN_SECONDS`` (bounded through
+the socket gunicorn puts in the environ), then the server closes that connection.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 CHUNK_BYTES = 64 * 1024
+DRAIN_SECONDS = 10.0
 
 
 class _CountingInput:
@@ -70,7 +74,8 @@ class DrainUnreadBody:
         counting = _CountingInput(environ["wsgi.input"])
         environ["wsgi.input"] = counting
         answer = self.app(environ, start_response)
-        _drain(counting, length - counting.consumed)
+        if counting.consumed < length:
+            _drain(counting, length - counting.consumed, environ.get("gunicorn.socket"))
         return answer
 
 
@@ -81,12 +86,26 @@ def _content_length(environ: dict) -> int:
         return 0
 
 
-def _drain(stream: _CountingInput, remaining: int) -> None:
+def _drain(stream: _CountingInput, remaining: int, sock: Any = None) -> None:
+    """Read ``remaining`` bytes at most, for ``DRAIN_SECONDS`` at most when the socket is known."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    prior_timeout = sock.gettimeout() if sock is not None else None
     try:
         while remaining > 0:
+            if sock is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                sock.settimeout(left)
             data = stream.read(min(CHUNK_BYTES, remaining))
             if not data:  # the client stopped sending: the server sees that itself
                 return
             remaining -= len(data)
-    except (OSError, ValueError):  # a client gone mid-body: nothing left to keep clean
+    except (OSError, ValueError):  # a timeout, or a client gone mid-body: the server closes
         return
+    finally:
+        if sock is not None:
+            try:
+                sock.settimeout(prior_timeout)
+            except OSError:
+                pass
