@@ -91,10 +91,10 @@ def test_second_check_in_inside_the_window_is_a_duplicate(app, make_person, fram
     again = check_in(person, frame, T0 + timedelta(minutes=29))
     assert again.duplicate and again.event.id == first.event.id and again.kind is EventKind.check_in
     assert len(events()) == 1 and photo_files(data_dir) == files_before  # nothing written
-    assert attendance.recent_check_in(person.id, T0 + timedelta(minutes=29)) == T0
+    assert attendance.recent_repeat(person.id, T0 + timedelta(minutes=29)).timestamp == T0
     later = check_in(person, frame, T0 + timedelta(minutes=31))
     assert not later.duplicate and later.kind is EventKind.check_in and len(events()) == 2
-    assert attendance.recent_check_in(person.id, T0 + timedelta(minutes=120)) is None
+    assert attendance.recent_repeat(person.id, T0 + timedelta(minutes=120)) is None
 
 
 def test_window_is_per_person(app, make_person, frame):
@@ -107,14 +107,14 @@ def test_check_out_rule(app, make_person, frame):
     person = make_person("Ada Lovelace")
     first = check_in(person, frame, T0)
     # Inside the window after a check-in: not a duplicate, it will be a check-out.
-    assert attendance.recent_check_in(person.id, T0 + timedelta(minutes=10)) is None
+    assert attendance.recent_repeat(person.id, T0 + timedelta(minutes=10)) is None
     out = check_in(person, frame, T0 + timedelta(minutes=10))
     assert not out.duplicate and out.kind is EventKind.check_out and out.event.id != first.event.id
     assert out.event.memo.endswith("(check-out)") and out.event.photo_path
     # Again inside the window after the check-out: a duplicate of the check-out.
     again = check_in(person, frame, T0 + timedelta(minutes=15))
     assert again.duplicate and again.event.id == out.event.id and again.kind is EventKind.check_out
-    assert attendance.recent_check_in(person.id, T0 + timedelta(minutes=15)) == out.event.timestamp
+    assert attendance.recent_repeat(person.id, T0 + timedelta(minutes=15)).timestamp == out.event.timestamp
     assert [e.kind for e in events()] == [EventKind.check_in, EventKind.check_out]
 
 

@@ -43,6 +43,21 @@ def test_a_partly_read_body_is_finished():
     assert stream.tell() == len(body)
 
 
+def test_a_body_read_with_readinto_counts_as_read():
+    """werkzeug reads with readinto when the stream has it: those bytes count too."""
+    def app(environ, start_response):
+        buffer = bytearray(1000)
+        assert environ["wsgi.input"].readinto(buffer) == 1000
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    stream = io.BytesIO(b"r" * 1000 + b"NEXT REQUEST")
+    environ = {"wsgi.input": stream, "CONTENT_LENGTH": "1000"}
+    assert b"".join(DrainUnreadBody(app, max_bytes=1 << 20)(environ, lambda s, h: None)) == b"ok"
+    assert environ["wsgi.input"].consumed == 1000
+    assert stream.read() == b"NEXT REQUEST"
+
+
 def test_a_body_the_app_read_is_left_alone():
     body = b"z" * 1000
     _, stream = _call(DrainUnreadBody(_app_reading(1000), max_bytes=1 << 20), body)

@@ -186,12 +186,6 @@ def recent_repeat(person_id: int, now: datetime | None = None) -> AttendanceEven
     return earlier
 
 
-def recent_check_in(person_id: int, now: datetime | None = None) -> datetime | None:
-    """The time of the event :func:`recent_repeat` finds, else None."""
-    earlier = recent_repeat(person_id, now)
-    return earlier.timestamp if earlier is not None else None
-
-
 def record_check_in(
     person: Person,
     frame_bgr: np.ndarray,

@@ -38,6 +38,13 @@ class _CountingInput:
         self.consumed += len(data)
         return data
 
+    def readinto(self, buffer: Any) -> int:
+        # Defined so werkzeug's LimitedStream does not reach a server stream's own readinto
+        # through __getattr__, uncounted.
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
     def readline(self, size: int | None = -1) -> bytes:
         data = self._stream.readline() if size is None or size < 0 else self._stream.readline(size)
         self.consumed += len(data)
