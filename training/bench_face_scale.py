@@ -3,7 +3,7 @@
     .venv/bin/python training/bench_face_scale.py                 # 1000 x 20, 128-d (dlib's size)
     .venv/bin/python training/bench_face_scale.py --dim 512       # FaceNet's size
 
-Builds the model with ``kiosk.services.recognition.build_face_model`` (the code ``kiosk train
+Builds the model with ``kiosk.vision.face_model.build_face_model`` (the code ``kiosk train
 faces`` runs), once without and once with the cross-validation that ``train faces`` reports,
 and times one classification (SVM rows + unknown check). Targets: <= 60 s, <= 5 ms per face.
 Synthetic embeddings are unit vectors clustered by person; the fit time depends on their number

@@ -13,7 +13,7 @@ Protocol (several splits, mean reported):
   them are left out entirely (rotating, so each is a stranger equally often) and join the
   identities with too few photos, which are always strangers;
 * for each enrolled identity, k random photos are enrolled, the others are held out;
-* the model is built by ``kiosk.services.recognition.build_face_model``, the function
+* the model is built by ``kiosk.vision.face_model.build_face_model``, the function
   ``kiosk train faces`` uses (same augmentations, SVMs, threshold rule), and applied with
   ``FaceModel.classify``, the function identification uses.
 
@@ -40,7 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kiosk.services.recognition import TrainingSample, build_face_model, embed_with_augmentations  # noqa: E402
+from kiosk.vision.face_model import TrainingSample, build_face_model, embed_with_augmentations  # noqa: E402
 from kiosk.vision.embedders import get_embedder, resolve_embedder_name  # noqa: E402
 from kiosk.vision.faces import analyze_frame, canonical_crop  # noqa: E402
 from kiosk.vision.image import BadImage, load_image  # noqa: E402

@@ -43,7 +43,7 @@ def synthetic_site(people: int, per_person: int, dim: int, seed: int = 0, betwee
     """Unit embeddings clustered by person, spread like dlib's real ones on faces-dev: two photos of
     one person ~``within`` apart, two people's centres ~``between`` apart (all in one cone, not
     spread over the whole sphere, which would make the SVMs' job unrealistically easy)."""
-    from ..services.recognition import TrainingSample
+    from ..vision.face_model import TrainingSample
 
     rng = np.random.default_rng(seed)
     axis = rng.normal(size=dim)
@@ -65,7 +65,7 @@ def synthetic_site(people: int, per_person: int, dim: int, seed: int = 0, betwee
 
 def _classification_model(people: int, per_person: int, dim: int, embedder: str):
     """A model of the real shape with untrained SVM rows: classification cost does not depend on the values."""
-    from ..services.recognition import FaceModel
+    from ..vision.face_model import FaceModel
 
     samples, vectors = synthetic_site(people, per_person, dim)
     rng = np.random.default_rng(1)
@@ -171,7 +171,7 @@ def bench_training_scale(ctx: BenchContext) -> dict:
 
 def training_scale_figures(people: int = 1000, per_person: int = 20, dim: int = 128) -> dict:
     """Build the real model (SVMs, threshold, cross-validation) on a synthetic site and time it."""
-    from ..services.recognition import build_face_model
+    from ..vision.face_model import build_face_model
 
     samples, _ = synthetic_site(people, per_person, dim)
     started = time.perf_counter()
