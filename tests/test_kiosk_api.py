@@ -207,6 +207,34 @@ def test_unknown_when_nobody_was_trained_yet(app):
     assert body["state"] == "UNKNOWN"
 
 
+
+def test_a_missing_model_file_is_503_model_unavailable(app, tmp_path, monkeypatch):
+    """The face model was trained with FaceNet and its weights file is gone: every frame with a
+    face answers 503 ``model_unavailable`` naming the file and the fix, never a 500. The model
+    file is built from made-up 512-d embeddings: this test is about the missing weights, and
+    recognition never gets as far as comparing them."""
+    from kiosk.services import recognition
+    from kiosk.vision import embedders
+    from kiosk.vision.face_model import TrainingSample, build_face_model
+
+    vectors = np.random.default_rng(0).normal(size=(6, 512)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    samples = [TrainingSample(sample_id=i, person_id=1 + i % 2, embedding=v) for i, v in enumerate(vectors)]
+    recognition.save_model(build_face_model(samples, "facenet", cross_validate=False))
+    app.config["KIOSK_MODELS_DIR"] = str(tmp_path / "no-models")
+    monkeypatch.setattr(embedders, "_embedders", {})  # a FaceNet loaded by another test must not answer
+    client = app.test_client()
+
+    response = post_frame(client, jpeg(frames_of("fr_obama")[0]))
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "model_unavailable"
+    assert "kiosk models fetch facenet" in body["message"]
+    assert str(tmp_path / "no-models") in body["message"]
+    # The session is not left locked: the next frame gets the same clear answer, not "busy".
+    assert post_frame(client, jpeg(frames_of("fr_obama")[0])).status_code == 503
+
+
 # -- the whole O-then-capture path through the pipeline -----------------------------------
 def _ymca_rows(label: str) -> list[np.ndarray]:
     import csv

@@ -25,7 +25,7 @@ def identify(images: tuple[str, ...]) -> None:
 
     try:
         recognition.get_recognizer().model()
-    except (KioskError, ModelUnavailable) as err:
+    except KioskError as err:  # no trained model, or an embedder's files are missing
         raise click.ClickException(str(err)) from err
     max_pixels = int(current_app.config.get("KIOSK_MAX_IMAGE_PIXELS", 40_000_000))
     for path in images:

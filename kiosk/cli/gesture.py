@@ -71,7 +71,7 @@ def train_gesture() -> None:
         result = gesture_samples.retrain_from_site_samples(
             progress=lambda fraction, stage: click.echo(f"{fraction * 100:3.0f}% {stage}", err=True)
         )
-    except (KioskError, ModelUnavailable) as err:
+    except KioskError as err:  # too few samples, or a model file is missing (ModelUnavailable)
         raise click.ClickException(str(err)) from err
     click.echo(json.dumps(result, ensure_ascii=False))
 
@@ -103,6 +103,8 @@ def add_samples(label: str, images: tuple[str, ...]) -> None:
         except UnprocessableImage as err:
             emit({"image": path, "status": err.code, "id": None})
             continue
+        except ModelUnavailable as err:  # not this image's fault: the command cannot run
+            raise click.ClickException(str(err)) from err
         except KioskError as err:
             emit({"image": path, "status": err.code, "id": None, "message": str(err)})
             continue

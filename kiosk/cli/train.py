@@ -10,7 +10,6 @@ import click
 from flask import Flask
 
 from ..errors import KioskError
-from ..vision.lazy import ModelUnavailable
 
 
 @click.group("train")
@@ -35,7 +34,7 @@ def train_faces() -> None:
 
     try:
         summary = recognition.train_faces(progress=progress)
-    except (KioskError, ModelUnavailable) as err:
+    except KioskError as err:  # nothing enrolled, or a model file is missing (ModelUnavailable)
         raise click.ClickException(str(err)) from err
     click.echo(json.dumps(summary, ensure_ascii=False))
 

@@ -11,9 +11,18 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar
 
+from ..errors import KioskError
 
-class ModelUnavailable(RuntimeError):
-    """A model's files are missing or broken. The message says which file and how to fix it."""
+
+class ModelUnavailable(KioskError):
+    """A model's files are missing or broken. The message says which file and how to fix it.
+
+    Not the request's fault: the operator must restore the file, so the web layer answers 503
+    ``model_unavailable`` wherever it surfaces (the kiosk page shows the message), and CLI
+    commands stop with it."""
+
+    status = 503
+    code = "model_unavailable"
 
 
 class LazyModel:

@@ -7,7 +7,8 @@
  *   throttled separately, at a rate that follows the server's answer time;
  * - never more than one frame request in flight: a frame that cannot be sent now is
  *   dropped, not queued (a queue would only show the person a growing delay);
- * - network errors and 5xx back off and say "Reconnecting"; 409 (busy) just waits.
+ * - network errors and 5xx back off and say "Reconnecting"; 409 (busy) just waits;
+ *   503 model_unavailable (a model file is missing) says what the operator must do.
  * Plain ES2017, no modules, no OffscreenCanvas, no build step: Chrome, Edge and Safari.
  */
 (function () {
@@ -315,6 +316,15 @@
       stats.errors += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
       showConnectionProblem((payload && payload.message) || "This kiosk is not authorised. Please see an administrator.");
+      return;
+    }
+    if (status === 503 && payload && payload.error === "model_unavailable") {
+      // Retrying cannot fix a missing model file: an operator must. The server's message names
+      // the file and the fix; keep asking, slowly, so the kiosk comes back once it is restored.
+      stats.errors += 1;
+      loop.failures += 1;
+      loop.nextSendAt = now + BACKOFF_MAX_MS;
+      showConnectionProblem("Out of service, please call the operator. For the operator: " + payload.message);
       return;
     }
     onFailure(status >= 500 || status === 429 ? "server" : "client", payload);

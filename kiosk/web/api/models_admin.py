@@ -23,7 +23,6 @@ from ...errors import InvalidInput, KioskError
 from ...extensions import db
 from ...models import FaceSample, GestureSample, Person
 from ...services import gesture_samples, recognition, training_jobs
-from ...vision.lazy import ModelUnavailable
 from ..security import admin_required
 from . import api_bp
 
@@ -40,7 +39,7 @@ def face_model_info() -> dict[str, Any]:
     info: dict[str, Any] = {"trained": False}
     try:
         raw = recognition.model_info()
-    except (KioskError, ModelUnavailable, OSError, ValueError) as err:
+    except (KioskError, OSError, ValueError) as err:
         # A broken model file must not take the console down: the admin sees why and can retrain.
         log.warning("Face model info unavailable: %s", type(err).__name__)
         info["error"] = f"The face model could not be read: {err}"
@@ -86,7 +85,7 @@ def gesture_model_info() -> dict[str, Any]:
     info: dict[str, Any] = {"samples": {label: int(counts.get(label, 0)) for label in GESTURE_LABELS}}
     try:
         raw = gesture_samples.model_info()
-    except (KioskError, ModelUnavailable, OSError, ValueError) as err:
+    except (KioskError, OSError, ValueError) as err:
         log.warning("Gesture model info unavailable: %s", type(err).__name__)
         info["error"] = f"The gesture model could not be read: {err}"
         raw = None

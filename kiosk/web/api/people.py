@@ -106,9 +106,8 @@ def enroll_uploads(person: Person, uploads: list[Upload]) -> list[dict]:
     for upload in uploads:
         try:
             sample = enrollment.enroll_image_bytes(person, upload.data, upload.name)
-        except ModelUnavailable as err:
-            # Not the photo's fault: the operator must restore a model file; say which, stop here.
-            raise KioskError(str(err), code="model_unavailable", status=503) from err
+        except ModelUnavailable:
+            raise  # not the photo's fault: a 503 that names the missing file; stop here
         except KioskError as err:  # EnrollmentRefused (an UnprocessableImage) and its kin
             db.session.rollback()
             results.append(
@@ -317,10 +316,7 @@ def check_frame(data: bytes) -> dict:
         image = decode_image(data)
     except BadImage as err:
         return {"ok": False, "status": "bad_image", "message": str(err), "faces": 0, "boxes": []}
-    try:
-        analysis = faces.analyze_frame(image)
-    except ModelUnavailable as err:
-        raise KioskError(str(err), code="model_unavailable", status=503) from err
+    analysis = faces.analyze_frame(image)
     return _frame_verdict(analysis, image.shape[1], image.shape[0])
 
 
