@@ -69,3 +69,33 @@ def test_an_evicted_session_is_freed_at_once():
         assert gone() is None
     finally:
         gc.enable()
+
+
+class RecordingTracker:
+    """Stands in for a MediaPipe tracker: this test is about when the session restarts it."""
+
+    def __init__(self):
+        self.restarts = 0
+
+    def restart_tracking(self):
+        self.restarts += 1
+
+
+def test_the_session_restarts_its_tracker_when_a_new_person_reaches_confirming(monkeypatch):
+    from kiosk.checkin import sessions
+    from kiosk.checkin.machine import State
+
+    monkeypatch.setattr(sessions, "pose_trackers", PoseTrackerPool(size=1, factory=RecordingTracker))
+    session = SessionRegistry().get_or_create(None, MachineConfig(), lambda s: NoBackend())
+    machine = session.machine
+    assert machine.state == State.IDLE and session.pose_for_frame() is None, "no pose model while idle"
+
+    machine.state, machine.frames_in_state = State.CONFIRMING, 0
+    tracker = session.pose_for_frame()
+    assert isinstance(tracker, RecordingTracker) and tracker.restarts == 1
+    machine.frames_in_state = 1  # the same person's next frames keep their tracking
+    assert session.pose_for_frame() is tracker and tracker.restarts == 1
+    machine.state, machine.frames_in_state = State.SMILING, 0
+    assert session.pose_for_frame() is tracker and tracker.restarts == 1
+    machine.state = State.DONE
+    assert session.pose_for_frame() is None

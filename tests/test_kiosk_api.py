@@ -208,6 +208,19 @@ def test_unknown_when_nobody_was_trained_yet(app):
 
 
 
+
+def test_an_untrained_kiosk_recognises_nobody_and_tells_the_operator_once(app, caplog):
+    from kiosk.services.checkin import KioskIdentify
+    from kiosk.vision.faces import analyze_frame
+
+    frame = frames_of("fr_obama")[0]
+    face = analyze_frame(frame).face
+    identify = KioskIdentify()
+    answers = [identify(frame, face) for _ in range(3)]
+    assert all(a.person_id is None and a.person is None for a in answers)
+    told = [r for r in caplog.records if "No face model is trained yet" in r.getMessage()]
+    assert len(told) == 1 and "kiosk train faces" in told[0].getMessage()
+
 def test_a_missing_model_file_is_503_model_unavailable(app, tmp_path, monkeypatch):
     """The face model was trained with FaceNet and its weights file is gone: every frame with a
     face answers 503 ``model_unavailable`` naming the file and the fix, never a 500. The model
@@ -291,7 +304,6 @@ class ReplayedPose:
 
 
 def test_full_path_o_then_capture_records_one_event_with_its_photo(trained_app, monkeypatch):
-    from kiosk.services import checkin
     from kiosk.vision.faces import analyze_frame
 
     frames = frames_of("fr_obama", (5,))  # a face of ~100 px: room in the frame for raised arms
@@ -299,7 +311,7 @@ def test_full_path_o_then_capture_records_one_event_with_its_photo(trained_app, 
     o_rows, v_rows = _ymca_rows("A"), _ymca_rows("Y")
     assert len(o_rows) >= 10 and len(v_rows) >= 10
     pose = ReplayedPose(o_rows[:8], face_box)
-    monkeypatch.setattr(checkin, "_pose_estimator", lambda session: pose)
+    monkeypatch.setattr(sessions.KioskSession, "pose_for_frame", lambda session: pose)
     client = trained_app.test_client()
 
     body = stream(client, frames[:1], until="CONFIRMING")
@@ -337,12 +349,11 @@ def test_full_path_o_then_capture_records_one_event_with_its_photo(trained_app, 
 
 
 def test_x_cancels_through_the_pipeline(trained_app, monkeypatch):
-    from kiosk.services import checkin
     from kiosk.vision.faces import analyze_frame
 
     frames = frames_of("fr_obama", (5,))
     pose = ReplayedPose([], analyze_frame(frames[0]).face.box)
-    monkeypatch.setattr(checkin, "_pose_estimator", lambda session: pose)
+    monkeypatch.setattr(sessions.KioskSession, "pose_for_frame", lambda session: pose)
     client = trained_app.test_client()
     stream(client, frames[:1], until="CONFIRMING")
     # Real X data does not exist (BRIEF section 6): forearms crossed, built like the training

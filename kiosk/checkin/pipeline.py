@@ -12,31 +12,37 @@ The expensive stages run only where they matter (BRIEF section 2 and issue 6):
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from ..vision import emotion, faces, gestures
+from ..vision.faces import Face
+from ..vision.pose import PoseLandmarks
 from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage
 
-log = logging.getLogger(__name__)
 
-_warned_untrained = False
+class Identity(Protocol):
+    """Who a face is: ``person_id`` None when the recogniser rejects it (unknown)."""
+
+    person_id: int | None
+    person: str | None  # the person's name
+    score: float | None
 
 
-def _identify(recognition: Any, bgr: np.ndarray, face: Any) -> Any:
-    """The face's match; with no trained model everyone is "not recognised" (the person is
-    told to see an administrator) and the operator is told once in the log why."""
-    global _warned_untrained
-    try:
-        return recognition.identify_face(bgr, face)
-    except recognition.ModelNotTrained:
-        if not _warned_untrained:
-            log.warning("No face model is trained yet: the kiosk recognises nobody. Enroll people and run `kiosk train faces`.")
-            _warned_untrained = True
-        return recognition.FaceMatch(None, None, None, None)
+class Identify(Protocol):
+    """``identify(bgr, face)``: the identity of ``face`` found in the frame ``bgr``.
+
+    The kiosk's is ``kiosk.services.checkin.identify``; it answers "nobody" when no face model
+    is trained yet and raises ``ModelUnavailable`` when a model file is missing."""
+
+    def __call__(self, bgr: np.ndarray, face: Face) -> Identity: ...
+
+
+class PoseEstimator(Protocol):
+    def estimate(self, bgr: np.ndarray) -> PoseLandmarks | None: ...
 
 
 @dataclass
@@ -50,11 +56,15 @@ class FrameResult:
     server_ms: float
 
 
-def analyse_frame(machine: CheckInMachine, bgr: np.ndarray, pose_estimator: Any, now: float | None = None) -> FrameResult:
-    """Run the stages the machine needs on ``bgr`` and step the machine."""
-    from ..services import recognition
-    from ..vision import emotion, faces, gestures
-
+def analyse_frame(
+    machine: CheckInMachine,
+    bgr: np.ndarray,
+    identify: Identify,
+    pose_estimator: PoseEstimator | None,
+    now: float | None = None,
+) -> FrameResult:
+    """Run the stages the machine needs on ``bgr`` and step the machine. ``pose_estimator`` may
+    be None when the machine's state needs no pose (see ``KioskSession.pose_for_frame``)."""
     started = time.perf_counter()
     now = time.monotonic() if now is None else now
     needed = machine.stages_needed()
@@ -73,13 +83,13 @@ def analyse_frame(machine: CheckInMachine, bgr: np.ndarray, pose_estimator: Any,
     usable = analysis.status == "ok" and face is not None
 
     if Stage.IDENTITY in needed and usable and quality_problem is None:
-        match = _identify(recognition, bgr, face)
+        match = identify(bgr, face)
         obs.identity = match.person_id if match.person_id is not None else UNKNOWN_VOTE
         obs.identity_name = match.person
         obs.identity_score = match.score
 
     if Stage.SAME_PERSON in needed and usable:
-        obs.same_person = _identify(recognition, bgr, face).person_id == machine.person_id
+        obs.same_person = identify(bgr, face).person_id == machine.person_id
 
     pose_points = None
     if Stage.POSE in needed and pose_estimator is not None:

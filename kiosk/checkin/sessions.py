@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .machine import CheckInBackend, CheckInMachine, MachineConfig
+from .machine import CheckInBackend, CheckInMachine, MachineConfig, Stage, State
 
 PHOTO_TOKEN_TTL_S = 120.0  # the welcome photo's URL works for two minutes, for this session only
 
@@ -93,6 +93,19 @@ class KioskSession:
 
                 self.pose, self.pose_pooled = static_pose_estimator(), False
         return self.pose
+
+    def pose_for_frame(self) -> Any | None:
+        """The pose estimator for the next frame, or None while the machine's state needs no pose.
+
+        A pooled tracker is restarted when a person has just reached CONFIRMING: it is a new
+        check-in, and tracking must not carry over the previous person's body."""
+        machine = self.machine
+        if Stage.POSE not in machine.stages_needed():
+            return None
+        pose = self.borrow_pose()
+        if self.pose_pooled and machine.state == State.CONFIRMING and machine.frames_in_state == 0:
+            pose.restart_tracking()
+        return pose
 
     def close(self) -> None:
         """The session ends: its pose tracker goes back to the pool and its frames are dropped

@@ -1,31 +1,38 @@
 """The kiosk's check-in service: frames in, the state the page shows out.
 
-Binds the Flask-free state machine (``kiosk.checkin``) to the database and the models:
-:class:`DatabaseBackend` records attendance through ``kiosk.services.attendance``, and
-:func:`process_frame` decodes a frame, runs the pipeline under the session's lock and
-builds the JSON answer described in the frame API contract.
+The one adapter between the Flask-free check-in engine (``kiosk.checkin``) and the rest of
+the kiosk. It wires the engine's two services: :func:`identify` (face recognition, with "no
+model trained yet" answered as nobody) and :class:`DatabaseBackend` (recording through
+``kiosk.services.attendance``); the session lends the pose tracker. :func:`process_frame`
+decodes a frame, runs the pipeline under the session's lock and builds the JSON answer
+described in the frame API contract.
 
 Errors (``kiosk.errors``): ``InvalidInput`` code ``bad_image`` (400) for undecodable
-frames, ``KioskError`` code ``busy`` (409) when the session already has a frame in flight.
+frames, ``KioskError`` code ``busy`` (409) when the session already has a frame in flight,
+``ModelUnavailable`` (503 ``model_unavailable``) when a model file is missing.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import weakref
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from flask import current_app, g, url_for
 
-from ..checkin.machine import MachineConfig, RecordOutcome, Snapshot, State
+from ..checkin.machine import MachineConfig, RecordOutcome, Snapshot
 from ..checkin.pipeline import FrameResult, analyse_frame
 from ..checkin.sessions import KioskSession, registry
 from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent
+from ..vision.faces import Face
 from ..vision.image import BadImage, decode_image
+from . import recognition
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +41,37 @@ log = logging.getLogger(__name__)
 MAX_ANALYSIS_WIDTH = 960
 
 
-POSE_STATES = (State.CONFIRMING, State.SMILING)
-
-
 class Busy(KioskError):
     status = 409
     code = "busy"
+
+
+class KioskIdentify:
+    """The engine's ``identify(bgr, face)``: recognition's match for the face. With no trained
+    model everyone is "not recognised" (the person is told to see an administrator) and the
+    operator is told why in the log, once until a model appears."""
+
+    NOBODY = recognition.FaceMatch(None, None, None, None)
+
+    def __init__(self) -> None:
+        self._told_operator = threading.Event()
+
+    def __call__(self, bgr: np.ndarray, face: Face) -> recognition.FaceMatch:
+        try:
+            match = recognition.identify_face(bgr, face)
+        except recognition.ModelNotTrained:
+            if not self._told_operator.is_set():
+                self._told_operator.set()
+                log.warning(
+                    "No face model is trained yet: the kiosk recognises nobody. "
+                    "Enroll people and run `kiosk train faces`."
+                )
+            return self.NOBODY
+        self._told_operator.clear()
+        return match
+
+
+identify = KioskIdentify()
 
 
 class DatabaseBackend:
@@ -92,16 +124,6 @@ def _session(session_id: str | None) -> KioskSession:
     return registry.get_or_create(session_id, machine_config(), DatabaseBackend)
 
 
-def _pose_estimator(session: KioskSession) -> Any:
-    machine = session.machine
-    if machine.state not in POSE_STATES:
-        return None
-    pose = session.borrow_pose()
-    if machine.state == State.CONFIRMING and machine.frames_in_state == 0 and session.pose_pooled:
-        pose.restart_tracking()  # a new person: nothing to track from the previous check-in
-    return pose
-
-
 def _local_time(moment: datetime | None) -> str | None:
     from .photos import local_time
 
@@ -150,7 +172,7 @@ def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, A
     if not session.lock.acquire(blocking=False):
         raise Busy("The previous frame is still being processed; send the next one after its answer.")
     try:
-        result = analyse_frame(session.machine, bgr, _pose_estimator(session))
+        result = analyse_frame(session.machine, bgr, identify, session.pose_for_frame())
         snapshot = session.machine.snapshot(time.monotonic())
         return session.id, _payload(session, snapshot, result)
     finally:
