@@ -54,7 +54,10 @@ def create_app(config: object | dict | None = None) -> Flask:
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH") or 0)  # type: ignore[method-assign]
 
     from .services import devices
+    from .vision import settings as vision_settings
     from .web import register_blueprints
+
+    vision_settings.read_app_config_with(_running_app_config)
 
     devices.init_app(app)  # the kiosk link /?token=... becomes the device cookie
     register_blueprints(app)
@@ -65,6 +68,13 @@ def create_app(config: object | dict | None = None) -> Flask:
 
     _configure_logging(app)
     return app
+
+
+def _running_app_config():
+    """The config of the app handling this request or command, None outside one (for kiosk.vision)."""
+    from flask import current_app, has_app_context
+
+    return current_app.config if has_app_context() else None
 
 
 def _configure_logging(app: Flask) -> None:

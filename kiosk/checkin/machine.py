@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..vision.gestures import GestureHold, GesturePrediction
+from ..vision.gestures import GesturePrediction
+from .gesture_hold import GestureHold
 from .smile import SmileCapture
 
 

@@ -40,6 +40,7 @@ import numpy as np
 from .faces import CANONICAL_CROP_MARGIN, CANONICAL_CROP_SIZE, Face, canonical_crop, face_in_canonical_crop
 from .image import bgr_to_rgb
 from .lazy import LazyModel, ModelUnavailable
+from .settings import models_dir, setting
 
 EMBEDDER_NAMES = ("facenet", "dlib")
 
@@ -59,18 +60,6 @@ def _l2_normalize(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
-
-
-def models_dir() -> Path:
-    """``KIOSK_MODELS_DIR`` from the app config, else ``models/`` in the repo."""
-    try:
-        from flask import current_app
-
-        return Path(current_app.config["KIOSK_MODELS_DIR"])
-    except (RuntimeError, KeyError):
-        from ..config import REPO_ROOT
-
-        return Path(os.environ.get("KIOSK_MODELS_DIR") or REPO_ROOT / "models")
 
 
 def facenet_weights_path(root: Path | None = None) -> Path:
@@ -234,12 +223,7 @@ _embedders_lock = threading.Lock()
 def resolve_embedder_name(config_value: str | None = None) -> str:
     """``auto`` -> ``facenet`` when its weights file is present, else ``dlib``."""
     if config_value is None:
-        try:
-            from flask import current_app
-
-            config_value = current_app.config.get("KIOSK_EMBEDDER", "auto")
-        except RuntimeError:
-            config_value = os.environ.get("KIOSK_EMBEDDER", "auto")
+        config_value = setting("KIOSK_EMBEDDER", "auto")
     value = (config_value or "auto").strip().lower()
     if value == "auto":
         return "facenet" if facenet_weights_path().is_file() else "dlib"

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from .lazy import LazyModel, ModelUnavailable
+from .settings import models_dir
 
 if TYPE_CHECKING:  # the face detector is only needed when a caller hands us a Face
     from .faces import Face
@@ -58,21 +59,6 @@ class EmotionResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"emotion": self.emotion, "happy": self.happy, "scores": dict(self.scores)}
-
-
-def models_dir() -> Path:
-    """``KIOSK_MODELS_DIR`` from the app config when there is an app, else the environment / repo."""
-    try:
-        from flask import current_app
-
-        configured = current_app.config.get("KIOSK_MODELS_DIR")
-    except RuntimeError:  # no application context: scripts, benchmarks
-        configured = None
-    if configured:
-        return Path(configured)
-    from ..config import REPO_ROOT
-
-    return Path(os.environ.get("KIOSK_MODELS_DIR") or REPO_ROOT / "models")
 
 
 def preprocess(face_crop: np.ndarray) -> np.ndarray:

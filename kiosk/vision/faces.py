@@ -45,6 +45,7 @@ import numpy as np
 
 from .image import bgr_to_rgb
 from .lazy import LazyModel, ModelUnavailable
+from .settings import setting
 
 KEYPOINT_NAMES = (
     "right_eye",  # the person's right eye: on the image's left in an unmirrored photo
@@ -181,16 +182,6 @@ class FrameAnalysis:
         }
 
 
-def _setting(name: str, default):
-    """A config value from the Flask app when there is one, else the default (scripts, benches)."""
-    try:
-        from flask import current_app
-
-        return current_app.config.get(name, default)
-    except RuntimeError:  # outside an application context
-        return default
-
-
 class FaceDetector(LazyModel):
     """MediaPipe FaceDetection (BlazeFace), both range models, loaded on first use.
 
@@ -234,11 +225,11 @@ class FaceDetector(LazyModel):
     ) -> list[Face]:
         if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
             raise ValueError("detect_faces expects a BGR image of shape (h, w, 3)")
-        primary = (detector_range or _setting("KIOSK_FACE_DETECTOR_RANGE", "short") or "short").strip().lower()
+        primary = (detector_range or setting("KIOSK_FACE_DETECTOR_RANGE", "short") or "short").strip().lower()
         if primary not in self._RANGES:
             raise ValueError(f"KIOSK_FACE_DETECTOR_RANGE must be 'short' or 'full', not {primary!r}")
         if min_confidence is None:
-            min_confidence = float(_setting("KIOSK_FACE_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE))
+            min_confidence = float(setting("KIOSK_FACE_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE))
         height, width = bgr.shape[:2]
         rgb = bgr_to_rgb(bgr)
         faces = self._run(rgb, primary, min_confidence, width, height)
@@ -361,7 +352,7 @@ def analyze_frame(
     if faces is None:
         faces = detect_faces(bgr, detector_range=detector_range)
     if min_face_px is None:
-        min_face_px = int(_setting("KIOSK_MIN_FACE_PX", DEFAULT_MIN_FACE_PX))
+        min_face_px = int(setting("KIOSK_MIN_FACE_PX", DEFAULT_MIN_FACE_PX))
     if not faces:
         return FrameAnalysis("no_face", None, faces, None, MESSAGES["no_face"])
     face = pick_dominant(faces)

@@ -19,8 +19,8 @@ The pipeline, in order:
    have arms only; the kiosk uses the head landmarks for the face-belongs-to-body check.
 4. A scikit-learn MLP (``training/train_gestures.py``; model card in ``models/gesture/``)
    gives the probabilities of the four gestures.
-5. :class:`GestureHold` (pure Python) reports a gesture on a stream only once the same one has
-   been seen on N consecutive frames, so an arm waving through an O does not confirm.
+5. On the kiosk's stream, ``kiosk.checkin.gesture_hold.GestureHold`` reports a gesture only once
+   the same one has been seen on N consecutive frames, so an arm waving through an O does not confirm.
 
 The classifier a site trained from its own recorded samples
 (``<data dir>/models/gesture.joblib``) is preferred over the shipped default
@@ -42,6 +42,7 @@ import numpy as np
 
 from .lazy import LazyModel, ModelUnavailable
 from .pose import ARM_LANDMARKS, DEFAULT_MIN_VISIBILITY, PoseLandmarks
+from .settings import REPO_MODELS_DIR, data_dir, models_dir
 
 GESTURES: tuple[str, ...] = ("O", "X", "capture", "idle")
 IDLE = "idle"
@@ -391,9 +392,6 @@ class GestureClassifier(LazyModel):
 # ---------------------------------------------------------------------------- where the models live
 
 
-REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-
-
 def default_model_path(models_dir: str | Path | None = None) -> Path:
     return Path(models_dir or REPO_MODELS_DIR) / "gesture" / DEFAULT_MODEL_FILENAME
 
@@ -406,25 +404,14 @@ def site_model_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / SITE_MODEL_RELATIVE
 
 
-def _configured_dirs() -> tuple[Path, Path | None]:
-    """(models dir, data dir) of the current Flask app, or the repo's models and no site model."""
-    try:
-        from flask import current_app
-
-        config = current_app.config
-        return Path(config.get("KIOSK_MODELS_DIR") or REPO_MODELS_DIR), Path(config["KIOSK_DATA_DIR"])
-    except (RuntimeError, KeyError):  # outside an app context (scripts, benchmarks)
-        return REPO_MODELS_DIR, None
-
-
 _classifiers: dict[tuple[Path, Path | None], GestureClassifier] = {}
 _classifiers_lock = threading.Lock()
 
 
 def get_classifier() -> GestureClassifier:
     """The classifier for the current app's models and data dirs (one instance per pair per process)."""
-    models_dir, data_dir = _configured_dirs()
-    key = (default_model_path(models_dir), site_model_path(data_dir) if data_dir is not None else None)
+    site_dir = data_dir()
+    key = (default_model_path(models_dir()), site_model_path(site_dir) if site_dir is not None else None)
     classifier = _classifiers.get(key)
     if classifier is None:
         with _classifiers_lock:
@@ -435,58 +422,6 @@ def get_classifier() -> GestureClassifier:
 def classify(landmarks: PoseLandmarks) -> GesturePrediction:
     """The gesture of ``landmarks`` with the current app's classifier."""
     return get_classifier().predict(landmarks)
-
-
-# ---------------------------------------------------------------------------- temporal smoothing
-
-
-DEFAULT_HOLD_FRAMES = 5
-DEFAULT_MIN_SCORE = 0.6
-
-
-class GestureHold:
-    """Reports a gesture only once the same one has been seen on ``hold_frames`` consecutive frames.
-
-    Feed it one prediction per frame (None when nobody was seen). A frame whose score is below
-    ``min_score``, an idle frame, or a frame without a person breaks the run. ``update`` returns
-    the held gesture (O, X or capture) on every frame from the ``hold_frames``-th on, else None;
-    ``progress`` (0..1) is for the screen ("keep holding..."). Pure Python, no model.
-    """
-
-    def __init__(self, hold_frames: int = DEFAULT_HOLD_FRAMES, min_score: float = DEFAULT_MIN_SCORE) -> None:
-        if hold_frames < 1:
-            raise ValueError("hold_frames must be at least 1")
-        if not 0.0 <= min_score <= 1.0:
-            raise ValueError("min_score must be between 0 and 1")
-        self.hold_frames = int(hold_frames)
-        self.min_score = float(min_score)
-        self.current: str | None = None
-        self.frames = 0
-
-    @classmethod
-    def from_config(cls, config: Any) -> GestureHold:
-        """From ``KIOSK_GESTURE_HOLD_FRAMES`` / ``KIOSK_GESTURE_MIN_SCORE`` (defaults 5 and 0.6)."""
-        return cls(
-            hold_frames=int(config.get("KIOSK_GESTURE_HOLD_FRAMES", DEFAULT_HOLD_FRAMES)),
-            min_score=float(config.get("KIOSK_GESTURE_MIN_SCORE", DEFAULT_MIN_SCORE)),
-        )
-
-    def reset(self) -> None:
-        self.current, self.frames = None, 0
-
-    def update(self, prediction: GesturePrediction | None) -> str | None:
-        if prediction is None or prediction.gesture == IDLE or prediction.score < self.min_score:
-            self.reset()
-            return None
-        if prediction.gesture == self.current:
-            self.frames += 1
-        else:
-            self.current, self.frames = prediction.gesture, 1
-        return self.current if self.frames >= self.hold_frames else None
-
-    @property
-    def progress(self) -> float:
-        return min(1.0, self.frames / self.hold_frames)
 
 
 # ---------------------------------------------------------------------------- augmentation
