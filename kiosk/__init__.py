@@ -53,13 +53,11 @@ def create_app(config: object | dict | None = None) -> Flask:
     # reused (otherwise Nginx's next POST on it gets a 502; see kiosk/web/request_body.py).
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH") or 0)  # type: ignore[method-assign]
 
-    from .services import devices
     from .vision import settings as vision_settings
-    from .web import register_blueprints
+    from .web import device_link, register_blueprints
 
     vision_settings.read_app_config_with(_running_app_config)
-
-    devices.init_app(app)  # the kiosk link /?token=... becomes the device cookie
+    device_link.init_app(app)  # the kiosk link /?token=... becomes the device cookie
     register_blueprints(app)
 
     from .cli import register_commands

@@ -17,6 +17,7 @@ from kiosk.errors import Conflict, InvalidInput, NotFound
 from kiosk.extensions import db
 from kiosk.models import KioskDevice, utcnow
 from kiosk.services import devices
+from kiosk.web import device_link
 
 PROBE = "/api/v1/_test-device-probe"
 
@@ -26,7 +27,7 @@ def probe(app):
     """A route that does what the frame API does first: require the device token."""
 
     def view():
-        device = devices.require_device_token()
+        device = device_link.require_device_token()
         return jsonify({"device": device.name if device else None})
 
     app.add_url_rule(PROBE, "device_probe", view)
@@ -90,7 +91,7 @@ def test_tokens_off_lets_anonymous_kiosks_in(app, client, probe):
 def test_tokens_off_still_names_a_registered_device(app, client, probe):
     app.config["KIOSK_REQUIRE_DEVICE_TOKEN"] = False
     _, token = devices.register_device("lobby")
-    assert client.get(probe, headers={devices.TOKEN_HEADER: token}).get_json() == {"device": "lobby"}
+    assert client.get(probe, headers={device_link.TOKEN_HEADER: token}).get_json() == {"device": "lobby"}
 
 
 def test_tokens_on_refuses_missing_and_wrong_tokens(app, client, probe):
@@ -101,11 +102,11 @@ def test_tokens_on_refuses_missing_and_wrong_tokens(app, client, probe):
     assert missing.status_code == 401
     assert missing.get_json()["error"] == "device_token_required"
 
-    wrong = client.get(probe, headers={devices.TOKEN_HEADER: token[:-1] + ("A" if token[-1] != "A" else "B")})
+    wrong = client.get(probe, headers={device_link.TOKEN_HEADER: token[:-1] + ("A" if token[-1] != "A" else "B")})
     assert wrong.status_code == 403
     assert wrong.get_json()["error"] == "device_token_invalid"
 
-    ok = client.get(probe, headers={devices.TOKEN_HEADER: token})
+    ok = client.get(probe, headers={device_link.TOKEN_HEADER: token})
     assert ok.status_code == 200
     assert ok.get_json() == {"device": "lobby"}
 
@@ -113,35 +114,35 @@ def test_tokens_on_refuses_missing_and_wrong_tokens(app, client, probe):
 def test_tokens_on_accepts_the_cookie(app, client, probe):
     app.config["KIOSK_REQUIRE_DEVICE_TOKEN"] = True
     _, token = devices.register_device("lobby")
-    client.set_cookie(devices.TOKEN_COOKIE, token)
+    client.set_cookie(device_link.TOKEN_COOKIE, token)
     assert client.get(probe).get_json() == {"device": "lobby"}
 
 
 def test_a_removed_device_is_refused_at_once(app, client, probe):
     app.config["KIOSK_REQUIRE_DEVICE_TOKEN"] = True
     _, token = devices.register_device("lobby")
-    assert client.get(probe, headers={devices.TOKEN_HEADER: token}).status_code == 200
+    assert client.get(probe, headers={device_link.TOKEN_HEADER: token}).status_code == 200
     devices.remove_device("lobby")
-    assert client.get(probe, headers={devices.TOKEN_HEADER: token}).status_code == 403
+    assert client.get(probe, headers={device_link.TOKEN_HEADER: token}).status_code == 403
 
 
 def test_last_seen_is_recorded_but_not_on_every_frame(app, client, probe):
     app.config["KIOSK_REQUIRE_DEVICE_TOKEN"] = True
     device, token = devices.register_device("lobby")
     assert device.last_seen is None
-    client.get(probe, headers={devices.TOKEN_HEADER: token})
+    client.get(probe, headers={device_link.TOKEN_HEADER: token})
     db.session.expire_all()
     first_seen = db.session.get(KioskDevice, device.id).last_seen
     assert first_seen is not None and utcnow() - first_seen < timedelta(seconds=30)
 
-    client.get(probe, headers={devices.TOKEN_HEADER: token})
+    client.get(probe, headers={device_link.TOKEN_HEADER: token})
     db.session.expire_all()
     assert db.session.get(KioskDevice, device.id).last_seen == first_seen  # throttled
 
     stale = utcnow() - 2 * devices.LAST_SEEN_RESOLUTION
     db.session.get(KioskDevice, device.id).last_seen = stale
     db.session.commit()
-    client.get(probe, headers={devices.TOKEN_HEADER: token})
+    client.get(probe, headers={device_link.TOKEN_HEADER: token})
     db.session.expire_all()
     assert db.session.get(KioskDevice, device.id).last_seen > stale
 
@@ -155,7 +156,7 @@ def test_kiosk_link_sets_a_strict_cookie_and_drops_the_token_from_the_url(app, c
     assert response.headers["Location"] == "/?lang=ko"
     assert token not in response.headers["Location"]
     cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith(f"{devices.TOKEN_COOKIE}={token};")
+    assert cookie.startswith(f"{device_link.TOKEN_COOKIE}={token};")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=" in cookie
     assert response.headers["Cache-Control"] == "no-store"
 
@@ -172,7 +173,7 @@ def test_kiosk_link_cookie_is_secure_in_production(app, client):
 def test_kiosk_link_with_a_wrong_token_is_refused_without_a_cookie(app, client):
     response = client.get("/?token=not-a-token")
     assert response.status_code == 403
-    assert "Set-Cookie" not in response.headers or devices.TOKEN_COOKIE not in response.headers["Set-Cookie"]
+    assert "Set-Cookie" not in response.headers or device_link.TOKEN_COOKIE not in response.headers["Set-Cookie"]
 
 
 def test_kiosk_page_without_a_token_is_untouched(app, client):
@@ -223,3 +224,17 @@ def test_cli_errors_exit_non_zero_with_a_message(app, runner):
     assert duplicate.exit_code != 0 and "already exists" in duplicate.output
     missing = runner.invoke(args=["devices", "remove", "nobody"])
     assert missing.exit_code != 0 and "No kiosk device" in missing.output
+
+
+def test_the_service_says_why_a_token_is_refused_without_any_http(app):
+    """The check itself lives in the service and raises documented errors; the web layer only
+    finds the token in the request (kiosk/web/device_link.py)."""
+    _, token = devices.register_device("lobby")
+    assert devices.authenticate(token, required=True).name == "lobby"
+    assert devices.authenticate("not-a-token", required=False) is None
+    with pytest.raises(devices.DeviceTokenRequired) as missing:
+        devices.authenticate(None, required=True)
+    assert missing.value.status == 401 and "device link" in str(missing.value)
+    with pytest.raises(devices.DeviceTokenInvalid) as wrong:
+        devices.authenticate(token + "x", required=True)
+    assert wrong.value.status == 403

@@ -12,6 +12,7 @@ from flask import Flask
 
 from ..errors import KioskError
 from ..services import devices
+from ..web.device_link import TOKEN_HEADER
 from .jsonl import emit
 
 
@@ -19,7 +20,7 @@ def _explain(name: str, token: str) -> None:
     click.echo(
         f"Kiosk device {name!r}: its token is printed below, once; it is not stored in clear anywhere.\n"
         f"On the kiosk, open https://HOST/?token={token} once (the browser keeps it in a cookie),\n"
-        f"or send it in the {devices.TOKEN_HEADER} header. Enforced when KIOSK_REQUIRE_DEVICE_TOKEN=1.",
+        f"or send it in the {TOKEN_HEADER} header. Enforced when KIOSK_REQUIRE_DEVICE_TOKEN=1.",
         err=True,
     )
     click.echo(token)

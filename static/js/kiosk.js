@@ -312,7 +312,7 @@
     }
     if (status === 401 || status === 403) {
       // Device tokens travel in the HttpOnly cookie set by the kiosk link (/?token=...,
-      // kiosk/services/devices.py): the page never handles the secret itself.
+      // kiosk/web/device_link.py): the page never handles the secret itself.
       stats.errors += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
       showConnectionProblem((payload && payload.message) || "This kiosk is not authorised. Please see an administrator.");

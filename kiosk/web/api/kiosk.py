@@ -8,7 +8,8 @@ from flask import jsonify, request, send_file, session
 
 from ...errors import KioskError
 from ...extensions import csrf
-from ...services import checkin, devices
+from ...services import checkin
+from ..device_link import require_device_token
 from . import api_bp
 
 SESSION_KEY = "kiosk_session"
@@ -23,7 +24,7 @@ class UnsupportedMediaType(KioskError):
 def _require_device() -> None:
     # Names the registered device (g.kiosk_device) whenever a valid token comes along, so its
     # events carry its name; refuses the request only when tokens are required.
-    devices.require_device_token()
+    require_device_token()
 
 
 def _frame_bytes() -> bytes:
