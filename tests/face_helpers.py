@@ -49,7 +49,7 @@ def build_site(folder: Path, template: Path) -> dict:
     with app.app_context():
         for name in ENROLLED:
             results = enrollment.enroll_files(name, [str(p) for p in photos_of(name)])
-            assert all(r.status == "accepted" for r in results), [r.as_dict() for r in results]
+            assert all(r.accepted for r in results), [(r.file, r.code) for r in results]
         summary = recognition.train_faces()
         db.session.remove()
         db.engine.dispose()

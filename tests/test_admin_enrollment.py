@@ -223,7 +223,7 @@ def test_a_missing_model_file_is_a_503_with_the_operator_message(admin, make_per
     def unavailable(*args, **kwargs):
         raise ModelUnavailable("The dlib face descriptor model file is missing: reinstall face-recognition-models.")
 
-    monkeypatch.setattr(enrollment, "enroll_image_bytes", unavailable)
+    monkeypatch.setattr(enrollment, "check_photo_bytes", unavailable)
     person = make_person("Colin Powell")
     response = upload(admin, person.id, [(read(faces_data / "lfw_Colin_Powell" / "1.jpg"), "1.jpg")])
     assert response.status_code == 503

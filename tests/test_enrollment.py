@@ -16,7 +16,7 @@ from kiosk import storage
 from kiosk.extensions import db
 from kiosk.models import FaceSample, Person
 from kiosk.services import enrollment
-from kiosk.services.enrollment import EnrollmentRefused, enroll_files, enroll_image_bytes
+from kiosk.services.enrollment import EnrollmentRefused, Photo, check_photo_bytes, enroll_files, enroll_photo
 from kiosk.vision.faces import CANONICAL_CROP_SIZE
 
 FACES = Path(__file__).resolve().parent / "data" / "faces"
@@ -59,13 +59,13 @@ def bad_files(tmp_path) -> dict[str, Path]:
 def test_accepted_photos_store_an_aligned_crop_and_an_embedding(app):
     paths = [str(FACES / "lfw_Colin_Powell" / f"{i}.jpg") for i in (1, 2, 3)]
     results = enroll_files("Colin Powell", paths)
-    assert [r.status for r in results] == ["accepted"] * 3
-    assert [r.image for r in results] == paths
+    assert [r.accepted for r in results] == [True] * 3
+    assert [r.file for r in results] == paths
     person = db.session.scalar(select(Person).where(Person.name == "Colin Powell"))
     assert person is not None and len(person.samples) == 3
     for result, sample in zip(results, sorted(person.samples, key=lambda s: s.id)):
-        assert result.sample_id == sample.id and result.reason is None and result.warning is None
-        assert sample.embedder == "dlib" and sample.source_photo == Path(result.image).name
+        assert result.sample.id == sample.id and result.code == "accepted" and result.warning is None
+        assert sample.embedder == "dlib" and sample.source_photo == Path(result.file).name
         vector = sample.embedding_array()
         assert vector.shape == (128,) and abs(np.linalg.norm(vector) - 1) < 1e-4
         assert 0 < sample.quality <= 1
@@ -75,19 +75,18 @@ def test_accepted_photos_store_an_aligned_crop_and_an_embedding(app):
     assert len(faces_dir_files(app)) == 3
     # The same person again: added to, not created twice.
     more = enroll_files("colin powell", [str(FACES / "lfw_Colin_Powell" / "4.jpg")])
-    assert more[0].status == "accepted"
+    assert more[0].accepted
     assert db.session.scalar(select(func.count(Person.id))) == 1
 
 
 def test_every_bad_photo_is_refused_with_its_reason(app, bad_files):
     expected = {name: name.split(":")[0] for name in bad_files}
     results = enroll_files("Nobody Good", [str(p) for p in bad_files.values()])
-    assert [r.image for r in results] == [str(p) for p in bad_files.values()]
+    assert [r.file for r in results] == [str(p) for p in bad_files.values()]
     for name, result in zip(bad_files, results):
-        record = result.as_dict()
-        assert record["status"] == "refused", (name, record)
-        assert record["reason"] == expected[name], (name, record)
-        assert record["message"] and record["sample_id"] is None
+        assert not result.accepted, (name, result)
+        assert result.code == expected[name], (name, result)
+        assert result.message and result.sample is None
     # Nothing was stored, and the person created for these photos was not kept.
     assert faces_dir_files(app) == []
     assert db.session.scalar(select(func.count(FaceSample.id))) == 0
@@ -99,15 +98,15 @@ def test_refusal_messages_say_what_to_do(app, make_person, bad_files):
     for reason, phrase in (("multiple_faces", "more than one face"), ("face_too_small", "closer photo"),
                            ("too_blurry", "sharper"), ("no_face", "no face")):
         with pytest.raises(EnrollmentRefused) as caught:
-            enroll_image_bytes(person, bad_files[reason].read_bytes(), "x.jpg")
+            check_photo_bytes(person, Photo("x.jpg", bad_files[reason].read_bytes()))
         assert caught.value.code == reason and caught.value.status == 422
         assert phrase in str(caught.value).lower()
 
 
-def test_as_dict_shape(app):
-    (result,) = enroll_files("Hugo Chavez", [str(FACES / "lfw_Hugo_Chavez" / "1.jpg")])
-    assert set(result.as_dict()) == {"image", "status", "reason", "message", "sample_id", "warning"}
-    json.dumps(result.as_dict())
+def test_people_enroll_line_shape(app, runner):
+    outcome = runner.invoke(args=["people", "enroll", "Hugo Chavez", str(FACES / "lfw_Hugo_Chavez" / "1.jpg")])
+    (line,) = outcome.output.strip().splitlines()
+    assert set(json.loads(line)) == {"image", "status", "reason", "message", "sample_id", "warning"}
 
 
 def test_no_orphan_crop_when_the_database_write_fails(app, make_person, monkeypatch):
@@ -119,7 +118,7 @@ def test_no_orphan_crop_when_the_database_write_fails(app, make_person, monkeypa
 
     monkeypatch.setattr(db.session, "commit", failing_commit)
     with pytest.raises(RuntimeError):
-        enroll_image_bytes(person, (FACES / "lfw_George_W_Bush" / "1.jpg").read_bytes(), "1.jpg")
+        enroll_photo(person, Photo("1.jpg", (FACES / "lfw_George_W_Bush" / "1.jpg").read_bytes()))
     monkeypatch.setattr(db.session, "commit", real_commit)
     assert faces_dir_files(app) == []
     assert db.session.scalar(select(func.count(FaceSample.id))) == 0
@@ -128,11 +127,11 @@ def test_no_orphan_crop_when_the_database_write_fails(app, make_person, monkeypa
 def test_possible_duplicate_enrollment_is_warned(app):
     enroll_files("Barack Obama", [str(FACES / "fr_obama" / f"{i}.jpg") for i in (1, 2, 3)])
     (dup,) = enroll_files("Barry O", [str(FACES / "fr_obama" / "5.jpg")])
-    assert dup.status == "accepted"
+    assert dup.accepted
     assert dup.warning and "Barack Obama" in dup.warning
     # Another photo of the same person under their own name is not a duplicate of anyone else.
     (same,) = enroll_files("Joe Biden", [str(FACES / "fr_biden" / "1.jpg")])
-    assert same.status == "accepted" and same.warning is None
+    assert same.accepted and same.warning is None
 
 
 def test_the_crop_is_what_the_embedder_sees(app):
@@ -141,7 +140,7 @@ def test_the_crop_is_what_the_embedder_sees(app):
     from kiosk.vision.image import load_image
 
     (result,) = enroll_files("Tony Blair", [str(FACES / "lfw_Tony_Blair" / "2.jpg")])
-    sample = db.session.get(FaceSample, result.sample_id)
+    sample = db.session.get(FaceSample, result.sample.id)
     again = get_embedder("dlib").embed_crops([load_image(storage.resolve(sample.crop_path))])[0]
     assert np.linalg.norm(again - sample.embedding_array()) < 1e-3
 

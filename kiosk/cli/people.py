@@ -26,8 +26,17 @@ def enroll(name: str, images: tuple[str, ...]) -> None:
         results = enrollment.enroll_files(name, list(images))
     except KioskError as err:
         raise click.ClickException(str(err)) from err
-    for result in results:
-        emit(result.as_dict())
+    for outcome in results:
+        emit(
+            {
+                "image": outcome.file,
+                "status": "accepted" if outcome.accepted else "refused",
+                "reason": None if outcome.accepted else outcome.code,
+                "message": outcome.message,
+                "sample_id": outcome.sample.id if outcome.sample is not None else None,
+                "warning": outcome.warning,
+            }
+        )
 
 
 @people_group.command("list")

@@ -5,6 +5,11 @@ face; see :mod:`kiosk.vision.faces`), the face is big enough, sharp enough and l
 Otherwise :class:`EnrollmentRefused` says why, with ``.code`` one of ``bad_image``, ``no_face``,
 ``multiple_faces``, ``face_too_small``, ``too_blurry``, ``too_dark``, ``too_bright``.
 
+The admin pages, the JSON API and the CLI all enroll through :func:`enroll_photos` /
+:func:`enroll_files` and get one :class:`EnrollmentOutcome` per photo. A photo is checked first
+(:func:`check_photo_bytes`: decode, detect, crop, embed; writes nothing), then stored
+(:func:`store_samples`).
+
 What is stored: the canonical aligned crop (PNG, random name, under ``faces/`` in the data dir;
 the original photo is not kept) and its embedding by the current embedder. The crop is written
 first; if the database write then fails the file is removed, so no orphan crop is left behind.
@@ -55,23 +60,35 @@ class EnrollmentRefused(UnprocessableImage):
 
 
 @dataclass
-class EnrollResult:
-    image: str  # the path or name exactly as given
-    status: str  # accepted | refused
-    reason: str | None
-    message: str
-    sample_id: int | None = None
-    warning: str | None = None
+class Photo:
+    """One photo to enroll, as it arrived: a name to show back (or the path as given) and its bytes."""
 
-    def as_dict(self) -> dict:
-        return {
-            "image": self.image,
-            "status": self.status,
-            "reason": self.reason,
-            "message": self.message,
-            "sample_id": self.sample_id,
-            "warning": self.warning,
-        }
+    name: str
+    data: bytes
+
+
+@dataclass
+class EnrollmentOutcome:
+    """What became of one photo; the admin pages, the JSON API and the CLI all show this."""
+
+    file: str  # the photo's name or path exactly as given
+    accepted: bool
+    code: str  # "accepted", or why not: bad_image, no_face, multiple_faces, face_too_small, too_blurry, ...
+    message: str  # for the admin
+    sample: FaceSample | None = None  # the stored sample, when accepted
+    warning: str | None = None  # accepted, but worth a look (a possible duplicate enrollment)
+
+
+@dataclass
+class CheckedPhoto:
+    """A photo that passed every check, with its aligned crop and embedding; nothing stored yet."""
+
+    source: str
+    crop: np.ndarray
+    embedding: np.ndarray
+    embedder: str
+    quality: float | None
+    warning: str | None
 
 
 def _refuse(code: str, message: str | None = None) -> EnrollmentRefused:
@@ -98,14 +115,16 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
-def _duplicate_warning(person: Person, embedding: np.ndarray, embedder: str) -> str | None:
+def _duplicate_warning(person: Person | None, embedding: np.ndarray, embedder: str) -> str | None:
     """A warning when this face is closer to another person's enrolled face than the model's threshold."""
     from . import recognition
 
-    rows = db.session.execute(
-        select(FaceSample.person_id, FaceSample.embedding)
-        .where(FaceSample.person_id != person.id, FaceSample.embedder == embedder, FaceSample.embedding.is_not(None))
-    ).all()
+    query = select(FaceSample.person_id, FaceSample.embedding).where(
+        FaceSample.embedder == embedder, FaceSample.embedding.is_not(None)
+    )
+    if person is not None and person.id is not None:
+        query = query.where(FaceSample.person_id != person.id)
+    rows = db.session.execute(query).all()
     if not rows:
         return None
     ids = np.array([r[0] for r in rows])
@@ -124,15 +143,15 @@ def _duplicate_warning(person: Person, embedding: np.ndarray, embedder: str) -> 
     )
 
 
-def enroll_image_bytes(person: Person, data: bytes, source_name: str) -> FaceSample:
-    """Check one photo and store its face for ``person``; commits. Raises :class:`EnrollmentRefused`.
-
-    The returned sample carries ``.warning`` (None or a message for the admin)."""
+def check_photo_bytes(person: Person | None, photo: Photo) -> CheckedPhoto:
+    """Decode, check, crop and embed one photo for ``person`` (None: a person not created yet).
+    Writes nothing. Raises :class:`EnrollmentRefused` (the photo's fault) or ``ModelUnavailable``
+    (a model file is missing: nobody's photo can be enrolled until the operator restores it)."""
     from ..vision.embedders import get_embedder, resolve_embedder_name
 
     max_pixels = int(current_app.config.get("KIOSK_MAX_IMAGE_PIXELS", 40_000_000))
     try:
-        bgr = decode_image(data, max_pixels=max_pixels)
+        bgr = decode_image(photo.data, max_pixels=max_pixels)
     except BadImage as err:
         raise EnrollmentRefused(str(err), code="bad_image") from err
     analysis = check_photo(bgr)
@@ -142,47 +161,76 @@ def enroll_image_bytes(person: Person, data: bytes, source_name: str) -> FaceSam
     warning = _duplicate_warning(person, embedding, embedder_name)
     if warning is None and len(analysis.faces) > 1:
         warning = f"{len(analysis.faces) - 1} smaller face(s) in the background were ignored."
+    quality = analysis.quality.score if analysis.quality is not None else None
+    # Only the file's own name is kept with the sample, never the folder it came from.
+    return CheckedPhoto(Path(photo.name).name, crop, embedding, embedder_name, quality, warning)
 
-    relative = storage.store_bytes("faces", _png(crop), ".png")
+
+def store_samples(person: Person, checked: list[CheckedPhoto]) -> list[FaceSample]:
+    """Store the crops and samples of checked photos for ``person`` in one commit.
+
+    Crop files are written first; if anything then fails, every crop written here is removed and
+    the transaction rolled back, so no orphan file and no half-stored enrollment is left."""
+    written: list[str] = []
     try:
-        sample = FaceSample(
-            person=person,
-            crop_path=relative,
-            source_photo=(source_name or "")[:MAX_SOURCE_NAME] or None,
-            quality=analysis.quality.score if analysis.quality is not None else None,
-        )
-        sample.set_embedding(embedding, embedder_name)
-        db.session.add(sample)
+        samples = []
+        for photo in checked:
+            relative = storage.store_bytes("faces", _png(photo.crop), ".png")
+            written.append(relative)
+            sample = FaceSample(
+                person=person,
+                crop_path=relative,
+                source_photo=(photo.source or "")[:MAX_SOURCE_NAME] or None,
+                quality=photo.quality,
+            )
+            sample.set_embedding(photo.embedding, photo.embedder)
+            db.session.add(sample)
+            samples.append(sample)
         db.session.commit()
     except BaseException:
         db.session.rollback()
-        storage.remove(relative)
+        for relative in written:
+            storage.remove(relative)
         raise
-    sample.warning = warning  # not a column: for the caller to show
-    return sample
+    return samples
 
 
-def enroll_files(name: str, paths: list[str]) -> list[EnrollResult]:
-    """Enroll image files for the person called ``name`` (created if new); one result per path.
+def enroll_photo(person: Person, photo: Photo) -> EnrollmentOutcome:
+    """Check one photo and, if it passes, store its face for ``person`` (commits).
+
+    A refused photo is an outcome, never an exception; ``ModelUnavailable`` and storage or
+    database errors propagate (they are not the photo's fault)."""
+    try:
+        checked = check_photo_bytes(person, photo)
+    except EnrollmentRefused as err:
+        return EnrollmentOutcome(photo.name, False, err.code, str(err))
+    (sample,) = store_samples(person, [checked])
+    return EnrollmentOutcome(photo.name, True, "accepted", "Enrolled.", sample, checked.warning)
+
+
+def enroll_photos(person: Person, photos: list[Photo]) -> list[EnrollmentOutcome]:
+    """Enroll each photo; one outcome per photo, in order. Each accepted photo is stored even when
+    others are refused."""
+    return [enroll_photo(person, photo) for photo in photos]
+
+
+def enroll_files(name: str, paths: list[str]) -> list[EnrollmentOutcome]:
+    """Enroll image files for the person called ``name`` (created if new); one outcome per path.
 
     A person created here is removed again if none of the photos was accepted. Raises
-    InvalidInput for a bad name; a bad photo is a refused result, never an exception."""
+    InvalidInput for a bad name; a bad photo is a refused outcome, never an exception."""
     person, created = people_service.get_or_create_person(name)
     db.session.commit()
-    results: list[EnrollResult] = []
+    outcomes: list[EnrollmentOutcome] = []
     for given in paths:
         try:
             data = Path(given).read_bytes()
         except OSError as err:
-            results.append(EnrollResult(given, "refused", "bad_image", f"Cannot read {given}: {err.strerror or err}."))
+            message = f"Cannot read {given}: {err.strerror or err}."
+            outcomes.append(EnrollmentOutcome(given, False, "bad_image", message))
             continue
-        try:
-            sample = enroll_image_bytes(person, data, Path(given).name)
-        except EnrollmentRefused as err:
-            results.append(EnrollResult(given, "refused", err.code, str(err)))
-            continue
-        results.append(EnrollResult(given, "accepted", None, "Enrolled.", sample.id, sample.warning))
-    if created and not any(r.status == "accepted" for r in results):
+        outcomes.append(enroll_photo(person, Photo(given, data)))
+    if created and not any(o.accepted for o in outcomes):
         db.session.delete(person)
         db.session.commit()
-    return results
+    return outcomes

@@ -1,4 +1,4 @@
-"""People: create, find, rename, deactivate, delete.
+"""People: create, find, rename, deactivate, delete (a person, or one enrollment photo).
 
 Deleting a person is a privacy operation: their face samples (crops and embeddings),
 attendance events and photos all go. Rows are deleted first, in one transaction; files
@@ -148,6 +148,31 @@ def biometric_files(person: Person) -> list[str]:
     return paths
 
 
+def deletion_preview(person: Person) -> dict:
+    """What deleting ``person`` removes, said before it is done."""
+    photos = sum(1 for e in person.events for p in (e.photo_path, e.original_photo_path) if p)
+    return {
+        "name": person.name,
+        "samples": len(person.samples),
+        "events": len(person.events),
+        "photos": photos,
+        "files": len(biometric_files(person)),
+    }
+
+
+def delete_sample(person: Person, sample_id: int) -> None:
+    """Remove one enrollment photo of ``person`` (row, crop file, and its rows in the face model).
+    Raises NotFound when the sample is not this person's."""
+    sample = db.session.get(FaceSample, sample_id)
+    if sample is None or sample.person_id != person.id:
+        raise NotFound("No such face sample for this person.")
+    crop = sample.crop_path
+    db.session.delete(sample)
+    db.session.commit()
+    storage.remove(crop)
+    _notify_people_changed()
+
+
 def delete_person(person: Person) -> DeletionReport:
     """Delete a person with every face sample, attendance event and photo of theirs."""
     report = DeletionReport(person.name, len(person.samples), len(person.events), 0)
@@ -168,11 +193,7 @@ def delete_person(person: Person) -> DeletionReport:
 
 
 def _notify_people_changed() -> None:
-    """Hook for the recognition service: a deleted person must stop being recognised now."""
-    try:
-        from . import recognition
-    except ImportError:  # the face pipeline is optional at import time
-        return
-    forget = getattr(recognition, "on_people_changed", None)
-    if forget is not None:
-        forget()
+    """A deleted person or sample must stop being recognised now: drop them from the face model."""
+    from . import recognition  # imported here: listing or renaming people needs no model code
+
+    recognition.on_people_changed()

@@ -2,8 +2,9 @@
 
 Pages are plain HTML forms (they work without JavaScript); the webcam enrollment, the
 live face check, the gesture recorder and the training progress bar add JavaScript on
-top and talk to the JSON API in ``kiosk/web/api/``. Both paths call the same helpers,
-so a photo is refused for the same reason whichever way it arrives.
+top and talk to the JSON API in ``kiosk/web/api/``. Both call the same services (and read
+forms with ``kiosk/web/forms.py``), so a photo is refused for the same reason whichever way
+it arrives.
 
 Routes (GET unless marked POST):
 
@@ -36,12 +37,11 @@ from .. import storage
 from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, FaceSample, Person
-from ..services import people as people_service
 from ..services import attendance as attendance_service
-from ..services import reports, training_jobs
-from .api import attendance as attendance_api
-from .api import models_admin as models_api
-from .api import people as people_api
+from ..services import enrollment, model_status, photos, reports, training_jobs
+from ..services import people as people_service
+from .exports import export_response
+from .forms import MAX_PHOTOS_PER_REQUEST, memo_text, parse_bool, read_uploads
 from .security import admin_required
 
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -129,7 +129,7 @@ def dashboard():
         today_days=today_days[-12:][::-1],
         chart_svg=reports.daily_chart_svg(counts),
         chart_from=start,
-        face_model=models_api.face_model_info(),
+        face_model=model_status.face_model_info(),
         jobs=training_jobs.latest_jobs(),
     )
 
@@ -164,13 +164,13 @@ def people_create():
         return page, err.status
     has_photos = any(f.filename for f in request.files.getlist("photos"))
     if has_photos:
-        results = people_api.enroll_uploads(person, people_api.read_uploads())
+        results = enrollment.enroll_photos(person, read_uploads())
         return _person_page(person, results=results, status=201)
     flash(f"{person.name} was added. Now add a few photos of their face.", "success")
     return redirect(url_for("admin.person_page", person_id=person.id), 303)
 
 
-def _person_page(person: Person, *, results: list[dict] | None = None, status: int = 200):
+def _person_page(person: Person, *, results: list[enrollment.EnrollmentOutcome] | None = None, status: int = 200):
     samples = sorted(person.samples, key=lambda s: s.id)
     recent = list(
         db.session.scalars(
@@ -188,7 +188,7 @@ def _person_page(person: Person, *, results: list[dict] | None = None, status: i
             results=results,
             recent_events=recent,
             event_count=len(person.events),
-            max_photos=people_api.MAX_PHOTOS_PER_REQUEST,
+            max_photos=MAX_PHOTOS_PER_REQUEST,
         ),
         status,
     )
@@ -205,12 +205,12 @@ def person_page(person_id: int):
 def person_enroll(person_id: int):
     person = people_service.get_person(person_id)
     try:
-        uploads = people_api.read_uploads()
+        uploads = read_uploads()
     except InvalidInput as err:
         flash(str(err), "error")
         return _person_page(person, status=err.status)
-    results = people_api.enroll_uploads(person, uploads)
-    accepted = sum(1 for r in results if r["accepted"])
+    results = enrollment.enroll_photos(person, uploads)
+    accepted = sum(1 for r in results if r.accepted)
     return _person_page(person, results=results, status=201 if accepted else 422)
 
 
@@ -236,7 +236,7 @@ def person_set_active(person_id: int):
     person = people_service.get_person(person_id)
     if "active" not in request.form:
         raise InvalidInput("The form has no 'active' field.", code="missing_active")
-    active = people_api.parse_bool(request.form["active"], "active")
+    active = parse_bool(request.form["active"], "active")
     people_service.set_active(person, active)
     flash(
         f"{person.name} is active again." if active else f"{person.name} is deactivated: the kiosk will not check them in.",
@@ -249,7 +249,7 @@ def person_set_active(person_id: int):
 @admin_required
 def person_delete_confirm(person_id: int):
     person = people_service.get_person(person_id)
-    return render_template("admin/person_delete.html", person=person, preview=people_api.deletion_preview(person))
+    return render_template("admin/person_delete.html", person=person, preview=people_service.deletion_preview(person))
 
 
 @admin_bp.post("/people/<int:person_id>/delete")
@@ -269,7 +269,7 @@ def person_delete(person_id: int):
 @admin_required
 def sample_delete(person_id: int, sample_id: int):
     person = people_service.get_person(person_id)
-    people_api.delete_sample(person, sample_id)
+    people_service.delete_sample(person, sample_id)
     flash("The photo was removed. Retrain the face model to apply the change.", "success")
     return redirect(url_for("admin.person_page", person_id=person.id) + "#samples", 303)
 
@@ -351,7 +351,7 @@ def attendance_person(person_id: int):
 def attendance_export():
     start, end, person_id = _filters()
     fmt = reports.parse_format(request.args.get("format"))
-    return attendance_api.export_response(start, end, fmt, person_id)
+    return export_response(start, end, fmt, person_id)
 
 
 @admin_bp.get("/attendance/<int:event_id>")
@@ -367,7 +367,7 @@ def event_memo(event_id: int):
     event = attendance_service.get_event(event_id)
     if "memo" not in request.form:
         raise InvalidInput("The form has no 'memo' field.", code="missing_memo")
-    attendance_api.update_memo(event, attendance_api.memo_text(request.form["memo"]))
+    photos.rewrite_memo(event, memo_text(request.form["memo"]))
     flash("The memo was saved and redrawn on the photo.", "success")
     return redirect(url_for("admin.event_page", event_id=event.id), 303)
 
@@ -427,8 +427,8 @@ def reports_page():
 def models_page():
     return render_template(
         "admin/models.html",
-        face_model=models_api.face_model_info(),
-        gesture=models_api.gesture_model_info(),
+        face_model=model_status.face_model_info(),
+        gesture=model_status.gesture_model_info(),
         jobs=training_jobs.latest_jobs(),
         history=[(job, job_outcome(job)) for job in training_jobs.list_jobs()[:8]],
     )
@@ -450,5 +450,5 @@ def models_train(kind: str):
 @admin_required
 def gestures_page():
     return render_template(
-        "admin/gestures.html", gesture=models_api.gesture_model_info(), labels=models_api.GESTURE_LABELS
+        "admin/gestures.html", gesture=model_status.gesture_model_info(), labels=model_status.GESTURE_LABELS
     )

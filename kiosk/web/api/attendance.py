@@ -14,14 +14,15 @@ offset, plus ``timestamp_utc``; date filters are local dates (YYYY-MM-DD, inclus
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request, url_for
+from flask import jsonify, request, url_for
 
 from ...errors import InvalidInput
 from ...models import AttendanceEvent
-from ...services import attendance, reports
+from ...services import attendance, photos, reports
+from ..exports import export_response
+from ..forms import form_or_json, memo_text
 from ..security import admin_required
 from . import api_bp
-from .people import form_or_json
 
 # ---------------------------------------------------------------------------- shared helpers
 
@@ -60,31 +61,6 @@ def day_dict(day: reports.AttendanceDay) -> dict:
         "happy_score": first.happy_score,
         "photo_url": url_for("admin.event_photo", event_id=day.photo_event.id) if day.photo_event else None,
     }
-
-
-def memo_text(value: object) -> str:
-    """The memo as sent; the photo service normalises it (up to 3 lines, 200 characters)."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidInput("The memo must be text.", code="bad_memo")
-    return value
-
-
-def update_memo(event: AttendanceEvent, memo: str) -> AttendanceEvent:
-    """Store the memo and redraw it onto the event's PNG (from the stored original)."""
-    from ...services import photos
-
-    return photos.rewrite_memo(event, memo)
-
-
-def export_response(start, end, fmt: str, person_id: int | None) -> Response:
-    export = reports.export_attendance(start, end, fmt, person_id)
-    response = Response(export.data, mimetype=export.mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{export.filename}"'
-    response.headers["Cache-Control"] = "no-store"  # personal data: no shared or disk caches
-    response.headers["X-Export-Rows"] = str(export.rows)
-    return response
 
 
 # ---------------------------------------------------------------------------- routes
@@ -148,7 +124,7 @@ def attendance_update(event_id: int):
     body = form_or_json()
     if "memo" not in body:
         raise InvalidInput("The field 'memo' is missing.", code="missing_memo", field="memo")
-    event = update_memo(event, memo_text(body["memo"]))
+    event = photos.rewrite_memo(event, memo_text(body["memo"]))
     return jsonify(event_dict(event))
 
 

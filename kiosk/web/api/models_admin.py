@@ -12,86 +12,18 @@
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
 from typing import Any
 
 from flask import jsonify, request
-from sqlalchemy import func, select
 
-from ...errors import InvalidInput, KioskError
-from ...extensions import db
-from ...models import FaceSample, GestureSample, Person
-from ...services import gesture_samples, recognition, training_jobs
+from ...errors import InvalidInput
+from ...models import GestureSample
+from ...services import gesture_samples, training_jobs
+from ...services.model_status import GESTURE_LABELS, face_model_info, gesture_model_info
 from ..security import admin_required
 from . import api_bp
 
-log = logging.getLogger(__name__)
-
-GESTURE_LABELS = ("O", "X", "capture", "idle")
-
-
 # ---------------------------------------------------------------------------- shared helpers
-
-
-def face_model_info() -> dict[str, Any]:
-    """Facts about the face model in use, plus whether enrollments changed since it was trained."""
-    info: dict[str, Any] = {"trained": False}
-    try:
-        raw = recognition.model_info()
-    except (KioskError, OSError, ValueError) as err:
-        # A broken model file must not take the console down: the admin sees why and can retrain.
-        log.warning("Face model info unavailable: %s", type(err).__name__)
-        info["error"] = f"The face model could not be read: {err}"
-        raw = None
-    if isinstance(raw, dict) and raw:
-        info.update(raw)
-        info["trained"] = bool(raw.get("trained", True))
-    active_samples = select(FaceSample).join(Person).where(Person.active.is_(True)).subquery()
-    enrolled = {
-        "people_enrolled": db.session.scalar(select(func.count(func.distinct(active_samples.c.person_id)))),
-        "samples_enrolled": db.session.scalar(select(func.count()).select_from(active_samples)),
-        "last_enrolled_at": _iso(db.session.scalar(select(func.max(FaceSample.created_at)))),
-    }
-    info.update(enrolled)
-    info["stale"] = _is_stale(info)
-    return info
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _is_stale(info: dict[str, Any]) -> bool:
-    """True when enrollments were added after the model was trained (the admin should retrain).
-
-    Deletions do not make it stale: the recognition service drops deleted people and samples
-    from the model file at once; deactivated people are skipped at identification time."""
-    if not info.get("trained"):
-        return bool(info.get("samples_enrolled"))
-    if info.get("people") is not None and (info.get("people_enrolled") or 0) > info["people"]:
-        return True
-    trained_at, last = info.get("trained_at"), info.get("last_enrolled_at")
-    if trained_at and last:
-        try:
-            return datetime.fromisoformat(str(last)) > datetime.fromisoformat(str(trained_at))
-        except (TypeError, ValueError):
-            return False
-    return False
-
-
-def gesture_model_info() -> dict[str, Any]:
-    counts = dict(db.session.execute(select(GestureSample.label, func.count()).group_by(GestureSample.label)).all())
-    info: dict[str, Any] = {"samples": {label: int(counts.get(label, 0)) for label in GESTURE_LABELS}}
-    try:
-        raw = gesture_samples.model_info()
-    except (KioskError, OSError, ValueError) as err:
-        log.warning("Gesture model info unavailable: %s", type(err).__name__)
-        info["error"] = f"The gesture model could not be read: {err}"
-        raw = None
-    if isinstance(raw, dict):
-        info["model"] = raw
-    return info
 
 
 def record_gesture_sample(label: str, landmarks: Any) -> GestureSample:

@@ -14,136 +14,40 @@ something (send the token from ``<meta name="csrf-token">`` as ``X-CSRFToken``).
 - ``DELETE /api/v1/people/<id>/samples/<sample_id>``   remove one enrollment photo
 - ``POST   /api/v1/enrollment/check-frame``            live webcam feedback: is exactly one usable face seen?
 
-The enrollment helpers here (:func:`enroll_uploads`, :func:`read_uploads`) are shared with
-the admin pages, so a photo is accepted or refused for the same reason on both.
+Enrollment goes through ``kiosk.services.enrollment`` and the photos are read by
+``kiosk.web.forms.read_uploads``, as on the admin pages, so a photo is accepted or refused for
+the same reason on both.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
-import os
-from dataclasses import dataclass
 
 from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 
-from ... import storage
-from ...errors import InvalidInput, KioskError, NotFound
+from ...errors import InvalidInput
 from ...extensions import db
 from ...models import AttendanceEvent, FaceSample, Person
+from ...services import enrollment
 from ...services import people as people_service
-from ...vision.lazy import ModelUnavailable
+from ..forms import decode_data_url, form_or_json, parse_bool, read_uploads
 from ..security import admin_required
 from . import api_bp
 
 log = logging.getLogger(__name__)
 
-# More than a phone's burst but bounded: each photo runs the detector and the embedder.
-MAX_PHOTOS_PER_REQUEST = 40
-MAX_SOURCE_NAME = 120
-
 
 # ---------------------------------------------------------------------------- shared helpers
 
 
-@dataclass
-class Upload:
-    name: str
-    data: bytes
-
-
-def _display_name(filename: str | None, index: int) -> str:
-    # Only the base name, for showing back to the admin; never used as a path.
-    name = os.path.basename((filename or "").replace("\\", "/")).strip()
-    return (name or f"photo {index + 1}")[:MAX_SOURCE_NAME]
-
-
-def _decode_data_url(value: object, index: int) -> bytes:
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"Image {index + 1} is not a data URL string.", code="bad_image_field")
-    payload = value.split(",", 1)[1] if value.startswith("data:") and "," in value else value
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as err:
-        raise InvalidInput(f"Image {index + 1} is not valid base64.", code="bad_base64") from err
-
-
-def read_uploads(field: str = "photos") -> list[Upload]:
-    """The photos of an enrollment request: multipart files under ``field``, or JSON data URLs.
-
-    Raises InvalidInput when there is none or too many (a specific message for each)."""
-    uploads: list[Upload] = []
-    if request.is_json:
-        body = request.get_json(silent=True)
-        images = body.get("images") if isinstance(body, dict) else None
-        if not isinstance(images, list):
-            raise InvalidInput('Send {"images": [data URL, ...]} or multipart photos.', code="missing_photos")
-        names = body.get("names") if isinstance(body.get("names"), list) else []
-        for i, value in enumerate(images):
-            name = names[i] if i < len(names) and isinstance(names[i], str) else f"webcam shot {i + 1}"
-            uploads.append(Upload(_display_name(name, i), _decode_data_url(value, i)))
-    else:
-        for i, file in enumerate(request.files.getlist(field)):
-            if not file.filename and not file.content_length:
-                continue  # the browser sends an empty part when no file was chosen
-            uploads.append(Upload(_display_name(file.filename, i), file.read()))
-    if not uploads:
-        raise InvalidInput("Choose at least one photo to enroll.", code="missing_photos", field=field)
-    if len(uploads) > MAX_PHOTOS_PER_REQUEST:
-        raise InvalidInput(
-            f"At most {MAX_PHOTOS_PER_REQUEST} photos at once; send the rest in another batch.", code="too_many_photos"
-        )
-    return uploads
-
-
-def enroll_uploads(person: Person, uploads: list[Upload]) -> list[dict]:
-    """Enroll each photo; one result per photo, accepted or refused with its reason (never raises for a photo)."""
-    from ...services import enrollment
-
-    results = []
-    for upload in uploads:
-        try:
-            sample = enrollment.enroll_image_bytes(person, upload.data, upload.name)
-        except ModelUnavailable:
-            raise  # not the photo's fault: a 503 that names the missing file; stop here
-        except KioskError as err:  # EnrollmentRefused (an UnprocessableImage) and its kin
-            db.session.rollback()
-            results.append(
-                {
-                    "file": upload.name,
-                    "accepted": False,
-                    "code": err.code,
-                    "message": str(err),
-                    **_warning_fields(err),
-                }
-            )
-            continue
-        results.append(
-            {
-                "file": upload.name,
-                "accepted": True,
-                "code": "accepted",
-                "message": "Enrolled.",
-                "sample": sample_dict(sample),
-                **_warning_fields(sample),
-            }
-        )
-    return results
-
-
-def _warning_fields(source: object) -> dict:
-    """The duplicate-enrollment warning, whichever attribute the enrollment service put it on."""
-    warning = getattr(source, "warning", None) or getattr(source, "duplicate_warning", None)
-    extra = getattr(source, "extra", None)
-    if not warning and isinstance(extra, dict):
-        warning = extra.get("warning") or extra.get("duplicate_warning")
-    if not warning:
-        return {}
-    if isinstance(warning, dict):
-        return {"warning": warning.get("message") or str(warning), "warning_detail": warning}
-    return {"warning": str(warning)}
+def outcome_dict(outcome: enrollment.EnrollmentOutcome) -> dict:
+    record = {"file": outcome.file, "accepted": outcome.accepted, "code": outcome.code, "message": outcome.message}
+    if outcome.sample is not None:
+        record["sample"] = sample_dict(outcome.sample)
+    if outcome.warning:
+        record["warning"] = outcome.warning
+    return record
 
 
 def sample_dict(sample: FaceSample) -> dict:
@@ -172,50 +76,6 @@ def person_dict(person: Person, *, with_samples: bool = False) -> dict:
     if with_samples:
         record["face_samples"] = [sample_dict(s) for s in sorted(person.samples, key=lambda s: s.id)]
     return record
-
-
-def deletion_preview(person: Person) -> dict:
-    """What deleting ``person`` removes, said before it is done."""
-    files = people_service.biometric_files(person)
-    photos = sum(1 for e in person.events for p in (e.photo_path, e.original_photo_path) if p)
-    return {
-        "name": person.name,
-        "samples": len(person.samples),
-        "events": len(person.events),
-        "photos": photos,
-        "files": len(files),
-    }
-
-
-def delete_sample(person: Person, sample_id: int) -> None:
-    sample = db.session.get(FaceSample, sample_id)
-    if sample is None or sample.person_id != person.id:
-        raise NotFound("No such face sample for this person.")
-    crop = sample.crop_path
-    db.session.delete(sample)
-    db.session.commit()
-    storage.remove(crop)
-    people_service._notify_people_changed()
-
-
-def form_or_json() -> dict:
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise InvalidInput("The request body must be a JSON object.", code="bad_json")
-        return body
-    return request.form.to_dict()
-
-
-def parse_bool(value: object, field: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise InvalidInput(f"{field} must be true or false.", code="bad_boolean", field=field)
 
 
 # ---------------------------------------------------------------------------- routes
@@ -261,7 +121,7 @@ def people_update(person_id: int):
 @api_bp.get("/people/<int:person_id>/deletion")
 @admin_required
 def people_deletion_preview(person_id: int):
-    return jsonify(deletion_preview(people_service.get_person(person_id)))
+    return jsonify(people_service.deletion_preview(people_service.get_person(person_id)))
 
 
 @api_bp.delete("/people/<int:person_id>")
@@ -275,7 +135,7 @@ def people_delete(person_id: int):
 @admin_required
 def people_enroll(person_id: int):
     person = people_service.get_person(person_id)
-    results = enroll_uploads(person, read_uploads())
+    results = [outcome_dict(o) for o in enrollment.enroll_photos(person, read_uploads())]
     accepted = sum(1 for r in results if r["accepted"])
     body = {"person": person_dict(person), "accepted": accepted, "refused": len(results) - accepted, "results": results}
     if accepted:
@@ -288,7 +148,7 @@ def people_enroll(person_id: int):
 @api_bp.delete("/people/<int:person_id>/samples/<int:sample_id>")
 @admin_required
 def people_sample_delete(person_id: int, sample_id: int):
-    delete_sample(people_service.get_person(person_id), sample_id)
+    people_service.delete_sample(people_service.get_person(person_id), sample_id)
     return jsonify({"deleted": sample_id})
 
 
@@ -298,7 +158,7 @@ def enrollment_check_frame():
     """Live webcam feedback for enrollment: runs the face detector's frame analysis on one frame."""
     if request.is_json:
         body = request.get_json(silent=True) or {}
-        data = _decode_data_url(body.get("image") if isinstance(body, dict) else None, 0)
+        data = decode_data_url(body.get("image") if isinstance(body, dict) else None, 0)
     else:
         file = request.files.get("frame")
         if file is None:
