@@ -16,7 +16,7 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "40000000")
 
 from flask import Flask  # noqa: E402
 
-from .config import REPO_ROOT, Config  # noqa: E402
+from .config import REPO_ROOT, Config, check_settings  # noqa: E402
 from .extensions import csrf, db, login_manager, migrate  # noqa: E402
 
 __all__ = ["create_app"]
@@ -36,6 +36,7 @@ def create_app(config: object | dict | None = None) -> Flask:
             app.config.update(config)
     else:
         app.config.from_object(config)
+    check_settings(app.config)  # also the overrides: a bad time zone or repeat rule refuses to start
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)

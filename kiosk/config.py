@@ -8,9 +8,37 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+from .sitetime import zone_named
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# What a visit outside the duplicate window records (kiosk/services/attendance.py).
+REPEAT_RULES = ("ignore", "check_out", "daily")
+
+
+class ConfigError(ValueError):
+    """A setting the kiosk cannot run with; the message names the variable and what it accepts."""
+
+
+def repeat_rule_named(value: str | None) -> str:
+    rule = (value or "ignore").strip().lower()
+    if rule not in REPEAT_RULES:
+        raise ConfigError(f"KIOSK_REPEAT_RULE must be one of {', '.join(REPEAT_RULES)}, not {value!r}.")
+    return rule
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse, at start-up, settings that would only fail later, in the middle of a check-in or a
+    report: an unknown ``KIOSK_TIMEZONE`` or ``KIOSK_REPEAT_RULE``. Raises :class:`ConfigError`."""
+    try:
+        zone_named((settings.get("KIOSK_TIMEZONE") or "UTC").strip())
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    repeat_rule_named(settings.get("KIOSK_REPEAT_RULE"))
 
 
 def _env_int(name: str, default: int) -> int:
@@ -98,6 +126,7 @@ class Config:
             if name.startswith("KIOSK_CHECKIN_"):
                 setattr(self, name, value)
 
+        check_settings(vars(self))
         Path(self.KIOSK_DATA_DIR).mkdir(parents=True, exist_ok=True)
         self.SECRET_KEY = load_or_create_secret_key(Path(self.KIOSK_DATA_DIR))
 

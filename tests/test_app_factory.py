@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
 from kiosk import create_app
-from kiosk.config import Config, TestingConfig, load_or_create_secret_key
+from kiosk.config import Config, ConfigError, TestingConfig, load_or_create_secret_key
 
 
 def test_factory_builds_independent_apps(tmp_path):
@@ -27,6 +34,32 @@ def test_config_reads_environment(monkeypatch, tmp_path):
     assert config.KIOSK_DUPLICATE_WINDOW_MINUTES == 45
     assert config.SECRET_KEY == "from-the-environment"
 
+
+def test_a_bad_time_zone_refuses_to_start_with_a_clear_message(monkeypatch, tmp_path):
+    monkeypatch.setenv("KIOSK_TIMEZONE", "Mars/Olympus_Mons")
+    with pytest.raises(ConfigError, match=r"KIOSK_TIMEZONE='Mars/Olympus_Mons' is not a known time zone: use an IANA"):
+        Config(tmp_path)
+    monkeypatch.setenv("KIOSK_TIMEZONE", "Asia/Seoul")
+    assert Config(tmp_path).KIOSK_TIMEZONE == "Asia/Seoul"
+    with pytest.raises(ConfigError, match="KIOSK_TIMEZONE"):  # overrides given to the factory too
+        create_app({"KIOSK_DATA_DIR": str(tmp_path), "KIOSK_TIMEZONE": "Europe/Atlantis"})
+
+
+def test_a_bad_repeat_rule_refuses_to_start_with_a_clear_message(monkeypatch, tmp_path):
+    monkeypatch.setenv("KIOSK_REPEAT_RULE", "sometimes")
+    with pytest.raises(ConfigError, match="KIOSK_REPEAT_RULE must be one of ignore, check_out, daily, not 'sometimes'"):
+        Config(tmp_path)
+    monkeypatch.setenv("KIOSK_REPEAT_RULE", " Daily ")
+    assert Config(tmp_path).KIOSK_REPEAT_RULE == " Daily "  # read as daily: spaces and case do not matter
+
+
+def test_the_kiosk_command_says_which_setting_is_wrong_without_a_traceback(tmp_path):
+    kiosk = Path(sys.executable).parent / "kiosk"
+    env = {**os.environ, "KIOSK_DATA_DIR": str(tmp_path), "KIOSK_TIMEZONE": "Mars/Olympus_Mons"}
+    result = subprocess.run([str(kiosk), "people", "list"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "KIOSK_TIMEZONE='Mars/Olympus_Mons' is not a known time zone" in result.stderr
+    assert "Traceback" not in result.stderr
 
 def test_checkin_settings_come_from_the_environment(monkeypatch, tmp_path):
     from kiosk.checkin.machine import MachineConfig

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kiosk import sitetime
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, EventKind
 from kiosk.services import reports
@@ -99,7 +100,7 @@ def test_cli_csv_matches_web_csv_byte_for_byte(month_of_events, admin_client, ru
     assert cli == web
     lines = web.decode("utf-8-sig").splitlines()
     in_month = [e for e in db.session.scalars(db.select(AttendanceEvent))
-                if MONTH_START <= reports.to_local(e.timestamp).date() <= MONTH_END]
+                if MONTH_START <= sitetime.to_local(e.timestamp).date() <= MONTH_END]
     assert len(lines) - 1 == len(in_month) < month_of_events  # the edges of the generated range were cut
     assert len(in_month) > 100
 

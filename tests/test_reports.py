@@ -11,6 +11,7 @@ import pytest
 from kiosk.errors import InvalidInput, NotFound
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, EventKind
+from kiosk import sitetime
 from kiosk.services import reports
 
 
@@ -46,7 +47,7 @@ def test_a_local_day_is_a_calendar_day_in_the_site_time_zone(seoul, make_person)
 def test_bounds_follow_daylight_saving(app):
     app.config["KIOSK_TIMEZONE"] = "Europe/Paris"
     # 30 March 2025 is 23 hours long in Paris (clocks jump at 02:00 CET).
-    lower, upper = reports.utc_bounds(date(2025, 3, 30), date(2025, 3, 30))
+    lower, upper = sitetime.utc_bounds(date(2025, 3, 30), date(2025, 3, 30))
     assert lower == utc(2025, 3, 29, 23, 0)
     assert upper == utc(2025, 3, 30, 22, 0)
 

@@ -28,8 +28,12 @@ def register_commands(app: Flask) -> None:
 
 def _create_app() -> Flask:
     from .. import create_app
+    from ..config import ConfigError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as err:  # a setting the kiosk cannot run with: say which, no traceback
+        raise click.ClickException(f"{err} Fix the setting and run the command again.") from err
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)

@@ -21,7 +21,7 @@ already has an event within the window before ``now``,
   a duplicate of the earlier one, whichever its kind. For sites where people pass the kiosk when
   they arrive and when they leave, not in between.
 
-Settings read here (with defaults): KIOSK_ID, KIOSK_TIMEZONE (via photos), KIOSK_DUPLICATE_WINDOW_MINUTES,
+Settings read here (with defaults): KIOSK_ID, KIOSK_TIMEZONE (via kiosk.sitetime), KIOSK_DUPLICATE_WINDOW_MINUTES,
 KIOSK_REPEAT_RULE, KIOSK_PHOTO_RETENTION_DAYS, KIOSK_MEMO_FONT (via photos).
 """
 
@@ -34,16 +34,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 from flask import current_app
 from sqlalchemy import select
 
 from .. import storage
+from ..config import ConfigError, repeat_rule_named
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, utcnow
+from ..sitetime import day_start, to_local
 from . import photos
 
 # Retention and orphan clean-up live with the files (kiosk.services.photos); re-exported here
@@ -51,8 +53,6 @@ from . import photos
 from .photos import apply_photo_retention, purge_orphan_files, purge_photos_older_than  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-REPEAT_RULES = ("ignore", "check_out", "daily")
 
 # Serialises "is there an event in the window? -> write photos -> insert" between the threads of a
 # process; _one_recorder_at_a_time adds a file lock for the processes sharing the data dir.
@@ -125,13 +125,12 @@ def _score(value: float | None, name: str, *, unit_range: bool = True) -> float 
 
 
 def _repeat_rule() -> str:
-    rule = (current_app.config.get("KIOSK_REPEAT_RULE") or "ignore").strip().lower()
-    if rule not in REPEAT_RULES:
-        # Misconfiguration: refuse loudly rather than guess what the site wanted.
-        raise KioskError(
-            f"KIOSK_REPEAT_RULE must be one of {', '.join(REPEAT_RULES)}, not {rule!r}.", code="bad_config", status=500
-        )
-    return rule
+    """Checked at start-up (``kiosk.config``); a rule changed afterwards that is unknown is refused
+    loudly rather than guessed."""
+    try:
+        return repeat_rule_named(current_app.config.get("KIOSK_REPEAT_RULE"))
+    except ConfigError as err:
+        raise KioskError(str(err), code="bad_config", status=500) from err
 
 
 def latest_event_within(person_id: int, now: datetime, minutes: float) -> AttendanceEvent | None:
@@ -150,11 +149,11 @@ def latest_event_within(person_id: int, now: datetime, minutes: float) -> Attend
 
 def _earlier_today(person_id: int, now: datetime) -> bool:
     """Whether the person has an event earlier on ``now``'s local day (site time zone)."""
-    midnight = photos.local_time(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = day_start(now)
     return db.session.scalar(
         select(AttendanceEvent.id)
         .where(AttendanceEvent.person_id == person_id)
-        .where(AttendanceEvent.timestamp >= midnight.astimezone(timezone.utc), AttendanceEvent.timestamp <= now)
+        .where(AttendanceEvent.timestamp >= midnight, AttendanceEvent.timestamp <= now)
         .limit(1)
     ) is not None
 
@@ -217,7 +216,7 @@ def record_check_in(
     with _one_recorder_at_a_time():
         earlier, kind = _repeat_decision(person.id, now)
         if earlier is not None:
-            return CheckInResult(earlier, True, earlier.kind, photos.local_time(earlier.timestamp))
+            return CheckInResult(earlier, True, earlier.kind, to_local(earlier.timestamp))
         text = photos.clean_memo(memo) if memo is not None else photos.default_memo(person.name, now, kind)
         stored = photos.save_photos(frame_bgr, text)
         event = AttendanceEvent(
@@ -238,7 +237,7 @@ def record_check_in(
             db.session.rollback()
             photos.remove_files([stored.photo_path, stored.original_path])
             raise
-    return CheckInResult(event, False, kind, photos.local_time(now))
+    return CheckInResult(event, False, kind, to_local(now))
 
 
 def get_event(event_id: int) -> AttendanceEvent:

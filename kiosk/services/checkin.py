@@ -30,6 +30,7 @@ from ..checkin.sessions import KioskSession, registry
 from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent
+from ..sitetime import to_local
 from ..vision.faces import Face
 from ..vision.image import BadImage, decode_image
 from . import recognition
@@ -125,9 +126,7 @@ def _session(session_id: str | None) -> KioskSession:
 
 
 def _local_time(moment: datetime | None) -> str | None:
-    from .photos import local_time
-
-    return None if moment is None else local_time(moment).strftime("%H:%M")
+    return None if moment is None else to_local(moment).strftime("%H:%M")
 
 
 def _payload(session: KioskSession, snapshot: Snapshot, frame: FrameResult | None) -> dict[str, Any]:

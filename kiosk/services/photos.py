@@ -40,9 +40,8 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cv2
 import numpy as np
@@ -54,6 +53,7 @@ from .. import storage
 from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, utcnow
+from ..sitetime import to_local
 from ..vision.image import BadImage, decode_image, encode_jpeg
 
 log = logging.getLogger(__name__)
@@ -84,35 +84,9 @@ _ASCII_FOLDS = {
 # --------------------------------------------------------------------------- time and memo text
 
 
-def site_timezone() -> tzinfo:
-    """``KIOSK_TIMEZONE`` (an IANA name such as ``Asia/Seoul``); UTC, with an error logged, if unknown.
-
-    A wrong setting must not stop people from checking in, so it is not raised; the operator sees
-    the log line and the UTC times on the photos.
-    """
-    name = (current_app.config.get("KIOSK_TIMEZONE") or "UTC").strip()
-    return _zone(name)
-
-
-@functools.lru_cache(maxsize=8)
-def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.error("KIOSK_TIMEZONE=%r is not a known time zone; using UTC.", name)
-        return timezone.utc
-
-
-def local_time(when: datetime) -> datetime:
-    """``when`` (timezone-aware) in the site's time zone."""
-    if when.tzinfo is None:
-        raise ValueError("a timezone-aware datetime is required")
-    return when.astimezone(site_timezone())
-
-
 def default_memo(name: str, when: datetime, kind: EventKind | str = EventKind.check_in) -> str:
     """``"NAME\\nYYYY-MM-DD HH:MM"`` in the site time zone (plus ``check-out`` for a check-out)."""
-    stamp = local_time(when).strftime("%Y-%m-%d %H:%M")
+    stamp = to_local(when).strftime("%Y-%m-%d %H:%M")
     if EventKind(kind) is EventKind.check_out:
         stamp += " (check-out)"
     return f"{name}\n{stamp}"

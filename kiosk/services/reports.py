@@ -29,15 +29,14 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from html import escape
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person
+from ..sitetime import local_today, site_timezone, to_local, utc_bounds
 
 log = logging.getLogger(__name__)
 
@@ -62,38 +61,6 @@ MIME_TYPES = {
 # A year and a day: enough for any report people ask for, small enough to stay fast.
 MAX_RANGE_DAYS = 367
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-# ---------------------------------------------------------------------------- time zone
-
-
-def site_timezone() -> ZoneInfo:
-    """The site's time zone from ``KIOSK_TIMEZONE``; an unknown name is a configuration error."""
-    name = current_app.config.get("KIOSK_TIMEZONE", "UTC") or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as err:
-        raise InvalidInput(
-            f"KIOSK_TIMEZONE={name!r} is not a known time zone (use an IANA name such as Europe/Paris).",
-            code="bad_timezone",
-            status=500,
-        ) from err
-
-
-def to_local(moment: datetime, tz: ZoneInfo | None = None) -> datetime:
-    return moment.astimezone(tz or site_timezone())
-
-
-def local_today(tz: ZoneInfo | None = None) -> date:
-    return datetime.now(timezone.utc).astimezone(tz or site_timezone()).date()
-
-
-def utc_bounds(start: date, end: date, tz: ZoneInfo | None = None) -> tuple[datetime, datetime]:
-    """UTC instants of local midnight at ``start`` and local midnight after ``end`` (half-open)."""
-    tz = tz or site_timezone()
-    lower = datetime.combine(start, time.min, tzinfo=tz).astimezone(timezone.utc)
-    upper = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz).astimezone(timezone.utc)
-    return lower, upper
 
 
 # ---------------------------------------------------------------------------- input parsing

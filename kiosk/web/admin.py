@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
 
-from .. import storage
+from .. import sitetime, storage
 from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, FaceSample, Person
@@ -63,7 +63,7 @@ def _no_store(response):
 
 @admin_bp.context_processor
 def _admin_context():
-    return {"site_timezone": current_app.config.get("KIOSK_TIMEZONE", "UTC") or "UTC"}
+    return {"site_timezone": str(sitetime.site_timezone())}
 
 
 @admin_bp.app_template_filter("sitetime")
@@ -78,7 +78,7 @@ def _sitetime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
             return value
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
-    return reports.to_local(value).strftime(fmt)
+    return sitetime.to_local(value).strftime(fmt)
 
 
 def job_outcome(job: training_jobs.TrainingJob) -> str:
@@ -110,7 +110,7 @@ def _all_people() -> list[Person]:
 @admin_bp.get("/")
 @admin_required
 def dashboard():
-    today = reports.local_today()
+    today = sitetime.local_today()
     start = today - timedelta(days=29)
     counts = reports.daily_counts(start, today)
     today_days = reports.attendance_days(today, today)
@@ -358,7 +358,7 @@ def attendance_export():
 @admin_required
 def event_page(event_id: int):
     event = attendance_service.get_event(event_id)
-    return render_template("admin/event.html", event=event, local=reports.to_local(event.timestamp))
+    return render_template("admin/event.html", event=event, local=sitetime.to_local(event.timestamp))
 
 
 @admin_bp.post("/attendance/<int:event_id>/memo")
@@ -389,7 +389,7 @@ def event_photo(event_id: int):
     original = request.args.get("original") == "1"
     relative = event.original_photo_path if original else event.photo_path
     download = request.args.get("download") == "1"
-    stamp = reports.to_local(event.timestamp).strftime("%Y-%m-%d_%H%M")
+    stamp = sitetime.to_local(event.timestamp).strftime("%Y-%m-%d_%H%M")
     suffix = (relative or "").rsplit(".", 1)[-1].lower() if relative and "." in relative else "png"
     name = f"checkin_{event.id}_{stamp}{'_original' if original else ''}.{suffix}"
     return _send_stored(relative, download_name=name if download else None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from flask import jsonify, request, url_for
 
+from ... import sitetime
 from ...errors import InvalidInput
 from ...models import AttendanceEvent
 from ...services import attendance, photos, reports
@@ -28,7 +29,7 @@ from . import api_bp
 
 
 def event_dict(event: AttendanceEvent) -> dict:
-    local = reports.to_local(event.timestamp)
+    local = sitetime.to_local(event.timestamp)
     return {
         "id": event.id,
         "person_id": event.person_id,
@@ -79,7 +80,7 @@ def attendance_list():
     else:
         raise InvalidInput("view is 'events' or 'days'.", code="bad_view")
     return jsonify(
-        {"from": start.isoformat(), "to": end.isoformat(), "timezone": str(reports.site_timezone()), view: items}
+        {"from": start.isoformat(), "to": end.isoformat(), "timezone": str(sitetime.site_timezone()), view: items}
     )
 
 
@@ -90,7 +91,7 @@ def attendance_summary():
     return jsonify(
         {
             "month": first_day.strftime("%Y-%m"),
-            "timezone": str(reports.site_timezone()),
+            "timezone": str(sitetime.site_timezone()),
             "people": [m.as_dict() for m in reports.monthly_summary(first_day)],
         }
     )
