@@ -1,0 +1,143 @@
+"""The import rule of docs/architecture.md, read from the source with ``ast`` (every import
+statement, including those inside functions): web -> services -> checkin -> vision, the base
+modules below them all, and the check-in engine and the model wrappers free of Flask."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "kiosk"
+
+# Higher may import lower, never the reverse. The base modules (settings, errors, tables,
+# files, the site clock) sit under every layer.
+BASE = {"kiosk.config", "kiosk.errors", "kiosk.extensions", "kiosk.models", "kiosk.storage", "kiosk.sitetime"}
+LAYERS = {"kiosk.vision": 1, "kiosk.checkin": 2, "kiosk.services": 3, "kiosk.web": 4}
+TOP = 5  # the app factory (kiosk/__init__.py), the CLI and the benchmarks wire everything together
+FLASK_FREE = ("kiosk.vision", "kiosk.checkin")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_module(name: str) -> bool:
+    relative = Path(*name.split("."))
+    return (PACKAGE_DIR.parent / relative.with_suffix(".py")).is_file() or (
+        PACKAGE_DIR.parent / relative / "__init__.py"
+    ).is_file()
+
+
+def imported_modules(source: str, importer: str, is_package: bool = False) -> list[tuple[str, int]]:
+    """Every module ``source`` imports, as absolute names, with the line; ``from X import y`` counts
+    as ``X.y`` when ``y`` is a module. Imports inside functions and classes are included."""
+    package = importer if is_package else importer.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                candidate = f"{target}.{alias.name}"
+                found.append((candidate if is_module(candidate) else target, node.lineno))
+    return found
+
+
+def layer_of(name: str) -> int | None:
+    """The layer of a kiosk module; None for third-party modules."""
+    if name == "kiosk" or name.startswith(("kiosk.cli", "kiosk.benchmarks")):
+        return TOP
+    if name in BASE:
+        return 0
+    for prefix, layer in LAYERS.items():
+        if name == prefix or name.startswith(prefix + "."):
+            return layer
+    return None
+
+
+def kiosk_modules() -> list[tuple[str, Path]]:
+    return sorted((module_name(path), path) for path in PACKAGE_DIR.rglob("*.py"))
+
+
+def upward_imports() -> list[str]:
+    problems = []
+    for name, path in kiosk_modules():
+        mine = layer_of(name)
+        assert mine is not None, f"{name} belongs to no layer: add it to docs/architecture.md and this test"
+        for target, line in imported_modules(path.read_text(), name, path.name == "__init__.py"):
+            theirs = layer_of(target)
+            if theirs is None or theirs <= mine:
+                continue
+            if name.startswith("kiosk.cli") and target == "kiosk":
+                continue  # the CLI registration pair: the commands get create_app, the factory registers them
+            problems.append(f"{path.relative_to(PACKAGE_DIR.parent)}:{line} imports {target}")
+    return problems
+
+
+def forbidden_in_engine(target: str) -> bool:
+    """Flask (and its extensions and werkzeug), the services and the web layer."""
+    top = target.split(".")[0]
+    return (
+        top in ("flask", "werkzeug")
+        or top.startswith("flask_")
+        or target in ("kiosk.services", "kiosk.web")
+        or target.startswith(("kiosk.services.", "kiosk.web."))
+    )
+
+
+def flask_in_engine() -> list[str]:
+    problems = []
+    for name, path in kiosk_modules():
+        if not name.startswith(FLASK_FREE):
+            continue
+        for target, line in imported_modules(path.read_text(), name, path.name == "__init__.py"):
+            if forbidden_in_engine(target):
+                problems.append(f"{path.relative_to(PACKAGE_DIR.parent)}:{line} imports {target}")
+    return problems
+
+
+def test_no_module_imports_a_higher_layer():
+    assert upward_imports() == []
+
+
+def test_the_check_in_engine_and_the_model_wrappers_know_no_flask():
+    assert flask_in_engine() == []
+
+
+def test_admin_pages_use_services_not_the_json_api():
+    source = (PACKAGE_DIR / "web" / "admin.py").read_text()
+    assert [t for t, _ in imported_modules(source, "kiosk.web.admin") if t.startswith("kiosk.web.api")] == []
+
+
+@pytest.mark.parametrize(
+    "source, importer, expected",
+    [
+        ("def f():\n    from ..services import recognition\n", "kiosk.checkin.pipeline", "kiosk.services.recognition"),
+        ("def f():\n    import flask\n", "kiosk.vision.faces", "flask"),
+        ("from flask import current_app\n", "kiosk.vision.faces", "flask"),
+        ("from ...web.errors import error_response\n", "kiosk.vision.x.y", "kiosk.web.errors"),
+        ("from . import machine\n", "kiosk.checkin", "kiosk.checkin.machine"),
+    ],
+)
+def test_the_checker_sees_every_kind_of_import(source, importer, expected):
+    """The rule can fail: imports inside functions, relative and ``from`` imports are all seen."""
+    found = [t for t, _ in imported_modules(source, importer, is_package=importer == "kiosk.checkin")]
+    assert expected in found
+
+
+def test_what_the_engine_may_not_import():
+    for target in ("flask", "flask_login", "werkzeug.exceptions", "kiosk.services.recognition", "kiosk.web"):
+        assert forbidden_in_engine(target), target
+    for target in ("kiosk.errors", "kiosk.vision.faces", "numpy", "flaskish"):
+        assert not forbidden_in_engine(target), target
