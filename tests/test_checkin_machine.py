@@ -2,7 +2,7 @@
 
 These tests are about transitions, so the backend is an in-memory recorder (a fake, on
 purpose: storage is tested in test_attendance*.py, and the real pipeline end to end in
-test_checkin_pipeline.py). Observations are what the pipeline reports per frame.
+test_checkin_pipeline.py and test_kiosk_api.py). Observations are what the pipeline reports per frame.
 """
 
 from __future__ import annotations
