@@ -77,10 +77,11 @@ RUN KIOSK_DATA_DIR=/tmp/build-data kiosk models fetch facenet || echo "no intern
     rm -rf /tmp/build-data
 
 # /data: database, photos, face crops, site-trained models, secret key (a volume).
+# /media: photos and face crops when several app hosts share them (KIOSK_MEDIA_DIR, compose).
 # /certs: the certificate Nginx serves (shared volume). /run/kiosk: gunicorn's socket for Nginx.
-RUN mkdir -p /data /certs /run/kiosk \
- && chown kiosk:kiosk /data /certs /run/kiosk \
- && chmod 750 /data
+RUN mkdir -p /data /media /certs /run/kiosk \
+ && chown kiosk:kiosk /data /media /certs /run/kiosk \
+ && chmod 750 /data /media
 VOLUME ["/data"]
 
 # Numeric, so runtimes can verify it is not root (runAsNonRoot) without reading /etc/passwd.

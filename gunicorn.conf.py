@@ -95,9 +95,10 @@ def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature
 
     A check-in writes its photo files first and commits its row second, so a worker killed
     in between (SIGKILL, the OOM killer, a power cut) leaves photo files no row points at.
-    They are removed here, before this worker records anything. With one worker nothing
-    else can be mid check-in, so even files a second old go; with several, only files older
-    than the photos service's safety age (another worker may be about to commit them).
+    They are removed here, before this worker records anything. With one worker and the
+    photos in its own data dir nothing else can be mid check-in, so even files a second old go;
+    with several workers, or a media dir shared with other app hosts (KIOSK_MEDIA_DIR), only
+    files older than the photos service's safety age (another one may be about to commit them).
     """
     try:
         from kiosk.extensions import db
@@ -107,8 +108,9 @@ def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature
     app = worker.wsgi
     try:
         with app.app_context():
+            alone = workers == 1 and app.config["KIOSK_MEDIA_DIR"] == app.config["KIOSK_DATA_DIR"]
             try:
-                if workers == 1:
+                if alone:
                     removed = photos.purge_orphan_files(min_age_s=0.0)
                 else:
                     removed = photos.purge_orphan_files()

@@ -78,16 +78,66 @@ def load_or_create_secret_key(data_dir: Path) -> str:
     return key
 
 
+def normalise_database_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` mean psycopg 3 here (the driver the kiosk installs;
+    SQLAlchemy's default for them would be psycopg2, which it does not)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def engine_options(url: str) -> dict:
+    """SQLAlchemy engine options for ``url`` (``SQLALCHEMY_ENGINE_OPTIONS``).
+
+    PostgreSQL: a pool per process sized for gunicorn's threads (each request thread holds at
+    most one connection; a training job in the background holds another), ``pool_pre_ping`` so
+    that connections a restarted server dropped are replaced instead of failing a request, a
+    connect timeout so a vanished server costs seconds, not minutes, and the session time zone
+    pinned to UTC (timestamps are stored in UTC whatever the server's own setting).
+    SQLite keeps SQLAlchemy's defaults (pragmas: ``kiosk/extensions.py``).
+    """
+    if not url.startswith("postgresql"):
+        return {}
+    threads = _env_int("KIOSK_THREADS", 4)
+    return {
+        "pool_size": _env_int("KIOSK_DB_POOL_SIZE", threads + 2),
+        "max_overflow": _env_int("KIOSK_DB_MAX_OVERFLOW", 4),
+        "pool_timeout": _env_float("KIOSK_DB_POOL_TIMEOUT_S", 10.0),
+        "pool_recycle": 1800,
+        "pool_pre_ping": True,
+        "connect_args": {
+            "connect_timeout": _env_int("KIOSK_DB_CONNECT_TIMEOUT_S", 5),
+            "application_name": "kiosk",
+            "options": "-c timezone=UTC",
+        },
+    }
+
+
 class Config:
     TESTING = False
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, database_url: str | None = None) -> None:
         self.KIOSK_DATA_DIR = str(
             Path(data_dir or os.environ.get("KIOSK_DATA_DIR") or REPO_ROOT / "instance").resolve()
         )
-        self.SQLALCHEMY_DATABASE_URI = os.environ.get("KIOSK_DATABASE_URL") or (
-            "sqlite:///" + str(Path(self.KIOSK_DATA_DIR) / "kiosk.sqlite3")
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
+            database_url
+            or os.environ.get("KIOSK_DATABASE_URL")
+            or "sqlite:///" + str(Path(self.KIOSK_DATA_DIR) / "kiosk.sqlite3")
         )
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
+        # Photos and face crops. On several app hosts sharing one database, every host mounts
+        # the same folder here (docs/deployment.md); by default it is the data dir itself.
+        self.KIOSK_MEDIA_DIR = str(Path(os.environ.get("KIOSK_MEDIA_DIR") or self.KIOSK_DATA_DIR).resolve())
+        # Trained models kept in the database (``kiosk.services.model_store``): "auto" = on
+        # PostgreSQL (several hosts, one database), not on SQLite (one box, the data dir is enough).
+        self.KIOSK_MODELS_IN_DATABASE = os.environ.get("KIOSK_MODELS_IN_DATABASE", "auto")
+        # How often a process asks the database whether another host stored a newer model.
+        self.KIOSK_MODEL_CHECK_SECONDS = _env_float("KIOSK_MODEL_CHECK_SECONDS", 2.0)
+        # How long a request waits for a database that went away (a restart, a fail-over)
+        # before it answers 503 "database unavailable".
+        self.KIOSK_DB_RETRY_SECONDS = _env_float("KIOSK_DB_RETRY_SECONDS", 15.0)
         self.KIOSK_MODELS_DIR = str(Path(os.environ.get("KIOSK_MODELS_DIR") or REPO_ROOT / "models").resolve())
 
         # Upload and frame limits (nginx's client_max_body_size matches MAX_CONTENT_LENGTH).
@@ -137,7 +187,7 @@ class TestingConfig(Config):
     TESTING = True
     __test__ = False  # not a pytest test class
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
-        super().__init__(data_dir)
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, database_url: str | None = None) -> None:
+        super().__init__(data_dir, database_url)
         self.SESSION_COOKIE_SECURE = False
         self.REMEMBER_COOKIE_SECURE = False

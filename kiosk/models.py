@@ -35,20 +35,35 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator):
-    """Stores naive UTC in SQLite, hands back timezone-aware UTC datetimes."""
+    """Timezone-aware UTC datetimes in and out, on both engines.
+
+    SQLite has no time zones: naive UTC is stored. PostgreSQL stores ``timestamp with time
+    zone`` (the migration ``5ca1e0a70001`` converts the columns); the kiosk's connections run
+    with ``TimeZone=UTC`` (``kiosk.config.engine_options``), so a column still ``timestamp
+    without time zone`` (one a later migration added with plain ``DateTime``) is read and
+    written as UTC too.
+    """
 
     impl = DateTime
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):  # noqa: ANN001
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(DateTime(timezone=True))
+        return dialect.type_descriptor(DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect):  # noqa: ANN001
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given where a timezone-aware one is required")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(timezone.utc)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect):  # noqa: ANN001
-        return value.replace(tzinfo=timezone.utc) if value is not None else None
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class EventKind(str, enum.Enum):
@@ -176,3 +191,19 @@ class KioskDevice(db.Model):
     token_hash: Mapped[str] = mapped_column(String(128), nullable=False, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StoredModel(db.Model):
+    """A trained model kept in the database (``kiosk.services.model_store``), so that every app
+    host sharing the database serves the same one: the face model, the site's gesture model.
+    ``version`` goes up by one with every save; hosts compare it to reload on change."""
+
+    __tablename__ = "stored_model"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)

@@ -1,10 +1,10 @@
 """Files under the data dir: unguessable names, atomic writes, safe deletion.
 
-Photos and face crops are biometric data. They live under ``KIOSK_DATA_DIR`` with
-random names (no person name, no sequential id), are written through a temp file and
-``os.replace`` so a crash never leaves a half-written file under the final name, and
-are only ever addressed by paths *relative* to the data dir (stored in the database),
-which :func:`resolve` refuses to let escape it.
+Photos and face crops are biometric data. They live under the media dir (``KIOSK_MEDIA_DIR``,
+by default ``KIOSK_DATA_DIR``) with random names (no person name, no sequential id), are
+written through a temp file and ``os.replace`` so a crash never leaves a half-written file
+under the final name, and are only ever addressed by paths *relative* to the media dir
+(stored in the database), which :func:`resolve` refuses to let escape it.
 """
 
 from __future__ import annotations
@@ -25,14 +25,20 @@ def data_dir() -> Path:
     return Path(current_app.config["KIOSK_DATA_DIR"])
 
 
+def media_dir() -> Path:
+    """Where photos and face crops live: ``KIOSK_MEDIA_DIR``, by default the data dir itself.
+    Several app hosts on one database mount one shared folder here (docs/deployment.md)."""
+    return Path(current_app.config.get("KIOSK_MEDIA_DIR") or current_app.config["KIOSK_DATA_DIR"])
+
+
 def random_name(suffix: str) -> str:
     """A 128-bit random file name; ``suffix`` includes the dot (".png")."""
     return secrets.token_urlsafe(16) + suffix
 
 
 def resolve(relative: str, root: Path | None = None) -> Path:
-    """The absolute path of a stored relative path, refusing anything outside ``root``."""
-    root = (root or data_dir()).resolve()
+    """The absolute path of a stored relative path, refusing anything outside ``root`` (the media dir)."""
+    root = (root or media_dir()).resolve()
     candidate = (root / relative).resolve()
     if root != candidate and root not in candidate.parents:
         raise UnsafePath(f"{relative!r} is outside the data directory")

@@ -4,6 +4,10 @@ from logging.config import fileConfig
 from flask import current_app
 
 from alembic import context
+from sqlalchemy import text
+
+# pg_advisory_xact_lock key held while migrating ("kiosk-db" as a number; any fixed value).
+MIGRATION_LOCK_KEY = 0x6B696F736B6462
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -100,6 +104,10 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several app hosts start together and each runs `kiosk db upgrade`: the first
+                # migrates, the others wait here and then find nothing left to do.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             context.run_migrations()
 
 

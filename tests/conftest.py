@@ -42,6 +42,74 @@ def migrated_db_template(tmp_path_factory) -> Path:
     return folder / "kiosk.sqlite3"
 
 
+# --------------------------------------------------------------------------- the two database engines
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked ``both_databases`` run once on SQLite and once on a real PostgreSQL server
+    (``sqlite_only`` opts a single test of such a module out)."""
+    definition = metafunc.definition
+    if (
+        "database_url" in metafunc.fixturenames
+        and definition.get_closest_marker("both_databases")
+        and not definition.get_closest_marker("sqlite_only")
+    ):
+        metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the whole run (tests/postgres_server.py). Skipped with
+    the reason where Debian's postgresql package is missing, except in CI, where that fails."""
+    from postgres_server import start_throwaway_server
+
+    try:
+        server = start_throwaway_server()
+    except LookupError as err:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{err}; CI runs the PostgreSQL tests, so the package must be installed", pytrace=False)
+        pytest.skip(str(err))
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server, tmp_path_factory) -> str:
+    """The name of a database migrated once with the real Alembic history (``kiosk db upgrade``);
+    each test gets a copy (``CREATE DATABASE ... TEMPLATE``)."""
+    from flask_migrate import upgrade
+
+    name = "kiosk_template"
+    url = postgres_server.create_database(name)
+    app = create_app(TestingConfig(tmp_path_factory.mktemp("pg-template"), database_url=url))
+    with app.app_context():
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+    return name
+
+
+@pytest.fixture
+def postgres_database(postgres_server, postgres_template):
+    """A fresh, migrated PostgreSQL database for one test; its SQLAlchemy URL."""
+    import uuid
+
+    name = f"kiosk_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name, template=postgres_template)
+    yield url
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def database_url(request, data_dir, migrated_db_template) -> str:
+    """The ``app``'s database: a copy of the migrated SQLite template in the data dir, or (for
+    ``both_databases`` tests, parametrised) a fresh migrated PostgreSQL database."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return request.getfixturevalue("postgres_database")
+    shutil.copy(migrated_db_template, data_dir / "kiosk.sqlite3")
+    return "sqlite:///" + str(data_dir / "kiosk.sqlite3")
+
+
 @pytest.fixture
 def data_dir(tmp_path) -> Path:
     folder = tmp_path / "data"
@@ -65,9 +133,8 @@ class FreshGlobalsClient(FlaskClient):
 
 
 @pytest.fixture
-def app(data_dir, migrated_db_template):
-    shutil.copy(migrated_db_template, data_dir / "kiosk.sqlite3")
-    app = create_app(TestingConfig(data_dir))
+def app(data_dir, database_url):
+    app = create_app(TestingConfig(data_dir, database_url=database_url))
     app.test_client_class = FreshGlobalsClient
     with app.app_context():
         yield app

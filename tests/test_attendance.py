@@ -30,6 +30,8 @@ from kiosk.services import attendance, photos
 from kiosk.services.people import delete_person, set_active
 from kiosk.vision.image import load_image
 
+pytestmark = pytest.mark.both_databases
+
 REPO = Path(__file__).resolve().parent.parent
 PHOTO = REPO / "tests" / "data" / "expressions" / "happy.jpg"
 T0 = datetime(2025, 3, 4, 0, 2, tzinfo=timezone.utc)
@@ -53,6 +55,12 @@ def assert_every_row_has_its_files() -> None:
     for event in events():
         for relative in photos.event_files(event):
             assert storage.resolve(relative).is_file(), "a row points at a missing file"
+
+
+def child_env(app) -> dict:
+    """The environment of a child process using the same data dir and database as ``app``."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2",
+            "KIOSK_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"]}
 
 
 def check_in(person, frame, now, **kwargs):
@@ -285,20 +293,22 @@ _RACER = textwrap.dedent(
         open(go + f".ready-{os.getpid()}", "w").close()
         while not os.path.exists(go):
             time.sleep(0.005)
-        result = attendance.record_check_in(person, frame, happy=0.9, identification_score=0.9,
-                                            now=datetime.now(timezone.utc))
+        # No explicit time, as the kiosk records: the service stamps the event under the lock.
+        result = attendance.record_check_in(person, frame, happy=0.9, identification_score=0.9)
         print(json.dumps({"duplicate": result.duplicate, "event_id": result.event.id}))
     """
 )
 
 
 def test_two_processes_checking_in_the_same_person_record_one_event(app, make_person, data_dir, tmp_path):
-    """Two kiosks served by two workers (KIOSK_WORKERS=2) see the same person at once: the
-    duplicate check and the insert are one step across processes, so one event is recorded."""
+    """Two kiosks served by two workers (KIOSK_WORKERS=2), or by two app hosts on one PostgreSQL
+    database, see the same person at once: the duplicate check and the insert are one step across
+    processes (SQLite: a file lock; PostgreSQL: the person's row locked in the database), so one
+    event is recorded."""
     person = make_person()
     db.session.commit()
     go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = child_env(app)
     racers = [
         subprocess.Popen([sys.executable, "-c", _RACER, str(data_dir), str(person.id), str(PHOTO), str(go)],
                          env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -365,7 +375,7 @@ _CHILD = textwrap.dedent(
 def test_killed_writer_leaves_no_partial_png_and_no_dangling_event(app, make_person, data_dir, kill_at):
     person = make_person()
     db.session.commit()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = child_env(app)
     child = subprocess.run(
         [sys.executable, "-c", _CHILD, str(data_dir), str(person.id), str(PHOTO), kill_at],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=120,

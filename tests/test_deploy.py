@@ -175,13 +175,58 @@ def test_copied_files_exist_and_the_build_context_keeps_what_the_app_needs():
 # --- docker-compose.yml, nginx.conf and the image agree ------------------------------------------
 
 
-def test_nginx_reaches_gunicorn_through_the_shared_socket():
-    socket_path = re.search(r"server unix:(\S+) ", NGINX_CONF).group(1)
-    assert f"KIOSK_BIND=unix:{socket_path}" in DOCKERFILE
-    folder = str(Path(socket_path).parent)
-    assert f"kiosk-socket:{folder}\n" in COMPOSE
-    assert COMPOSE.count(f"kiosk-socket:{folder}") == 2  # app and nginx
-    assert f"mkdir -p /data /certs {folder}" in DOCKERFILE
+def compose_services() -> dict[str, dict]:
+    import yaml
+
+    return yaml.safe_load(COMPOSE)["services"]
+
+
+def app_services() -> dict[str, dict]:
+    return {name: service for name, service in compose_services().items() if service.get("image") == "kiosk:latest"}
+
+
+def test_nginx_reaches_every_app_host_through_its_own_socket():
+    sockets = re.findall(r"^\s*server unix:(\S+) ", NGINX_CONF, re.MULTILINE)
+    apps = app_services()
+    assert list(apps) == ["app", "app2"] and len(sockets) == 2
+    image_bind = re.search(r"KIOSK_BIND=(\S+)", DOCKERFILE).group(1)
+    bound = []
+    for service in apps.values():
+        bind = service["environment"].get("KIOSK_BIND", image_bind).split(",")
+        bound.append(next(address[len("unix:"):] for address in bind if address.startswith("unix:")))
+        assert "127.0.0.1:8000" in bind  # the image's healthcheck port, inside the container
+    assert bound == sockets
+    folder = str(Path(sockets[0]).parent)
+    for service in [*apps.values(), compose_services()["nginx"]]:
+        assert f"kiosk-socket:{folder}" in service["volumes"]
+    assert re.search(rf"mkdir -p /data /media /certs {folder}", DOCKERFILE)
+
+
+def test_compose_is_the_multi_host_layout_on_postgresql():
+    """Two app hosts, one PostgreSQL, models in the database, photos in a shared volume."""
+    services = compose_services()
+    db = services["db"]
+    assert db["image"].startswith("postgres:")
+    assert "pg_isready" in db["healthcheck"]["test"]
+    assert any(volume.endswith(":/var/lib/postgresql/data") for volume in db["volumes"])
+    apps = app_services()
+    environments = [service["environment"] for service in apps.values()]
+    for env in environments:
+        assert env["KIOSK_DATABASE_URL"].startswith("postgresql+psycopg://kiosk:")
+        assert "@db:5432/kiosk" in env["KIOSK_DATABASE_URL"]
+        assert env["KIOSK_MEDIA_DIR"] == "/media"
+    # One secret key for all (a session signed by one host is valid on the other).
+    assert len({env["SECRET_KEY"] for env in environments}) == 1 and ":?" in environments[0]["SECRET_KEY"]
+    data_volumes = [next(v for v in service["volumes"] if v.endswith(":/data")) for service in apps.values()]
+    assert len(set(data_volumes)) == len(apps)  # each host its own data dir
+    for service in apps.values():
+        assert "kiosk-media:/media" in service["volumes"]
+        assert service["depends_on"]["db"]["condition"] == "service_healthy"
+    # Only the first app writes the self-signed certificate into the certs volume.
+    assert apps["app2"]["environment"]["KIOSK_TLS_DIR"] == "" and "kiosk-certs:/certs" in apps["app"]["volumes"]
+    assert not any(v.startswith("kiosk-certs") for v in apps["app2"]["volumes"])
+    nginx_needs = services["nginx"]["depends_on"]
+    assert nginx_needs["app"]["condition"] == "service_healthy" and "app2" in nginx_needs
 
 
 def test_compose_mounts_what_nginx_conf_expects():

@@ -19,6 +19,8 @@ from kiosk.services import enrollment
 from kiosk.services.enrollment import EnrollmentRefused, Photo, check_photo_bytes, enroll_files, enroll_photo
 from kiosk.vision.faces import CANONICAL_CROP_SIZE
 
+pytestmark = pytest.mark.both_databases
+
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 
 

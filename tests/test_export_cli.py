@@ -20,6 +20,8 @@ from kiosk.models import AttendanceEvent, EventKind
 from kiosk.services import reports
 from kiosk.services.accounts import create_admin
 
+pytestmark = pytest.mark.both_databases
+
 PASSWORD = "export test password"
 MONTH_START, MONTH_END = date(2025, 3, 1), date(2025, 3, 31)
 

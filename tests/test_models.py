@@ -1,4 +1,5 @@
-"""Database tables on the real, migrated SQLite schema: constraints, cascades, pragmas, UTC."""
+"""Database tables on the real, migrated schema, on SQLite and on PostgreSQL: constraints, cascades,
+pragmas, UTC."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from kiosk.extensions import db
 from kiosk.models import AdminUser, AttendanceEvent, EventKind, FaceSample, GestureSample, Person
 
+pytestmark = pytest.mark.both_databases
 
+
+@pytest.mark.sqlite_only
 def test_sqlite_pragmas(app):
     assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
     assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"

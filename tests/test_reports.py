@@ -14,6 +14,8 @@ from kiosk.models import AttendanceEvent, EventKind
 from kiosk import sitetime
 from kiosk.services import reports
 
+pytestmark = pytest.mark.both_databases
+
 
 def utc(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)

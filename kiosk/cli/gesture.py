@@ -31,10 +31,12 @@ def _max_pixels() -> int:
 @click.option("--details", is_flag=True, help="Add the four probabilities and why an answer is idle.")
 def gesture(images: tuple[str, ...], details: bool) -> None:
     """Read the arm gesture (O, X, capture or idle) in each IMAGE (one JSON line per image)."""
+    from ..services.gesture_samples import sync_site_model
     from ..vision.gestures import get_classifier
     from ..vision.image import BadImage, load_image
     from ..vision.pose import static_pose_estimator
 
+    sync_site_model(force=True)
     estimator = static_pose_estimator()
     classifier = get_classifier()
     try:

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .. import storage
 from ..config import ConfigError, repeat_rule_named
@@ -46,7 +46,7 @@ from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, utcnow
 from ..sitetime import day_start, to_local
-from . import photos
+from . import database, photos
 
 # Retention and orphan clean-up live with the files (kiosk.services.photos); re-exported here
 # because they are part of the attendance service's contract.
@@ -54,21 +54,40 @@ from .photos import apply_photo_retention, purge_orphan_files, purge_photos_olde
 
 log = logging.getLogger(__name__)
 
-# Serialises "is there an event in the window? -> write photos -> insert" between the threads of a
-# process; _one_recorder_at_a_time adds a file lock for the processes sharing the data dir.
+# SQLite: serialises "is there an event in the window? -> write photos -> insert" between the
+# threads of a process; _one_recorder_at_a_time adds a file lock for the processes sharing the data dir.
 _record_lock = threading.Lock()
 LOCK_FILE = ".attendance.lock"
 
 
 @contextmanager
-def _one_recorder_at_a_time() -> Iterator[None]:
-    """Only one check-in is decided and recorded at a time on this site.
+def _one_recorder_at_a_time(person_id: int) -> Iterator[None]:
+    """Only one check-in of a person is decided and recorded at a time on this site.
 
-    Two kiosks (served by two gunicorn workers with ``KIOSK_WORKERS`` > 1, or a worker and a
-    script) must not both find "no earlier event" for the same person and both record one. An
-    ``flock`` on a file in the data dir serialises the processes sharing it (released by the
-    kernel if the holder dies); the thread lock the threads of one process.
+    Two kiosks (served by two gunicorn workers, two app hosts, or a worker and a script) must not
+    both find "no earlier event" for the same person and both record one.
+
+    * PostgreSQL (several app hosts): the database serialises them. The person's row is locked
+      (``SELECT ... FOR NO KEY UPDATE``) in the transaction that decides and inserts; a second
+      recorder of the same person waits for that transaction to end, then sees its event (read
+      committed: each statement sees what was committed before it). Other people are not held up,
+      and the lock goes with the transaction, whatever happens to the process that held it.
+    * SQLite (one box): an ``flock`` on a file in the data dir serialises the processes sharing it
+      (released by the kernel if the holder dies); the thread lock the threads of one process.
     """
+    if database.is_postgresql():
+        db.session.commit()  # whatever the request did before, it does not share the lock's transaction
+        locked = db.session.scalar(select(Person.id).where(Person.id == person_id).with_for_update(key_share=True))
+        if locked is None:
+            db.session.rollback()
+            raise Conflict("This person has been deleted.", code="person_deleted")
+        try:
+            yield
+        except BaseException:
+            database.rollback_quietly()
+            raise
+        db.session.commit()  # ends the transaction (and the lock) when nothing was recorded
+        return
     with _record_lock:
         folder = storage.data_dir()
         folder.mkdir(parents=True, exist_ok=True)
@@ -181,7 +200,10 @@ def recent_repeat(person_id: int, now: datetime | None = None) -> AttendanceEven
     in (or out) is told so at once instead of confirming and smiling for nothing. Under the
     ``check_out`` rule, a check-in inside the window is *not* a repeat (it becomes a check-out).
     """
-    earlier, _ = _repeat_decision(person_id, now or utcnow())
+    now = now or utcnow()
+    earlier, _ = database.retry_on_disconnect(
+        lambda: _repeat_decision(person_id, now), "checking for an earlier check-in"
+    )
     return earlier
 
 
@@ -206,38 +228,74 @@ def record_check_in(
         raise Conflict("The person must be saved before checking in.", code="person_unsaved")
     if not person.active:
         raise Conflict("This person is deactivated and cannot check in.", code="person_inactive")
-    now = now or utcnow()
-    if now.tzinfo is None:
+    if now is not None and now.tzinfo is None:
         raise InvalidInput("The check-in time must be timezone-aware.", code="naive_time")
     happy = _score(happy, "happy")
     identification_score = _score(identification_score, "identification_score", unit_range=False)
     kiosk_id = (kiosk_id or current_app.config.get("KIOSK_ID") or "kiosk-1")[:64]
 
-    with _one_recorder_at_a_time():
-        earlier, kind = _repeat_decision(person.id, now)
-        if earlier is not None:
-            return CheckInResult(earlier, True, earlier.kind, to_local(earlier.timestamp))
-        text = photos.clean_memo(memo) if memo is not None else photos.default_memo(person.name, now, kind)
-        stored = photos.save_photos(frame_bgr, text)
-        event = AttendanceEvent(
-            person_id=person.id,
-            kind=kind,
-            timestamp=now,
-            kiosk_id=kiosk_id,
-            photo_path=stored.photo_path,
-            original_photo_path=stored.original_path,
-            memo=text,
-            happy_score=happy,
-            identification_score=identification_score,
-        )
-        try:
-            db.session.add(event)
-            db.session.commit()
-        except BaseException:
-            db.session.rollback()
-            photos.remove_files([stored.photo_path, stored.original_path])
-            raise
-    return CheckInResult(event, False, kind, to_local(now))
+    person_id, name = person.id, person.name
+    # The files of an attempt whose commit broke with the connection: whether the server had
+    # committed it is only known once the database is back (the next attempt asks first).
+    uncertain: list[str] = []
+
+    def decide_and_record() -> CheckInResult:
+        if uncertain:
+            committed = _event_with_photo(uncertain[0])
+            if committed is not None:
+                uncertain.clear()
+                return CheckInResult(committed, False, committed.kind, to_local(committed.timestamp))
+            photos.remove_files(uncertain)
+            uncertain.clear()
+        with _one_recorder_at_a_time(person_id):
+            at = now or _time_under_the_lock()
+            earlier, kind = _repeat_decision(person_id, at)
+            if earlier is not None:
+                return CheckInResult(earlier, True, earlier.kind, to_local(earlier.timestamp))
+            text = photos.clean_memo(memo) if memo is not None else photos.default_memo(name, at, kind)
+            stored = photos.save_photos(frame_bgr, text)
+            event = AttendanceEvent(
+                person_id=person_id,
+                kind=kind,
+                timestamp=at,
+                kiosk_id=kiosk_id,
+                photo_path=stored.photo_path,
+                original_photo_path=stored.original_path,
+                memo=text,
+                happy_score=happy,
+                identification_score=identification_score,
+            )
+            try:
+                db.session.add(event)
+                db.session.commit()
+            except BaseException as err:
+                database.rollback_quietly()
+                if database.is_disconnect(err):
+                    uncertain[:] = [stored.photo_path, stored.original_path]
+                else:
+                    photos.remove_files([stored.photo_path, stored.original_path])
+                raise
+        return CheckInResult(event, False, kind, to_local(at))
+
+    # A database that went away mid check-in (a restart, a fail-over) costs a wait, not the
+    # check-in: the decision runs again once it is back. If the connection broke during the
+    # commit, the next attempt first looks for the event by its (unique, random) photo path.
+    # A database still gone after KIOSK_DB_RETRY_SECONDS leaves at worst orphan files.
+    return database.retry_on_disconnect(decide_and_record, "recording a check-in")
+
+
+def _time_under_the_lock() -> datetime:
+    """The check-in's time, taken once the person's lock is held, so that the order of the
+    timestamps is the order in which the decisions were made. On PostgreSQL it is the database
+    server's clock: app hosts' clocks may disagree by more than two racing check-ins do, and an
+    event stamped a few milliseconds "after" the decision would fall outside its window."""
+    if database.is_postgresql():
+        return db.session.scalar(select(func.clock_timestamp())).astimezone(timezone.utc)
+    return utcnow()
+
+
+def _event_with_photo(photo_path: str) -> AttendanceEvent | None:
+    return db.session.scalar(select(AttendanceEvent).where(AttendanceEvent.photo_path == photo_path))
 
 
 def get_event(event_id: int) -> AttendanceEvent:

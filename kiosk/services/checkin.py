@@ -34,6 +34,7 @@ from ..sitetime import to_local
 from ..vision.faces import Face
 from ..vision.image import BadImage, decode_image
 from . import recognition
+from .gesture_samples import sync_site_model
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +93,11 @@ class DatabaseBackend:
         return RecordOutcome(kind=earlier.kind.value, timestamp=earlier.timestamp, photo_token=None, duplicate=True)
 
     def record(self, person_id: int, frame: Any, happy: float, identification_score: float) -> RecordOutcome:
-        from . import attendance
+        from . import attendance, database
         from .people import get_person
 
         result = attendance.record_check_in(
-            get_person(person_id),
+            database.retry_on_disconnect(lambda: get_person(person_id), "loading the person checking in"),
             frame,
             happy=happy,
             identification_score=identification_score,
@@ -171,7 +172,10 @@ def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, A
     if not session.lock.acquire(blocking=False):
         raise Busy("The previous frame is still being processed; send the next one after its answer.")
     try:
-        result = analyse_frame(session.machine, bgr, identify, session.pose_for_frame())
+        pose = session.pose_for_frame()
+        if pose is not None:
+            sync_site_model()  # the gesture model a site retrained on another app host
+        result = analyse_frame(session.machine, bgr, identify, pose)
         snapshot = session.machine.snapshot(time.monotonic())
         return session.id, _payload(session, snapshot, result)
     finally:

@@ -102,7 +102,12 @@ def remove_device(name: str) -> None:
 def find_device_by_token(token: str | None) -> KioskDevice | None:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    return db.session.scalar(select(KioskDevice).where(KioskDevice.token_hash == hash_token(token)))
+    from .database import retry_on_disconnect
+
+    digest = hash_token(token)
+    return retry_on_disconnect(
+        lambda: db.session.scalar(select(KioskDevice).where(KioskDevice.token_hash == digest)), "checking a device token"
+    )
 
 
 def touch(device: KioskDevice) -> None:

@@ -6,7 +6,8 @@ the pose model reads the landmarks, and they are stored with the label (``Gestur
 (``models/gesture/base_training_set.npz``: the YMCA rows and synthesized skeletons the default
 model was trained on) plus the site's samples, and writes it to
 ``<data dir>/models/gesture.joblib``, which the classifier prefers over the shipped default
-(every worker picks it up on its next frame: the classifier reloads on mtime).
+(every worker picks it up on its next frame: the classifier reloads on mtime; with several app
+hosts the model also goes to the database and every host's copy follows it, see model_store).
 
 The site is the authority on its own camera and people, so a handful of samples must be able
 to move the boundary where they are:
@@ -41,6 +42,7 @@ from ..extensions import db
 from ..models import GestureSample
 from ..vision import gestures as g
 from ..vision.pose import PoseLandmarks
+from . import model_store
 
 #: How many base rows one site sample is worth, spread over :data:`SITE_COPIES` jittered copies.
 SITE_SAMPLE_WEIGHT = 150.0
@@ -60,6 +62,12 @@ def _models_dir() -> Path:
 
 def _site_model_path() -> Path:
     return g.site_model_path(current_app.config["KIOSK_DATA_DIR"])
+
+
+def sync_site_model(*, force: bool = False) -> None:
+    """With several app hosts: bring this host's copy of the site model up to the one in the
+    database (a cheap version check every couple of seconds; ``kiosk.services.model_store``)."""
+    model_store.pull(model_store.GESTURE_MODEL, _site_model_path(), force=force)
 
 
 def _check_label(label: object) -> str:
@@ -229,6 +237,7 @@ def retrain_from_site_samples(progress: ProgressFn | None = None) -> dict[str, A
     bundle["summary"] = summary
     path = _site_model_path()
     g.save_model(bundle, path)
+    model_store.push(model_store.GESTURE_MODEL, path)
     report(0.95, "Saved")
     return {
         "model": "gesture",
@@ -242,14 +251,15 @@ def retrain_from_site_samples(progress: ProgressFn | None = None) -> dict[str, A
 def remove_site_model() -> bool:
     """Go back to the shipped default model; True if there was a site model."""
     path = _site_model_path()
-    if path.is_file():
-        path.unlink()
-        return True
-    return False
+    stored = model_store.remove(model_store.GESTURE_MODEL, path)
+    existed = path.is_file()
+    path.unlink(missing_ok=True)
+    return existed or stored
 
 
 def model_info() -> dict[str, Any]:
     """What the kiosk uses now: site or default model, when trained, its figures, recorded samples."""
+    sync_site_model()
     info = g.get_classifier().info()
     info["site_samples"] = sample_counts()
     return info

@@ -6,6 +6,8 @@ is pure code in :mod:`kiosk.vision.face_model`; this module gives it the databas
 The model file ``<data dir>/models/faces.joblib`` is written atomically (joblib to a temp file +
 ``os.replace``) and records the embedder, threshold and training date. The
 :class:`FaceRecognizer` reloads it when its mtime changes, so running servers pick up a retrain.
+With several app hosts on PostgreSQL the file is also kept in the database
+(``kiosk.services.model_store``), and each host's copy follows the stored version.
 It stores embeddings keyed by person id, never names; names come from the database at
 identification time, which also skips inactive or deleted people. Deleting a person
 (:func:`on_people_changed`) removes their rows from the model file at once.
@@ -46,6 +48,7 @@ from ..vision.face_model import (
     embedding_distance,
 )
 from ..vision.faces import Face, FrameAnalysis, analyze_frame, canonical_crop
+from . import model_store
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +74,11 @@ def model_path() -> Path:
 
 
 def save_model(model: FaceModel, path: Path | None = None) -> Path:
-    """joblib to a temp file in the same folder, then ``os.replace``: readers never see half a file."""
+    """joblib to a temp file in the same folder, then ``os.replace``: readers never see half a file.
+    The site's model (no ``path``) also goes to the database for the other app hosts (model_store)."""
     import joblib
 
+    site_model = path is None
     path = path or model_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-faces-", suffix=".joblib", dir=path.parent)
@@ -84,13 +89,17 @@ def save_model(model: FaceModel, path: Path | None = None) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if site_model:
+        model_store.push(model_store.FACE_MODEL, path)
     return path
 
 
 def load_model(path: Path | None = None) -> FaceModel:
     import joblib
 
-    path = path or model_path()
+    if path is None:
+        path = model_path()
+        model_store.pull(model_store.FACE_MODEL, path, force=True)  # another host may have retrained
     if not path.is_file():
         raise ModelNotTrained(NO_MODEL_MESSAGE)
     try:
@@ -228,6 +237,7 @@ class FaceRecognizer:
 
     def model(self) -> FaceModel:
         path = model_path()
+        model_store.pull(model_store.FACE_MODEL, path)  # a cheap version check every couple of seconds
         try:
             stat = path.stat()
         except FileNotFoundError:
@@ -245,6 +255,7 @@ class FaceRecognizer:
 
         from ..extensions import db
         from ..models import Person
+        from .database import retry_on_disconnect
 
         database = str(db.engine.url)
         now = time.monotonic()
@@ -252,7 +263,10 @@ class FaceRecognizer:
             fresh = now - self._people_at < self.ACTIVE_PEOPLE_TTL_SECONDS
             if self._people is not None and self._people_db == database and fresh:
                 return self._people
-        people = dict(db.session.execute(select(Person.id, Person.name).where(Person.active.is_(True))).all())
+        people = retry_on_disconnect(
+            lambda: dict(db.session.execute(select(Person.id, Person.name).where(Person.active.is_(True))).all()),
+            "loading the enrolled people",
+        )
         with self._lock:
             self._people, self._people_at, self._people_db = people, now, database
         return people
@@ -278,8 +292,11 @@ def _still_active(person_id: int) -> bool:
 
     from ..extensions import db
     from ..models import Person
+    from .database import retry_on_disconnect
 
-    return bool(db.session.scalar(select(Person.active).where(Person.id == person_id)))
+    return bool(retry_on_disconnect(
+        lambda: db.session.scalar(select(Person.active).where(Person.id == person_id)), "checking a person is active"
+    ))
 
 
 _recognizer = FaceRecognizer()

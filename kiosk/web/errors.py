@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import KioskError
+from ..services.database import DatabaseUnavailable, is_disconnect
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,20 @@ def error_response(status: int, code: str, message: str, **extra):
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(KioskError)
     def _kiosk_error(err: KioskError):
-        return error_response(err.status, err.code, str(err), **err.extra)
+        response, status = error_response(err.status, err.code, str(err), **err.extra)
+        if "retry_after" in err.extra:
+            response = make_response(response, status)
+            response.headers["Retry-After"] = str(err.extra["retry_after"])
+            return response
+        return response, status
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(err: DBAPIError):
+        if not is_disconnect(err):
+            return _unexpected(err)
+        # A database server that went away (restart, fail-over) is not a bug of the request.
+        log.warning("Database unreachable on %s %s: %s", request.method, request.path, type(err.orig).__name__)
+        return _kiosk_error(DatabaseUnavailable())
 
     @app.errorhandler(CSRFError)
     def _csrf_error(err: CSRFError):

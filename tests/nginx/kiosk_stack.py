@@ -39,7 +39,8 @@ NGINX_SITE_LINES = {
     "listen 80 default_server;": "listen 127.0.0.1:{http_port} default_server;",
     "listen 443 ssl default_server;": "listen 127.0.0.1:{https_port} ssl default_server;",
     "return 301 https://$host$request_uri;": "return 301 https://$host:{https_port}$request_uri;",
-    "server unix:/run/kiosk/gunicorn.sock max_fails=0;": "server {upstream} max_fails=0;",
+    "server unix:/run/kiosk/gunicorn.sock max_fails=1 fail_timeout=10s;": "{upstream_servers}",
+    "server unix:/run/kiosk/gunicorn-2.sock max_fails=1 fail_timeout=10s;": "",
     "root /srv/kiosk;": "root {static_parent};",
     "access_log /dev/stdout kiosk;": "access_log {log_dir}/access.log kiosk;",
     "error_log stderr warn;": "error_log {log_dir}/error.log warn;",
@@ -85,10 +86,15 @@ def make_self_signed_cert(folder: Path, name: str = "kiosk") -> tuple[Path, Path
     return cert, key
 
 
-def render_nginx_conf(*, http_port: int, https_port: int, upstream: str, static_parent: Path, log_dir: Path) -> str:
-    """The shipped nginx.conf with only its site-specific lines changed (see NGINX_SITE_LINES)."""
+def render_nginx_conf(*, http_port: int, https_port: int, upstream: str | list[str], static_parent: Path,
+                      log_dir: Path) -> str:
+    """The shipped nginx.conf with only its site-specific lines changed (see NGINX_SITE_LINES);
+    ``upstream`` is one app server's address or several (their ``server`` lines replace the
+    shipped ones, with the shipped parameters)."""
     text = (REPO_ROOT / "nginx.conf").read_text()
-    values = {"http_port": http_port, "https_port": https_port, "upstream": upstream,
+    servers = [upstream] if isinstance(upstream, str) else list(upstream)
+    upstream_servers = "\n        ".join(f"server {address} max_fails=1 fail_timeout=10s;" for address in servers)
+    values = {"http_port": http_port, "https_port": https_port, "upstream_servers": upstream_servers,
               "static_parent": static_parent, "log_dir": log_dir}
     for line, replacement in NGINX_SITE_LINES.items():
         count = text.count(line)
@@ -201,7 +207,7 @@ class Gunicorn:
 class Nginx:
     """Debian's nginx running the rendered shipped nginx.conf in a private prefix."""
 
-    def __init__(self, prefix: Path, upstream: str, *, static_parent: Path = REPO_ROOT) -> None:
+    def __init__(self, prefix: Path, upstream: str | list[str], *, static_parent: Path = REPO_ROOT) -> None:
         self.prefix = prefix
         self.http_port, self.https_port = free_port(), free_port()
         conf_dir = prefix / "conf"
