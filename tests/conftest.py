@@ -100,6 +100,34 @@ def postgres_database(postgres_server, postgres_template):
     postgres_server.drop_database(name)
 
 
+# Who the PostgreSQL site knows: fewer people than the SQLite trained site, enough to tell apart.
+POSTGRES_SITE_PEOPLE = ("Colin Powell", "George W Bush", "Barack Obama")
+
+
+@pytest.fixture(scope="session")
+def postgres_trained_site(postgres_server, postgres_template, tmp_path_factory) -> tuple[str, Path]:
+    """(database name, data dir) of a site enrolled and trained once on PostgreSQL (real photos,
+    real models; POSTGRES_SITE_PEOPLE): the face model is in its database. Tests use copies."""
+    from face_helpers import build_site
+
+    name = "kiosk_trained_site"
+    url = postgres_server.create_database(name, template=postgres_template)
+    folder = tmp_path_factory.mktemp("pg-trained-site")
+    build_site(folder, None, database_url=url, people=POSTGRES_SITE_PEOPLE)
+    return name, folder
+
+
+@pytest.fixture
+def postgres_site(postgres_server, postgres_trained_site) -> str:
+    """A private copy of the trained PostgreSQL site's database; its URL."""
+    import uuid
+
+    name = f"kiosk_site_{uuid.uuid4().hex[:12]}"
+    url = postgres_server.create_database(name, template=postgres_trained_site[0])
+    yield url
+    postgres_server.drop_database(name)
+
+
 @pytest.fixture
 def database_url(request, data_dir, migrated_db_template) -> str:
     """The ``app``'s database: a copy of the migrated SQLite template in the data dir, or (for

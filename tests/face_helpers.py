@@ -37,17 +37,20 @@ def photos_of(name: str) -> list[Path]:
     return [FACES / folder / f"{i}.jpg" for i in numbers]
 
 
-def build_site(folder: Path, template: Path) -> dict:
-    """Enroll ENROLLED into a fresh data dir and train; returns train_faces' summary."""
+def build_site(folder: Path, template: Path | None, *, database_url: str | None = None,
+               people: tuple[str, ...] = tuple(ENROLLED)) -> dict:
+    """Enroll ``people`` (of ENROLLED) into a fresh data dir and train; returns train_faces' summary.
+    The database is a copy of the SQLite ``template`` in the data dir, or ``database_url``."""
     from kiosk import create_app
     from kiosk.config import TestingConfig
     from kiosk.extensions import db
     from kiosk.services import enrollment, recognition
 
-    shutil.copy(template, folder / "kiosk.sqlite3")
-    app = create_app(TestingConfig(folder))
+    if database_url is None:
+        shutil.copy(template, folder / "kiosk.sqlite3")
+    app = create_app(TestingConfig(folder, database_url=database_url))
     with app.app_context():
-        for name in ENROLLED:
+        for name in people:
             results = enrollment.enroll_files(name, [str(p) for p in photos_of(name)])
             assert all(r.accepted for r in results), [(r.file, r.code) for r in results]
         summary = recognition.train_faces()

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import KioskError
-from ..services.database import DatabaseUnavailable, is_disconnect
+from ..services.database import DatabaseUnavailable, is_disconnect, rollback_quietly
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ def register_error_handlers(app: Flask) -> None:
             return _unexpected(err)
         # A database server that went away (restart, fail-over) is not a bug of the request.
         log.warning("Database unreachable on %s %s: %s", request.method, request.path, type(err.orig).__name__)
+        rollback_quietly()
         return _kiosk_error(DatabaseUnavailable())
 
     @app.errorhandler(CSRFError)
