@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -351,6 +352,77 @@ class Stack:
     def stop(self) -> None:
         self.nginx.stop()
         self.gunicorn.stop()
+
+
+class Cluster:
+    """Several app hosts behind one nginx, sharing one database and one media dir: the layout of
+    docs/deployment.md for a site that outgrew one box. Each host is a gunicorn (the shipped
+    gunicorn.conf.py) with its own data dir; the shipped nginx.conf routes each kiosk to one of
+    them by its routing cookie. ``hosts[i]`` is a :class:`Gunicorn`."""
+
+    def __init__(self, root: Path, database_url: str, *, hosts: int = 2, env: dict | None = None,
+                 media_dir: Path | None = None) -> None:
+        import secrets
+
+        self.root = root
+        self.media_dir = media_dir or root / "media"
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {"KIOSK_DATABASE_URL": database_url, "KIOSK_MEDIA_DIR": str(self.media_dir),
+                    "SECRET_KEY": secrets.token_hex(32), **(env or {})}
+        self.hosts: list[Gunicorn] = []
+        for number in range(1, hosts + 1):
+            data_dir = root / f"host{number}" / "data"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.hosts.append(Gunicorn(data_dir, env=self.env))
+        self.nginx = Nginx(root / "nginx", [f"127.0.0.1:{host.port}" for host in self.hosts])
+
+    def start(self) -> Cluster:
+        result = kiosk_cli(self.hosts[0].data_dir, "db", "upgrade", env=self.env)
+        if result.returncode != 0:
+            raise RuntimeError(f"kiosk db upgrade failed:\n{result.stderr}")
+        try:
+            for host in self.hosts:
+                host.start()
+            self.nginx.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.nginx.https
+
+    def session(self) -> requests.Session:
+        return https_session(self.nginx.cert)
+
+    def host_index(self, upstream: str) -> int:
+        """Which host (0, 1, ...) an nginx ``$upstream_addr`` names (the last one tried, if several)."""
+        address = upstream.split(",")[-1].strip()
+        return next(i for i, host in enumerate(self.hosts) if address == f"127.0.0.1:{host.port}")
+
+    def routed(self) -> list[dict]:
+        """nginx's access log: one dict per request (method, path, status, upstream, route)."""
+        with contextlib.suppress(OSError):
+            lines = (self.nginx.log_dir / "access.log").read_text(errors="replace").splitlines()
+            return [match.groupdict() for line in lines if (match := _ACCESS_LINE.search(line))]
+        return []
+
+    def kill_host(self, index: int) -> None:
+        """SIGKILL a host's gunicorn, master and worker: the machine is gone, nothing shuts down cleanly."""
+        host = self.hosts[index]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(host.proc.pid, signal.SIGKILL)
+        host.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.nginx.stop()
+        for host in self.hosts:
+            host.stop()
+
+
+_ACCESS_LINE = re.compile(r'"(?P<method>\S+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) .* '
+                          r'upstream=(?P<upstream>.*) route=(?P<route>\S+)$')
 
 
 def kiosk_frame_jpeg(photo: Path, size: tuple[int, int] = (640, 480), quality: int = 85) -> bytes:

@@ -10,6 +10,8 @@ Fixtures:
   an admin, people enrolled from tests/data/faces, ``kiosk train faces``).
 - ``make_stack(env=None, **options)``: a private copy of that site served by gunicorn behind
   nginx; stopped at the end of the test (or module, for ``module_stack``).
+- ``postgres_site`` / ``make_cluster(hosts=2)``: the same site on a real PostgreSQL server, served
+  by several app hosts behind one nginx (tests/reliability/test_scaleout.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "nginx"))
 
-from kiosk_stack import Stack, kiosk_cli, kiosk_frame_jpeg, nginx_available  # noqa: E402
+from kiosk_stack import Cluster, Stack, kiosk_cli, kiosk_frame_jpeg, nginx_available  # noqa: E402
 from reliability_kit import (  # noqa: E402
     ADMIN_PASSWORD,
     ADMIN_USER,
@@ -87,6 +89,57 @@ def site(tmp_path_factory) -> Site:
             return Site(data_dir, False, f"kiosk people enroll failed: {enrolled.stderr[-800:]}")
     trained = kiosk_cli(data_dir, "train", "faces", timeout_s=900)
     return Site(data_dir, trained.returncode == 0, trained.stdout[-800:] + trained.stderr[-800:])
+
+
+@dataclass
+class PostgresSite:
+    """The same site on PostgreSQL (several app hosts): the database ``template`` (people enrolled
+    and the face model trained, through the ``kiosk`` command line) and its shared ``media_dir``."""
+
+    template: str
+    media_dir: Path
+
+
+@pytest.fixture(scope="session")
+def postgres_site(postgres_server, postgres_template, tmp_path_factory) -> PostgresSite:
+    name = "kiosk_reliability_site"
+    url = postgres_server.create_database(name, template=postgres_template)
+    root = tmp_path_factory.mktemp("pg-site")
+    env = {"KIOSK_DATABASE_URL": url, "KIOSK_MEDIA_DIR": str(root / "media")}
+    data_dir = root / "data"
+    _checked(kiosk_cli(data_dir, "admin", "create", ADMIN_USER, "--password-stdin", stdin=ADMIN_PASSWORD + "\n",
+                       env=env), "kiosk admin create")
+    for person, folder in ENROLLED.items():
+        images = [str(path) for path in sorted((FACES / folder).glob("*.jpg")) + EXTRA_ENROLLMENT.get(person, [])]
+        _checked(kiosk_cli(data_dir, "people", "enroll", person, *images, env=env, timeout_s=600), "kiosk people enroll")
+    _checked(kiosk_cli(data_dir, "train", "faces", env=env, timeout_s=900), "kiosk train faces")
+    return PostgresSite(name, root / "media")
+
+
+@pytest.fixture
+def make_cluster(tmp_path_factory, postgres_server, postgres_site):
+    """``make_cluster(hosts=2, env=None)``: app hosts (gunicorn each, own data dir) on a private copy
+    of the PostgreSQL site and its media, behind one nginx; stopped at the end of the test."""
+    import uuid
+
+    clusters: list[Cluster] = []
+    databases: list[str] = []
+
+    def make(hosts: int = 2, env: dict | None = None) -> Cluster:
+        root = tmp_path_factory.mktemp("cluster")
+        name = f"kiosk_cluster_{uuid.uuid4().hex[:10]}"
+        url = postgres_server.create_database(name, template=postgres_site.template)
+        databases.append(name)
+        shutil.copytree(postgres_site.media_dir, root / "media")
+        cluster = Cluster(root, url, hosts=hosts, env=env, media_dir=root / "media")
+        clusters.append(cluster)
+        return cluster.start()
+
+    yield make
+    for cluster in clusters:
+        cluster.stop()
+    for name in databases:
+        postgres_server.drop_database(name)
 
 
 @pytest.fixture

@@ -12,9 +12,12 @@ import json
 import math
 import re
 import sqlite3
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import requests
 
@@ -121,6 +124,85 @@ class Kiosk:
 
     def reset(self) -> FrameAnswer:
         return self.post(None, None, path="/api/v1/kiosk/reset")
+
+
+MIN_INTERVAL_MS, MAX_INTERVAL_MS, PER_ROUND_TRIP = 66, 1000, 1.2  # static/js/kiosk.js
+
+
+@dataclass
+class KioskRun:
+    """One simulated kiosk under load: posts ``frames`` in a loop, paced as the kiosk page paces
+    itself (the next frame 1.2 x the smoothed round trip after the last one, between 66 ms and
+    1 s; never two in flight), and keeps what it got back."""
+
+    name: str
+    frames: list[bytes]
+    latencies_ms: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    states: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def run(self, kiosk: Kiosk, deadline: float) -> None:
+        kiosk.reset()
+        smoothed = None
+        index = 0
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            answer = kiosk.frame(self.frames[index % len(self.frames)], timeout_s=120)
+            index += 1
+            if answer.error:
+                self.failures.append(answer.error)
+                self.statuses["no answer"] += 1
+                continue
+            self.statuses[answer.status] += 1
+            self.latencies_ms.append(answer.elapsed_ms)
+            if answer.status == 200:
+                self.states[answer.state] += 1
+                if answer.body.get("server_ms") is not None:
+                    self.server_ms.append(answer.body["server_ms"])
+            smoothed = answer.elapsed_ms if smoothed is None else 0.7 * smoothed + 0.3 * answer.elapsed_ms
+            interval = min(MAX_INTERVAL_MS, max(MIN_INTERVAL_MS, PER_ROUND_TRIP * smoothed)) / 1000
+            pause = started + interval - time.monotonic()
+            if pause > 0:
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+
+
+def run_kiosks(runs: list[KioskRun], make_kiosk: Callable[[], Kiosk], seconds: float) -> float:
+    """Run every kiosk in its own thread for ``seconds``; returns the seconds it took."""
+    started = time.monotonic()
+    deadline = started + seconds
+    threads = [threading.Thread(target=run.run, args=(make_kiosk(), deadline), name=run.name) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 300)
+    assert not any(thread.is_alive() for thread in threads), "a simulated kiosk did not finish"
+    return time.monotonic() - started
+
+
+def load_figures(runs: list[KioskRun], elapsed: float) -> dict:
+    """Throughput and latency of a load run (what the reliability report prints); the raw status
+    Counter is under ``status_counter`` for assertions."""
+    latencies = [ms for run in runs for ms in run.latencies_ms]
+    server = [ms for run in runs for ms in run.server_ms]
+    statuses = sum((run.statuses for run in runs), Counter())
+    return {
+        "kiosks": len(runs),
+        "seconds": round(elapsed, 1),
+        "frames": len(latencies),
+        "frames_per_s": round(len(latencies) / elapsed, 2),
+        "statuses": dict(statuses),
+        "server_errors": sum(count for status, count in statuses.items() if isinstance(status, int) and status >= 500),
+        "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+        "p95_ms": round(percentile(latencies, 95), 1) if latencies else None,
+        "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+        "max_ms": round(max(latencies), 1) if latencies else None,
+        "server_p95_ms": round(percentile(server, 95), 1) if server else None,
+        "per_kiosk": {run.name: {"frames": len(run.latencies_ms), "p95_ms": round(percentile(run.latencies_ms, 95), 1),
+                                 "states": dict(run.states)} for run in runs if run.latencies_ms},
+        "status_counter": statuses,
+    }
 
 
 def run_until(kiosk: Kiosk, frame: bytes, want: set[str], *, max_frames: int = 60, timeout_s: float = 180,
