@@ -235,6 +235,32 @@ def test_device_tokens_in_kiosk_links_stay_out_of_the_access_log(proxied):
     assert "do-not-log-this-secret" not in log
 
 
+def set_cookies(response) -> list[str]:
+    return response.raw.headers.getlist("Set-Cookie")
+
+
+def test_a_kiosk_gets_one_routing_cookie_that_never_changes(proxied):
+    """The key nginx routes a kiosk on (several app hosts, nginx.conf): handed out once, by nginx,
+    with the first answer; never again while the browser sends it back; a new one per kiosk."""
+    kiosk = proxied.session()
+    first = kiosk.get(proxied.url + "/healthz", timeout=30)
+    (cookie,) = [c for c in set_cookies(first) if c.startswith("kiosk_route=")]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert {"path", "max-age", "secure", "httponly", "samesite"} <= attributes
+    route = kiosk.cookies["kiosk_route"]
+    assert len(route) == 32  # nginx's $request_id: 128 random bits
+    for path in ("/healthz", "/api/v1/kiosk/state", "/static/css/admin.css"):
+        answer = kiosk.get(proxied.url + path, timeout=60)
+        assert not [c for c in set_cookies(answer) if c.startswith("kiosk_route=")], path
+    assert kiosk.cookies["kiosk_route"] == route
+    other = proxied.session()
+    other.get(proxied.url + "/healthz", timeout=30)
+    assert other.cookies["kiosk_route"] != route
+    # The access log says which app host answered each kiosk (by its routing key).
+    log = (proxied.nginx.log_dir / "access.log").read_text()
+    assert f"upstream=127.0.0.1:{proxied.gunicorn.port} route={route}" in log
+
+
 def test_a_frame_round_trip_through_nginx(proxied, faces_data):
     """A real face photo in a 640x480 JPEG, posted as the kiosk page posts it, answered with
     the kiosk state (models load on the first frame: generous timeout)."""
@@ -251,7 +277,8 @@ def test_a_frame_round_trip_through_nginx(proxied, faces_data):
     assert 0 <= x < 640 and 0 <= y < 480 and w > 50 and h > 50
     assert first.headers["Cache-Control"] == "no-store"
     # The session cookie is marked Secure: the app knows it is behind HTTPS.
-    assert "secure" in first.headers["Set-Cookie"].lower()
+    app_cookie = next(c for c in set_cookies(first) if c.startswith("session="))
+    assert "; secure" in app_cookie.lower()
 
     second = session.post(proxied.url + "/api/v1/kiosk/frames", data=frame,
                           headers={"Content-Type": "image/jpeg"}, timeout=120)
