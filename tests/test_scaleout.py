@@ -312,3 +312,36 @@ def test_requests_answer_503_while_the_database_is_down_and_work_again_after(
     assert client.get("/healthz").status_code == 200
     with app.app_context():
         db.engine.dispose()
+
+
+def test_a_person_deleted_during_a_training_on_another_host_stays_deleted(postgres_site, tmp_path, monkeypatch):
+    """Host A retrains; while it fits, host B deletes a person (and prunes the stored model). The
+    model A saves afterwards was fitted with that person: it must not bring them back."""
+    host_a = host(tmp_path / "a", postgres_site)
+    host_b = host(tmp_path / "b", postgres_site)
+    with host_b.app_context():
+        obama = db.session.scalar(select(Person.id).where(Person.name == "Barack Obama"))
+        db.session.remove()
+    fit = recognition.build_face_model
+
+    def fit_then_someone_deletes(*args, **kwargs):
+        model = fit(*args, **kwargs)
+        assert obama in model.person_ids.tolist()  # A's model was fitted with him
+        with host_b.app_context():
+            from kiosk.services.people import delete_person
+
+            delete_person(db.session.get(Person, obama))
+            db.session.remove()
+        return model
+
+    monkeypatch.setattr(recognition, "build_face_model", fit_then_someone_deletes)
+    with host_a.app_context():
+        recognition.train_faces()
+        db.session.remove()
+    for app in (host_a, host_b):
+        with app.app_context():
+            model = recognition.load_model()
+            assert obama not in model.person_ids.tolist()
+            assert obama not in model.gallery_person_ids.tolist()
+            db.session.remove()
+            db.engine.dispose()

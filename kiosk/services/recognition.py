@@ -179,7 +179,9 @@ def train_faces(progress: ProgressFn | None = None) -> dict[str, Any]:
     _report(progress, 0.88, "Fitting the classifier")
     model = build_face_model(samples, embedder_name)
     save_model(model)
-    _recognizer.invalidate()
+    # Someone deleted while this training ran (here or on another app host) must not come back
+    # with the new model: their deletion may have pruned the previous one before this was saved.
+    on_people_changed()
     summary = model.summary()
     summary.update(
         re_embedded=re_embedded,
