@@ -313,28 +313,24 @@ def tls_handshake(port: int, *, version: ssl.TLSVersion) -> tuple[str, str]:
             return tls.version(), tls.cipher()[0]
 
 
-class Stack:
-    """gunicorn + nginx started together; ``stop()`` stops both."""
+class _Deployment:
+    """App hosts (``hosts``: gunicorn each) behind one ``nginx``; ``start()`` migrates the database
+    and starts them all, ``stop()`` stops them all."""
 
-    def __init__(self, root: Path, *, env: dict | None = None, app_uri: str | None = None,
-                 pythonpath: Path | None = None, workers: int | None = None, threads: int | None = None,
-                 data_dir: Path | None = None) -> None:
-        self.root = root
-        self.data_dir = data_dir or (root / "data")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.gunicorn = Gunicorn(self.data_dir, env=env, app_uri=app_uri, pythonpath=pythonpath,
-                                 workers=workers, threads=threads)
-        self.nginx = Nginx(root / "nginx", f"127.0.0.1:{self.gunicorn.port}")
+    hosts: list[Gunicorn]
+    nginx: Nginx
 
     def migrate(self) -> None:
-        result = kiosk_cli(self.data_dir, "db", "upgrade", env=self.gunicorn.env)
+        first = self.hosts[0]
+        result = kiosk_cli(first.data_dir, "db", "upgrade", env=first.env)
         if result.returncode != 0:
             raise RuntimeError(f"kiosk db upgrade failed:\n{result.stderr}")
 
-    def start(self) -> Stack:
+    def start(self):
         self.migrate()
         try:
-            self.gunicorn.start()
+            for host in self.hosts:
+                host.start()
             self.nginx.start()
         except BaseException:
             self.stop()
@@ -351,10 +347,26 @@ class Stack:
 
     def stop(self) -> None:
         self.nginx.stop()
-        self.gunicorn.stop()
+        for host in self.hosts:
+            host.stop()
 
 
-class Cluster:
+class Stack(_Deployment):
+    """gunicorn + nginx started together; ``stop()`` stops both."""
+
+    def __init__(self, root: Path, *, env: dict | None = None, app_uri: str | None = None,
+                 pythonpath: Path | None = None, workers: int | None = None, threads: int | None = None,
+                 data_dir: Path | None = None) -> None:
+        self.root = root
+        self.data_dir = data_dir or (root / "data")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.gunicorn = Gunicorn(self.data_dir, env=env, app_uri=app_uri, pythonpath=pythonpath,
+                                 workers=workers, threads=threads)
+        self.hosts = [self.gunicorn]
+        self.nginx = Nginx(root / "nginx", f"127.0.0.1:{self.gunicorn.port}")
+
+
+class Cluster(_Deployment):
     """Several app hosts behind one nginx, sharing one database and one media dir: the layout of
     docs/deployment.md for a site that outgrew one box. Each host is a gunicorn (the shipped
     gunicorn.conf.py) with its own data dir; the shipped nginx.conf routes each kiosk to one of
@@ -369,32 +381,12 @@ class Cluster:
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.env = {"KIOSK_DATABASE_URL": database_url, "KIOSK_MEDIA_DIR": str(self.media_dir),
                     "SECRET_KEY": secrets.token_hex(32), **(env or {})}
-        self.hosts: list[Gunicorn] = []
+        self.hosts = []
         for number in range(1, hosts + 1):
             data_dir = root / f"host{number}" / "data"
             data_dir.mkdir(parents=True, exist_ok=True)
             self.hosts.append(Gunicorn(data_dir, env=self.env))
         self.nginx = Nginx(root / "nginx", [f"127.0.0.1:{host.port}" for host in self.hosts])
-
-    def start(self) -> Cluster:
-        result = kiosk_cli(self.hosts[0].data_dir, "db", "upgrade", env=self.env)
-        if result.returncode != 0:
-            raise RuntimeError(f"kiosk db upgrade failed:\n{result.stderr}")
-        try:
-            for host in self.hosts:
-                host.start()
-            self.nginx.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    @property
-    def url(self) -> str:
-        return self.nginx.https
-
-    def session(self) -> requests.Session:
-        return https_session(self.nginx.cert)
 
     def host_index(self, upstream: str) -> int:
         """Which host (0, 1, ...) an nginx ``$upstream_addr`` names (the last one tried, if several)."""
@@ -414,11 +406,6 @@ class Cluster:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(host.proc.pid, signal.SIGKILL)
         host.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        self.nginx.stop()
-        for host in self.hosts:
-            host.stop()
 
 
 _ACCESS_LINE = re.compile(r'"(?P<method>\S+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) .* '
