@@ -15,6 +15,9 @@ relies on, in order:
    A, no answer after the kill is a 5xx, and a moved kiosk starts again from IDLE there and finds
    the check-in recorded before (nothing lost).
 
+``test_a_database_restart_under_load_costs_waits_not_errors``: PostgreSQL restarts (3 s down)
+while 4 kiosks stream to two hosts; no answer is a 5xx.
+
 ``test_throughput_of_one_and_two_app_processes`` measures what the second process buys on this
 machine: 4 kiosks against 1 app host, then against 2, printing frames/s in all and the p95.
 KIOSK_SCALEOUT_LOAD_S sets the seconds of each run (default 30).
@@ -271,6 +274,43 @@ def test_two_app_hosts_share_one_database_behind_nginx(make_cluster, frames):
     assert again[-1].body["duplicate"] is True  # "already checked in": the event of step 2 is in the database
     assert len(obama_events(cluster)) == 1
     report("scaleout.two_hosts", **figures)
+
+
+# --------------------------------------------------------------------------- the database restarts
+
+
+def test_a_database_restart_under_load_costs_waits_not_errors(make_cluster, postgres_server, frames):
+    """PostgreSQL stops for 3 s and starts again while 4 kiosks stream to two hosts: the frames that
+    need the database wait for it (pooled connections are replaced by pre-ping afterwards); no answer
+    is a 5xx, and every kiosk goes on being answered."""
+    cluster = make_cluster(hosts=2)
+    placed = kiosks_on_each_host(cluster, per_host=2)
+    warm_up([on_host[0] for on_host in placed], frames)
+    runs = [KioskRun("enrolled (A)", frames["enrolled"]), KioskRun("strangers (A)", frames["strangers"]),
+            KioskRun("enrolled (B)", frames["enrolled"][::-1]), KioskRun("strangers (B)", frames["strangers"][::-1])]
+    queue = iter([kiosk for on_host in placed for kiosk in on_host])
+    down = {}
+
+    def restart_database() -> None:
+        time.sleep(5.0)
+        postgres_server.stop("fast")
+        down["stopped"] = time.monotonic()
+        time.sleep(3.0)
+        postgres_server.start()
+        down["seconds"] = round(time.monotonic() - down["stopped"], 1)
+
+    restarter = threading.Thread(target=restart_database)
+    restarter.start()
+    elapsed = run_kiosks(runs, lambda: next(queue), 25.0)
+    restarter.join(timeout=120)
+    figures = load_figures(runs, elapsed)
+    statuses = figures.pop("status_counter")
+    report("scaleout.database_restart", database_down_s=down.get("seconds"), frames=figures["frames"],
+           statuses=figures["statuses"], p95_ms=figures["p95_ms"], max_ms=figures["max_ms"])
+    assert "seconds" in down, "the database was not restarted"
+    assert all(not run.failures for run in runs), [run.failures[:3] for run in runs]
+    assert set(statuses) == {200}, statuses
+    assert all(len(run.latencies_ms) >= 10 for run in runs)
 
 
 # --------------------------------------------------------------------------- what the second process buys
