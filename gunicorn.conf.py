@@ -7,7 +7,8 @@ Sized for a 2-core box running TensorFlow, MediaPipe, dlib and OpenCV:
   every frame of a kiosk must reach the same process; and each worker would hold its own
   ~1.2 GB of models. Threads still keep both cores busy: the heavy numeric code releases
   the GIL. ``KIOSK_WORKERS`` exists for a deployment whose sessions do not need affinity;
-  raise it only then.
+  raise it only then. More capacity comes from more app hosts (one such gunicorn each) on
+  one PostgreSQL database, nginx keeping each kiosk on one host (docs/deployment.md).
 * **Models load after fork, lazily, once per worker** (``preload_app = False``): TensorFlow
   and MediaPipe are not fork-safe, and a master that imported them would hold a second
   copy. The first frame after a (re)start pays the load (a few seconds).
