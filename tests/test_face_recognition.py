@@ -21,7 +21,7 @@ from kiosk.vision import face_model
 from kiosk.vision.face_model import FaceModel, TrainingSample, build_face_model
 from kiosk.vision.faces import analyze_frame
 from kiosk.vision.image import load_image
-from face_helpers import ENROLLED, FACES, HELD_OUT, STRANGERS
+from face_helpers import DEFAULT_EMBEDDER_ID, ENROLLED, FACES, HELD_OUT, STRANGERS
 
 
 def identify(path) -> recognition.Identification:
@@ -32,9 +32,10 @@ def test_train_summary(trained_site):
     _, summary = trained_site
     assert summary["people"] == len(ENROLLED)
     assert summary["samples"] == sum(len(v[1]) for v in ENROLLED.values())
-    assert summary["embedder"] == "dlib"
+    assert summary["embedder"] == "facenet" and summary["weights"] == "20180408-102900"
     assert summary["augmented_samples"] == summary["samples"] * len(face_model.AUGMENTATIONS)
-    assert 0.32 <= summary["threshold"] <= 0.45
+    low, high, _ = face_model.THRESHOLD_RANGES[DEFAULT_EMBEDDER_ID]
+    assert low <= summary["threshold"] <= high
     assert summary["cv_accuracy"] is not None and summary["cv_accuracy"] >= 0.9
     assert summary["trained_at"]
 
@@ -66,7 +67,7 @@ def test_identify_face_returns_the_match_and_the_embedding(trained_app):
     face = analyze_frame(image).face
     person_id, name, score, embedding = recognition.identify_face(image, face)
     assert name == "Colin Powell" and person_id is not None and score > 0.5
-    assert embedding.shape == (128,)
+    assert embedding.shape == (512,)
     # The cheap same-person check the kiosk uses between frames.
     other = recognition.identify_face(image, face).embedding
     assert recognition.is_same_person(embedding, other)
@@ -122,21 +123,39 @@ def test_reload_when_another_process_rewrites_the_file(trained_app):
     assert identify(HELD_OUT["Colin Powell"]).status == "unknown"
 
 
-def test_switching_embedder_re_embeds_the_stored_crops(trained_app):
-    # Two of Obama's samples look as if another embedder had made them (re-embedding all of them
-    # is the same code, just slower).
+@pytest.mark.parametrize("stored_by", ["dlib", "facenet:20180402-114759", "facenet"])
+def test_switching_embedder_or_weights_re_embeds_the_stored_crops(trained_app, stored_by):
+    """Two of Obama's samples look as if another embedder had made them: dlib, FaceNet with the other
+    weights key (same name, same 512 dimensions: only the key tells them apart), or a FaceNet of a
+    version that recorded no key. Training re-embeds exactly those from their stored crops."""
     obama = db.session.scalar(select(Person).where(Person.name == "Barack Obama"))
     switched = sorted(obama.samples, key=lambda s: s.id)[:2]
     original = {s.id: s.embedding_array().copy() for s in switched}
     for s in switched:
-        s.set_embedding(np.zeros(512, np.float32), "facenet")
+        s.set_embedding(np.zeros(128 if stored_by == "dlib" else 512, np.float32), stored_by)
     db.session.commit()
     summary = recognition.train_faces()
-    assert summary["re_embedded"] == 2 and summary["embedder"] == "dlib"
+    assert summary["re_embedded"] == 2
+    assert (summary["embedder"], summary["weights"]) == ("facenet", "20180408-102900")
     for s in switched:
         db.session.refresh(s)
-        assert s.embedder == "dlib" and np.linalg.norm(s.embedding_array() - original[s.id]) < 1e-3
+        assert s.embedder == DEFAULT_EMBEDDER_ID and np.linalg.norm(s.embedding_array() - original[s.id]) < 1e-3
     assert identify(HELD_OUT["Barack Obama"]).person == "Barack Obama"
+
+
+def test_a_model_file_of_other_weights_lends_no_augmented_copies(trained_app):
+    """A model file from before keys were recorded (embedder "facenet") was made with the fetched
+    20180402-114759 weights: its cached augmented copies are not reused for 20180408-102900."""
+    model = recognition.load_model()
+    model.embedder = "facenet"
+    model.augmented_cache = {k: np.zeros_like(v) for k, v in model.augmented_cache.items()}
+    recognition.save_model(model)
+    assert recognition.load_model().embedder == "facenet:20180402-114759"
+    summary = recognition.train_faces()
+    assert summary["weights"] == "20180408-102900" and summary["re_embedded"] == 0
+    rebuilt = recognition.load_model().augmented_cache
+    assert rebuilt.keys() == model.augmented_cache.keys()
+    assert all(np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4) for v in rebuilt.values())
 
 
 def test_no_model_is_a_clear_error(app):
@@ -153,7 +172,7 @@ def test_model_file_is_replaced_atomically(trained_app):
     recognition.save_model(recognition.load_model())
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".tmp")] == []
     info = recognition.model_info()
-    assert info["trained"] and info["embedder"] == "dlib" and info["threshold"] > 0
+    assert info["trained"] and info["embedder"] == "facenet" and info["threshold"] > 0
 
 
 def test_damaged_model_file_is_reported(trained_app):

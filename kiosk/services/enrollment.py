@@ -147,7 +147,7 @@ def check_photo_bytes(person: Person | None, photo: Photo) -> CheckedPhoto:
     """Decode, check, crop and embed one photo for ``person`` (None: a person not created yet).
     Writes nothing. Raises :class:`EnrollmentRefused` (the photo's fault) or ``ModelUnavailable``
     (a model file is missing: nobody's photo can be enrolled until the operator restores it)."""
-    from ..vision.embedders import get_embedder, resolve_embedder_name
+    from ..vision.embedders import get_embedder, resolve_embedder_id
 
     max_pixels = int(current_app.config.get("KIOSK_MAX_IMAGE_PIXELS", 40_000_000))
     try:
@@ -156,7 +156,7 @@ def check_photo_bytes(person: Person | None, photo: Photo) -> CheckedPhoto:
         raise EnrollmentRefused(str(err), code="bad_image") from err
     analysis = check_photo(bgr)
     crop = canonical_crop(bgr, analysis.face)
-    embedder_name = resolve_embedder_name()
+    embedder_name = resolve_embedder_id()
     embedding = get_embedder(embedder_name).embed_crops([crop])[0]
     warning = _duplicate_warning(person, embedding, embedder_name)
     if warning is None and len(analysis.faces) > 1:

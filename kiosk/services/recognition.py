@@ -47,6 +47,7 @@ from ..vision.face_model import (
     embed_with_augmentations,
     embedding_distance,
 )
+from ..vision.facenet_weights import LEGACY_KEY
 from ..vision.faces import Face, FrameAnalysis, analyze_frame, canonical_crop
 from . import model_store
 
@@ -112,6 +113,8 @@ def load_model(path: Path | None = None) -> FaceModel:
         raise ModelNotTrained(
             "The face model file is from another version of the kiosk; run `kiosk train faces` again."
         )
+    if model.embedder == "facenet":  # trained before weights keys were recorded: the fetched weights
+        model.embedder = f"facenet:{LEGACY_KEY}"
     return model
 
 
@@ -135,11 +138,11 @@ def train_faces(progress: ProgressFn | None = None) -> dict[str, Any]:
     from .. import storage
     from ..extensions import db
     from ..models import FaceSample, Person
-    from ..vision.embedders import get_embedder, resolve_embedder_name
+    from ..vision.embedders import get_embedder, resolve_embedder_id
     from ..vision.image import load_image
 
     started = time.perf_counter()
-    embedder_name = resolve_embedder_name()
+    embedder_name = resolve_embedder_id()  # with the weights key: a new key re-embeds like a new embedder
     embedder = get_embedder(embedder_name)
     rows = db.session.scalars(
         select(FaceSample).join(Person).where(Person.active.is_(True)).order_by(FaceSample.person_id, FaceSample.id)
@@ -338,9 +341,9 @@ def same_person_threshold() -> float:
     try:
         return float(_recognizer.model().threshold)
     except ModelNotTrained:
-        from ..vision.embedders import resolve_embedder_name
+        from ..vision.embedders import resolve_embedder_id
 
-        return default_threshold(resolve_embedder_name())
+        return default_threshold(resolve_embedder_id())
 
 
 def duplicate_threshold(embedder: str) -> float:

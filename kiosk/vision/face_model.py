@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from ..errors import KioskError
+from .embedders import score_slopes, split_embedder_id, threshold_ranges
 
 #: Version of :class:`FaceModel`'s fields; a saved model of another version is refused ("retrain").
 MODEL_VERSION = 1
@@ -44,9 +45,9 @@ HARD_NEGATIVE_PEOPLE = 40
 RANDOM_NEGATIVES = 200
 CV_MAX_FOLDS = 3
 CV_MAX_PEOPLE = 300
-# (low, high, default) threshold per embedder, on L2-normalised embeddings.
-THRESHOLD_RANGES = {"dlib": (0.32, 0.45, 0.40), "facenet": (0.60, 1.10, 0.90)}
-DEFAULT_SCORE_SLOPE = {"dlib": 40.0, "facenet": 15.0}
+# (low, high, default) threshold per embedder id (FaceNet: per weights key), on L2-normalised embeddings.
+THRESHOLD_RANGES = threshold_ranges()
+DEFAULT_SCORE_SLOPE = score_slopes()
 NOBODY_ENROLLED_MESSAGE = "No one is enrolled yet: enroll people with `kiosk people enroll NAME PHOTO...` first."
 
 
@@ -118,7 +119,7 @@ class TrainingSample:
 
 @dataclass
 class FaceModel:
-    embedder: str
+    embedder: str  # the embedder id: "dlib", "facenet:<weights key>", "facenet+dlib:<weights key>"
     dim: int
     person_ids: np.ndarray  # (k,) int64, one per SVM row
     weights: np.ndarray | None  # (k, dim) float32; None when a single person is enrolled
@@ -149,7 +150,8 @@ class FaceModel:
             "people": self.people,
             "samples": self.samples,
             "augmented_samples": int(sum(len(v) for v in self.augmented_cache.values())),
-            "embedder": self.embedder,
+            "embedder": split_embedder_id(self.embedder)[0],
+            "weights": split_embedder_id(self.embedder)[1],
             "cv_accuracy": None if self.cv_accuracy is None else round(float(self.cv_accuracy), 4),
             "threshold": round(float(self.threshold), 4),
             "threshold_source": self.threshold_source,

@@ -91,7 +91,7 @@ def job_outcome(job: training_jobs.TrainingJob) -> str:
         if result.get("cv_accuracy") is not None:
             parts.append(f"cross-validated accuracy {float(result['cv_accuracy']) * 100:.1f}%")
         if result.get("embedder"):
-            parts.append(f"embedder {result['embedder']}")
+            parts.append(f"embedder {result['embedder']}" + (f" {result['weights']}" if result.get("weights") else ""))
     else:
         counts = result.get("site_samples") or {}
         parts = [", ".join(f"{n} {label}" for label, n in counts.items()) + " site samples"] if counts else []
