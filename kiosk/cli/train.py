@@ -20,7 +20,7 @@ def train_group() -> None:
 @train_group.command("faces")
 def train_faces() -> None:
     """Fit the face classifier on the enrolled photos; prints one JSON object
-    (people, samples, embedder, cv_accuracy, threshold, trained_at)."""
+    (people, samples, embedder, weights, cv_accuracy, threshold, trained_at)."""
     from ..services import recognition
 
     last = [0.0]
