@@ -72,7 +72,8 @@ def test_every_weight_constant_maps_to_one_keras_layer(graph_def):
     assert facenet_convert.graph_scope("Block8_6_Conv2d_1x1") == "InceptionResnetV1/Block8/Conv2d_1x1"
     assert (facenet_convert.graph_scope("Block17_10_Branch_1_Conv2d_0c_7x1_BatchNorm")
             == "InceptionResnetV1/Repeat_1/block17_10/Branch_1/Conv2d_0c_7x1")
-    assert facenet_convert.graph_scope("Mixed_6a_Branch_1_Conv2d_1a_3x3") == "InceptionResnetV1/Mixed_6a/Branch_1/Conv2d_1a_3x3"
+    assert (facenet_convert.graph_scope("Mixed_6a_Branch_1_Conv2d_1a_3x3")
+            == "InceptionResnetV1/Mixed_6a/Branch_1/Conv2d_1a_3x3")
     # A graph missing one weight is refused, not half converted.
     del constants["InceptionResnetV1/Repeat/block35_3/Branch_2/Conv2d_0c_3x3/weights"]
     with pytest.raises(facenet_convert.ConversionFailed, match="no constant .*block35_3/Branch_2/Conv2d_0c_3x3"):

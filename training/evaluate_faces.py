@@ -122,7 +122,9 @@ def embed_all(embedder, crops: list[np.ndarray], augment: bool) -> tuple[np.ndar
     return np.stack(originals), (np.stack(copies) if augment else None)
 
 
-def make_splits(ids: np.ndarray, k: int, enrollable: list[str], n_strangers: int, splits: int, seed: int) -> list[Split]:
+def make_splits(
+    ids: np.ndarray, k: int, enrollable: list[str], n_strangers: int, splits: int, seed: int
+) -> list[Split]:
     rng = np.random.default_rng(seed)
     result = []
     for split in range(splits):
