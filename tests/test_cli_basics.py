@@ -18,6 +18,7 @@ from kiosk.models import AttendanceEvent, FaceSample, Person
 
 EXPECTED_TABLES = {"person", "face_sample", "attendance_event", "admin_user", "gesture_sample", "kiosk_device"}
 KIOSK = Path(sys.executable).with_name("kiosk")
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def run_kiosk(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -48,6 +49,26 @@ def test_flask_app_option_works_too(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "enroll" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["people", "list"], ["admin", "create", "bob", "--password-stdin"],
+                                     ["devices", "list"], ["train", "faces"]])
+def test_a_database_that_was_never_migrated_gets_run_db_upgrade_not_a_traceback(tmp_path, command):
+    result = run_kiosk(tmp_path / "never-migrated", *command, stdin="a long passphrase\n")
+    assert result.returncode == 1, result
+    assert "run `kiosk db upgrade` first" in result.stderr
+    assert "Traceback" not in result.stderr and "sqlalchemy" not in result.stderr.lower()
+
+
+def test_image_commands_print_only_their_answers(tmp_path):
+    """The native runtimes' start-up notes (TFLite's XNNPACK line, absl's warnings) stay off the
+    console: stderr is empty, stdout is one JSON line per image."""
+    images = {"emotion": DATA / "expressions" / "neutral.jpg", "gesture": DATA / "gestures" / "obama_folded_arms.jpg"}
+    for command, image in images.items():
+        result = run_kiosk(tmp_path, command, str(image))
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "", (command, result.stderr)
+        assert json.loads(result.stdout)["status"] == "ok"
 
 
 def test_admin_create_from_stdin(runner, app):

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from .lazy import LazyModel, ModelUnavailable
+from .native_log import quiet_native_start
 from .settings import models_dir
 
 if TYPE_CHECKING:  # the face detector is only needed when a caller hands us a Face
@@ -139,7 +140,7 @@ class EmotionModel(LazyModel):
             import tensorflow as tf
         except ImportError as err:  # pragma: no cover - tensorflow-cpu is a hard dependency
             raise ModelUnavailable("tensorflow is not installed: the emotion model cannot run.") from err
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_native_start():
             # TF 2.19 warns that tf.lite.Interpreter moves to ai-edge-litert in 2.20; we pin 2.19.
             warnings.simplefilter("ignore", UserWarning)
             try:

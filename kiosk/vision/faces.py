@@ -45,6 +45,7 @@ import numpy as np
 
 from .image import bgr_to_rgb
 from .lazy import LazyModel, ModelUnavailable
+from .native_log import quiet_native_start
 from .settings import setting
 
 KEYPOINT_NAMES = (
@@ -195,21 +196,37 @@ class FaceDetector(LazyModel):
     def __init__(self) -> None:
         super().__init__()
         self._run_lock = threading.Lock()
+        self._ran: set[str] = set()  # range models that have run once (their start-up notes are done)
 
     def _load(self) -> dict:
         try:
             import mediapipe as mp
         except ImportError as err:  # pragma: no cover - mediapipe is a hard dependency
             raise ModelUnavailable("mediapipe is not installed: face detection is unavailable.") from err
-        # A low floor here; the configured cut is applied in detect() so it can change at run time.
-        return {
-            rng: mp.solutions.face_detection.FaceDetection(model_selection=sel, min_detection_confidence=0.3)
-            for rng, sel in self._RANGES.items()
-        }
+        # Each range's graph is built on its first use (_graph): the full-range model is only
+        # needed when the short-range one finds nothing, and a graph built but never run would
+        # print its start-up notes later, outside quiet_native_start.
+        return {"solutions": mp.solutions.face_detection, "graphs": {}}
+
+    def _graph_for(self, rng: str):
+        """The graph of one range model; the caller holds ``_run_lock``. Built and run for the
+        first time inside :func:`quiet_native_start` (see ``_run``)."""
+        loaded = self.model
+        graph = loaded["graphs"].get(rng)
+        if graph is None:
+            # A low floor here; the configured cut is applied in detect() so it can change at run time.
+            graph = loaded["solutions"].FaceDetection(model_selection=self._RANGES[rng], min_detection_confidence=0.3)
+            loaded["graphs"][rng] = graph
+        return graph
 
     def _run(self, rgb: np.ndarray, rng: str, min_confidence: float, width: int, height: int) -> list[Face]:
         with self._run_lock:
-            result = self.model[rng].process(rgb)
+            if rng in self._ran:
+                result = self._graph_for(rng).process(rgb)
+            else:
+                with quiet_native_start():
+                    result = self._graph_for(rng).process(rgb)
+                self._ran.add(rng)
         faces = []
         for det in result.detections or []:
             score = float(det.score[0])

@@ -34,6 +34,7 @@ import numpy as np
 
 from .image import bgr_to_rgb
 from .lazy import LazyModel, ModelUnavailable
+from .native_log import quiet_native_start
 
 POSE_LANDMARK_COUNT = 33
 
@@ -185,6 +186,11 @@ class PoseLandmarks:
         return cls(array=array, image_size=image_size)
 
 
+# MediaPipe notes "Using NORM_RECT without IMAGE_DIMENSIONS ..." once per process, on the first
+# frame in which any graph finds a person; until then every call runs in quiet_native_start.
+_landmarks_projected = False
+
+
 class PoseEstimator(LazyModel):
     """One MediaPipe Pose graph (complexity 1) in static or tracking mode.
 
@@ -208,6 +214,7 @@ class PoseEstimator(LazyModel):
         self.min_detection_confidence = min_detection_confidence
         self.min_tracking_confidence = min_tracking_confidence
         self._infer_lock = threading.Lock()
+        self._graph_ran = False  # the current graph has run once (its start-up notes are done)
 
     def _load(self) -> Any:
         try:
@@ -234,9 +241,18 @@ class PoseEstimator(LazyModel):
         if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.shape[0] < 2 or bgr.shape[1] < 2:
             raise ValueError("estimate() needs a BGR image of shape (height, width, 3)")
         rgb = bgr_to_rgb(bgr)
+        global _landmarks_projected
         with self._infer_lock:
-            graph = self.model
-            result = graph.process(rgb)
+            if self._graph_ran and _landmarks_projected:
+                result = self.model.process(rgb)
+            else:
+                # Building the graph and its first run print the runtimes' start-up notes
+                # (asynchronously, before this first result comes back), and the first frame
+                # with a person in the whole process prints one more: these run in here.
+                with quiet_native_start():
+                    result = self.model.process(rgb)
+                self._graph_ran = True
+                _landmarks_projected = _landmarks_projected or result.pose_landmarks is not None
         if result.pose_landmarks is None:
             return None
         array = np.array(
@@ -246,6 +262,10 @@ class PoseEstimator(LazyModel):
         return PoseLandmarks(array=array, image_size=(width, height))
 
     predict = estimate
+
+    def warm_up(self) -> None:
+        """Build the graph and run it once (a blank frame), so the first real frame costs what any frame costs."""
+        self.estimate(np.zeros((64, 64, 3), np.uint8))
 
     def reset(self) -> None:
         """Forget the tracked person (the next frame runs the person detector again)."""
@@ -257,10 +277,12 @@ class PoseEstimator(LazyModel):
         with self._infer_lock, self._lock:
             if self._model is not None:
                 self._model.reset()
+                self._graph_ran = False  # the restarted run prints its start-up notes again
 
     def close(self) -> None:
         with self._infer_lock, self._lock:
             graph, self._model = self._model, None
+            self._graph_ran = False
             if graph is not None:
                 graph.close()
 
