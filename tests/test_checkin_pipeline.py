@@ -33,18 +33,51 @@ class CountingIdentify:
         return self.answer
 
 
+def live(frame: np.ndarray, count: int) -> list[np.ndarray]:
+    """``count`` frames of a steady person: the exposure drifts by a grey level or two, as a live
+    camera's does (identical frames would be a frozen camera, which the vote does not count)."""
+    return [np.clip(frame.astype(np.int16) + (i % 5) - 2, 0, 255).astype(np.uint8) for i in range(count)]
+
+
 def test_the_engine_identifies_through_the_callable_it_is_given():
     machine = CheckInMachine(config=MachineConfig(), backend=NoRecording())
     machine.reset(0.0)
     identify = CountingIdentify(person_id=7)
-    frame = kiosk_frame()
-    for i in range(MachineConfig().votes_to_identify):
-        result = analyse_frame(machine, frame, identify, None, now=0.1 * (i + 1))
+    results = []
+    for i, frame in enumerate(live(kiosk_frame(), 30)):  # 15 frames a second
+        results.append(analyse_frame(machine, frame, identify, None, now=(i + 1) / 15))
+        if machine.state != State.IDENTIFYING and i:
+            break
     assert machine.state == State.CONFIRMING
     assert (machine.person_id, machine.person_name) == (7, "Ada Lovelace")
-    assert result.face_box is not None and result.frame_size == (640, 480)
-    assert len(identify.calls) == MachineConfig().votes_to_identify
-    assert all(shape == frame.shape and isinstance(face, Face) for shape, face in identify.calls)
+    assert results[-1].face_box is not None and results[-1].frame_size == (640, 480)
+    # Only the frames that were new evidence were embedded: one every vote_gap_s, three in all.
+    config = MachineConfig()
+    assert len(identify.calls) == sum(r.embeddings for r in results) == config.votes_to_identify
+    assert len(results) > len(identify.calls)
+    assert all(shape == (480, 640, 3) and isinstance(face, Face) for shape, face in identify.calls)
+
+
+def test_the_same_picture_again_is_embedded_only_after_a_pause():
+    """The same picture again and again (a frozen camera, a very still person in front of a
+    quiet one) adds little evidence: it is embedded again only SAME_PICTURE_PATIENCE_S after
+    the last vote, so identification is slower than for a live picture but never starved."""
+    from kiosk.checkin.evidence import SAME_PICTURE_PATIENCE_S
+
+    machine = CheckInMachine(config=MachineConfig(), backend=NoRecording())
+    machine.reset(0.0)
+    identify = CountingIdentify(person_id=7)
+    frame, now, calls_at = kiosk_frame(), 0.0, []
+    while machine.state in (State.IDLE, State.IDENTIFYING) and now < 5:
+        now += 1 / 15
+        before = len(identify.calls)
+        analyse_frame(machine, frame, identify, None, now=now)
+        if len(identify.calls) > before:
+            calls_at.append(now)
+    assert machine.state == State.CONFIRMING
+    assert len(calls_at) == MachineConfig().votes_to_identify
+    gaps = np.diff(calls_at)
+    assert np.all(gaps >= SAME_PICTURE_PATIENCE_S - 1e-9) and np.all(gaps < SAME_PICTURE_PATIENCE_S + 1 / 15 + 1e-9)
 
 
 def test_nobody_to_identify_means_no_call_and_an_unknown_face_is_unknown():
@@ -54,7 +87,8 @@ def test_nobody_to_identify_means_no_call_and_an_unknown_face_is_unknown():
     analyse_frame(machine, np.full((480, 640, 3), 128, np.uint8), identify, None, now=0.1)
     assert identify.calls == [] and machine.state == State.IDLE  # no face: recognition is not asked
     now = 0.1
+    frames = live(kiosk_frame(), 5)
     while machine.state in (State.IDLE, State.IDENTIFYING) and now < 30:
         now += 0.1
-        analyse_frame(machine, kiosk_frame(), identify, None, now=now)
+        analyse_frame(machine, frames[round(now * 10) % 5], identify, None, now=now)
     assert machine.state == State.UNKNOWN

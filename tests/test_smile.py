@@ -30,17 +30,26 @@ def feed(smile: SmileCapture, scores, start: float = 0.0, step: float = 0.1):
 
 
 def test_held_smile_captures_the_happiest_frame():
-    smile = SmileCapture(threshold=0.6, hold_frames=3, timeout_s=10)
+    smile = SmileCapture(threshold=0.6, hold_frames=3, hold_s=0.2, timeout_s=10)
     index, capture = feed(smile, [0.1, 0.7, 0.95, 0.8])
-    assert index == 4  # the third frame in a row above 0.6
+    assert index == 4  # the third frame in a row above 0.6, 0.2 s after the first
     assert capture.reason == "smile"
     assert tag(capture) == 3 and capture.happy == pytest.approx(0.95)
     assert smile.done and smile.result is capture
     assert smile.update(frame(9), 0.99, 1.0) is None  # one capture per step
 
 
+@pytest.mark.parametrize("fps", [4.0, 15.0, 30.0])
+def test_a_smile_is_held_for_its_time_on_enough_frames_at_any_rate(fps):
+    smile = SmileCapture(threshold=0.6, hold_frames=2, hold_s=0.3, timeout_s=10)
+    index, capture = feed(smile, [0.9] * 30, step=1 / fps)
+    assert capture.reason == "smile"
+    held_s = (index - 1) / fps
+    assert index >= 2 and max(0.3, 1 / fps) - 1e-9 <= held_s < max(0.3, 1 / fps) + 1 / fps
+
+
 def test_a_smile_must_be_held_in_consecutive_frames():
-    smile = SmileCapture(threshold=0.6, hold_frames=3, timeout_s=10)
+    smile = SmileCapture(threshold=0.6, hold_frames=3, hold_s=0.0, timeout_s=10)
     # Flickering above/below the threshold, and an unscored frame (no face), never hold.
     index, _ = feed(smile, [0.7, 0.7, 0.2, 0.9, 0.9, None, 0.9, 0.9])
     assert index is None and smile.held == 2 and not smile.done
@@ -49,7 +58,7 @@ def test_a_smile_must_be_held_in_consecutive_frames():
 
 
 def test_threshold_is_inclusive_and_single_frame_hold():
-    smile = SmileCapture(threshold=0.5, hold_frames=1, timeout_s=5)
+    smile = SmileCapture(threshold=0.5, hold_frames=1, hold_s=0.0, timeout_s=5)
     assert smile.update(frame(1), 0.49, 0.0) is None
     capture = smile.update(frame(2), 0.5, 0.1)
     assert capture is not None and capture.reason == "smile" and tag(capture) == 2
@@ -115,7 +124,7 @@ def test_the_capture_is_the_frame_that_was_passed_in():
 
 
 def test_scores_are_clipped_and_nan_is_unscored():
-    smile = SmileCapture(threshold=0.9, hold_frames=1, timeout_s=1.0)
+    smile = SmileCapture(threshold=0.9, hold_frames=1, hold_s=0.0, timeout_s=1.0)
     assert smile.update(frame(1), float("nan"), 0.0) is None
     capture = smile.update(frame(2), 1.0000002, 0.1)
     assert capture.happy == 1.0
@@ -124,7 +133,7 @@ def test_scores_are_clipped_and_nan_is_unscored():
 @pytest.mark.parametrize(
     "kwargs",
     [{"threshold": 0}, {"threshold": 1.5}, {"hold_frames": 0}, {"hold_frames": 1.5}, {"timeout_s": 0},
-     {"timeout_s": float("inf")}],
+     {"timeout_s": float("inf")}, {"hold_s": -0.1}, {"hold_s": float("nan")}],
 )
 def test_invalid_settings_are_refused(kwargs):
     with pytest.raises(ValueError):

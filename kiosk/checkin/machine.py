@@ -11,12 +11,22 @@ tested on recorded observation sequences with a backend of the test's choosing.
 
 Decisions that protect people from being checked in as someone else:
 
-* identity is decided by a vote over a sliding window of frames, never by one frame;
-* a gesture counts only when held for ``gesture_hold_frames`` consecutive frames, and
-  only when the body making it owns the face (the pose's head landmarks lie in the face
-  box), so a photo held up by somebody else cannot confirm;
+* identity is decided by a vote over several embeddings taken at different moments, never
+  by one frame: at least ``votes_to_identify`` (3) agreeing votes among the latest
+  ``vote_window`` (4), each embedding at least ``vote_gap_s`` (0.1 s) after the previous one
+  and the agreeing ones spanning at least ``vote_min_span_s`` (0.25 s). Frames in between are
+  not embedded (``Stage.IDENTITY`` is not asked for; the pipeline also skips frames that
+  would add nothing, see ``kiosk.checkin.evidence``), but every frame's face detection keeps
+  the face tracked: a face that jumps elsewhere starts the vote again;
+* a gesture counts only when held for ``gesture_hold_s`` seconds on at least
+  ``gesture_hold_frames`` consecutive frames, and only when the body making it owns the face
+  (the pose's head landmarks lie in the face box), so a photo held up by somebody else
+  cannot confirm;
 * while confirming and smiling the face must stay the same person (a cheap continuity
-  check every frame, a full embedding check every few frames); a second face aborts.
+  check every frame, a full embedding check every ``same_person_every_s``); a second face aborts.
+
+Holds and timeouts are in seconds (with minimum frame counts), so a check-in takes as long on a
+machine that analyses 15 frames a second as on one that manages 5.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..vision.gestures import GesturePrediction
+from .evidence import VoteEvidence
 from .gesture_hold import GestureHold
 from .smile import SmileCapture
 
@@ -46,8 +57,8 @@ class Stage(str, enum.Enum):
     """Work the pipeline may do on a frame; the machine asks only for what its state needs."""
 
     FACE = "face"  # detection + quality (cheap, every state)
-    IDENTITY = "identity"  # embedding + classifier (IDENTIFYING only)
-    SAME_PERSON = "same_person"  # embedding compared with the identified person (every few frames)
+    IDENTITY = "identity"  # embedding + classifier (IDLE/IDENTIFYING, at most every vote_gap_s)
+    SAME_PERSON = "same_person"  # embedding compared with the identified person (every same_person_every_s)
     POSE = "pose"  # pose landmarks + gesture (CONFIRMING, SMILING)
     EMOTION = "emotion"  # happy score (SMILING)
 
@@ -59,19 +70,24 @@ UNKNOWN_VOTE = -1  # the vote of a face the recogniser rejects
 class MachineConfig:
     """Thresholds and timeouts; every one can be set per site (``KIOSK_CHECKIN_*``)."""
 
-    vote_window: int = 7  # frames in the identity vote
-    votes_to_identify: int = 5  # votes one person needs inside the window
-    votes_to_reject: int = 6  # unknown votes that end in UNKNOWN
-    face_lost_frames: int = 6  # consecutive frames without the face before giving up
-    gesture_hold_frames: int = 5  # consecutive frames a gesture must be held
+    vote_window: int = 4  # the latest embeddings (votes) that count
+    votes_to_identify: int = 3  # agreeing votes one person needs inside the window
+    votes_to_reject: int = 4  # unknown votes that end in UNKNOWN
+    vote_gap_s: float = 0.1  # an embedding is new evidence only this long after the previous one
+    vote_min_span_s: float = 0.25  # the deciding votes must span at least this long
+    face_lost_s: float = 0.5  # the face missing this long (and face_lost_frames frames) -> give up
+    face_lost_frames: int = 3
+    gesture_hold_s: float = 0.4  # how long a gesture must be held ...
+    gesture_hold_frames: int = 3  # ... on at least this many consecutive frames
     gesture_min_score: float = 0.6
-    same_person_every: int = 8  # full embedding re-check every N frames while confirming/smiling
+    same_person_every_s: float = 0.5  # full embedding re-check while confirming/smiling
     min_box_iou: float = 0.2  # face box continuity between consecutive frames
     identify_timeout_s: float = 8.0
     confirm_timeout_s: float = 12.0
     smile_timeout_s: float = 6.0
     smile_threshold: float = 0.6
-    smile_hold_frames: int = 3
+    smile_hold_s: float = 0.3
+    smile_hold_frames: int = 2
     message_s: float = 4.0  # how long DONE / UNKNOWN / CANCELLED stay on screen
 
     @classmethod
@@ -94,6 +110,7 @@ class Observation:
     face_count: int = 0
     quality_problem: str | None = None  # too_dark | too_bright | too_blurry
     identity: int | None = None  # person id, UNKNOWN_VOTE, or None (not computed)
+    vote_skipped: str | None = None  # why a wanted embedding was not taken (kiosk.checkin.evidence)
     identity_name: str | None = None
     identity_score: float | None = None
     same_person: bool | None = None  # None: not checked on this frame
@@ -140,6 +157,7 @@ class Snapshot:
     hint: str | None = None
     person_name: str | None = None
     gesture: dict | None = None
+    hold: dict | None = None  # a hold in progress: {"kind", "name", "progress", "remaining_s", "hold_s"}
     happy: float | None = None
     countdown: float | None = None
     photo_token: str | None = None
@@ -171,9 +189,13 @@ class CheckInMachine:
     identity_score: float | None = None
     hint: str | None = None
     frames_in_state: int = 0
-    _votes: deque = field(default_factory=deque)
+    _votes: deque = field(default_factory=deque)  # (time, person id or UNKNOWN_VOTE, name, score)
+    _last_vote_at: float | None = None
+    _same_person_at: float | None = None
     _lost_frames: int = 0
+    _lost_since: float | None = None
     _last_box: tuple[int, int, int, int] | None = None
+    evidence: VoteEvidence = field(default_factory=VoteEvidence)  # kept for the pipeline's pixel rules
     _gesture: GestureHold | None = None
     _last_gesture: tuple[str | None, float] = (None, 0.0)
     _smile: SmileCapture | None = None
@@ -182,20 +204,36 @@ class CheckInMachine:
     _outcome: RecordOutcome | None = None
 
     # -- what the pipeline must compute -------------------------------------------------
-    def stages_needed(self) -> set[Stage]:
-        """The stages for the next frame. No pose model while IDLE; no embedding every
-        frame once a person is identified, only a re-check every ``same_person_every``."""
+    def stages_needed(self, now: float | None = None) -> set[Stage]:
+        """The stages for a frame at ``now``. No pose model while IDLE; an embedding while
+        identifying only ``vote_gap_s`` after the last vote; once a person is identified only a
+        re-check every ``same_person_every_s``. Without ``now`` the timed stages are included."""
+        def due(since: float | None, every: float) -> bool:
+            return now is None or since is None or now - since >= every
+
         if self.state == State.IDENTIFYING or self.state == State.IDLE:
             # IDLE asks for identity too: the frame that starts IDENTIFYING is its first vote.
-            return {Stage.FACE, Stage.IDENTITY}
+            if self.state == State.IDLE or due(self._last_vote_at, self.config.vote_gap_s):
+                return {Stage.FACE, Stage.IDENTITY}
+            return {Stage.FACE}
         if self.state in (State.CONFIRMING, State.SMILING):
             stages = {Stage.FACE, Stage.POSE}
             if self.state == State.SMILING:
                 stages.add(Stage.EMOTION)
-            if self.frames_in_state % self.config.same_person_every == self.config.same_person_every - 1:
+            if due(self._same_person_at, self.config.same_person_every_s):
                 stages.add(Stage.SAME_PERSON)
             return stages
         return {Stage.FACE}
+
+    def frame_wanted(self) -> tuple[int, float]:
+        """(width in pixels, minimum seconds between frames) of the frames this state needs.
+
+        Identifying, confirming and smiling need the camera's full 640 px (the face must be
+        large enough to embed) as often as the camera gives them; a message screen (DONE,
+        UNKNOWN, CANCELLED) only needs to see whether someone is there, a few times a second."""
+        if self.state in (State.DONE, State.UNKNOWN, State.CANCELLED):
+            return 320, 0.25
+        return 640, 0.0
 
     # -- transitions ---------------------------------------------------------------------
     def _enter(self, state: State, now: float, reason: str = "") -> None:
@@ -203,24 +241,39 @@ class CheckInMachine:
         self.entered_at = now
         self.frames_in_state = 0
         self._reason = reason
-        self._lost_frames = 0
-        self._gesture = GestureHold(self.config.gesture_hold_frames, self.config.gesture_min_score)
+        self._lost_frames, self._lost_since = 0, None
+        self._gesture = GestureHold(
+            self.config.gesture_hold_s, self.config.gesture_hold_frames, self.config.gesture_min_score
+        )
+        self._last_gesture = (None, 0.0)
         if state == State.IDLE:
             self.person_id = self.person_name = self.identity_score = None
-            self._votes.clear()
             self._smile = None
             self._happy = None
             self._outcome = None
             self._last_box = None
-        if state == State.IDENTIFYING:
-            self._votes.clear()
+        if state == State.IDLE:
+            self.evidence.reset()
+        if state in (State.IDLE, State.IDENTIFYING):
+            self._clear_votes()
+        if state == State.CONFIRMING:
+            # The identifying votes were the last check of who this is.
+            self._same_person_at = now
         if state == State.SMILING:
             self._smile = SmileCapture(
                 threshold=self.config.smile_threshold,
                 hold_frames=self.config.smile_hold_frames,
+                hold_s=self.config.smile_hold_s,
                 timeout_s=self.config.smile_timeout_s,
                 started_at=now,
             )
+
+    def _clear_votes(self) -> None:
+        # The evidence of the frame being stepped (the pipeline recorded it) is kept: only the
+        # face's history, which belonged to the face whose votes are dropped, goes.
+        self._votes.clear()
+        self._last_vote_at = None
+        self.evidence.sharpness.clear()
 
     def reset(self, now: float) -> None:
         self._enter(State.IDLE, now)
@@ -250,6 +303,16 @@ class CheckInMachine:
     def _usable(self, obs: Observation) -> bool:
         return obs.face_status == "ok" and obs.quality_problem is None
 
+    def _face_lost(self, now: float) -> bool:
+        """Count a frame without the face; True once it has been gone long enough to give up."""
+        if self._lost_frames == 0:
+            self._lost_since = now
+        self._lost_frames += 1
+        return self._lost_frames >= self.config.face_lost_frames and now - self._lost_since >= self.config.face_lost_s
+
+    def _face_found(self) -> None:
+        self._lost_frames, self._lost_since = 0, None
+
     def _on_idle(self, obs: Observation, now: float) -> None:
         if self._usable(obs):
             self._enter(State.IDENTIFYING, now)
@@ -259,30 +322,33 @@ class CheckInMachine:
         if self._elapsed(now) >= self.config.identify_timeout_s:
             self._enter(State.IDLE, now, "timeout")
             return
-        if not self._usable(obs) or obs.identity is None:
-            self._lost_frames += 1
+        if not self._usable(obs):
             if obs.face_status == "multiple_faces":
                 # Never let the vote run on with a crowd: start again when one person is left.
-                self._votes.clear()
-            if self._lost_frames >= self.config.face_lost_frames:
+                self._clear_votes()
+            if self._face_lost(now):
                 self._enter(State.IDLE, now)
             return
-        self._lost_frames = 0
+        # A usable face: tracked on every frame, voted on the frames that were embedded.
+        self._face_found()
         if self._last_box is not None and box_iou(self._last_box, obs.face_box) < self.config.min_box_iou:
-            self._votes.clear()  # a different face walked in: its votes start from zero
+            self._clear_votes()  # a different face walked in: its votes start from zero
         self._last_box = obs.face_box
-        self._votes.append((obs.identity, obs.identity_name, obs.identity_score))
+        if obs.identity is None or (self._last_vote_at is not None and now - self._last_vote_at < self.config.vote_gap_s):
+            return  # no embedding, or one too close to the last vote to be new evidence
+        self._last_vote_at = now
+        self._votes.append((now, obs.identity, obs.identity_name, obs.identity_score))
         while len(self._votes) > self.config.vote_window:
             self._votes.popleft()
-        counts = Counter(vote for vote, _, _ in self._votes)
-        if counts[UNKNOWN_VOTE] >= self.config.votes_to_reject:
+        if self._decided(UNKNOWN_VOTE, self.config.votes_to_reject):
             self._enter(State.UNKNOWN, now)
             return
-        winner, n = max(((v, c) for v, c in counts.items() if v != UNKNOWN_VOTE), key=lambda vc: vc[1], default=(None, 0))
-        if winner is not None and n >= self.config.votes_to_identify:
-            scores = [s for v, _, s in self._votes if v == winner and s is not None]
+        counts = Counter(vote for _, vote, _, _ in self._votes if vote != UNKNOWN_VOTE)
+        winner = max(counts, key=counts.get, default=None)
+        if winner is not None and self._decided(winner, self.config.votes_to_identify):
+            scores = [s for _, v, _, s in self._votes if v == winner and s is not None]
             self.person_id = winner
-            self.person_name = next(name for v, name, _ in self._votes if v == winner)
+            self.person_name = next(name for _, v, name, _ in self._votes if v == winner)
             self.identity_score = sum(scores) / len(scores) if scores else None
             repeat = self.backend.recent_event(winner)
             if repeat is not None:
@@ -290,6 +356,11 @@ class CheckInMachine:
                 self._enter(State.DONE, now, "duplicate")
                 return
             self._enter(State.CONFIRMING, now)
+
+    def _decided(self, vote: int, needed: int) -> bool:
+        """``vote`` has ``needed`` votes in the window, spanning at least ``vote_min_span_s``."""
+        times = [at for at, v, _, _ in self._votes if v == vote]
+        return len(times) >= needed and times[-1] - times[0] >= self.config.vote_min_span_s
 
     def _still_same_person(self, obs: Observation, now: float) -> bool:
         """False (and the machine has moved on) when the person is gone or someone else is here."""
@@ -299,9 +370,10 @@ class CheckInMachine:
         if obs.same_person is False:
             self._enter(State.CANCELLED, now, "different_person")
             return False
+        if obs.same_person is True:
+            self._same_person_at = now
         if obs.face_box is None:
-            self._lost_frames += 1
-            if self._lost_frames >= self.config.face_lost_frames:
+            if self._face_lost(now):
                 self._enter(State.IDLE, now, "face_lost")
                 return False
             return True
@@ -309,7 +381,7 @@ class CheckInMachine:
             # The face jumped: not the continuous movement of one person.
             self._enter(State.CANCELLED, now, "different_person")
             return False
-        self._lost_frames = 0
+        self._face_found()
         self._last_box = obs.face_box
         return True
 
@@ -317,8 +389,8 @@ class CheckInMachine:
         self._last_gesture = (obs.gesture, obs.gesture_score)
         if obs.gesture is None or obs.body_owns_face is not True:
             # No body, or a body that does not own the face: breaks any run of gestures.
-            return self._gesture.update(None)
-        return self._gesture.update(GesturePrediction(obs.gesture, obs.gesture_score))
+            return self._gesture.update(None, obs.now)
+        return self._gesture.update(GesturePrediction(obs.gesture, obs.gesture_score), obs.now)
 
     def _on_confirming(self, obs: Observation, now: float) -> None:
         if self._elapsed(now) >= self.config.confirm_timeout_s:
@@ -399,14 +471,32 @@ class CheckInMachine:
             return f"Welcome, {name}!"
         return ""
 
+    def _hold(self) -> dict | None:
+        """The hold the person is in the middle of (a gesture, or a smile while SMILING)."""
+        if self.state not in (State.CONFIRMING, State.SMILING):
+            return None
+        hold = self._gesture
+        if hold is not None and hold.current is not None and not hold.complete:
+            return {"kind": "gesture", "name": hold.current, "progress": round(hold.progress, 3),
+                    "remaining_s": round(hold.remaining_s, 2), "hold_s": hold.hold_s}
+        smile = self._smile
+        if self.state == State.SMILING and smile is not None and smile.held and not smile.done:
+            return {"kind": "smile", "name": "smile", "progress": round(smile.hold_progress, 3),
+                    "remaining_s": round(max(0.0, smile.hold_s - smile.held_s), 2), "hold_s": smile.hold_s}
+        return None
+
     def snapshot(self, now: float) -> Snapshot:
         gesture = None
         if self.state in (State.CONFIRMING, State.SMILING) and self._last_gesture[0] is not None:
+            hold = self._gesture
             gesture = {
                 "name": self._last_gesture[0],
                 "score": round(float(self._last_gesture[1]), 3),
-                "held": self._gesture.frames if self._gesture else 0,
+                "held": hold.frames if hold else 0,
                 "needed": self.config.gesture_hold_frames,
+                "held_s": round(hold.held_s, 2) if hold else 0.0,
+                "hold_s": self.config.gesture_hold_s,
+                "progress": round(hold.progress, 3) if hold else 0.0,
             }
         outcome = self._outcome if self.state == State.DONE else None
         return Snapshot(
@@ -415,6 +505,7 @@ class CheckInMachine:
             hint=self.hint if self.state in (State.IDLE, State.IDENTIFYING) else None,
             person_name=self.person_name if self.state in (State.CONFIRMING, State.SMILING, State.DONE) else None,
             gesture=gesture,
+            hold=self._hold(),
             happy=self._happy if self.state in (State.SMILING, State.DONE) else None,
             countdown=self.countdown(now),
             photo_token=outcome.photo_token if outcome else None,

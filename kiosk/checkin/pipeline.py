@@ -2,10 +2,12 @@
 
 The expensive stages run only where they matter (BRIEF section 2 and issue 6):
 
-* every state: face detection + quality (BlazeFace, ~2 ms);
-* IDLE/IDENTIFYING: the embedding and classifier (the vote needs one per frame);
+* every state: face detection + quality (BlazeFace, ~2 ms), which also keeps the face tracked;
+* IDLE/IDENTIFYING: the embedding and classifier, only on frames that are new evidence for the
+  vote: at least ``vote_gap_s`` after the previous embedding (the machine's rule) and not
+  moving, blurred or the same picture as the last vote (``kiosk.checkin.evidence``);
 * CONFIRMING/SMILING: pose + gesture (tracking mode) and a cheap same-person check: the
-  face box must move continuously, and every ``same_person_every`` frames the embedding is
+  face box must move continuously, and every ``same_person_every_s`` the embedding is
   computed again and must still name the same person;
 * SMILING: the emotion model on the face crop (~0.4 ms).
 """
@@ -21,7 +23,7 @@ import numpy as np
 from ..vision import emotion, faces, gestures
 from ..vision.faces import Face
 from ..vision.pose import PoseLandmarks
-from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage
+from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage, State
 
 
 class Identity(Protocol):
@@ -54,6 +56,7 @@ class FrameResult:
     face_box: tuple[int, int, int, int] | None
     pose: list[list[float]] | None
     server_ms: float
+    embeddings: int = 0  # face embeddings computed for this frame (0 or 1)
 
 
 def analyse_frame(
@@ -67,8 +70,9 @@ def analyse_frame(
     be None when the machine's state needs no pose (see ``KioskSession.pose_for_frame``)."""
     started = time.perf_counter()
     now = time.monotonic() if now is None else now
-    needed = machine.stages_needed()
+    needed = machine.stages_needed(now)
     height, width = bgr.shape[:2]
+    embeddings = 0
 
     analysis = faces.analyze_frame(bgr)
     face = analysis.face
@@ -82,14 +86,23 @@ def analyse_frame(
     )
     usable = analysis.status == "ok" and face is not None
 
-    if Stage.IDENTITY in needed and usable and quality_problem is None:
-        match = identify(bgr, face)
-        obs.identity = match.person_id if match.person_id is not None else UNKNOWN_VOTE
-        obs.identity_name = match.person
-        obs.identity_score = match.score
+    identifying = machine.state in (State.IDLE, State.IDENTIFYING)
+    if identifying and usable and quality_problem is None:
+        # Every frame's face is tracked; only frames that can add to the vote are embedded.
+        skip = machine.evidence.skip_reason(bgr, obs.face_box, analysis.quality.sharpness, now)
+        if Stage.IDENTITY in needed and skip is None:
+            match = identify(bgr, face)
+            embeddings += 1
+            machine.evidence.voted(bgr, obs.face_box, now)
+            obs.identity = match.person_id if match.person_id is not None else UNKNOWN_VOTE
+            obs.identity_name = match.person
+            obs.identity_score = match.score
+        elif Stage.IDENTITY in needed:
+            obs.vote_skipped = skip
 
     if Stage.SAME_PERSON in needed and usable:
         obs.same_person = identify(bgr, face).person_id == machine.person_id
+        embeddings += 1
 
     pose_points = None
     if Stage.POSE in needed and pose_estimator is not None:
@@ -115,4 +128,5 @@ def analyse_frame(
         face_box=obs.face_box,
         pose=pose_points,
         server_ms=round((time.perf_counter() - started) * 1000, 1),
+        embeddings=embeddings,
     )

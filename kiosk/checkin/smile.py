@@ -3,9 +3,10 @@
 The state machine feeds every analysed frame with its happy score; :class:`SmileCapture` keeps
 the happiest frame seen so far and decides when the photo is taken:
 
-* ``smile``: the happy score stayed at or above ``threshold`` for ``hold_frames`` consecutive
-  scored frames (one grinning frame is not enough: the score flickers between frames). The photo is
-  the happiest frame of the whole step, which is normally one of the held ones;
+* ``smile``: the happy score stayed at or above ``threshold`` on consecutive scored frames for
+  ``hold_s`` seconds and at least ``hold_frames`` frames (one grinning frame is not enough: the
+  score flickers between frames; seconds, so a fast and a slow machine need the same smile). The
+  photo is the happiest frame of the whole step, which is normally one of the held ones;
 * ``gesture``: the person made the capture gesture. The caller calls :meth:`SmileCapture.capture_now`
   and then feeds the gesture's frame to :meth:`SmileCapture.update` as usual, which returns the
   capture at once. The person chose that moment, so the photo is the frame of the gesture, not an
@@ -34,7 +35,8 @@ import numpy as np
 CaptureReason = Literal["smile", "gesture", "timeout"]
 
 DEFAULT_THRESHOLD = 0.5
-DEFAULT_HOLD_FRAMES = 3
+DEFAULT_HOLD_S = 0.3
+DEFAULT_HOLD_FRAMES = 2
 DEFAULT_TIMEOUT_S = 8.0
 
 
@@ -55,21 +57,27 @@ class SmileCapture:
         hold_frames: int = DEFAULT_HOLD_FRAMES,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         started_at: float | None = None,
+        hold_s: float = DEFAULT_HOLD_S,
     ) -> None:
         if not (0.0 < threshold <= 1.0):
             raise ValueError(f"threshold must be in (0, 1], not {threshold!r}")
         if int(hold_frames) != hold_frames or hold_frames < 1:
             raise ValueError(f"hold_frames must be a whole number >= 1, not {hold_frames!r}")
+        if not (hold_s >= 0 and math.isfinite(hold_s)):
+            raise ValueError(f"hold_s must be a number of seconds >= 0, not {hold_s!r}")
         if not (timeout_s > 0 and math.isfinite(timeout_s)):
             raise ValueError(f"timeout_s must be a positive number of seconds, not {timeout_s!r}")
         self.threshold = float(threshold)
         self.hold_frames = int(hold_frames)
+        self.hold_s = float(hold_s)
         self.timeout_s = float(timeout_s)
         self.started_at: float | None = None if started_at is None else float(started_at)
         self.best_frame: np.ndarray | None = None
         self.best_happy: float | None = None
         self.best_at: float | None = None
         self.held = 0  # consecutive scored frames at or above the threshold
+        self.held_since: float | None = None  # the time of the first of them
+        self.held_until: float | None = None  # the time of the latest of them
         self.result: Capture | None = None
         self.expired = False
         self._latest: tuple[np.ndarray, float, float] | None = None  # last scored frame
@@ -110,17 +118,41 @@ class SmileCapture:
             self._latest = (kept, score, float(now))
             if self.best_happy is None or score > self.best_happy:
                 self.best_frame, self.best_happy, self.best_at = kept, score, float(now)
-            self.held = self.held + 1 if score >= self.threshold else 0
-            if self.held >= self.hold_frames:
+            self._count_held(score >= self.threshold, float(now))
+            if self.held >= self.hold_frames and self.held_s >= self.hold_s:
                 return self._take(self.best_frame, self.best_happy, "smile", self.best_at)
         else:
-            self.held = 0
+            self._count_held(False, float(now))
         if float(now) - self.started_at >= self.timeout_s:
             if self.best_frame is None:
                 self.expired = True
                 return None
             return self._take(self.best_frame, self.best_happy, "timeout", self.best_at)
         return None
+
+    def _count_held(self, smiling: bool, now: float) -> None:
+        if not smiling:
+            self.held, self.held_since, self.held_until = 0, None, None
+            return
+        if self.held == 0:
+            self.held_since = now
+        self.held += 1
+        self.held_until = now
+
+    @property
+    def held_s(self) -> float:
+        """How long the current smile has been held (first to latest smiling frame)."""
+        if self.held_since is None or self.held_until is None:
+            return 0.0
+        return self.held_until - self.held_since
+
+    @property
+    def hold_progress(self) -> float:
+        """0..1: the share of the smile hold done (the slower of the time and the frame count)."""
+        if self.held == 0:
+            return 0.0
+        by_time = self.held_s / self.hold_s if self.hold_s > 0 else 1.0
+        return min(1.0, by_time, self.held / self.hold_frames)
 
     def capture_now(self) -> None:
         """The capture gesture was seen: the next :meth:`update` returns a ``gesture`` capture of its frame.

@@ -131,6 +131,7 @@ def _local_time(moment: datetime | None) -> str | None:
 
 
 def _payload(session: KioskSession, snapshot: Snapshot, frame: FrameResult | None) -> dict[str, Any]:
+    width, min_interval_s = session.machine.frame_wanted()
     return {
         "state": snapshot.state.value,
         "prompt": snapshot.prompt,
@@ -141,6 +142,7 @@ def _payload(session: KioskSession, snapshot: Snapshot, frame: FrameResult | Non
         "face": {"box": list(frame.face_box)} if frame and frame.face_box else None,
         "pose": frame.pose if frame else None,
         "gesture": snapshot.gesture,
+        "hold": snapshot.hold,
         "happy": None if snapshot.happy is None else round(float(snapshot.happy), 3),
         "countdown": snapshot.countdown,
         "photo_url": url_for("api.kiosk_photo", token=snapshot.photo_token) if snapshot.photo_token else None,
@@ -148,6 +150,7 @@ def _payload(session: KioskSession, snapshot: Snapshot, frame: FrameResult | Non
         "event_kind": snapshot.event_kind,
         "duplicate": snapshot.duplicate,
         "server_ms": frame.server_ms if frame else None,
+        "next_frame": {"width": width, "min_interval_ms": round(min_interval_s * 1000)},
     }
 
 
