@@ -31,6 +31,10 @@ REAL_PHOTOS = {
     "blair_face_crop.jpg": ("idle", False),
     "composite_obama_both_arms_up.jpg": ("capture", True),
     "composite_biden_both_arms_up.jpg": ("capture", True),
+    # training/make_arm_composites.py: one photo's arm put back at other angles (the browser benchmark's camera)
+    "composite_obama_arms_out.jpg": ("idle", True),
+    "composite_obama_o.jpg": ("O", True),
+    "composite_obama_v.jpg": ("capture", True),
 }
 
 
