@@ -9,9 +9,13 @@ Sized for a 2-core box running TensorFlow, MediaPipe, dlib and OpenCV:
   the GIL. ``KIOSK_WORKERS`` exists for a deployment whose sessions do not need affinity;
   raise it only then. More capacity comes from more app hosts (one such gunicorn each) on
   one PostgreSQL database, nginx keeping each kiosk on one host (docs/deployment.md).
-* **Models load after fork, lazily, once per worker** (``preload_app = False``): TensorFlow
-  and MediaPipe are not fork-safe, and a master that imported them would hold a second
-  copy. The first frame after a (re)start pays the load (a few seconds).
+* **Models load after fork, once per worker, warmed at start** (``preload_app = False``):
+  TensorFlow and MediaPipe are not fork-safe, and a master that imported them would hold a
+  second copy. ``post_worker_init`` starts the worker's warm-up in a background thread
+  (``kiosk/services/warmup.py``; ``KIOSK_WARM_UP=0`` turns it off): every model loads and one
+  frame runs through every stage while ``/healthz`` already answers (``"models": "warming"``)
+  and the frame API answers 503 ``warming`` (the kiosk page shows "Starting..."); then the
+  first frame costs what any frame costs.
 * **No periodic recycling** (``max_requests = 0``): restarting the only worker drops every
   kiosk's session and reloads the models; memory stability is a tested property instead
   (tests/reliability/test_memory.py).
@@ -37,6 +41,10 @@ def _env_int(name: str, default: int) -> int:
 
 
 wsgi_app = "kiosk:create_app()"
+
+# Warm the models up in each worker as it starts (see post_worker_init); the app's config
+# reads it, so commands run in the same environment (the Docker image) are not affected.
+os.environ.setdefault("KIOSK_WARM_UP", "1")
 
 # OpenCV's own pixel limit, for every codec: a 10 KB lossless WebP can declare 16383x16383
 # and decode to 800 MB (1.6 GB peak, 10 s of CPU) before the app's size check sees it.
@@ -87,11 +95,22 @@ access_log_format = '%({x-forwarded-for}i)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)
 
 
 def post_fork(server, worker):  # noqa: ANN001 - gunicorn's hook signature
-    # Models are not touched here on purpose: they load on first use in this worker.
-    server.log.info("Worker %s started; models load lazily on its first frame", worker.pid)
+    # Models are not touched here: the app does not exist yet (post_worker_init warms it).
+    server.log.info("Worker %s started", worker.pid)
 
 
 def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature
+    """Clean up after a killed predecessor, then start warming the models, before taking requests."""
+    _remove_orphan_photos(worker)
+    app = worker.wsgi
+    if getattr(app, "config", {}).get("KIOSK_WARM_UP"):
+        from kiosk.services.warmup import start_warm_up
+
+        start_warm_up(app)
+        worker.log.info("Worker %s is warming its models up; the kiosk shows 'Starting...' meanwhile", worker.pid)
+
+
+def _remove_orphan_photos(worker):  # noqa: ANN001
     """Finish what a killed predecessor left before taking requests.
 
     A check-in writes its photo files first and commits its row second, so a worker killed

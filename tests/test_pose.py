@@ -122,3 +122,20 @@ def test_estimate_refuses_what_is_not_a_bgr_image(static):
         static.estimate(np.zeros((10, 10), np.uint8))
     with pytest.raises(ValueError):
         static.estimate(np.zeros((1, 1, 3), np.uint8))
+
+
+def test_restarting_a_tracker_forgets_the_previous_person(person):
+    """A pooled tracker lent to a new check-in: after restart_tracking the next person's
+    landmarks are exactly what a fresh tracker gives, not smoothed towards the last person's."""
+    o_pose = load_image(GESTURE_DATA / "composite_obama_o.jpg")
+    fresh = PoseEstimator(tracking=True).estimate(person)
+    reused = PoseEstimator(tracking=True)
+    for _ in range(4):
+        reused.estimate(o_pose)
+    carried_over = reused.estimate(person)
+    for _ in range(4):
+        reused.estimate(o_pose)
+    reused.restart_tracking()
+    restarted = reused.estimate(person)
+    assert np.abs(carried_over.array[11:17, :2] - fresh.array[11:17, :2]).max() > 0.01, "the test must show carry-over"
+    assert np.abs(restarted.array[11:17, :2] - fresh.array[11:17, :2]).max() < 1e-3

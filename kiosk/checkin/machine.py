@@ -80,7 +80,7 @@ class MachineConfig:
     gesture_hold_s: float = 0.4  # how long a gesture must be held ...
     gesture_hold_frames: int = 3  # ... on at least this many consecutive frames
     gesture_min_score: float = 0.6
-    same_person_every_s: float = 0.5  # full embedding re-check while confirming/smiling
+    same_person_every_s: float = 1.0  # full embedding re-check while confirming/smiling
     min_box_iou: float = 0.2  # face box continuity between consecutive frames
     identify_timeout_s: float = 8.0
     confirm_timeout_s: float = 12.0

@@ -9,7 +9,8 @@ described in the frame API contract.
 
 Errors (``kiosk.errors``): ``InvalidInput`` code ``bad_image`` (400) for undecodable
 frames, ``KioskError`` code ``busy`` (409) when the session already has a frame in flight,
-``ModelUnavailable`` (503 ``model_unavailable``) when a model file is missing.
+``ModelUnavailable`` (503 ``model_unavailable``) when a model file is missing, ``Warming``
+(503 ``warming``) while the worker is still loading its models (``kiosk.services.warmup``).
 """
 
 from __future__ import annotations
@@ -170,6 +171,12 @@ def decode_frame(data: bytes) -> Any:
 
 def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, Any]]:
     """Analyse one frame for this kiosk session; returns the session id and the answer."""
+    from .warmup import Warming, readiness
+
+    if not readiness(current_app).serving:
+        raise Warming(
+            "The kiosk is starting: its models are loading. It will answer in a few seconds.", retry_after_s=0.5
+        )
     bgr = decode_frame(data)
     session = _session(session_id)
     if not session.lock.acquire(blocking=False):

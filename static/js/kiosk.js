@@ -3,24 +3,33 @@
  *
  * The server owns the check-in state machine (POST /api/v1/kiosk/frames answers with the
  * state to show); this script only sends pixels and draws the answer. Rules it keeps:
- * - drawing runs on requestAnimationFrame so the video never stutters; sending is
- *   throttled separately, at a rate that follows the server's answer time;
- * - never more than one frame request in flight: a frame that cannot be sent now is
- *   dropped, not queued (a queue would only show the person a growing delay);
+ * - frames are pipelined: never more than one request in flight, but the next frame is
+ *   captured and encoded while the server works on the current one, and sent the moment the
+ *   answer arrives. New camera frames drive this (requestVideoFrameCallback where the browser
+ *   has it, else a timer at the camera's frame rate), so the rate is the camera's or the
+ *   server's, whichever is slower; never requestAnimationFrame, which a busy or hidden page
+ *   throttles. A frame is never queued behind another (a queue would only show a growing delay)
+ *   and never sent twice;
+ * - each answer says which frame the state needs next (next_frame: width, minimum interval):
+ *   a message screen asks for small frames a few times a second;
+ * - drawing (overlay, countdown, the hold filling up) runs on requestAnimationFrame so the
+ *   video never stutters;
  * - network errors and 5xx back off and say "Reconnecting"; 409 (busy) just waits;
+ *   503 warming (the server is loading its models) shows "Starting..." and asks again soon;
  *   503 model_unavailable (a model file is missing) says what the operator must do.
  * Plain ES2017, no modules, no OffscreenCanvas, no build step: Chrome, Edge and Safari.
  */
 (function () {
   "use strict";
 
-  var MIN_INTERVAL_MS = 66; // ~15 frames/s: the fake and most real cameras run at 15-30
-  var MAX_INTERVAL_MS = 1000;
-  var INTERVAL_PER_ROUND_TRIP = 1.2; // leave the server a little idle time between frames
   var JPEG_QUALITY = 0.8;
-  var MAX_FRAME_SIDE = 640; // the server analyses 640x480; larger frames only cost upload time
+  var DEFAULT_FRAME_WIDTH = 640; // until the server says otherwise (next_frame.width)
+  var CAMERA_FPS_FALLBACK = 15; // the frame timer's rate where requestVideoFrameCallback is missing
+  var STALE_FRAME_MS = 150; // a prepared frame older than this is captured again while waiting
+  var BUSY_WAIT_MS = 200;
   var BACKOFF_FIRST_MS = 500;
   var BACKOFF_MAX_MS = 8000;
+  var ANSWER_LOG_SIZE = 5000;
 
   // MediaPipe pose landmark indices drawn as the arm skeleton.
   var NOSE = 0;
@@ -67,7 +76,8 @@
     cameraErrorDetail: document.getElementById("camera-error-detail"),
     gesture: document.getElementById("gesture"),
     gestureLabel: document.getElementById("gesture-label"),
-    gestureProgress: document.getElementById("gesture-progress"),
+    holdRing: document.getElementById("hold-ring"),
+    holdArc: document.getElementById("hold-arc"),
     gestureText: document.getElementById("gesture-text"),
     happy: document.getElementById("happy"),
     happyMeter: document.getElementById("happy-meter"),
@@ -89,13 +99,19 @@
   var loop = {
     streaming: false,
     inFlight: false,
-    nextSendAt: 0,
-    intervalMs: 200,
-    smoothedRoundTripMs: null,
+    preparing: false, // a frame is being captured and encoded
+    prepared: null, // {blob, width, cameraFrame, capturedAt}: the next frame, ready to send
+    cameraFrame: 0, // counts the camera's new frames
+    capturedFrame: -1, // the camera frame captured last (never captured or sent twice)
+    nextSendAt: 0, // no frame before this (back-off, busy, the state's minimum interval)
+    lastSentAt: 0,
+    frameWidth: DEFAULT_FRAME_WIDTH,
+    minIntervalMs: 0,
     failures: 0,
     lastAnswer: null,
     answerReceivedAt: 0,
     countdownStart: null, // {state, seconds}: the countdown bar's full length for this step
+    hold: null, // {progress, remaining, total, at}: the hold being filled, as of the last answer
     overlayDirty: true,
     paused: false
   };
@@ -103,13 +119,17 @@
   // Exposed for the browser tests and for an operator's console; read-only in spirit.
   // Exposed for the browser tests and for an operator's console (which already controls
   // this browser): counters, the states shown so far, and a pause for a still screenshot.
+  // answerLog: one entry per answered frame ({at, sentAt, capturedAt, state, serverMs, roundTripMs,
+  // width}), times from performance.now(); what the browser benchmark measures.
   window.kiosk = {
-    stats: { framesSent: 0, answers: 0, busy: 0, errors: 0, maxInFlight: 0, inFlight: 0, lastStatus: null },
+    stats: { framesSent: 0, answers: 0, busy: 0, errors: 0, warming: 0, maxInFlight: 0, inFlight: 0,
+             encodes: 0, lastStatus: null },
     stateHistory: [],
+    answerLog: [],
     loop: loop,
     lastAnswer: function () { return loop.lastAnswer; },
     pause: function () { loop.paused = true; },
-    resume: function () { loop.paused = false; loop.nextSendAt = 0; }
+    resume: function () { loop.paused = false; loop.nextSendAt = 0; pump(); }
   };
 
   function requestHeaders(extra) {
@@ -199,8 +219,9 @@
       ui.cameraError.hidden = true;
       body.removeAttribute("data-camera-error");
       loop.streaming = true;
-      setState("IDLE");
-      setPrompt("Please look at the camera");
+      // The camera runs; the first answer says what to show ("Starting..." while the server warms up).
+      setPrompt("Starting...");
+      watchCamera();
     }).catch(function (err) {
       var problem = cameraProblem(err);
       problem.code = (err && err.name) || "error";
@@ -214,11 +235,11 @@
     return Math.max(low, Math.min(high, value));
   }
 
-  function frameSize() {
-    var width = video.videoWidth;
-    var height = video.videoHeight;
-    var scale = Math.min(1, MAX_FRAME_SIDE / Math.max(width, height));
-    return [Math.round(width * scale), Math.round(height * scale)];
+  function frameSize(width) {
+    var videoWidth = video.videoWidth;
+    var videoHeight = video.videoHeight;
+    var scale = Math.min(1, width / Math.max(videoWidth, videoHeight));
+    return [Math.round(videoWidth * scale), Math.round(videoHeight * scale)];
   }
 
   // canvas.toBlob everywhere current; toDataURL for the odd engine without it.
@@ -238,8 +259,37 @@
     });
   }
 
-  function sendFrame(now) {
-    var size = frameSize();
+  function canSend() {
+    return loop.streaming && !loop.paused && !document.hidden && video.readyState >= 2 && video.videoWidth > 0;
+  }
+
+  // The camera has a new frame (or the frame timer ticked): prepare and send what can be.
+  function onCameraFrame() {
+    loop.cameraFrame += 1;
+    pump();
+  }
+
+  // The one place that decides: capture the newest camera frame when the next one is needed
+  // (or the prepared one went stale while the server was busy), send it when nothing is in flight.
+  function pump() {
+    if (!canSend()) return;
+    var now = performance.now();
+    var prepared = loop.prepared;
+    if (prepared && prepared.width !== loop.frameWidth) prepared = loop.prepared = null; // the state wants another size
+    var fresh = loop.capturedFrame !== loop.cameraFrame;
+    var stale = prepared && now - prepared.capturedAt > STALE_FRAME_MS;
+    if (!loop.preparing && fresh && (!prepared || stale) && now >= loop.nextSendAt - STALE_FRAME_MS) {
+      prepareFrame();
+      return; // pump() runs again when the frame is encoded
+    }
+    if (prepared && !loop.inFlight && now >= loop.nextSendAt) {
+      loop.prepared = null;
+      sendFrame(prepared);
+    }
+  }
+
+  function prepareFrame() {
+    var size = frameSize(loop.frameWidth);
     if (!size[0] || !size[1]) return;
     if (frameCanvas.width !== size[0] || frameCanvas.height !== size[1]) {
       frameCanvas.width = size[0];
@@ -247,51 +297,76 @@
     }
     // The frame is sent as the camera sees it (not mirrored): the mirror is display only.
     frameContext.drawImage(video, 0, 0, size[0], size[1]);
+    loop.preparing = true;
+    loop.capturedFrame = loop.cameraFrame;
+    var frame = { blob: null, width: loop.frameWidth, cameraFrame: loop.cameraFrame, capturedAt: performance.now() };
+    canvasToJpeg(frameCanvas, JPEG_QUALITY).then(function (blob) {
+      window.kiosk.stats.encodes += 1;
+      frame.blob = blob;
+      loop.prepared = frame;
+    }, function (err) {
+      if (window.console) window.console.error(err);
+    }).then(function () {
+      loop.preparing = false;
+      pump();
+    });
+  }
 
+  function sendFrame(frame) {
     loop.inFlight = true;
     var stats = window.kiosk.stats;
     stats.inFlight += 1;
     stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
-    var startedAt = now;
+    stats.framesSent += 1;
+    var sentAt = performance.now();
+    loop.lastSentAt = sentAt;
 
-    canvasToJpeg(frameCanvas, JPEG_QUALITY).then(function (blob) {
-      stats.framesSent += 1;
-      return fetch(urls.frames, {
-        method: "POST",
-        body: blob,
-        headers: requestHeaders({ "Content-Type": "image/jpeg" }),
-        credentials: "same-origin",
-        cache: "no-store"
-      });
+    fetch(urls.frames, {
+      method: "POST",
+      body: frame.blob,
+      headers: requestHeaders({ "Content-Type": "image/jpeg" }),
+      credentials: "same-origin",
+      cache: "no-store"
     }).then(function (response) {
       stats.lastStatus = response.status;
       return response.json().catch(function () { return null; }).then(function (payload) {
-        handleResponse(response.status, payload, startedAt);
+        return { status: response.status, payload: payload };
       });
     }, function () {
       // Only the request itself failing is a network problem; a bug in drawing the
       // answer is not, and goes to the console below instead of "Reconnecting".
       stats.lastStatus = "network";
-      onFailure("network");
-    }).catch(function (err) {
-      if (window.console) window.console.error(err);
-    }).then(function () {
+      return { status: "network", payload: null };
+    }).then(function (result) {
+      // The next frame may go as soon as the answer is here: free the slot before drawing it.
       stats.inFlight -= 1;
       loop.inFlight = false;
-    });
+      if (result.status === "network") onFailure("network");
+      else handleResponse(result.status, result.payload, frame, sentAt);
+    }).catch(function (err) {
+      if (window.console) window.console.error(err);
+    }).then(pump);
   }
 
-  function handleResponse(status, payload, startedAt) {
+  function logAnswer(answer, frame, sentAt, now) {
+    var log = window.kiosk.answerLog;
+    log.push({
+      at: now, sentAt: sentAt, capturedAt: frame.capturedAt, state: answer.state, serverMs: answer.server_ms,
+      roundTripMs: now - sentAt, width: frame.width
+    });
+    if (log.length > ANSWER_LOG_SIZE) log.splice(0, log.length - ANSWER_LOG_SIZE);
+  }
+
+  function handleResponse(status, payload, frame, sentAt) {
     var stats = window.kiosk.stats;
     var now = performance.now();
     if (status === 200 && payload && payload.state) {
       stats.answers += 1;
-      var roundTrip = now - startedAt;
-      loop.smoothedRoundTripMs = loop.smoothedRoundTripMs === null
-        ? roundTrip
-        : 0.7 * loop.smoothedRoundTripMs + 0.3 * roundTrip;
-      loop.intervalMs = clamp(loop.smoothedRoundTripMs * INTERVAL_PER_ROUND_TRIP, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
-      loop.nextSendAt = startedAt + loop.intervalMs;
+      logAnswer(payload, frame, sentAt, now);
+      var wanted = payload.next_frame || {};
+      loop.frameWidth = wanted.width || DEFAULT_FRAME_WIDTH;
+      loop.minIntervalMs = wanted.min_interval_ms || 0;
+      loop.nextSendAt = sentAt + loop.minIntervalMs;
       if (loop.failures) {
         loop.failures = 0;
         ui.connection.hidden = true;
@@ -302,12 +377,18 @@
     if (status === 409) {
       // The server is still working on an earlier frame of this session: wait a turn.
       stats.busy += 1;
-      loop.nextSendAt = now + loop.intervalMs;
+      loop.nextSendAt = now + BUSY_WAIT_MS;
       return;
     }
     if (status === 400 && payload && payload.error === "bad_image") {
       // One unreadable frame (e.g. the camera was still warming up): skip it.
-      loop.nextSendAt = now + loop.intervalMs;
+      return;
+    }
+    if (status === 503 && payload && payload.error === "warming") {
+      // The server is loading its models: not a failure, nothing to tell the person but "Starting".
+      stats.warming += 1;
+      loop.nextSendAt = now + 1000 * clamp(payload.retry_after_s || 0.5, 0.1, 5);
+      showStarting();
       return;
     }
     if (status === 401 || status === 403) {
@@ -346,6 +427,11 @@
   function showConnectionProblem(text) {
     ui.connection.textContent = text;
     ui.connection.hidden = false;
+  }
+
+  function showStarting() {
+    setState("STARTING");
+    setPrompt("Starting...");
   }
 
   /* ---------- showing the server's answer ---------- */
@@ -443,27 +529,53 @@
     return name;
   }
 
+  // The hold the person is in the middle of (a gesture, or a smile), filling up: the ring and
+  // its seconds left come from the answer and run on locally until the next one.
   function showGesture(answer) {
+    var hold = answer.hold;
     var gesture = answer.gesture;
-    var active = gesture && (gesture.name === "O" || gesture.name === "X" || gesture.name === "capture");
+    var capturing = hold && hold.kind === "gesture" && hold.name === "capture";
     // CONFIRMING always shows the row (the person needs to know a gesture is expected);
-    // SMILING only while the capture gesture is being held.
-    var showRow = answer.state === "CONFIRMING" || (answer.state === "SMILING" && active && gesture.name === "capture");
+    // SMILING while a smile or the capture gesture is being held.
+    var showRow = answer.state === "CONFIRMING" || (answer.state === "SMILING" && (capturing ||
+      (hold && hold.kind === "smile")));
     ui.gesture.hidden = !showRow;
+    loop.hold = showRow && hold ? { progress: hold.progress || 0, remaining: hold.remaining_s || 0,
+                                    total: hold.hold_s || 0, at: performance.now() } : null;
     if (!showRow) return;
-    var needed = Math.max(1, (gesture && gesture.needed) || 1);
-    if (!active) {
-      ui.gestureLabel.textContent = "Gesture";
-      ui.gestureProgress.max = needed;
-      ui.gestureProgress.value = 0;
-      ui.gestureText.textContent = "none yet";
-      return;
+    var label;
+    if (!hold) {
+      label = gesture && gesture.name !== "idle" && gesture.name ? "Seen: " + gestureName(gesture.name) :
+        "Make an O (yes) or an X (no)";
+    } else if (hold.kind === "smile") {
+      label = "Keep smiling";
+    } else {
+      label = "Keep holding " + gestureName(hold.name);
     }
-    var held = clamp(gesture.held || 0, 0, needed);
-    ui.gestureLabel.textContent = "Holding " + gestureName(gesture.name);
-    ui.gestureProgress.max = needed;
-    ui.gestureProgress.value = held;
-    ui.gestureText.textContent = held + " / " + needed;
+    if (ui.gestureLabel.textContent !== label) ui.gestureLabel.textContent = label;
+    updateHold();
+  }
+
+  function updateHold() {
+    var hold = loop.hold;
+    var progress = 0;
+    var text = "";
+    if (hold) {
+      // Run on between answers, but never more than a quarter second past the last one: a hold
+      // the server has not seen for that long may have broken.
+      var elapsed = Math.min(0.25, (performance.now() - hold.at) / 1000);
+      var remaining = Math.max(0, hold.remaining - elapsed);
+      progress = hold.total > 0 ? clamp(hold.progress + elapsed / hold.total, 0, 1) : hold.progress;
+      text = remaining.toFixed(1) + " s";
+    }
+    var percent = Math.round(progress * 100);
+    if (ui.holdRing.getAttribute("aria-valuenow") !== String(percent)) {
+      ui.holdRing.setAttribute("aria-valuenow", String(percent));
+      ui.holdRing.setAttribute("aria-valuetext", hold ? text + " left" : "not holding");
+      // CSSOM, not a style attribute: the page runs under style-src 'self'.
+      ui.holdArc.style.strokeDashoffset = String(100 - percent);
+    }
+    if (ui.gestureText.textContent !== text) ui.gestureText.textContent = text;
   }
 
   function showHappy(answer) {
@@ -604,14 +716,30 @@
 
   /* ---------- the loop ---------- */
 
-  function tick(now) {
-    window.requestAnimationFrame(tick);
+  // Drawing only: the overlay, the countdown and the hold ring. Frames are not sent from here.
+  function draw() {
+    window.requestAnimationFrame(draw);
     drawOverlay();
     updateCountdown();
-    if (!loop.streaming || loop.inFlight || loop.paused || document.hidden) return;
-    if (video.readyState < 2 || !video.videoWidth) return; // no current frame yet
-    if (now < loop.nextSendAt) return;
-    sendFrame(now);
+    updateHold();
+  }
+
+  // New camera frames drive capturing and sending.
+  function watchCamera() {
+    if (typeof video.requestVideoFrameCallback === "function") {
+      var onFrame = function () {
+        video.requestVideoFrameCallback(onFrame);
+        onCameraFrame();
+      };
+      video.requestVideoFrameCallback(onFrame);
+      window.kiosk.frameClock = "requestVideoFrameCallback";
+      return;
+    }
+    var track = video.srcObject && video.srcObject.getVideoTracks && video.srcObject.getVideoTracks()[0];
+    var settings = track && track.getSettings ? track.getSettings() : {};
+    var fps = clamp(settings.frameRate || CAMERA_FPS_FALLBACK, 1, 60);
+    window.setInterval(onCameraFrame, 1000 / fps);
+    window.kiosk.frameClock = "timer " + fps + " fps";
   }
 
   function resetSession() {
@@ -631,12 +759,15 @@
 
   window.addEventListener("resize", function () { loop.overlayDirty = true; });
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) loop.nextSendAt = 0;
+    if (!document.hidden) {
+      loop.nextSendAt = 0;
+      pump();
+    }
   });
 
   setState("STARTING");
   resetSession().then(function () {
     startCamera();
-    window.requestAnimationFrame(tick);
+    window.requestAnimationFrame(draw);
   });
 })();

@@ -113,8 +113,9 @@ class HttpsApp:
 
     cert: Path | None = None
 
-    def wait_ready(self, timeout: float = 60.0) -> HttpsApp:
-        """Block until /healthz answers (raises with the server log if it never does)."""
+    def wait_ready(self, timeout: float = 60.0, path: str = "/healthz") -> HttpsApp:
+        """Block until ``path`` answers 200 (raises with the server log if it never does):
+        /healthz once the server is up, /readyz once its models are warm too."""
         import requests
 
         deadline = time.monotonic() + timeout
@@ -122,7 +123,7 @@ class HttpsApp:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
-                if requests.get(self.url + "/healthz", verify=str(self.cert), timeout=2).status_code == 200:
+                if requests.get(self.url + path, verify=str(self.cert), timeout=2).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
@@ -155,26 +156,31 @@ def browser_env(scratch: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def start_https_app(browser_scratch, tls_cert):
-    """Factory: ``start_https_app(data_dir, env={...}, wait=True)`` -> a running ``HttpsApp``
-    (``wait=False``: return at once, call ``.wait_ready()`` later, to overlap its start-up).
+    """Factory: ``start_https_app(data_dir, env={...}, wait=True, warm_up=False)`` -> a running
+    ``HttpsApp`` (``wait=False``: return at once, call ``.wait_ready()`` later, to overlap its
+    start-up).
 
     One gunicorn worker: the kiosk keeps each session's state machine in the worker's
     memory. Threads let the page's state/reset calls and the health check overlap a slow
-    first frame (the models load on first use). ``--timeout`` covers that first load on a
-    busy 2-core machine.
+    first frame. ``warm_up=True`` starts it with the shipped gunicorn.conf.py, whose worker
+    loads every model at start (as ``make run`` does); otherwise the models load on first use
+    (the page's own tests need none). ``--timeout`` covers a first load on a busy 2-core machine.
     """
     cert, key = tls_cert
     started: list[HttpsApp] = []
 
-    def start(data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60.0, wait: bool = True) -> HttpsApp:
+    def start(data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60.0, wait: bool = True,
+              warm_up: bool = False) -> HttpsApp:
         port = _free_port()
         log_path = Path(data_dir).parent / f"gunicorn-{port}.log"
         server_env = browser_env(browser_scratch)
         server_env.update(KIOSK_DATA_DIR=str(data_dir), KIOSK_SECURE_COOKIES="1")
         server_env.update(env or {})
+        config = ["-c", str(REPO_ROOT / "gunicorn.conf.py")] if warm_up else []
+        server_env["KIOSK_WARM_UP"] = "1" if warm_up else "0"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+                [sys.executable, "-m", "gunicorn", *config, "--bind", f"127.0.0.1:{port}",
                  "--certfile", str(cert), "--keyfile", str(key),
                  "--workers", "1", "--threads", "4", "--timeout", "180", "--graceful-timeout", "5",
                  "--access-logfile", "-", "kiosk:create_app()"],

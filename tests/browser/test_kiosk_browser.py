@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -171,6 +170,7 @@ class FakeKioskApi:
         self.script = script
         self.delay_s = delay_s
         self.frames: list[tuple[bytes, dict]] = []
+        self.frame_times: list[float] = []  # when each frame request reached the fake server
         self.calls: list[str] = []
         page.route("**/api/v1/kiosk/frames", self._frame)
         page.route("**/api/v1/kiosk/reset", self._reset)
@@ -184,6 +184,7 @@ class FakeKioskApi:
     def _frame(self, route):
         request = route.request
         self.calls.append("frame")
+        self.frame_times.append(time.monotonic())
         self.frames.append((request.post_data_buffer or b"", dict(request.headers)))
         status, payload = self.script(len(self.frames))
         if self.delay_s:
@@ -263,8 +264,17 @@ def test_page_streams_jpeg_frames_one_at_a_time_over_https(page_server, launch_c
     stats = kiosk_stats(page)
     assert stats["maxInFlight"] == 1, stats  # never a second request while one is pending
     assert stats["busy"] == 1 and stats["errors"] == 2, stats
-    # The send interval follows the server: >= 1.2 x a round trip that is >= 300 ms here.
-    assert page.evaluate("window.kiosk.loop.intervalMs") >= 300
+    # Pipelined: with the server taking 300 ms a frame, the next frame is captured and encoded
+    # while the previous one is at the server (captured again if it grew stale waiting), and
+    # sent as soon as the answer is back: no pause of a round trip's length in between.
+    log = page.evaluate("window.kiosk.answerLog")[:7]  # frames 1-7: answered 200 after 300 ms each
+    pairs = list(zip(log, log[1:]))
+    assert len(pairs) == 6
+    assert all(later["sentAt"] >= earlier["at"] for earlier, later in pairs), "never two in flight"
+    waits = [later["sentAt"] - earlier["at"] for earlier, later in pairs]
+    assert max(waits) < 250, waits
+    assert any(later["capturedAt"] < earlier["at"] for earlier, later in pairs), "prepared while waiting"
+    assert page.evaluate("window.kiosk.frameClock") == "requestVideoFrameCallback"
 
     # The session is reset once, before the first frame.
     assert api.calls[0] == "reset" and api.calls.count("reset") == 1
@@ -308,6 +318,53 @@ def test_missing_model_file_tells_the_operator_what_to_do(page_server, launch_ch
     page.wait_for_selector("#connection", state="hidden", timeout=60_000)  # frame 3 answers 200
     assert kiosk_stats(page)["errors"] == 2
     assert page_problems(page) == []
+
+def test_a_warming_server_shows_starting_then_the_kiosk(page_server, launch_chromium, camera_files):
+    """503 warming (the worker is loading its models, kiosk/services/warmup.py) is not a failure:
+    the screen says "Starting..." (not "Reconnecting"), asks again within the server's
+    retry_after_s, and carries on as soon as the server answers."""
+    warming = {"error": "warming", "message": "The kiosk is starting: its models are loading.", "retry_after_s": 0.3}
+
+    def script(n):
+        return (503, warming) if n <= 4 else (200, answer("IDLE", hint="no_face"))
+
+    browser = launch_chromium(camera_files["known"])
+    page, api = open_kiosk(browser, page_server.url, "/", script=script)
+    page.wait_for_function("() => window.kiosk.stats.warming >= 2", timeout=30_000)
+    assert page.evaluate("document.body.dataset.state") == "STARTING"
+    assert text_of(page, "#prompt") == "Starting..." and text_of(page, "#state-label") == "Starting"
+    assert not page.locator("#connection").is_visible()
+    wait_for_state(page, "IDLE", timeout=30_000)
+    gaps = [b - a for a, b in zip(api.frame_times[:4], api.frame_times[1:5])]
+    assert all(0.25 <= gap < 2.0 for gap in gaps), gaps  # asked again after retry_after_s, not backing off
+    stats = kiosk_stats(page)
+    assert stats["errors"] == 0 and stats["warming"] == 4, stats
+    assert page_problems(page) == []
+
+
+def test_the_page_sends_the_frame_size_and_pace_each_state_asks_for(page_server, launch_chromium, camera_files):
+    """next_frame in the answer: a message screen asks for 320 px frames at most every 250 ms,
+    and the page follows; the next state's 640 px comes back when it asks for it."""
+    small = answer("DONE", prompt="Welcome, Ada!", person={"name": "Ada"}, next_frame={"width": 320,
+                                                                                    "min_interval_ms": 250})
+    full = answer("IDLE", hint="no_face", next_frame={"width": 640, "min_interval_ms": 0})
+
+    def script(n):
+        return 200, (small if n <= 6 else full)
+
+    browser = launch_chromium(camera_files["known"])
+    page, api = open_kiosk(browser, page_server.url, "/", script=script)
+    page.wait_for_function("() => window.kiosk.stats.answers >= 10", timeout=30_000)
+    page.evaluate("window.kiosk.pause()")
+    sizes = [cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).shape[:2] for body, _ in api.frames]
+    assert sizes[0] == (480, 640)  # before any answer: the default
+    assert set(sizes[1:7]) == {(240, 320)}, sizes  # frames 2-7 follow answers 1-6
+    assert set(sizes[7:]) == {(480, 640)}, sizes
+    # Paced from each send (the first request's arrival is late: it opens the connection).
+    gaps = [b - a for a, b in zip(api.frame_times[1:6], api.frame_times[2:7])]
+    assert all(gap >= 0.22 for gap in gaps), gaps
+    assert page_problems(page) == []
+
 
 def colour_bbox(image: np.ndarray, mask: np.ndarray) -> tuple[int, int, int, int]:
     ys, xs = np.nonzero(mask)
@@ -386,7 +443,10 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
                                countdown=6.5), "look", "Identifying", "recognising"),
         ("confirming", answer("CONFIRMING", prompt=f"Are you {name}? Make an O to confirm, an X to cancel.",
                               person={"name": name}, faces=faces, face=face, pose=pose, countdown=9.0,
-                              gesture={"name": "O", "score": 0.93, "held": 3, "needed": 5}),
+                              gesture={"name": "O", "score": 0.93, "held": 3, "needed": 3, "held_s": 0.2,
+                                       "hold_s": 0.4, "progress": 0.5},
+                              hold={"kind": "gesture", "name": "O", "progress": 0.5, "remaining_s": 0.2,
+                                    "hold_s": 0.4}),
          "confirm", "Please confirm", "Make an O"),
         ("smiling", answer("SMILING", prompt=f"Thanks, {name}! Now smile for your check-in photo :)",
                            person={"name": name}, faces=faces,
@@ -437,8 +497,11 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
         else:
             assert not person_visible, label
         if payload["state"] == "CONFIRMING":
-            assert text_of(page, "#gesture-text") == "3 / 5"
-            assert "O" in text_of(page, "#gesture-label")
+            # The hold filling up, in words and numbers too (paused: no local count-down).
+            assert text_of(page, "#gesture-label") == "Keep holding O (yes)"
+            assert text_of(page, "#gesture-text").endswith(" s")
+            assert 50 <= int(page.get_attribute("#hold-ring", "aria-valuenow")) <= 100
+            assert page.get_attribute("#hold-ring", "role") == "progressbar"
             assert page.locator("#countdown").is_visible()
             assert 0 < int(text_of(page, "#countdown-text").split()[0]) <= 9
         if payload["state"] == "SMILING":
@@ -520,31 +583,19 @@ def test_plain_http_page_explains_https(page_server, launch_chromium, camera_fil
 
 
 @pytest.fixture(scope="module")
-def enrolled_server(prepare_data_dir, start_https_app, tls_cert):
+def enrolled_server(prepare_data_dir, start_https_app):
     """The real app over HTTPS with four people enrolled from real photos and the face
     model trained (services in-process, then the server reads the same data dir)."""
     enrollment = pytest.importorskip("kiosk.services.enrollment", reason="enrollment service not there yet")
     recognition = pytest.importorskip("kiosk.services.recognition", reason="recognition service not there yet")
-    import requests
-
     from kiosk import create_app
     from kiosk.config import Config
 
     started = time.perf_counter()
     data_dir = prepare_data_dir("kiosk-e2e")
-    # gunicorn starts (imports, binds) while the people are enrolled here: the server
-    # reloads the face model when its file changes, so it may start before training.
-    server = start_https_app(data_dir, wait=False)
-    frame = cv2.imencode(".jpg", webcam_frames(KNOWN_CAMERA_PHOTO, count=1)[0])[1].tobytes()
-
-    def post_frame():
-        return requests.post(server.url + "/api/v1/kiosk/frames", data=frame, verify=str(tls_cert[0]), timeout=180,
-                             headers={"Content-Type": "image/jpeg"})
-
-    # Meanwhile a first frame makes the server load its detector and embedder (whatever it
-    # answers before the model is trained; the answer is not looked at).
-    warm_up = threading.Thread(target=lambda: (server.wait_ready(), post_frame()), daemon=True)
-    warm_up.start()
+    # gunicorn starts and warms its models up (as `make run` does) while the people are enrolled
+    # here: the server reloads the face model when its file changes, so it may start before training.
+    server = start_https_app(data_dir, wait=False, warm_up=True)
     app = create_app(Config(data_dir))
     with app.app_context():
         for name, photos in ENROLLED.items():
@@ -561,11 +612,8 @@ def enrolled_server(prepare_data_dir, start_https_app, tls_cert):
     print(f"enrolled and trained in {time.perf_counter() - started:.1f} s:", json.dumps(summary, default=str)[:300])
 
     started = time.perf_counter()
-    warm_up.join(timeout=180)
-    # Once more with the trained model, so the browser's first frames do not wait for loads.
-    response = post_frame()
-    assert response.status_code == 200, (response.status_code, response.text[:300], server.log_tail())
-    print(f"server up and warm in {time.perf_counter() - started:.1f} s")
+    server.wait_ready(timeout=300, path="/readyz")  # every model loaded and run once
+    print(f"server up and warm in {time.perf_counter() - started:.1f} s more")
     return server
 
 

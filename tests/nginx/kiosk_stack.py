@@ -176,10 +176,12 @@ class Gunicorn:
         return self
 
     def _healthy(self) -> bool:
+        """Ready to serve the kiosk: /readyz answers 200 once the worker's models are warm
+        (gunicorn.conf.py warms them at start; frames sent before would get 503 warming)."""
         if self.proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
         with contextlib.suppress(requests.RequestException):
-            return requests.get(self.url + "/healthz", timeout=2).status_code == 200
+            return requests.get(self.url + "/readyz", timeout=2).status_code == 200
         return False
 
     def log_tail(self, chars: int = 4000) -> str:
