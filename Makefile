@@ -20,6 +20,7 @@ reliability: setup system-deps
 
 bench: setup
 	.venv/bin/kiosk bench
+	.venv/bin/python benchmarks/browser_checkin.py
 
 evaluate: setup
 	.venv/bin/python training/evaluate_faces.py

@@ -177,7 +177,7 @@ class Config:
         self.KIOSK_LOGIN_LOCKOUT_SECONDS = _env_int("KIOSK_LOGIN_LOCKOUT_SECONDS", 300)
 
         # Check-in thresholds and timeouts (kiosk.checkin.machine.MachineConfig), e.g.
-        # KIOSK_CHECKIN_GESTURE_HOLD_FRAMES=5; MachineConfig validates and converts them.
+        # KIOSK_CHECKIN_GESTURE_HOLD_S=0.5; MachineConfig validates and converts them.
         for name, value in os.environ.items():
             if name.startswith("KIOSK_CHECKIN_"):
                 setattr(self, name, value)

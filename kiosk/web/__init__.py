@@ -1,6 +1,7 @@
 """The web layer: one blueprint per area, thin routes that call services.
 
-- ``health``: ``/healthz`` for load balancers and Docker.
+- ``health``: ``/healthz`` (alive, database, where the models are) for Docker and Nginx,
+  ``/readyz`` (503 while the worker's models warm up) for whatever must wait for them.
 - ``kiosk_page``: the kiosk screen at ``/``.
 - ``auth``: admin sign-in at ``/auth/``.
 - ``admin``: admin pages under ``/admin/`` (redirect to sign-in when anonymous).

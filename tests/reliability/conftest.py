@@ -201,5 +201,17 @@ def frames() -> dict[str, list[bytes]]:
         "strangers": jpegs([p for folder in STRANGERS for p in sorted((FACES / folder).glob("*.jpg"))]),
         "crowd": jpegs(sorted((FACES / "_multi").glob("*.jpg"))[:4]),
         "empty": empty_room,
-        "capture_obama": jpegs([GESTURES / "composite_obama_both_arms_up.jpg"]),
+        # A person holding still in front of a live camera: the exposure drifts by a grey level or
+        # two from frame to frame (the very same picture again is a frozen camera, which the
+        # identity vote counts only every SAME_PICTURE_PATIENCE_S).
+        "capture_obama": live_variants(kiosk_frame_jpeg(GESTURES / "composite_obama_both_arms_up.jpg"), 6),
     }
+
+
+def live_variants(jpeg: bytes, count: int) -> list[bytes]:
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).astype(np.int16)
+    return [cv2.imencode(".jpg", np.clip(image + drift, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
+            .tobytes() for drift in (0, 2, -1, 1, -2, 3)[:count]]

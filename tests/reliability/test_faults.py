@@ -26,6 +26,7 @@ from reliability_kit import (
     photo_consistency,
     report,
     run_until,
+    wait_for_the_hold,
 )
 
 LOCK_SECONDS = 4.0
@@ -48,15 +49,17 @@ KILL_TRIGGERS = [
 ]
 
 
-def _ready_to_check_in(kiosk: Kiosk, capture_frame: bytes) -> list:
-    answers = run_until(kiosk, capture_frame, {"DONE", "UNKNOWN", "CANCELLED"}, max_frames=40,
+def _ready_to_check_in(kiosk: Kiosk, capture_frames: list[bytes]) -> list:
+    """Identified and holding the capture gesture: the next frame (sent now) records the check-in."""
+    answers = run_until(kiosk, capture_frames, {"DONE", "UNKNOWN", "CANCELLED"},
                         stop=capture_about_to_complete)
     assert answers and capture_about_to_complete(answers[-1]), describe(answers)
+    wait_for_the_hold(answers[-1])
     return answers
 
 
-def _check_in(kiosk: Kiosk, capture_frame: bytes):
-    answers = run_until(kiosk, capture_frame, {"DONE", "UNKNOWN", "CANCELLED"}, max_frames=40)
+def _check_in(kiosk: Kiosk, capture_frames: list[bytes]):
+    answers = run_until(kiosk, capture_frames, {"DONE", "UNKNOWN", "CANCELLED"})
     assert answers[-1].state == "DONE" and not answers[-1].body["duplicate"], describe(answers)
     return answers[-1]
 
@@ -68,7 +71,7 @@ def _photo_files(data_dir) -> set[str]:
 
 def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_stack, frames):
     stack = make_stack(env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0"})
-    capture = frames["capture_obama"][0]
+    capture = frames["capture_obama"]
     recording_ms = _check_in(Kiosk(stack), capture).elapsed_ms  # models loaded; the flow works
     trials = []
     for trigger, when in KILL_TRIGGERS:
@@ -80,7 +83,7 @@ def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_st
         (worker,) = stack.gunicorn.worker_pids()
 
         result = {}
-        sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture, timeout_s=120)))
+        sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture[0], timeout_s=120)))
         sender.start()
         started = time.monotonic()
         if trigger == "time":
@@ -100,7 +103,8 @@ def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_st
         # gunicorn's master replaces the worker; the new one cleans up before it serves.
         stack.gunicorn.wait_for_workers(1, exclude={worker}, timeout_s=120)
         health = stack.session()
-        wait_until(lambda: health.get(stack.url + "/healthz", timeout=10).status_code == 200, 120, 0.2,
+        # It warms its models up before it serves the kiosk (gunicorn.conf.py): ready, not just alive.
+        wait_until(lambda: health.get(stack.url + "/readyz", timeout=10).status_code == 200, 180, 0.2,
                    "the replacement worker")
         state = photo_consistency(stack.data_dir)
         committed = state["events"] - events_before
@@ -134,8 +138,8 @@ def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_st
 
 def test_locked_database_delays_a_check_in_but_loses_nothing(trained_site, make_stack, frames):
     stack = make_stack(env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0"})
-    capture = frames["capture_obama"][0]
-    _check_in(Kiosk(stack), capture)  # warm: models loaded
+    capture = frames["capture_obama"]
+    _check_in(Kiosk(stack), capture)  # the flow works
     kiosk = Kiosk(stack)
     kiosk.reset()
     _ready_to_check_in(kiosk, capture)
@@ -159,7 +163,7 @@ def test_locked_database_delays_a_check_in_but_loses_nothing(trained_site, make_
     lock_started = time.monotonic()
 
     result = {}
-    sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture, timeout_s=120)))
+    sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture[0], timeout_s=120)))
     sender.start()
     # Meanwhile another kiosk, whose frames write nothing, keeps being answered.
     bystander = Kiosk(stack)

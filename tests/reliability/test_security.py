@@ -20,7 +20,7 @@ import time
 from kiosk_stack import kiosk_cli
 from reliability_kit import Kiosk, Snapshot, describe, report, run_until
 
-PUBLIC_ENDPOINTS = {"kiosk_page.index", "health.healthz", "static", "auth.login"}
+PUBLIC_ENDPOINTS = {"kiosk_page.index", "health.healthz", "health.readyz", "static", "auth.login"}
 KIOSK_ENDPOINTS = {"api.kiosk_frames", "api.kiosk_state", "api.kiosk_reset", "api.kiosk_photo"}
 SAMPLE_ARGUMENTS = {"kind": "faces", "job_id": "1", "token": "x"}  # ints are 1: rows that exist
 
@@ -182,7 +182,7 @@ def test_a_check_in_photo_is_only_visible_to_its_kiosk(trained_site, make_stack,
     stack = make_stack(env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0"})
     kiosk = Kiosk(stack)
     kiosk.reset()
-    answers = run_until(kiosk, frames["capture_obama"][0], {"DONE", "UNKNOWN", "CANCELLED"}, max_frames=60)
+    answers = run_until(kiosk, frames["capture_obama"], {"DONE", "UNKNOWN", "CANCELLED"})
     done = answers[-1]
     assert done.state == "DONE", describe(answers)
     photo_url = done.body["photo_url"]
