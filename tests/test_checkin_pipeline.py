@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from kiosk.benchmarks.checkin import kiosk_frame
+from kiosk.benchmarks.checkin import kiosk_frame, live
 from kiosk.checkin.machine import CheckInMachine, MachineConfig, State
 from kiosk.checkin.pipeline import analyse_frame
 from kiosk.vision.faces import Face
@@ -33,18 +33,14 @@ class CountingIdentify:
         return self.answer
 
 
-def live(frame: np.ndarray, count: int) -> list[np.ndarray]:
-    """``count`` frames of a steady person: the exposure drifts by a grey level or two, as a live
-    camera's does (identical frames would be a frozen camera, which the vote does not count)."""
-    return [np.clip(frame.astype(np.int16) + (i % 5) - 2, 0, 255).astype(np.uint8) for i in range(count)]
-
-
 def test_the_engine_identifies_through_the_callable_it_is_given():
     machine = CheckInMachine(config=MachineConfig(), backend=NoRecording())
     machine.reset(0.0)
     identify = CountingIdentify(person_id=7)
     results = []
-    for i, frame in enumerate(live(kiosk_frame(), 30)):  # 15 frames a second
+    frames = live(kiosk_frame())  # a steady person: the exposure drifts as a live camera's does
+    for i in range(30):  # 15 frames a second
+        frame = frames[i % len(frames)]
         results.append(analyse_frame(machine, frame, identify, None, now=(i + 1) / 15))
         if machine.state != State.IDENTIFYING and i:
             break
@@ -87,8 +83,8 @@ def test_nobody_to_identify_means_no_call_and_an_unknown_face_is_unknown():
     analyse_frame(machine, np.full((480, 640, 3), 128, np.uint8), identify, None, now=0.1)
     assert identify.calls == [] and machine.state == State.IDLE  # no face: recognition is not asked
     now = 0.1
-    frames = live(kiosk_frame(), 5)
+    frames = live(kiosk_frame())
     while machine.state in (State.IDLE, State.IDENTIFYING) and now < 30:
         now += 0.1
-        analyse_frame(machine, frames[round(now * 10) % 5], identify, None, now=now)
+        analyse_frame(machine, frames[round(now * 10) % len(frames)], identify, None, now=now)
     assert machine.state == State.UNKNOWN

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.benchmarks.checkin import kiosk_frame
+from kiosk.benchmarks.checkin import kiosk_frame, live
 from kiosk.checkin import sessions
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent
@@ -180,9 +180,7 @@ def frames_of(identity: str, photos=(4, 5)) -> list[np.ndarray]:
     vote), its exposure drifting by a grey level or two as a live camera's does (the very same
     picture again is a frozen camera, which the vote counts only slowly). Photos 4 and 5 were not
     enrolled: the kiosk sees new pictures of an enrolled person."""
-    drift = (0, 2, -1, 1, -2, 0, 1, -1) * 2  # about half a second per photo at a camera's rate
-    return [np.clip(frame.astype(np.int16) + d, 0, 255).astype(np.uint8)
-            for i in photos for frame in [kiosk_frame(FACES / identity / f"{i}.jpg")] for d in drift]
+    return [frame for i in photos for frame in live(kiosk_frame(FACES / identity / f"{i}.jpg")) * 3]
 
 
 def test_enrolled_person_reaches_confirming_with_their_name(trained_app):

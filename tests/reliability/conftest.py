@@ -212,6 +212,7 @@ def live_variants(jpeg: bytes, count: int) -> list[bytes]:
     import cv2
     import numpy as np
 
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).astype(np.int16)
-    return [cv2.imencode(".jpg", np.clip(image + drift, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
-            .tobytes() for drift in (0, 2, -1, 1, -2, 3)[:count]]
+    from kiosk.benchmarks.checkin import live
+
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    return [cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes() for frame in live(image, count)]
