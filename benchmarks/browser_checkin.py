@@ -86,10 +86,12 @@ WATCHER = """
     const state = document.body && document.body.dataset.state;
     if (state && state !== lastState) {
       lastState = state;
-      window.__bench.states.push({ t: epoch(), state: state, prompt: (document.getElementById('prompt') || {}).textContent });
+      const prompt = (document.getElementById('prompt') || {}).textContent;
+      window.__bench.states.push({ t: epoch(), state: state, prompt: prompt });
     }
   };
-  new MutationObserver(watchState).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
+  new MutationObserver(watchState).observe(document,
+    { subtree: true, attributes: true, attributeFilter: ['data-state'] });
   document.addEventListener('DOMContentLoaded', () => {
     watchState();
     const video = document.getElementById('camera');
@@ -270,7 +272,8 @@ def per_state(answers: list[dict], time_origin: float, since: float) -> dict:
     figures: dict[str, dict] = {}
     for previous, answer in zip(answers, answers[1:]):
         state = previous["state"]  # on screen from previous["t"] until this answer
-        figure = figures.setdefault(state, {"frames": 0, "seconds": 0.0, "round_trip_ms": [], "server_ms": []})
+        figure = figures.setdefault(state, {"frames": 0, "seconds": 0.0, "round_trip_ms": [], "server_ms": [],
+                                            "first_server_ms": answer["serverMs"]})
         figure["frames"] += 1
         figure["seconds"] += (answer["t"] - previous["t"]) / 1000
         figure["round_trip_ms"].append(answer["roundTripMs"])
@@ -282,6 +285,8 @@ def per_state(answers: list[dict], time_origin: float, since: float) -> dict:
             "frames": f["frames"],
             "round_trip_median_ms": round(statistics.median(f["round_trip_ms"]), 1),
             "server_median_ms": round(statistics.median(f["server_ms"]), 1) if f["server_ms"] else None,
+            # The first frame in this state after the server was ready: warm-up's proof.
+            "first_frame_server_ms": f["first_server_ms"],
         }
         for state, f in figures.items()
     }
@@ -292,7 +297,8 @@ def _median(values):
     return round(statistics.median(values), 3) if values else None
 
 
-def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None, site_from: Path | None = None) -> dict:
+def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None,
+        site_from: Path | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
     root = Path(tempfile.mkdtemp(prefix="kiosk-browser-bench-", dir=scratch))
@@ -356,7 +362,7 @@ def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None
         "page_opened_before_ready": opened_at < ready_at,
         "starting_shown_while_warming": starting_shown and stats["warming"] > 0,
         "warming_answers": stats["warming"],
-        "first_answer_after_ready_s": round((first_after_ready["t"] - ready_ms) / 1000, 3) if first_after_ready else None,
+        "first_answer_after_ready_s": _seconds(first_after_ready["t"], ready_ms) if first_after_ready else None,
         "first_answer_server_ms": first_after_ready["serverMs"] if first_after_ready else None,
         "median_server_ms_all_frames": round(statistics.median(server_ms), 1) if server_ms else None,
         "check_ins": len(runs),

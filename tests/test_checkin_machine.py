@@ -501,6 +501,9 @@ def test_countdown_runs_down(machine, clock):
 
 
 def test_config_from_mapping():
-    config = MachineConfig.from_mapping({"KIOSK_CHECKIN_GESTURE_HOLD_FRAMES": "8", "KIOSK_CHECKIN_SMILE_THRESHOLD": "0.7",
-                                         "KIOSK_CHECKIN_GESTURE_HOLD_S": "0.8"})
+    config = MachineConfig.from_mapping({
+        "KIOSK_CHECKIN_GESTURE_HOLD_FRAMES": "8",
+        "KIOSK_CHECKIN_GESTURE_HOLD_S": "0.8",
+        "KIOSK_CHECKIN_SMILE_THRESHOLD": "0.7",
+    })
     assert config.gesture_hold_frames == 8 and config.smile_threshold == 0.7 and config.gesture_hold_s == 0.8

@@ -334,7 +334,8 @@ class CheckInMachine:
         if self._last_box is not None and box_iou(self._last_box, obs.face_box) < self.config.min_box_iou:
             self._clear_votes()  # a different face walked in: its votes start from zero
         self._last_box = obs.face_box
-        if obs.identity is None or (self._last_vote_at is not None and now - self._last_vote_at < self.config.vote_gap_s):
+        too_soon = self._last_vote_at is not None and now - self._last_vote_at < self.config.vote_gap_s
+        if obs.identity is None or too_soon:
             return  # no embedding, or one too close to the last vote to be new evidence
         self._last_vote_at = now
         self._votes.append((now, obs.identity, obs.identity_name, obs.identity_score))

@@ -161,7 +161,8 @@ def warm_up() -> dict[str, float]:
         return result
 
     bgr = timed("decode", lambda: decode_frame(warm_up_frame()))
-    analysis = timed("face_detection", lambda: (faces.detect_faces(bgr, detector_range="full"), faces.analyze_frame(bgr))[1])
+    timed("face_detection_full_range", lambda: faces.detect_faces(bgr, detector_range="full"))
+    analysis = timed("face_detection", lambda: faces.analyze_frame(bgr))
     face = analysis.face
     if face is None:  # the shipped picture has a face; a replaced one might not
         raise RuntimeError(f"the warm-up picture {WARM_UP_FRAME} shows no usable face ({analysis.status})")
@@ -175,7 +176,8 @@ def warm_up() -> dict[str, float]:
     tracker = pose_trackers.acquire()
     try:
         landmarks = timed("pose", lambda: tracker.estimate(bgr) if tracker is not None else None)
-        timed("gesture", lambda: gestures.classify(landmarks) if landmarks is not None else gestures.get_classifier().warm_up())
+        classifier = gestures.get_classifier()
+        timed("gesture", lambda: classifier.warm_up() if landmarks is None else gestures.classify(landmarks))
         timed("emotion", lambda: emotion.analyze_emotion(bgr, face))
 
         machine = CheckInMachine(config=MachineConfig(), backend=_NoRecording())
