@@ -42,9 +42,9 @@ def _env_int(name: str, default: int) -> int:
 
 wsgi_app = "kiosk:create_app()"
 
-# Warm the models up in each worker as it starts (see post_worker_init); the app's config
-# reads it, so commands run in the same environment (the Docker image) are not affected.
-os.environ.setdefault("KIOSK_WARM_UP", "1")
+# Warm the models up in each worker as it starts (see post_worker_init) unless KIOSK_WARM_UP=0.
+# Read here, not by the app: commands run in the same environment (the Docker image) never warm up.
+warm_up_models = os.environ.get("KIOSK_WARM_UP", "1").strip().lower() not in ("0", "false", "no", "off")
 
 # OpenCV's own pixel limit, for every codec: a 10 KB lossless WebP can declare 16383x16383
 # and decode to 800 MB (1.6 GB peak, 10 s of CPU) before the app's size check sees it.
@@ -103,7 +103,7 @@ def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature
     """Clean up after a killed predecessor, then start warming the models, before taking requests."""
     _remove_orphan_photos(worker)
     app = worker.wsgi
-    if getattr(app, "config", {}).get("KIOSK_WARM_UP"):
+    if warm_up_models and hasattr(app, "app_context"):
         from kiosk.services.warmup import start_warm_up
 
         start_warm_up(app)

@@ -148,10 +148,6 @@ class Config:
         self.KIOSK_EMBEDDER = os.environ.get("KIOSK_EMBEDDER", "auto")  # auto | facenet | dlib | facenet+dlib
         # auto | a weights key (kiosk/vision/facenet_weights.py; `kiosk models` lists them)
         self.KIOSK_FACENET_WEIGHTS = os.environ.get("KIOSK_FACENET_WEIGHTS", "auto")
-        # Load every model and run a frame through them when a server worker starts
-        # (kiosk/services/warmup.py). Only gunicorn's post_worker_init hook acts on it, and
-        # gunicorn.conf.py turns it on; commands and test apps load models on first use.
-        self.KIOSK_WARM_UP = _env_bool("KIOSK_WARM_UP", False)
         self.KIOSK_FACE_DETECTOR_RANGE = os.environ.get("KIOSK_FACE_DETECTOR_RANGE", "short")  # short | full
 
         # Attendance rules.

@@ -100,7 +100,7 @@ def test_python_steps_are_setup_sh_steps():
     headless = f"opencv-python-headless=={pin('opencv-python-headless')}"
     assert f"--no-deps --force-reinstall {headless}" in SETUP_SH
     assert f"pip install --no-deps --force-reinstall {headless}" in runs
-    assert "uninstall --quiet -y opencv-contrib-python opencv-python" in SETUP_SH
+    assert "uninstall -qq -y opencv-contrib-python opencv-python" in SETUP_SH
     assert "pip uninstall -y opencv-contrib-python opencv-python" in runs
     # dlib from source against OpenBLAS, the version setup.sh's KIOSK_DLIB_BLAS=1 builds
     dlib_version = re.search(r"--no-binary dlib dlib==(\S+)", SETUP_SH).group(1)
@@ -301,6 +301,19 @@ def test_gunicorn_fits_a_two_core_box_running_tensorflow(monkeypatch):
     assert int(settings["limit_request_fields"]) <= 100
     assert settings["control_socket_disable"] == "True"
     assert settings["bind"] == "['127.0.0.1:8000']"
+
+
+@pytest.mark.parametrize("value, warms", [(None, True), ("1", True), ("0", False), ("off", False)])
+def test_gunicorn_workers_warm_their_models_up_unless_told_not_to(monkeypatch, value, warms):
+    import runpy
+
+    if value is None:
+        monkeypatch.delenv("KIOSK_WARM_UP", raising=False)
+    else:
+        monkeypatch.setenv("KIOSK_WARM_UP", value)
+    namespace = runpy.run_path(str(REPO_ROOT / "gunicorn.conf.py"))
+    assert namespace["warm_up_models"] is warms
+    assert "start_warm_up(app)" in (REPO_ROOT / "gunicorn.conf.py").read_text()  # in post_worker_init
 
 
 def test_gunicorn_outlives_nginx_on_idle_upstream_connections(monkeypatch):

@@ -22,8 +22,8 @@ def frame_jpeg() -> bytes:
 
 
 def test_apps_do_not_warm_up_unless_asked(app, client):
-    """Test apps, commands and `flask run` load models on first use: their readiness is lazy."""
-    assert app.config["KIOSK_WARM_UP"] is False
+    """Test apps, commands and `flask run` load models on first use: their readiness is lazy
+    (only gunicorn's post_worker_init starts a warm-up: tests/test_deploy.py)."""
     assert readiness(app).state == "lazy"
     assert client.get("/healthz").get_json() == {"status": "ok", "models": "lazy"}
     assert client.get("/readyz").status_code == 200
@@ -43,6 +43,16 @@ def test_while_warming_frames_are_refused_with_warming_and_health_says_so(app, c
     assert ready.status_code == 503 and ready.get_json()["status"] == "warming"
     # The page's other calls work meanwhile.
     assert client.post("/api/v1/kiosk/reset").status_code == 200
+
+
+def test_a_warm_up_that_takes_too_long_is_not_waited_for(app, client):
+    import time
+
+    ready = readiness(app)
+    ready.state, ready.started_at = "warming", time.monotonic() - warmup.WARM_UP_PATIENCE_S - 1
+    response = client.post(FRAMES, data=frame_jpeg(), content_type="image/jpeg")
+    assert response.status_code == 200  # analysed: the models load on first use, as without a warm-up
+    assert client.get("/healthz").get_json()["models"] == "warming"
 
 
 def test_warm_up_loads_every_model_and_leaves_a_warm_tracker_for_the_first_kiosk(trained_app):
@@ -98,8 +108,3 @@ def test_a_model_that_cannot_load_fails_the_warm_up_but_the_kiosk_still_answers(
     assert client.get("/readyz").status_code == 503
     assert client.post(FRAMES, data=frame_jpeg(), content_type="image/jpeg").status_code == 200
 
-
-@pytest.mark.parametrize("value, expected", [("1", True), ("0", False), ("", False)])
-def test_the_setting_comes_from_the_environment(monkeypatch, tmp_path, value, expected):
-    monkeypatch.setenv("KIOSK_WARM_UP", value)
-    assert TestingConfig(tmp_path).KIOSK_WARM_UP is expected

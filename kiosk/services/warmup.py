@@ -5,9 +5,9 @@ Models load lazily, once per process (``kiosk/vision/lazy.py``); without this th
 after a (re)start paid for all of them (5.7 s measured on a 2-core box) and the first person to
 check in waited seconds longer than the next. The gunicorn worker starts :func:`start_warm_up`
 from its ``post_worker_init`` hook (``gunicorn.conf.py``; never in the master: TensorFlow and
-MediaPipe are not fork-safe) when ``KIOSK_WARM_UP`` is on, which ``gunicorn.conf.py`` makes the
-default. Apps made for tests, the CLI and ``flask run`` do not warm up: their models still load
-on first use, and their readiness is ``lazy``.
+MediaPipe are not fork-safe) unless ``KIOSK_WARM_UP=0``. Apps made for tests, the CLI and
+``flask run`` do not warm up: their models still load on first use, and their readiness is
+``lazy``.
 
 While the worker warms up (in a background thread: the health check and the pages answer at
 once) the frame API answers 503 ``warming`` (:class:`Warming`), which the kiosk page shows as
@@ -38,6 +38,9 @@ from ..errors import KioskError
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "kiosk_warm_up"
+# A warm-up still running after this long is not waited for any more: frames are analysed again
+# (each model then loads on first use, as without a warm-up), so "Starting..." cannot last for ever.
+WARM_UP_PATIENCE_S = 180.0
 WARM_UP_FRAME = Path("warmup") / "person.jpg"  # under the models dir
 
 
@@ -58,12 +61,21 @@ class Readiness:
     seconds: float | None = None
     stages_s: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    _gave_up: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def serving(self) -> bool:
-        """Whether frames are analysed now (a failed warm-up serves: each frame then says what is missing)."""
-        return self.state != "warming"
+        """Whether frames are analysed now (a failed warm-up serves: each frame then says what is
+        missing; so does one that has outlasted WARM_UP_PATIENCE_S)."""
+        if self.state != "warming":
+            return True
+        if self.started_at is not None and time.monotonic() - self.started_at > WARM_UP_PATIENCE_S:
+            if not self._gave_up:
+                self._gave_up = True
+                log.warning("The models are still loading after %.0f s; serving frames anyway.", WARM_UP_PATIENCE_S)
+            return True
+        return False
 
     def as_dict(self) -> dict[str, Any]:
         figures: dict[str, Any] = {"models": self.state}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -64,6 +65,8 @@ KNOWN_CAMERA_PHOTO = FACES / "fr_obama/1.jpg"  # held out: the official portrait
 # Obama with both arms up (tests/data/gestures/SOURCES.csv) is the one camera picture that can
 # take a check-in to DONE; it is enrolled for him too, so recognition is not what is tested there.
 CAPTURE_CAMERA_PHOTO = REPO_ROOT / "tests" / "data" / "gestures" / "composite_obama_both_arms_up.jpg"
+# The arm composites of the O test (training/make_arm_composites.py) share one face: enrolled too.
+ARMS_OUT_CAMERA_PHOTO = REPO_ROOT / "tests" / "data" / "gestures" / "composite_obama_arms_out.jpg"
 KNOWN_NAME = "Barack Obama"
 STRANGER_CAMERA_PHOTO = REPO_ROOT / "tests" / "data" / "kiosk" / "stranger_alex_lacamoire.jpg"  # never enrolled
 
@@ -595,15 +598,16 @@ def enrolled_server(prepare_data_dir, start_https_app):
     data_dir = prepare_data_dir("kiosk-e2e")
     # gunicorn starts and warms its models up (as `make run` does) while the people are enrolled
     # here: the server reloads the face model when its file changes, so it may start before training.
-    server = start_https_app(data_dir, wait=False, warm_up=True)
+    # A check-in per test: none of them is "already checked in" by another's.
+    server = start_https_app(data_dir, wait=False, warm_up=True, env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0"})
     app = create_app(Config(data_dir))
     with app.app_context():
         for name, photos in ENROLLED.items():
             results = enrollment.enroll_files(name, [str(FACES / photo) for photo in photos])
             accepted = [r for r in results if r.accepted]
             assert len(accepted) >= 2, (name, [(r.file, r.code) for r in results])
-        results = enrollment.enroll_files(KNOWN_NAME, [str(CAPTURE_CAMERA_PHOTO)])
-        assert [r.accepted for r in results] == [True], [(r.file, r.code) for r in results]
+        results = enrollment.enroll_files(KNOWN_NAME, [str(CAPTURE_CAMERA_PHOTO), str(ARMS_OUT_CAMERA_PHOTO)])
+        assert [r.accepted for r in results] == [True, True], [(r.file, r.code) for r in results]
         summary = recognition.train_faces()
         from kiosk.extensions import db
 
@@ -665,8 +669,7 @@ def test_a_whole_check_in_in_the_browser_ends_with_the_photo_and_one_event(enrol
     """The camera shows Obama with both arms up ("take the photo now"): identified, confirmed
     and captured by the real models through the page, then welcomed with the photo the server
     kept, and exactly one attendance event with both files in the data dir."""
-    import sqlite3
-
+    events_before = len(attendance_rows(enrolled_server))
     frame = place_on_canvas(cv2.imread(str(CAPTURE_CAMERA_PHOTO)))
     browser = launch_chromium(write_y4m(tmp_path / "capture.y4m", live_jitter(frame, 6, seed=3)))
     page, _ = open_kiosk(browser, enrolled_server.url)
@@ -683,11 +686,51 @@ def test_a_whole_check_in_in_the_browser_ends_with_the_photo_and_one_event(enrol
 
     history = page.evaluate("window.kiosk.stateHistory")
     assert "CONFIRMING" in history and "UNKNOWN" not in history, history
-    with sqlite3.connect(enrolled_server.data_dir / "kiosk.sqlite3") as database:
-        rows = database.execute(
-            "SELECT p.name, e.kind, e.photo_path, e.original_photo_path FROM attendance_event e "
-            "JOIN person p ON p.id = e.person_id").fetchall()
+    rows = attendance_rows(enrolled_server)[events_before:]
     assert [(name, kind) for name, kind, _, _ in rows] == [(KNOWN_NAME, "check_in")]
     for stored in rows[0][2:]:
         assert (enrolled_server.data_dir / stored).is_file()
+    assert page_problems(page) == []
+
+
+def attendance_rows(server) -> list[tuple]:
+    """(name, kind, photo, original photo) of every attendance event, oldest first."""
+    import sqlite3
+
+    with sqlite3.connect(server.data_dir / "kiosk.sqlite3") as database:
+        return database.execute(
+            "SELECT p.name, e.kind, e.photo_path, e.original_photo_path FROM attendance_event e "
+            "JOIN person p ON p.id = e.person_id ORDER BY e.id").fetchall()
+
+
+def test_an_o_made_in_front_of_the_camera_confirms_and_the_smile_checks_in(enrolled_server, launch_chromium,
+                                                                            tmp_path):
+    """The browser benchmark's camera (benchmarks/browser_checkin.py): an empty room, then Obama
+    with his arms out, making an O, raising a V (arm composites of one real photo). Through the
+    real page and models: identified while his arms are out, SMILING only once the O is on the
+    camera (never before), then checked in. The benchmark's figures are printed, not asserted."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    import browser_checkin as bench
+
+    events_before = len(attendance_rows(enrolled_server))
+    browser = launch_chromium(write_y4m(tmp_path / "timeline.y4m", bench.camera_frames()))
+    page = new_kiosk_page(browser)
+    page.add_init_script(bench.WATCHER)
+    page.goto(enrolled_server.url + "/")
+    loop_ms = 1000 * sum(seconds for _, seconds, _ in bench.TIMELINE)
+    runs = []
+    deadline = time.monotonic() + 3 * loop_ms / 1000 + 60
+    while not runs and time.monotonic() < deadline:
+        page.wait_for_timeout(1000)
+        watched = page.evaluate("window.__bench")
+        runs = bench.check_ins(watched["states"], watched["segments"], watched["segments"][0]["t"])
+    page.evaluate("window.kiosk.pause()")
+    assert runs, page.evaluate("window.__bench.states")
+    run = runs[0]
+    print("check-in through an O:", json.dumps(run))
+    assert run["states"][:4] == ["IDENTIFYING", "CONFIRMING", "SMILING", "DONE"], run
+    assert run["confirmed_before_o"] and run["o_to_smiling_s"] is not None, run  # the O, not anything else
+    assert text_of(page, "#person-name") == KNOWN_NAME
+    new = attendance_rows(enrolled_server)[events_before:]
+    assert [(name, kind) for name, kind, _, _ in new] == [(KNOWN_NAME, "check_in")]
     assert page_problems(page) == []
