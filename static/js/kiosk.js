@@ -25,7 +25,9 @@
   var JPEG_QUALITY = 0.8;
   var DEFAULT_FRAME_WIDTH = 640; // until the server says otherwise (next_frame.width)
   var CAMERA_FPS_FALLBACK = 15; // the frame timer's rate where requestVideoFrameCallback is missing
-  var STALE_FRAME_MS = 150; // a prepared frame older than this is captured again while waiting
+  // A prepared frame older than this (1.5 camera frames at 15 frames/s) is captured again on the
+  // camera's next frame while the server works: what is sent is never much older than a frame.
+  var STALE_FRAME_MS = 100;
   var BUSY_WAIT_MS = 200;
   var BACKOFF_FIRST_MS = 500;
   var BACKOFF_MAX_MS = 8000;
@@ -120,7 +122,7 @@
   // Exposed for the browser tests and for an operator's console (which already controls
   // this browser): counters, the states shown so far, and a pause for a still screenshot.
   // answerLog: one entry per answered frame ({at, sentAt, capturedAt, state, serverMs, roundTripMs,
-  // width}), times from performance.now(); what the browser benchmark measures.
+  // width, gesture}), times from performance.now(); what the browser benchmark measures.
   window.kiosk = {
     stats: { framesSent: 0, answers: 0, busy: 0, errors: 0, warming: 0, maxInFlight: 0, inFlight: 0,
              encodes: 0, lastStatus: null },
@@ -352,7 +354,7 @@
     var log = window.kiosk.answerLog;
     log.push({
       at: now, sentAt: sentAt, capturedAt: frame.capturedAt, state: answer.state, serverMs: answer.server_ms,
-      roundTripMs: now - sentAt, width: frame.width
+      roundTripMs: now - sentAt, width: frame.width, gesture: answer.gesture ? answer.gesture.name : null
     });
     if (log.length > ANSWER_LOG_SIZE) log.splice(0, log.length - ANSWER_LOG_SIZE);
   }
