@@ -252,7 +252,6 @@ class CheckInMachine:
             self._happy = None
             self._outcome = None
             self._last_box = None
-        if state == State.IDLE:
             self.evidence.reset()
         if state in (State.IDLE, State.IDENTIFYING):
             self._clear_votes()
