@@ -307,6 +307,17 @@ def test_confirming_needs_pose_and_an_embedding_only_every_same_person_period(ma
     assert expected - 1 <= embeddings <= expected, embeddings
 
 
+def test_the_same_person_check_waits_for_a_gesture_hold_but_not_for_ever(machine, clock):
+    identify(machine, clock)
+    every = CONFIG.same_person_every_s
+    clock.t += every - 0.2
+    run(machine, [gesture(clock, "O", score=0.95) for _ in range(2)])  # a hold has started
+    assert Stage.SAME_PERSON not in machine.stages_needed(clock.t + 0.1)  # due, but the hold goes first
+    assert Stage.SAME_PERSON in machine.stages_needed(clock.t + 0.1 + every)  # twice the period: not later
+    machine.step(gesture(clock, "idle"))  # no hold any more
+    assert Stage.SAME_PERSON in machine.stages_needed(clock.t + 0.1)
+
+
 def test_x_cancels(machine, clock, backend):
     identify(machine, clock)
     run_until(machine, lambda: gesture(clock, "X"), {State.CANCELLED})
