@@ -54,10 +54,20 @@ def nginx_available() -> bool:
     return Path(NGINX).is_file() and os.access(NGINX, os.X_OK) and MIME_TYPES.is_file()
 
 
+_ports_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on, and one this process has not handed out before: the ports of a
+    cluster's hosts are all chosen before any of them binds, and the kernel may offer the same
+    free port twice (two hosts on one port once made nginx's two upstreams the same host)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.1, what: str = "") -> None:
