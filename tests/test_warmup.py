@@ -64,7 +64,7 @@ def test_warm_up_loads_every_model_and_leaves_a_warm_tracker_for_the_first_kiosk
     stages = warmup.warm_up()
     assert set(stages) >= {"decode", "face_detection", "identification", "pose", "gesture", "emotion", "pipeline"}
     embedder = recognition.get_recognizer().model().embedder
-    assert f"embedding_{embedder}" in stages
+    assert f"embedding {embedder}" in stages
     detector = faces.get_detector()
     assert detector.loaded and detector._ran == {"short", "full"}
     assert get_embedder(embedder).loaded

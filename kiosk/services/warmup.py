@@ -159,7 +159,7 @@ def warm_up() -> dict[str, float]:
     from ..checkin.pipeline import analyse_frame
     from ..checkin.sessions import pose_trackers
     from ..vision import emotion, faces, gestures
-    from ..vision.embedders import get_embedder, resolve_embedder_name
+    from ..vision.embedders import get_embedder, resolve_embedder_id
     from ..vision.faces import canonical_crop
     from . import recognition
     from .checkin import decode_frame, identify
@@ -179,10 +179,10 @@ def warm_up() -> dict[str, float]:
     if face is None:  # the shipped picture has a face; a replaced one might not
         raise RuntimeError(f"the warm-up picture {WARM_UP_FRAME} shows no usable face ({analysis.status})")
     try:
-        embedder_name = recognition.get_recognizer().model().embedder
+        embedder_id = recognition.get_recognizer().model().embedder  # identification uses the model's embedder
     except recognition.ModelNotTrained:
-        embedder_name = resolve_embedder_name()
-    timed(f"embedding_{embedder_name}", lambda: get_embedder(embedder_name).embed_crops([canonical_crop(bgr, face)]))
+        embedder_id = resolve_embedder_id()
+    timed(f"embedding {embedder_id}", lambda: get_embedder(embedder_id).embed_crops([canonical_crop(bgr, face)]))
     timed("identification", lambda: identify(bgr, face))  # the face model file and the people, when trained
 
     tracker = pose_trackers.acquire()
