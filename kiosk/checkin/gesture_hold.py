@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..vision.gestures import IDLE, GesturePrediction
 
-DEFAULT_HOLD_S = 0.4
+DEFAULT_HOLD_S = 0.3
 DEFAULT_HOLD_FRAMES = 3
 DEFAULT_MIN_SCORE = 0.6
 

@@ -78,7 +78,7 @@ class MachineConfig:
     vote_min_span_s: float = 0.25  # the deciding votes must span at least this long
     face_lost_s: float = 0.5  # the face missing this long (and face_lost_frames frames) -> give up
     face_lost_frames: int = 3
-    gesture_hold_s: float = 0.4  # how long a gesture must be held ...
+    gesture_hold_s: float = 0.3  # how long a gesture must be held ...
     gesture_hold_frames: int = 3  # ... on at least this many consecutive frames
     gesture_min_score: float = 0.6
     same_person_every_s: float = 1.0  # full embedding re-check while confirming/smiling

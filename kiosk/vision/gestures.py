@@ -20,7 +20,7 @@ The pipeline, in order:
 4. A scikit-learn MLP (``training/train_gestures.py``; model card in ``models/gesture/``)
    gives the probabilities of the four gestures.
 5. On the kiosk's stream, ``kiosk.checkin.gesture_hold.GestureHold`` reports a gesture only once
-   the same one has been seen on consecutive frames for a hold time (0.4 s, at least 3 frames),
+   the same one has been seen on consecutive frames for a hold time (0.3 s, at least 3 frames),
    so an arm waving through an O does not confirm.
 
 The classifier a site trained from its own recorded samples
