@@ -1,7 +1,13 @@
 """The kiosk as the person at it experiences it: a real browser, a real camera stream, the real
 server, on this machine (issue 12). ``make bench`` runs it after ``kiosk bench``.
 
-    .venv/bin/python benchmarks/browser_checkin.py [--check-ins 3] [--json FILE] [--keep]
+    .venv/bin/python benchmarks/browser_checkin.py [--check-ins 3] [--json FILE] [--keep] [--code DIR]
+
+``--code DIR`` serves another checkout of the kiosk (say ``git worktree add /tmp/baseline main``)
+with this checkout's virtualenv (``PYTHONPATH=DIR``) and the same camera, people and measurement:
+old and new code measured in one sitting, at the same load. Code from before issue 12 has no
+readiness state: its "ready" is the moment ``/healthz`` first answers (its models load on the
+first frame), and it has no "Starting..." screen.
 
 What runs (all on this machine, sharing its cores, as a kiosk box does):
 
@@ -80,7 +86,23 @@ CHROMIUM_ARGS = [
 WATCHER = """
 (() => {
   const epoch = () => performance.timeOrigin + performance.now();
-  window.__bench = { states: [], segments: [], marker: [] };
+  window.__bench = { states: [], segments: [], marker: [], answers: [] };
+  // Every answered frame, read from the page's own fetch (any version of kiosk.js sends frames
+  // with fetch): when it came back, when it was sent, the state it says and the server's time.
+  const pageFetch = window.fetch;
+  window.fetch = function (input) {
+    const url = typeof input === 'string' ? input : input.url;
+    const sentAt = epoch();
+    const answer = pageFetch.apply(this, arguments);
+    if (url.indexOf('/kiosk/frames') !== -1) {
+      answer.then((response) => response.clone().json().then((body) => {
+        if (response.status === 200 && body.state) {
+          window.__bench.answers.push({ t: epoch(), sentAt: sentAt, state: body.state, serverMs: body.server_ms });
+        }
+      })).catch(() => {});
+    }
+    return answer;
+  };
   let lastState = null;
   const watchState = () => {
     const state = document.body && document.body.dataset.state;
@@ -148,12 +170,13 @@ def camera_frames() -> list[np.ndarray]:
 class Site:
     """A throwaway data dir with people enrolled and the face model trained, through the CLI."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str], code: Path = REPO) -> None:
         self.data_dir = root / "data"
         self.env = {**env, "KIOSK_DATA_DIR": str(self.data_dir)}
+        self.code = code
 
     def kiosk(self, *args: str) -> str:
-        result = subprocess.run([str(REPO / ".venv" / "bin" / "kiosk"), *args], env=self.env, cwd=REPO,
+        result = subprocess.run([str(REPO / ".venv" / "bin" / "kiosk"), *args], env=self.env, cwd=self.code,
                                 capture_output=True, text=True, timeout=900)
         if result.returncode != 0:
             raise SystemExit(f"kiosk {' '.join(args)} failed:\n{result.stderr[-2000:]}")
@@ -169,7 +192,8 @@ class Site:
 class Server:
     """``scripts/run_server.sh``, as ``make run`` starts it."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str], code: Path = REPO) -> None:
+        self.code = code
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.log = root / "server.log"
@@ -182,7 +206,7 @@ class Server:
     def start(self) -> None:
         self.started_at = time.time()
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([str(REPO / "scripts" / "run_server.sh")], env=self.env, cwd=REPO,
+            self.proc = subprocess.Popen([str(self.code / "scripts" / "run_server.sh")], env=self.env, cwd=self.code,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         threading.Thread(target=self._watch_health, daemon=True).start()
 
@@ -197,17 +221,18 @@ class Server:
                 answer = requests.get(self.url + "/healthz", verify=False, timeout=2).json()
             except (requests.RequestException, ValueError):
                 answer = None
-            if answer is not None and answer.get("models") != (last or {}).get("models"):
+            if answer is not None and (last is None or answer.get("models") != last.get("models")):
                 self.health.append((time.time(), answer))
                 last = answer
             time.sleep(0.05)
 
     def first(self, models: str | None, timeout_s: float = 300) -> tuple[float, dict]:
-        """When /healthz first said ``models`` (None: first answered at all)."""
+        """When /healthz first said ``models`` (None: first answered at all). Code without a
+        readiness state (no ``models`` in its answer) is ready when it first answers."""
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             for at, answer in self.health:
-                if models is None or answer.get("models") == models:
+                if models is None or answer.get("models", models) == models:
                     return at, answer
             if self.proc.poll() is not None:
                 raise SystemExit(f"the server stopped:\n{self.log.read_text()[-3000:]}")
@@ -236,8 +261,9 @@ def first_after(events: list[dict], state: str, after: float, before: float | No
     return None
 
 
-def check_ins(states: list[dict], segments: list[dict], serving_from: float) -> list[dict]:
-    """Each loop of the camera in which the kiosk was serving: the person's three moments."""
+def check_ins(states: list[dict], segments: list[dict], serving_from: float, until: float | None = None) -> list[dict]:
+    """Each loop of the camera in which the kiosk was serving: the person's three moments. Loops
+    that reached DONE, and with ``until`` (epoch ms) also those that ended before it without one."""
     faces = [t for t in segment_starts(segments, "face") if t >= serving_from]
     o_starts, loop_ms = segment_starts(segments, "o"), 1000 * sum(s for _, s, _ in TIMELINE)
     results = []
@@ -247,15 +273,16 @@ def check_ins(states: list[dict], segments: list[dict], serving_from: float) -> 
         o_at = next((t for t in o_starts if face_at < t < end), None)
         smiling = first_after(states, "SMILING", o_at, end) if o_at else None
         done = first_after(states, "DONE", face_at, end)
-        if done is None:
-            continue  # the loop was still running when the benchmark stopped, or the check-in failed
+        if done is None and (until is None or end > until):
+            continue  # the loop was still running when the benchmark stopped
         results.append({
+            "completed": done is not None,
             "face_to_confirming_s": _seconds(confirming, face_at),
             # The hold can only start once CONFIRMING is on: from the later of the two.
             "o_to_smiling_s": _seconds(smiling, max(o_at, confirming)) if o_at and confirming else None,
             "confirmed_before_o": bool(confirming and o_at and confirming <= o_at),
             "face_to_done_s": _seconds(done, face_at),
-            "states": [e["state"] for e in states if face_at <= e["t"] <= done],
+            "states": [e["state"] for e in states if face_at <= e["t"] <= (done or end)],
         })
     return results
 
@@ -264,10 +291,9 @@ def _seconds(later: float | None, earlier: float | None) -> float | None:
     return None if later is None or earlier is None else round((later - earlier) / 1000, 3)
 
 
-def per_state(answers: list[dict], time_origin: float, since: float) -> dict:
+def per_state(answers: list[dict], since: float) -> dict:
     """Frames per second the page got answers for while each state was on screen, with round trips
     and server times. An answer counts for the state that was on screen when its frame was sent."""
-    answers = [dict(a, t=time_origin + a["at"]) for a in answers]
     answers = [a for a in answers if a["t"] >= since]
     figures: dict[str, dict] = {}
     for previous, answer in zip(answers, answers[1:]):
@@ -276,7 +302,7 @@ def per_state(answers: list[dict], time_origin: float, since: float) -> dict:
                                             "first_server_ms": answer["serverMs"]})
         figure["frames"] += 1
         figure["seconds"] += (answer["t"] - previous["t"]) / 1000
-        figure["round_trip_ms"].append(answer["roundTripMs"])
+        figure["round_trip_ms"].append(answer["t"] - answer["sentAt"])
         if answer["serverMs"] is not None:
             figure["server_ms"].append(answer["serverMs"])
     return {
@@ -298,7 +324,7 @@ def _median(values):
 
 
 def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None,
-        site_from: Path | None = None) -> dict:
+        site_from: Path | None = None, code: Path = REPO) -> dict:
     from playwright.sync_api import sync_playwright
 
     root = Path(tempfile.mkdtemp(prefix="kiosk-browser-bench-", dir=scratch))
@@ -308,8 +334,10 @@ def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None
            # Every loop of the camera is a new check-in, not "already checked in".
            "KIOSK_DUPLICATE_WINDOW_MINUTES": "0"}
     env.pop("KIOSK_DATABASE_URL", None)
+    if code != REPO:  # another checkout's code with this checkout's virtualenv
+        env.update(PYTHONPATH=str(code), KIOSK_BIN=str(REPO / ".venv" / "bin"))
     started = time.time()
-    site = Site(root, env)
+    site = Site(root, env, code)
     if site_from is not None:  # a site prepared by an earlier run (--keep): copied, not prepared again
         import shutil
 
@@ -318,9 +346,9 @@ def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None
     else:
         training = site.prepare()
     camera = write_y4m(root / "camera.y4m", camera_frames())
-    server = Server(root, site.env)
-    figures: dict = {"load_average_at_start": load_average(), "embedder": training.get("embedder"),
-                     "site_prepared_s": round(time.time() - started, 1)}
+    server = Server(root, site.env, code)
+    figures: dict = {"code": _describe_code(code), "load_average_at_start": load_average(),
+                     "embedder": training.get("embedder"), "site_prepared_s": round(time.time() - started, 1)}
     try:
         server.start()
         alive_at, _ = server.first(None)
@@ -339,40 +367,42 @@ def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None
             while time.time() < deadline:
                 page.wait_for_timeout(1000)
                 bench = page.evaluate("window.__bench")
-                if len(check_ins(bench["states"], bench["segments"], ready_at * 1000)) >= check_in_count:
+                if sum(r["completed"] for r in check_ins(bench["states"], bench["segments"], ready_at * 1000)) \
+                        >= check_in_count:
                     break
             page.evaluate("window.kiosk.pause()")
+            stopped_at = time.time() * 1000
             bench = page.evaluate("window.__bench")
-            answers = page.evaluate("window.kiosk.answerLog")
             stats = page.evaluate("JSON.parse(JSON.stringify(window.kiosk.stats))")
-            time_origin = page.evaluate("performance.timeOrigin")
-            frame_clock = page.evaluate("window.kiosk.frameClock")
+            frame_clock = page.evaluate("window.kiosk.frameClock || null")
             browser.close()
     finally:
         server.stop()
     ready_ms = ready_at * 1000
-    served = [dict(a, t=time_origin + a["at"]) for a in answers]
+    served = bench["answers"]
     first_after_ready = next((a for a in served if a["t"] >= ready_ms), None)
     server_ms = sorted(a["serverMs"] for a in served if a["serverMs"] is not None)
-    runs = check_ins(bench["states"], bench["segments"], first_after_ready["t"] if first_after_ready else ready_ms)
+    runs = check_ins(bench["states"], bench["segments"], first_after_ready["t"] if first_after_ready else ready_ms,
+                     until=stopped_at)
     starting_shown = any(e["state"] == "STARTING" and e["t"] >= opened_at * 1000 for e in bench["states"])
     figures.update({
         "server_alive_after_s": round(alive_at - server.started_at, 2),
         "warm_up_s": ready.get("warm_up_s"),
         "page_opened_before_ready": opened_at < ready_at,
-        "starting_shown_while_warming": starting_shown and stats["warming"] > 0,
-        "warming_answers": stats["warming"],
+        "starting_shown_while_warming": starting_shown and stats.get("warming", 0) > 0,
+        "warming_answers": stats.get("warming"),
         "first_answer_after_ready_s": _seconds(first_after_ready["t"], ready_ms) if first_after_ready else None,
         "first_answer_server_ms": first_after_ready["serverMs"] if first_after_ready else None,
         "median_server_ms_all_frames": round(statistics.median(server_ms), 1) if server_ms else None,
-        "check_ins": len(runs),
+        "check_ins": sum(r["completed"] for r in runs),
+        "loops_with_a_face": len(runs),
         "face_to_confirming_s": _median(r["face_to_confirming_s"] for r in runs),
         "o_to_smiling_s": _median(r["o_to_smiling_s"] for r in runs),
         "face_to_done_s": _median(r["face_to_done_s"] for r in runs),
         "per_check_in": runs,
-        "per_state": per_state(answers, time_origin, first_after_ready["t"] if first_after_ready else ready_ms),
+        "per_state": per_state(served, first_after_ready["t"] if first_after_ready else ready_ms),
         "page": {"frame_clock": frame_clock, "frames_sent": stats["framesSent"], "answers": stats["answers"],
-                 "encodes": stats["encodes"], "busy": stats["busy"], "errors": stats["errors"],
+                 "encodes": stats.get("encodes"), "busy": stats["busy"], "errors": stats["errors"],
                  "max_in_flight": stats["maxInFlight"]},
         "load_average_at_end": load_average(),
         "targets": {"first_answer_after_ready_s": 1.0, "face_to_confirming_s": 1.0, "o_to_smiling_s": 0.6,
@@ -381,13 +411,18 @@ def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None
     if keep:
         figures["scratch"] = str(root)
         (root / "raw.json").write_text(json.dumps({"states": bench["states"], "segments": bench["segments"],
-                                                   "answers": answers, "time_origin": time_origin,
+                                                   "answers": served,
                                                    "ready_at": ready_at, "health": server.health}))
     else:
         import shutil
 
         shutil.rmtree(root, ignore_errors=True)
     return figures
+
+
+def _describe_code(code: Path) -> str:
+    result = subprocess.run(["git", "-C", str(code), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    return f"{code} at {result.stdout.strip()[:80]}" if result.returncode == 0 else str(code)
 
 
 def main() -> None:
@@ -397,10 +432,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (server log, camera file)")
     parser.add_argument("--site", type=Path, help="copy this data dir (from an earlier --keep run) instead of "
                                                    "enrolling and training again")
+    parser.add_argument("--code", type=Path, default=REPO,
+                        help="serve this checkout's code instead (old vs new in one sitting; see above)")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         raise SystemExit("needs Debian's chromium at /usr/bin/chromium (scripts/system-deps.sh)")
-    figures = run(args.check_ins, args.keep, site_from=args.site)
+    figures = run(args.check_ins, args.keep, site_from=args.site, code=args.code.resolve())
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:
