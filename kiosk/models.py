@@ -34,6 +34,15 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+#: The largest primary key a row can have (a signed 64-bit integer in SQLite and PostgreSQL);
+#: a larger number in a URL or a filter names no row, and the database driver would overflow on it.
+MAX_ROW_ID = 2**63 - 1
+
+
+def is_row_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ROW_ID
+
+
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes in and out, on both engines.
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -22,17 +23,26 @@ from ..services import accounts
 auth_bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 
-def _safe_next(target: str | None) -> str:
-    # Only same-site relative paths: an open redirect would be a phishing aid.
+def _same_site_path(target: str | None) -> str | None:
+    """``target`` when it is a path on this site, else None (it is then ignored).
+
+    Only same-site relative paths: an open redirect would be a phishing aid. No control
+    characters or spaces either: CR/LF in a Location header is header injection (werkzeug
+    refuses it with a 500), and no path of ours has them."""
     if (
         target
         and target.startswith("/")
         and not target.startswith("//")
         and "\\" not in target
+        and not any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in target)
         and not urlsplit(target).netloc
     ):
         return target
-    return url_for("admin.dashboard")
+    return None
+
+
+def _safe_next(target: str | None) -> str:
+    return _same_site_path(target) or url_for("admin.dashboard")
 
 
 @auth_bp.after_request
@@ -43,7 +53,7 @@ def _no_store(response):
 
 @auth_bp.route("/login", methods=["GET", "POST"])
 def login():
-    next_url = request.args.get("next")
+    next_url = _same_site_path(request.args.get("next"))
     if request.method == "GET" and current_user.is_authenticated:
         return redirect(_safe_next(next_url))
     if request.method == "POST":
