@@ -169,8 +169,12 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None
         self.KIOSK_BEHIND_PROXY = _env_bool("KIOSK_BEHIND_PROXY", False)
-        self.KIOSK_LOGIN_MAX_FAILURES = _env_int("KIOSK_LOGIN_MAX_FAILURES", 5)
+        # Sign-in limits and admin session lifetimes (kiosk.services.accounts).
+        self.KIOSK_LOGIN_MAX_FAILURES = _env_int("KIOSK_LOGIN_MAX_FAILURES", 5)  # per name, per address
+        self.KIOSK_LOGIN_MAX_FAILURES_PER_ADDRESS = _env_int("KIOSK_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
         self.KIOSK_LOGIN_LOCKOUT_SECONDS = _env_int("KIOSK_LOGIN_LOCKOUT_SECONDS", 300)
+        self.KIOSK_ADMIN_IDLE_MINUTES = _env_int("KIOSK_ADMIN_IDLE_MINUTES", 30)
+        self.KIOSK_ADMIN_SESSION_HOURS = _env_int("KIOSK_ADMIN_SESSION_HOURS", 12)
 
         # Check-in thresholds and timeouts (kiosk.checkin.machine.MachineConfig), e.g.
         # KIOSK_CHECKIN_GESTURE_HOLD_FRAMES=5; MachineConfig validates and converts them.
