@@ -39,7 +39,8 @@ def test_upgrading_a_populated_site_keeps_every_row(tmp_path):
                     (1, 'faces/a.png', '2025-01-01'), (3, 'faces/b.png', '2025-01-01');
                 INSERT INTO attendance_event (person_id, kind, timestamp, kiosk_id) VALUES
                     (1, 'check_in', '2025-01-02', 'k'), (2, 'check_in', '2025-01-02', 'k');
-                INSERT INTO admin_user (username, password_hash, created_at, failed_logins) VALUES ('a', 'x', '2025-01-01', 0);
+                INSERT INTO admin_user (username, password_hash, created_at, failed_logins)
+                    VALUES ('a', 'x', '2025-01-01', 0);
             """)
         upgrade()
         with sqlite3.connect(database) as conn:

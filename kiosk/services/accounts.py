@@ -192,7 +192,8 @@ def _settle(attempt: list[tuple[str, int]], succeeded: bool) -> None:
         for key, limit in attempt:
             db.session.execute(
                 update(SignInThrottle)
-                .where(SignInThrottle.key == key, SignInThrottle.failures >= limit, SignInThrottle.locked_until.is_(None))
+                .where(SignInThrottle.key == key, SignInThrottle.failures >= limit)
+                .where(SignInThrottle.locked_until.is_(None))
                 .values(locked_until=lock_until).execution_options(synchronize_session=False)
             )
     db.session.commit()
