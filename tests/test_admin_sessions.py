@@ -59,6 +59,17 @@ def test_a_cookie_saved_before_sign_out_is_refused_after_it(app, admin_account):
     assert db.session.scalar(db.select(db.func.count(AdminSession.id))) == 0
 
 
+def test_signing_in_again_ends_the_browsers_earlier_session(app, admin_account):
+    browser = sign_in(app)
+    earlier = cookie_of(browser)
+    answer = browser.post("/auth/login", data={"username": "admin", "password": ADMIN_PASSWORD,
+                                               "csrf_token": csrf_of(browser)})
+    assert answer.status_code == 303
+    assert browser.get("/api/v1/people").status_code == 200
+    assert browser_with(app, earlier).get("/api/v1/people").status_code == 401
+    assert db.session.scalar(db.select(db.func.count(AdminSession.id))) == 1
+
+
 def test_signing_out_ends_only_that_browsers_session(app, admin_account):
     desk, laptop = sign_in(app), sign_in(app)
     desk.post("/auth/logout", data={"csrf_token": csrf_of(desk)})

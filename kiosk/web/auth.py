@@ -72,6 +72,7 @@ def login():
             page = render_template("auth/login.html", username=username, next_url=next_url)
             retry = {"Retry-After": str(err.extra["retry_after"])} if "retry_after" in err.extra else {}
             return page, err.status, retry
+        accounts.close_session(session.get(SESSION_TOKEN_KEY))  # signing in again replaces, never adds
         session.clear()  # a fresh session for the signed-in admin: nothing carried over from before
         session[SESSION_TOKEN_KEY] = accounts.open_session(user)
         login_user(user)
