@@ -171,6 +171,68 @@ def frames_of(identity: str, photos=(4, 5)) -> list[np.ndarray]:
     return [frame for i in photos for frame in [kiosk_frame(FACES / identity / f"{i}.jpg")] * 8]
 
 
+# -- no client can end another kiosk's check-in (issue 13, item 2) -------------------------
+
+
+@pytest.fixture
+def kiosk_mid_check_in(trained_app, monkeypatch):
+    """A kiosk (its own address) whose person has been recognised: CONFIRMING, on a registry
+    of its own, so sessions left by other tests do not count."""
+    from kiosk.checkin.sessions import SessionRegistry
+    from kiosk.services import checkin
+
+    registry = SessionRegistry()
+    monkeypatch.setattr(checkin, "registry", registry)
+    kiosk = trained_app.test_client()
+    kiosk.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    assert stream(kiosk, frames_of("fr_obama"), until="CONFIRMING")["state"] == "CONFIRMING"
+    with kiosk.session_transaction() as cookie:
+        session_id = cookie["kiosk_session"]
+    return kiosk, registry, session_id
+
+
+def _still_confirming(kiosk, registry, session_id):
+    assert registry.get(session_id) is not None, "the kiosk's session was pushed out"
+    state = kiosk.get("/api/v1/kiosk/state").get_json()
+    assert state["state"] == "CONFIRMING" and state["person"] == {"name": "Barack Obama"}
+
+
+def test_reading_the_state_or_resetting_opens_no_session(trained_app, kiosk_mid_check_in):
+    """The probe's reproduction: sixteen cookie-less GETs of the state pushed a live kiosk from
+    IDENTIFYING to IDLE (the registry holds 16)."""
+    kiosk, registry, session_id = kiosk_mid_check_in
+    for _ in range(20):
+        stranger = trained_app.test_client()
+        read = stranger.get("/api/v1/kiosk/state")
+        assert read.status_code == 200 and read.get_json()["state"] == "IDLE"
+        assert "Set-Cookie" not in read.headers
+        assert stranger.post("/api/v1/kiosk/reset").get_json()["state"] == "IDLE"
+    assert len(registry) == 1
+    _still_confirming(kiosk, registry, session_id)
+
+
+def test_a_flood_of_cookie_less_frames_from_one_address_pushes_out_only_its_own(trained_app, kiosk_mid_check_in):
+    kiosk, registry, session_id = kiosk_mid_check_in
+    empty_room = jpeg(np.full((480, 640, 3), 128, np.uint8))
+    for _ in range(40):
+        flooder = trained_app.test_client()
+        flooder.environ_base["REMOTE_ADDR"] = "203.0.113.66"
+        assert post_frame(flooder, empty_room).status_code == 200
+    assert len(registry) == 1 + trained_app.config["KIOSK_SESSIONS_PER_CLIENT"]
+    _still_confirming(kiosk, registry, session_id)
+
+
+def test_frames_from_many_addresses_push_out_only_sessions_at_rest(trained_app, kiosk_mid_check_in):
+    kiosk, registry, session_id = kiosk_mid_check_in
+    empty_room = jpeg(np.full((480, 640, 3), 128, np.uint8))
+    for i in range(40):
+        visitor = trained_app.test_client()
+        visitor.environ_base["REMOTE_ADDR"] = f"198.51.100.{i}"
+        assert post_frame(visitor, empty_room).status_code == 200
+    assert len(registry) == registry.max_sessions
+    _still_confirming(kiosk, registry, session_id)
+
+
 def test_enrolled_person_reaches_confirming_with_their_name(trained_app):
     client = trained_app.test_client()
     body = stream(client, frames_of("fr_obama"), until="CONFIRMING")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from flask import current_app, g, url_for
 
-from ..checkin.machine import MachineConfig, RecordOutcome, Snapshot
+from ..checkin.machine import CheckInMachine, MachineConfig, RecordOutcome, Snapshot
 from ..checkin.pipeline import FrameResult, analyse_frame
 from ..checkin.sessions import KioskSession, registry
 from ..errors import InvalidInput, KioskError, NotFound
@@ -122,15 +122,28 @@ def machine_config() -> MachineConfig:
     return MachineConfig.from_mapping(current_app.config)
 
 
-def _session(session_id: str | None) -> KioskSession:
-    return registry.get_or_create(session_id, machine_config(), DatabaseBackend)
+def _session(session_id: str | None, client: str) -> KioskSession:
+    return registry.get_or_create(
+        session_id, machine_config(), DatabaseBackend, client=client,
+        max_per_client=int(current_app.config["KIOSK_SESSIONS_PER_CLIENT"]),
+    )
+
+
+def _at_rest_payload() -> dict[str, Any]:
+    """What a kiosk without a session shows: IDLE, from a machine that is never kept. Reading
+    the state or resetting must not open a session (a read would otherwise take a place in the
+    registry, and enough of them pushed out a kiosk in the middle of a check-in)."""
+    machine = CheckInMachine(config=machine_config(), backend=None)  # type: ignore[arg-type] - records nothing
+    now = time.monotonic()
+    machine.reset(now)
+    return _payload(None, machine.snapshot(now), None)
 
 
 def _local_time(moment: datetime | None) -> str | None:
     return None if moment is None else to_local(moment).strftime("%H:%M")
 
 
-def _payload(session: KioskSession, snapshot: Snapshot, frame: FrameResult | None) -> dict[str, Any]:
+def _payload(session: KioskSession | None, snapshot: Snapshot, frame: FrameResult | None) -> dict[str, Any]:
     return {
         "state": snapshot.state.value,
         "prompt": snapshot.prompt,
@@ -165,10 +178,11 @@ def decode_frame(data: bytes) -> Any:
     return bgr
 
 
-def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, Any]]:
-    """Analyse one frame for this kiosk session; returns the session id and the answer."""
+def process_frame(session_id: str | None, data: bytes, client: str = "") -> tuple[str, dict[str, Any]]:
+    """Analyse one frame for this kiosk session (opened for ``client`` if it has none: see
+    ``SessionRegistry``); returns the session id and the answer."""
     bgr = decode_frame(data)
-    session = _session(session_id)
+    session = _session(session_id, client)
     if not session.lock.acquire(blocking=False):
         raise Busy("The previous frame is still being processed; send the next one after its answer.")
     try:
@@ -182,16 +196,22 @@ def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, A
         session.lock.release()
 
 
-def current_state(session_id: str | None) -> tuple[str, dict[str, Any]]:
-    session = _session(session_id)
+def current_state(session_id: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The session's state, or IDLE (and no session id) when it has none: nothing is opened."""
+    session = registry.get(session_id)
+    if session is None:
+        return None, _at_rest_payload()
     with session.lock:
         now = time.monotonic()
         session.machine.tick(now)
         return session.id, _payload(session, session.machine.snapshot(now), None)
 
 
-def reset(session_id: str | None) -> tuple[str, dict[str, Any]]:
-    session = _session(session_id)
+def reset(session_id: str | None) -> tuple[str | None, dict[str, Any]]:
+    """Back to IDLE; a kiosk without a session gets IDLE and still none (its first frame opens one)."""
+    session = registry.get(session_id)
+    if session is None:
+        return None, _at_rest_payload()
     with session.lock:
         now = time.monotonic()
         session.machine.reset(now)
