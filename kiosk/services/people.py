@@ -52,9 +52,10 @@ def _name_taken(name: str, other: Person) -> Conflict:
     return Conflict(f"A person named {name!r} {same}.", code="name_taken")
 
 
-def create_person(name: str, external_id: str | None = None, *, commit: bool = True) -> Person:
-    """Create a person. Raises InvalidInput (a name or external id the rules of kiosk.names
-    refuse) or Conflict (the name, or one the same by those rules, or the external id is taken)."""
+def check_new_person(name: object, external_id: object = None) -> tuple[str, str | None]:
+    """The cleaned name and external id of a person who could be created now; writes nothing.
+    Raises InvalidInput (a name or external id the rules of kiosk.names refuse) or Conflict (the
+    name, or one the same by those rules, or the external id is taken)."""
     name = clean_name(name)
     other = find_person(name)
     if other is not None:
@@ -62,6 +63,13 @@ def create_person(name: str, external_id: str | None = None, *, commit: bool = T
     external_id = names.clean_external_id(external_id)
     if external_id and db.session.scalar(select(Person).where(Person.external_id == external_id)):
         raise Conflict(f"External id {external_id!r} is already used by someone else.", code="external_id_taken")
+    return name, external_id
+
+
+def create_person(name: str, external_id: str | None = None, *, commit: bool = True) -> Person:
+    """Create a person (``commit=False``: only flushed, for the caller's transaction). Raises as
+    :func:`check_new_person`."""
+    name, external_id = check_new_person(name, external_id)
     person = Person(name=name, external_id=external_id, active=True)
     db.session.add(person)
     with _unique_or_conflict(name):
@@ -82,13 +90,6 @@ def _unique_or_conflict(name: str) -> Iterator[None]:
         db.session.rollback()
         raise Conflict(f"A person named {name!r}, or with this external id, was just added by someone else.",
                        code="name_taken") from err
-
-
-def get_or_create_person(name: str) -> tuple[Person, bool]:
-    person = find_person(name)
-    if person is not None:
-        return person, False
-    return create_person(name, commit=False), True
 
 
 def rename_person(person: Person, new_name: str) -> Person:

@@ -147,27 +147,39 @@ def people():
 @admin_bp.post("/people")
 @admin_required
 def people_create():
+    """Add a person, with photos or without. With photos, the name and every photo are checked
+    before anything is written, and the person is added with the accepted photos in one
+    transaction: a refused request (a bad name, too many photos, every photo refused) or one that
+    fails half-way leaves no one behind (see enrollment.create_person_with_photos)."""
     if "name" not in request.form:
         raise InvalidInput("The form has no 'name' field.", code="missing_name")
-    name = request.form.get("name", "")
+    name, external_id = request.form.get("name", ""), request.form.get("external_id") or None
     try:
-        person = people_service.create_person(name, request.form.get("external_id") or None)
+        if not any(f.filename for f in request.files.getlist("photos")):
+            person = people_service.create_person(name, external_id)
+            flash(f"{person.name} was added. Now add a few photos of their face.", "success")
+            return redirect(url_for("admin.person_page", person_id=person.id), 303)
+        person, results = enrollment.create_person_with_photos(name, external_id, read_uploads())
     except KioskError as err:
         flash(str(err), "error")
-        search = (request.args.get("q") or "").strip()
-        page = render_template(
-            "admin/people.html",
-            people=people_service.list_people(search or None),
-            search=search,
-            form={"name": name, "external_id": request.form.get("external_id", "")},
-        )
-        return page, err.status
-    has_photos = any(f.filename for f in request.files.getlist("photos"))
-    if has_photos:
-        results = enrollment.enroll_photos(person, read_uploads())
-        return _person_page(person, results=results, status=201)
-    flash(f"{person.name} was added. Now add a few photos of their face.", "success")
-    return redirect(url_for("admin.person_page", person_id=person.id), 303)
+        return _people_page_with_form(), err.status
+    if person is None:
+        flash("Nobody was added: none of the photos could be enrolled (the reasons are below). "
+              "Choose other photos and add the person again.", "error")
+        return _people_page_with_form(results), 422
+    return _person_page(person, results=results, status=201)
+
+
+def _people_page_with_form(results: list[enrollment.EnrollmentOutcome] | None = None) -> str:
+    """The people page again, with what the admin typed, after a refused "add person"."""
+    search = (request.args.get("q") or "").strip()
+    return render_template(
+        "admin/people.html",
+        people=people_service.list_people(search or None),
+        search=search,
+        form={"name": request.form.get("name", ""), "external_id": request.form.get("external_id", "")},
+        results=results,
+    )
 
 
 def _person_page(person: Person, *, results: list[enrollment.EnrollmentOutcome] | None = None, status: int = 200):

@@ -365,3 +365,29 @@ def probe_admin_cases(person_id: int, enrolled_name: str) -> list[Case]:
                           "application/x-www-form-urlencoded", BAD_REQUEST, admin=True,
                           page_text="Enter both your username and your password"))
     return cases
+
+
+def multipart_form(fields: dict[str, str], files: list[tuple[str, str, bytes]], boundary: str = "probe13") -> bytes:
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in fields.items()]
+    parts += [(f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+               f"Content-Type: image/jpeg\r\n\r\n").encode() + data + b"\r\n" for field, filename, data in files]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+def add_person_cases(real_frames: list[bytes]) -> list[Case]:
+    """"Add a person with photos" requests that must add nobody: 41 photos, and photos that are all
+    refused (not an image, a gray+alpha PAM, a truncated JPEG)."""
+    import numpy as np
+
+    content_type = "multipart/form-data; boundary=probe13"
+    forty_one = [("photos", f"{i}.jpg", real_frames[i % len(real_frames)]) for i in range(41)]
+    refused = [("photos", "minutes.jpg", b"these are the minutes, not a photo"),
+               ("photos", "scan.pam", pam_gray_alpha(np.full((60, 80), 128, np.uint8))),
+               ("photos", "cut.jpg", real_frames[0][: len(real_frames[0]) // 2])]
+    return [
+        Case("add_person", "POST", "/admin/people", multipart_form({"name": "Probe Person 41"}, forty_one),
+             content_type, BAD_REQUEST, admin=True, page_text="At most 40 photos"),
+        Case("add_person", "POST", "/admin/people", multipart_form({"name": "Probe Person Refused"}, refused),
+             content_type, frozenset({422}), admin=True, page_text="Nobody was added"),
+    ]
