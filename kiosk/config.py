@@ -161,7 +161,7 @@ class Config:
         self.KIOSK_PHOTO_RETENTION_DAYS = _env_int("KIOSK_PHOTO_RETENTION_DAYS", 0)  # 0 = keep
         self.KIOSK_REQUIRE_DEVICE_TOKEN = _env_bool("KIOSK_REQUIRE_DEVICE_TOKEN", False)
         # Kiosk sessions one registered device, or one address, may hold (kiosk.checkin.sessions).
-        self.KIOSK_SESSIONS_PER_CLIENT = _env_int("KIOSK_SESSIONS_PER_CLIENT", 4)
+        self.KIOSK_SESSIONS_PER_CLIENT = _env_int("KIOSK_SESSIONS_PER_CLIENT", 8)
 
         # Sessions and cookies: the kiosk is only ever served over HTTPS.
         self.SESSION_COOKIE_SECURE = _env_bool("KIOSK_SECURE_COOKIES", True)

@@ -148,3 +148,13 @@ def test_one_client_only_pushes_out_its_own_sessions():
     with pytest.raises(KioskSessionsFull):
         registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:x")
     assert registry.get(kiosk.id) is kiosk
+
+
+def test_a_kiosk_that_stopped_mid_check_in_is_at_rest_once_its_step_timed_out():
+    """A browser closed while CONFIRMING sends no frame that would move it to IDLE; once the
+    confirmation's time limit has passed it is at rest all the same, and may make room."""
+    registry, (abandoned, live) = _registry_with([State.CONFIRMING, State.CONFIRMING],
+                                                 ["address:a", "address:b"], max_sessions=2)
+    abandoned.machine.entered_at -= abandoned.machine.config.confirm_timeout_s + 1
+    registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:c")
+    assert registry.get(abandoned.id) is None and registry.get(live.id) is live

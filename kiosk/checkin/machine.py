@@ -362,6 +362,19 @@ class CheckInMachine:
 
     _on_done = _on_unknown = _on_cancelled = _on_message
 
+    def in_check_in(self, now: float) -> bool:
+        """Whether someone is in the middle of a check-in (being recognised, asked to confirm or to
+        smile, or being welcomed) and that step has not run out of time. A kiosk that stopped
+        sending frames is not: its step timed out, though no frame came to move it to IDLE."""
+        limits = {
+            State.IDENTIFYING: self.config.identify_timeout_s,
+            State.CONFIRMING: self.config.confirm_timeout_s,
+            State.SMILING: self.config.smile_timeout_s,
+            State.DONE: self.config.message_s,
+        }
+        limit = limits.get(self.state)
+        return limit is not None and self._elapsed(now) < limit
+
     # -- what the page shows -------------------------------------------------------------
     def countdown(self, now: float) -> float | None:
         limits = {

@@ -127,23 +127,19 @@ class KioskSessionsFull(KioskError):
     code = "kiosk_sessions_full"
 
 
-#: States in which nobody is in the middle of a check-in: ending such a session loses nothing.
-AT_REST = frozenset({State.IDLE, State.UNKNOWN, State.CANCELLED})
-
-
 class SessionRegistry:
     """Bounded, and no client can end another's check-in to make room.
 
     Only a frame opens a session (reading the state or resetting opens none). Each session
     remembers its client (the kiosk's registered device, else its address). When a client
     already holds ``max_per_client`` sessions, or the registry holds ``max_sessions``, the
-    least recently seen session *at rest* (no check-in under way) makes room: the client's own
-    for the first limit, anyone's for the second. When none is at rest, the new session is
-    refused (:class:`KioskSessionsFull`, 503) and the sessions under way go on. Sessions idle
-    for ``idle_timeout_s`` expire.
+    least recently seen session *at rest* (no check-in under way: ``CheckInMachine.in_check_in``)
+    makes room: the client's own for the first limit, anyone's for the second. When none is at
+    rest, the new session is refused (:class:`KioskSessionsFull`, 503) and the sessions under way
+    go on. Sessions idle for ``idle_timeout_s`` expire.
     """
 
-    def __init__(self, max_sessions: int = 16, idle_timeout_s: float = 600.0, max_per_client: int = 4) -> None:
+    def __init__(self, max_sessions: int = 16, idle_timeout_s: float = 600.0, max_per_client: int = 8) -> None:
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
         self.max_per_client = max_per_client
@@ -166,7 +162,7 @@ class SessionRegistry:
             self._expire(now)
             session = self._sessions.get(session_id or "")
             if session is None:
-                self._make_room(client, self.max_per_client if max_per_client is None else max_per_client)
+                self._make_room(client, self.max_per_client if max_per_client is None else max_per_client, now)
                 session = KioskSession(id=secrets.token_urlsafe(18), client=client)
                 session.machine = CheckInMachine(config=config, backend=backend_factory(session))
                 session.machine.reset(now)
@@ -174,15 +170,15 @@ class SessionRegistry:
             session.last_seen = now
             return session
 
-    def _make_room(self, client: str, max_per_client: int) -> None:
+    def _make_room(self, client: str, max_per_client: int, now: float) -> None:
         own = [s for s in self._sessions.values() if s.client == client]
         if len(own) >= max_per_client:
-            self._evict_one_at_rest(own, "This kiosk (or this address) already has as many sessions as it may")
+            self._evict_one_at_rest(own, "This kiosk (or this address) already has as many sessions as it may", now)
         if len(self._sessions) >= self.max_sessions:
-            self._evict_one_at_rest(list(self._sessions.values()), "Every kiosk session is in use")
+            self._evict_one_at_rest(list(self._sessions.values()), "Every kiosk session is in use", now)
 
-    def _evict_one_at_rest(self, candidates: list[KioskSession], why: str) -> None:
-        at_rest = [s for s in candidates if s.machine is None or s.machine.state in AT_REST]
+    def _evict_one_at_rest(self, candidates: list[KioskSession], why: str, now: float) -> None:
+        at_rest = [s for s in candidates if s.machine is None or not s.machine.in_check_in(now)]
         if not at_rest:
             raise KioskSessionsFull(f"{why}, each in the middle of a check-in; try again in a moment.")
         oldest = min(at_rest, key=lambda s: s.last_seen)
