@@ -21,6 +21,10 @@ from kiosk.extensions import db
 from kiosk.models import FaceSample, Person
 from kiosk.services import enrollment
 
+# On SQLite and on a real PostgreSQL server (conftest.py): the counting, locking and unique keys
+# are the database's, so both engines must keep them.
+pytestmark = pytest.mark.both_databases
+
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 POWELL = [FACES / "lfw_Colin_Powell" / f"{i}.jpg" for i in (1, 2, 3)]
 NOT_A_PHOTO = (b"these are the minutes of the meeting, not a photo", "minutes.jpg")

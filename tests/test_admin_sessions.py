@@ -15,6 +15,10 @@ from kiosk.services import accounts
 
 from conftest import ADMIN_PASSWORD
 
+# On SQLite and on a real PostgreSQL server (conftest.py): the counting, locking and unique keys
+# are the database's, so both engines must keep them.
+pytestmark = pytest.mark.both_databases
+
 
 def csrf_of(client) -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', client.get("/admin/").text).group(1)

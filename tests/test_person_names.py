@@ -15,6 +15,10 @@ from kiosk.extensions import db
 from kiosk.models import Person
 from kiosk.services import people
 
+# On SQLite and on a real PostgreSQL server (conftest.py): the counting, locking and unique keys
+# are the database's, so both engines must keep them.
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def admin(client, sign_in_admin):

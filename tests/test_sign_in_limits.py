@@ -15,6 +15,10 @@ from kiosk.services import accounts
 
 from conftest import ADMIN_PASSWORD
 
+# On SQLite and on a real PostgreSQL server (conftest.py): the counting, locking and unique keys
+# are the database's, so both engines must keep them.
+pytestmark = pytest.mark.both_databases
+
 
 def login_form(client) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', client.get("/auth/login").text).group(1)
