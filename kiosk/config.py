@@ -33,12 +33,15 @@ def repeat_rule_named(value: str | None) -> str:
 
 def check_settings(settings: Mapping[str, Any]) -> None:
     """Refuse, at start-up, settings that would only fail later, in the middle of a check-in or a
-    report: an unknown ``KIOSK_TIMEZONE`` or ``KIOSK_REPEAT_RULE``. Raises :class:`ConfigError`."""
+    report: an unknown ``KIOSK_TIMEZONE`` or ``KIOSK_REPEAT_RULE``, a negative
+    ``KIOSK_LEARN_MAX_PER_PERSON``. Raises :class:`ConfigError`."""
     try:
         zone_named((settings.get("KIOSK_TIMEZONE") or "UTC").strip())
     except ValueError as err:
         raise ConfigError(str(err)) from None
     repeat_rule_named(settings.get("KIOSK_REPEAT_RULE"))
+    if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
+        raise ConfigError("KIOSK_LEARN_MAX_PER_PERSON must be 0 (keep no learned samples) or more.")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -149,6 +152,9 @@ class Config:
         # auto | a weights key (kiosk/vision/facenet_weights.py; `kiosk models` lists them)
         self.KIOSK_FACENET_WEIGHTS = os.environ.get("KIOSK_FACENET_WEIGHTS", "auto")
         self.KIOSK_FACE_DETECTOR_RANGE = os.environ.get("KIOSK_FACE_DETECTOR_RANGE", "short")  # short | full
+        # Confirmed check-ins teach the face model (kiosk.services.learning); off: nothing new is learned.
+        self.KIOSK_LEARN_FROM_CHECKINS = _env_bool("KIOSK_LEARN_FROM_CHECKINS", True)
+        self.KIOSK_LEARN_MAX_PER_PERSON = _env_int("KIOSK_LEARN_MAX_PER_PERSON", 10)
 
         # Attendance rules.
         self.KIOSK_ID = os.environ.get("KIOSK_ID", "kiosk-1")

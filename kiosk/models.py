@@ -110,9 +110,21 @@ class Person(db.Model):
     def __repr__(self) -> str:
         return f"<Person {self.id} {self.name!r}>"
 
+    @property
+    def enrollment_samples(self) -> list[FaceSample]:
+        """The enrolled photos (not the samples learned from check-ins), oldest first."""
+        return sorted((s for s in self.samples if s.kind is SampleKind.enrollment), key=lambda s: s.id)
+
+
+class SampleKind(str, enum.Enum):
+    enrollment = "enrollment"  # a photo an admin enrolled
+    learned = "learned"  # the face of a confirmed check-in (kiosk.services.learning)
+
 
 class FaceSample(db.Model):
-    """One enrollment photo: its aligned face crop on disk and its embedding."""
+    """One face of a person: its aligned crop on disk and its embedding. Either an enrollment photo
+    or a sample *learned* from a confirmed check-in (``kind``; then ``kiosk_id`` says where and
+    ``match_distance`` how close it was to the person's enrollment photos)."""
 
     __tablename__ = "face_sample"
 
@@ -127,8 +139,20 @@ class FaceSample(db.Model):
     source_photo: Mapped[str | None] = mapped_column(String(255))  # original file name, for the admin
     quality: Mapped[float | None] = mapped_column(Float)  # 0..1, from the detector's quality check
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    kind: Mapped[SampleKind] = mapped_column(
+        Enum(SampleKind, name="sample_kind", native_enum=False, validate_strings=True, length=16),
+        nullable=False,
+        default=SampleKind.enrollment,
+        server_default=SampleKind.enrollment.value,
+    )
+    kiosk_id: Mapped[str | None] = mapped_column(String(64))  # learned: the kiosk that saw the check-in
+    match_distance: Mapped[float | None] = mapped_column(Float)  # learned: to the nearest enrollment photo
 
     person: Mapped[Person] = relationship(back_populates="samples")
+
+    @property
+    def learned(self) -> bool:
+        return self.kind is SampleKind.learned
 
     def embedding_array(self) -> np.ndarray | None:
         return None if self.embedding is None else np.frombuffer(self.embedding, dtype=np.float32)

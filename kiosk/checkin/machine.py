@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..vision.face_learning import CheckInEvidence
 from ..vision.gestures import GesturePrediction
+from .evidence import EvidenceKeeper
 from .gesture_hold import GestureHold
 from .smile import SmileCapture
 
@@ -96,6 +98,10 @@ class Observation:
     identity: int | None = None  # person id, UNKNOWN_VOTE, or None (not computed)
     identity_name: str | None = None
     identity_score: float | None = None
+    identity_distance: float | None = None  # to the named person's nearest sample
+    identity_embedding: Any = None  # the face's embedding, for the check-in's evidence
+    identity_crop: Any = None  # the canonical face crop it was made from
+    face_quality: float | None = None  # FaceQuality.score, 0..1
     same_person: bool | None = None  # None: not checked on this frame
     gesture: str | None = None  # O | X | capture | idle
     gesture_score: float = 0.0
@@ -117,8 +123,13 @@ class CheckInBackend(Protocol):
         """This person's earlier event (``duplicate=True``, its kind and time) when a check-in
         now would only repeat it and nothing would be recorded; None when a new event may be."""
 
-    def record(self, person_id: int, frame: Any, happy: float, identification_score: float) -> RecordOutcome:
-        """Store the attendance event and its photo atomically."""
+    def record(
+        self, person_id: int, frame: Any, happy: float, identification_score: float,
+        evidence: CheckInEvidence | None = None,
+    ) -> RecordOutcome:
+        """Store the attendance event and its photo atomically. ``evidence``: the identification's
+        closest frame of the person and its vote, from a check-in the person confirmed (the kiosk's
+        backend offers it to the learning service)."""
 
 
 PROMPTS = {
@@ -180,6 +191,8 @@ class CheckInMachine:
     _happy: float | None = None
     _reason: str = ""
     _outcome: RecordOutcome | None = None
+    _candidates: EvidenceKeeper = field(default_factory=EvidenceKeeper)
+    _evidence: CheckInEvidence | None = None
 
     # -- what the pipeline must compute -------------------------------------------------
     def stages_needed(self) -> set[Stage]:
@@ -207,13 +220,13 @@ class CheckInMachine:
         self._gesture = GestureHold(self.config.gesture_hold_frames, self.config.gesture_min_score)
         if state == State.IDLE:
             self.person_id = self.person_name = self.identity_score = None
-            self._votes.clear()
             self._smile = None
             self._happy = None
             self._outcome = None
             self._last_box = None
-        if state == State.IDENTIFYING:
-            self._votes.clear()
+            self._evidence = None
+        if state in (State.IDLE, State.IDENTIFYING):
+            self._clear_votes()
         if state == State.SMILING:
             self._smile = SmileCapture(
                 threshold=self.config.smile_threshold,
@@ -263,15 +276,18 @@ class CheckInMachine:
             self._lost_frames += 1
             if obs.face_status == "multiple_faces":
                 # Never let the vote run on with a crowd: start again when one person is left.
-                self._votes.clear()
+                self._clear_votes()
             if self._lost_frames >= self.config.face_lost_frames:
                 self._enter(State.IDLE, now)
             return
         self._lost_frames = 0
         if self._last_box is not None and box_iou(self._last_box, obs.face_box) < self.config.min_box_iou:
-            self._votes.clear()  # a different face walked in: its votes start from zero
+            self._clear_votes()  # a different face walked in: its votes start from zero
         self._last_box = obs.face_box
         self._votes.append((obs.identity, obs.identity_name, obs.identity_score))
+        if obs.identity != UNKNOWN_VOTE:
+            self._candidates.offer(obs.identity, obs.identity_distance, obs.identity_embedding, obs.identity_crop,
+                                   obs.face_quality, obs.face_box[2] if obs.face_box else 0)
         while len(self._votes) > self.config.vote_window:
             self._votes.popleft()
         counts = Counter(vote for vote, _, _ in self._votes)
@@ -284,12 +300,17 @@ class CheckInMachine:
             self.person_id = winner
             self.person_name = next(name for v, name, _ in self._votes if v == winner)
             self.identity_score = sum(scores) / len(scores) if scores else None
+            self._evidence = self._candidates.take(winner, counts, UNKNOWN_VOTE)
             repeat = self.backend.recent_event(winner)
             if repeat is not None:
                 self._outcome = repeat
                 self._enter(State.DONE, now, "duplicate")
                 return
             self._enter(State.CONFIRMING, now)
+
+    def _clear_votes(self) -> None:
+        self._votes.clear()
+        self._candidates.clear()
 
     def _still_same_person(self, obs: Observation, now: float) -> bool:
         """False (and the machine has moved on) when the person is gone or someone else is here."""
@@ -351,7 +372,7 @@ class CheckInMachine:
         if capture is None:
             return
         self._outcome = self.backend.record(
-            self.person_id, capture.frame, capture.happy, self.identity_score or 0.0
+            self.person_id, capture.frame, capture.happy, self.identity_score or 0.0, evidence=self._evidence
         )
         self._happy = capture.happy
         self._enter(State.DONE, now, capture.reason)

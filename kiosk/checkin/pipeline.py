@@ -25,7 +25,11 @@ from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage
 
 
 class Identity(Protocol):
-    """Who a face is: ``person_id`` None when the recogniser rejects it (unknown)."""
+    """Who a face is: ``person_id`` None when the recogniser rejects it (unknown).
+
+    It may also carry ``distance`` (to the named person's nearest sample), ``embedding`` and
+    ``crop`` (the canonical crop embedded): the machine keeps the closest frame of the person as
+    the check-in's evidence (``kiosk.checkin.evidence``)."""
 
     person_id: int | None
     person: str | None  # the person's name
@@ -87,6 +91,10 @@ def analyse_frame(
         obs.identity = match.person_id if match.person_id is not None else UNKNOWN_VOTE
         obs.identity_name = match.person
         obs.identity_score = match.score
+        obs.identity_distance = getattr(match, "distance", None)
+        obs.identity_embedding = getattr(match, "embedding", None)
+        obs.identity_crop = getattr(match, "crop", None)
+        obs.face_quality = analysis.quality.score if analysis.quality is not None else None
 
     if Stage.SAME_PERSON in needed and usable:
         obs.same_person = identify(bgr, face).person_id == machine.person_id

@@ -3,7 +3,8 @@
 The one adapter between the Flask-free check-in engine (``kiosk.checkin``) and the rest of
 the kiosk. It wires the engine's two services: :func:`identify` (face recognition, with "no
 model trained yet" answered as nobody) and :class:`DatabaseBackend` (recording through
-``kiosk.services.attendance``); the session lends the pose tracker. :func:`process_frame`
+``kiosk.services.attendance``, then offering the confirmed check-in's face to
+``kiosk.services.learning``); the session lends the pose tracker. :func:`process_frame`
 decodes a frame, runs the pipeline under the session's lock and builds the JSON answer
 described in the frame API contract.
 
@@ -27,6 +28,7 @@ from flask import current_app, g, url_for
 from ..checkin.machine import CheckInMachine, MachineConfig, RecordOutcome, Snapshot
 from ..checkin.pipeline import FrameResult, analyse_frame
 from ..checkin.sessions import KioskSession, registry
+from ..vision.face_learning import CheckInEvidence
 from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent
@@ -92,8 +94,11 @@ class DatabaseBackend:
             return None
         return RecordOutcome(kind=earlier.kind.value, timestamp=earlier.timestamp, photo_token=None, duplicate=True)
 
-    def record(self, person_id: int, frame: Any, happy: float, identification_score: float) -> RecordOutcome:
-        from . import attendance, database
+    def record(
+        self, person_id: int, frame: Any, happy: float, identification_score: float,
+        evidence: CheckInEvidence | None = None,
+    ) -> RecordOutcome:
+        from . import attendance, database, learning
         from .people import get_person
 
         result = attendance.record_check_in(
@@ -103,6 +108,8 @@ class DatabaseBackend:
             identification_score=identification_score,
             kiosk_id=_kiosk_id(),
         )
+        if not result.duplicate:
+            learning.learn_from_check_in(person_id, evidence, _kiosk_id())  # never raises
         event = result.event
         token = None
         session = self._session()

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import names, storage
 from ..errors import Conflict, NotFound
 from ..extensions import db
-from ..models import AttendanceEvent, FaceSample, Person
+from ..models import AttendanceEvent, FaceSample, Person, SampleKind
 
 log = logging.getLogger(__name__)
 
@@ -115,18 +115,27 @@ class PersonSummary:
     name: str
     external_id: str | None
     active: bool
-    samples: int
+    samples: int  # enrollment photos
     events: int
     created_at: str
+    learned_samples: int = 0  # faces learned from confirmed check-ins
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
 
 
 def list_people(search: str | None = None) -> list[PersonSummary]:
-    samples = select(func.count(FaceSample.id)).where(FaceSample.person_id == Person.id).scalar_subquery()
+    def samples(kind: SampleKind):
+        return (
+            select(func.count(FaceSample.id))
+            .where(FaceSample.person_id == Person.id, FaceSample.kind == kind)
+            .scalar_subquery()
+        )
+
     events = select(func.count(AttendanceEvent.id)).where(AttendanceEvent.person_id == Person.id).scalar_subquery()
-    query = select(Person, samples, events).order_by(func.lower(Person.name))
+    query = select(Person, samples(SampleKind.enrollment), events, samples(SampleKind.learned)).order_by(
+        func.lower(Person.name)
+    )
     if search:
         pattern = f"%{search.strip().lower()}%"
         query = query.where(func.lower(Person.name).like(pattern) | func.lower(Person.external_id).like(pattern))
@@ -139,8 +148,9 @@ def list_people(search: str | None = None) -> list[PersonSummary]:
             samples=n_samples,
             events=n_events,
             created_at=p.created_at.isoformat(),
+            learned_samples=n_learned,
         )
-        for p, n_samples, n_events in db.session.execute(query)
+        for p, n_samples, n_events, n_learned in db.session.execute(query)
     ]
 
 
@@ -167,7 +177,8 @@ def deletion_preview(person: Person) -> dict:
     photos = sum(1 for e in person.events for p in (e.photo_path, e.original_photo_path) if p)
     return {
         "name": person.name,
-        "samples": len(person.samples),
+        "samples": len(person.enrollment_samples),
+        "learned_samples": len(person.samples) - len(person.enrollment_samples),
         "events": len(person.events),
         "photos": photos,
         "files": len(biometric_files(person)),
