@@ -31,7 +31,8 @@ def look(photo) -> tuple[int | None, CheckInEvidence]:
     analysis = analyze_frame(image)
     match = recognition.identify_face(image, analysis.face)
     return match.person_id, CheckInEvidence(
-        match.embedding, match.crop, match.distance, analysis.quality.score, analysis.face.box[2], CLEAR
+        match.embedding, match.crop, match.distance, analysis.quality.score, analysis.face.box[2], CLEAR,
+        embedder=match.embedder,
     )
 
 
@@ -63,6 +64,10 @@ def test_each_rule_refuses_what_it_guards_against(site):
     assert decide(site, powell, replace(evidence, quality=None)).reason == "poor_quality"
     assert decide(site, powell, replace(evidence, face_px=60)).reason == "poor_quality"
     assert decide(site, powell, replace(evidence, embedding=np.zeros(128, np.float32))).reason == "other_embedder"
+    # Another FaceNet weights key makes embeddings of the same size: told apart by the embedder id alone.
+    assert evidence.embedder == site.embedder and site.embedder.startswith("facenet:")
+    other_key = replace(evidence, embedder="facenet:20180402-114759")
+    assert decide(site, powell, other_key).reason == "other_embedder"
     # Someone else's face, confirmed as Powell: the current model does not name him for it.
     _, bush = look(HELD_OUT["George W Bush"])
     assert decide(site, powell, bush).reason == "not_named"

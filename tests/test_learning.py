@@ -40,7 +40,8 @@ def evidence_of(photo, votes: VoteCount = VoteCount(5)) -> tuple[int | None, Che
     analysis = analyze_frame(image)
     match = recognition.identify_face(image, analysis.face)
     return match.person_id, CheckInEvidence(
-        match.embedding, match.crop, match.distance, analysis.quality.score, analysis.face.box[2], votes
+        match.embedding, match.crop, match.distance, analysis.quality.score, analysis.face.box[2], votes,
+        embedder=match.embedder,
     )
 
 

@@ -101,6 +101,7 @@ class Observation:
     identity_distance: float | None = None  # to the named person's nearest sample
     identity_embedding: Any = None  # the face's embedding, for the check-in's evidence
     identity_crop: Any = None  # the canonical face crop it was made from
+    identity_embedder: str | None = None  # the embedder id (with its weights key) that made the embedding
     face_quality: float | None = None  # FaceQuality.score, 0..1
     same_person: bool | None = None  # None: not checked on this frame
     gesture: str | None = None  # O | X | capture | idle
@@ -287,7 +288,7 @@ class CheckInMachine:
         self._votes.append((obs.identity, obs.identity_name, obs.identity_score))
         if obs.identity != UNKNOWN_VOTE:
             self._candidates.offer(obs.identity, obs.identity_distance, obs.identity_embedding, obs.identity_crop,
-                                   obs.face_quality, obs.face_box[2] if obs.face_box else 0)
+                                   obs.face_quality, obs.face_box[2] if obs.face_box else 0, obs.identity_embedder)
         while len(self._votes) > self.config.vote_window:
             self._votes.popleft()
         counts = Counter(vote for vote, _, _ in self._votes)

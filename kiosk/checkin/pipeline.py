@@ -28,7 +28,7 @@ class Identity(Protocol):
     """Who a face is: ``person_id`` None when the recogniser rejects it (unknown).
 
     It may also carry ``distance`` (to the named person's nearest sample), ``embedding`` and
-    ``crop`` (the canonical crop embedded): the machine keeps the closest frame of the person as
+    ``crop`` (the canonical crop embedded) and ``embedder`` (the embedder id that made it): the machine keeps the closest frame of the person as
     the check-in's evidence (``kiosk.checkin.evidence``)."""
 
     person_id: int | None
@@ -94,6 +94,7 @@ def analyse_frame(
         obs.identity_distance = getattr(match, "distance", None)
         obs.identity_embedding = getattr(match, "embedding", None)
         obs.identity_crop = getattr(match, "crop", None)
+        obs.identity_embedder = getattr(match, "embedder", None)
         obs.face_quality = analysis.quality.score if analysis.quality is not None else None
 
     if Stage.SAME_PERSON in needed and usable:

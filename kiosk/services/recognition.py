@@ -218,6 +218,7 @@ class FaceMatch(NamedTuple):
     embedding: np.ndarray | None
     distance: float | None = None  # to the named person's nearest sample (FaceModel.classify)
     crop: np.ndarray | None = None  # the canonical crop the embedding was made from
+    embedder: str | None = None  # the embedder id (with its weights key) that made ``embedding``
 
     @property
     def name(self) -> str | None:
@@ -337,7 +338,7 @@ def identify_face(bgr: np.ndarray, face: Face) -> FaceMatch:
     model = _recognizer.model()
     crop = canonical_crop(bgr, face)
     embedding = get_embedder(model.embedder).embed_crops([crop])[0]
-    return _recognizer.match(embedding)._replace(crop=crop)
+    return _recognizer.match(embedding)._replace(crop=crop, embedder=model.embedder)
 
 
 def identify_image(bgr: np.ndarray) -> Identification:

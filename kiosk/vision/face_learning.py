@@ -75,6 +75,9 @@ class CheckInEvidence:
     quality: float | None  # FaceQuality.score of that frame, 0..1
     face_px: int  # width of the face box in that frame
     votes: VoteCount = field(default_factory=lambda: VoteCount(0))
+    # The embedder id (with its FaceNet weights key) that made ``embedding``; None: the model's own.
+    # Two FaceNet weights keys make embeddings of the same size that must never be mixed.
+    embedder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def decide(
     if evidence.quality is None or evidence.quality < policy.min_quality or evidence.face_px < policy.min_face_px:
         return LearningDecision(False, "poor_quality")
     vector = np.asarray(evidence.embedding, dtype=np.float32)
-    if vector.shape != (model.dim,):
+    if vector.shape != (model.dim,) or (evidence.embedder is not None and evidence.embedder != model.embedder):
         return LearningDecision(False, "other_embedder")
     named, _score, nearest = model.classify(vector[None, :])[0]
     if named != person_id:
