@@ -82,7 +82,7 @@ class CheckInEvidence:
 
 @dataclass(frozen=True)
 class LearningPolicy:
-    confident_ratio: float = 0.85
+    confident_ratio: float = 0.95
     novelty_ratio: float = 0.25
     min_vote_share: float = 0.8
     min_quality: float = 0.5
