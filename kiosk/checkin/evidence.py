@@ -1,8 +1,9 @@
 """What a check-in saw of the person, carried from the identification to the record step.
 
 While the machine identifies someone it keeps, for each person the frames named, the frame that
-matched that person most closely (its embedding and the embedder id that made it, face crop, distance, quality and face size). When
-one person wins the vote, their frame and the vote's count become the check-in's
+matched that person most closely (its embedding and the embedder id that made it, face crop,
+distance, quality and face size). When one person wins the vote, their frame and the vote's count
+become the check-in's
 :class:`~kiosk.vision.face_learning.CheckInEvidence`; the backend's record step hands it on (the
 kiosk's: to ``kiosk.services.learning``, which decides whether the face is learned). Only one frame
 per candidate is kept, and nothing survives the identification but the winner's.

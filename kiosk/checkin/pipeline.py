@@ -27,9 +27,9 @@ from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage
 class Identity(Protocol):
     """Who a face is: ``person_id`` None when the recogniser rejects it (unknown).
 
-    It may also carry ``distance`` (to the named person's nearest sample), ``embedding`` and
-    ``crop`` (the canonical crop embedded) and ``embedder`` (the embedder id that made it): the machine keeps the closest frame of the person as
-    the check-in's evidence (``kiosk.checkin.evidence``)."""
+    It may also carry ``distance`` (to the named person's nearest sample), ``embedding``, ``crop``
+    (the canonical crop embedded) and ``embedder`` (the embedder id that made it): the machine keeps
+    the closest frame of the person as the check-in's evidence (``kiosk.checkin.evidence``)."""
 
     person_id: int | None
     person: str | None  # the person's name

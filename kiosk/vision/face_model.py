@@ -201,7 +201,7 @@ class FaceModel:
             if len(rows):
                 distances = np.sqrt(np.sum((rows - vector) ** 2, axis=1))
                 if self.learned_sample_ids:
-                    # A learned sample accepts only within learned_accept_ratio x the threshold: see LEARNED_ACCEPT_RATIO.
+                    # A learned sample accepts only within learned_accept_distance(): see LEARNED_ACCEPT_RATIO.
                     learned = np.isin(self.gallery_sample_ids[mine], list(self.learned_sample_ids))
                     distances = np.where(learned, distances * self._learned_distance_scale(), distances)
                 distance = float(np.min(distances))
@@ -263,8 +263,10 @@ class FaceModel:
             return self
         model = copy.copy(self)
         model.gallery = np.concatenate([self.gallery, np.stack([s.embedding for s in new]).astype(np.float32)])
-        model.gallery_person_ids = np.concatenate([self.gallery_person_ids, [s.person_id for s in new]]).astype(np.int64)
-        model.gallery_sample_ids = np.concatenate([self.gallery_sample_ids, [s.sample_id for s in new]]).astype(np.int64)
+        model.gallery_person_ids = np.concatenate(
+            [self.gallery_person_ids, [s.person_id for s in new]]).astype(np.int64)
+        model.gallery_sample_ids = np.concatenate(
+            [self.gallery_sample_ids, [s.sample_id for s in new]]).astype(np.int64)
         model.learned_sample_ids = frozenset(self.learned_sample_ids | {s.sample_id for s in new})
         return model.refit({s.person_id for s in new}, seed=seed)
 
@@ -290,7 +292,9 @@ class FaceModel:
     def training_samples(self) -> list[TrainingSample]:
         """The gallery as training samples (with their cached augmented copies), as a full training sees it."""
         return [
-            TrainingSample(int(sid), int(pid), vector, self.augmented_cache.get(int(sid)), int(sid) in self.learned_sample_ids)
+            TrainingSample(
+                int(sid), int(pid), vector, self.augmented_cache.get(int(sid)), int(sid) in self.learned_sample_ids
+            )
             for sid, pid, vector in zip(self.gallery_sample_ids, self.gallery_person_ids, self.gallery)
         ]
 
