@@ -6,7 +6,7 @@ the kiosk that saw it and its distance to the person's nearest enrollment photo;
 row's ``created_at`` (timestamp with time zone on PostgreSQL since 5ca1e0a70001).
 
 Revision ID: 1ea4ed160001
-Revises: 5ca1e0a70001
+Revises: h13a5e55101e
 Create Date: 2026-11-24 10:00:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '1ea4ed160001'
-down_revision = '5ca1e0a70001'
+down_revision = 'h13a5e55101e'
 branch_labels = None
 depends_on = None
 
