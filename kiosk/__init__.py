@@ -48,8 +48,9 @@ def create_app(config: object | dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
 
-    from .web.request_body import DrainUnreadBody
+    from .web.request_body import DrainUnreadBody, KioskRequest
 
+    app.request_class = KioskRequest  # streamed (chunked) bodies over the limit: 413, not cut short
     # Outermost: bodies the app answered without reading are read before the connection is
     # reused (otherwise Nginx's next POST on it gets a 502; see kiosk/web/request_body.py).
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH") or 0)  # type: ignore[method-assign]

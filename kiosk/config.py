@@ -33,12 +33,15 @@ def repeat_rule_named(value: str | None) -> str:
 
 def check_settings(settings: Mapping[str, Any]) -> None:
     """Refuse, at start-up, settings that would only fail later, in the middle of a check-in or a
-    report: an unknown ``KIOSK_TIMEZONE`` or ``KIOSK_REPEAT_RULE``. Raises :class:`ConfigError`."""
+    report: an unknown ``KIOSK_TIMEZONE`` or ``KIOSK_REPEAT_RULE``, a negative
+    ``KIOSK_LEARN_MAX_PER_PERSON``. Raises :class:`ConfigError`."""
     try:
         zone_named((settings.get("KIOSK_TIMEZONE") or "UTC").strip())
     except ValueError as err:
         raise ConfigError(str(err)) from None
     repeat_rule_named(settings.get("KIOSK_REPEAT_RULE"))
+    if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
+        raise ConfigError("KIOSK_LEARN_MAX_PER_PERSON must be 0 (keep no learned samples) or more.")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -149,6 +152,9 @@ class Config:
         # auto | a weights key (kiosk/vision/facenet_weights.py; `kiosk models` lists them)
         self.KIOSK_FACENET_WEIGHTS = os.environ.get("KIOSK_FACENET_WEIGHTS", "auto")
         self.KIOSK_FACE_DETECTOR_RANGE = os.environ.get("KIOSK_FACE_DETECTOR_RANGE", "short")  # short | full
+        # Confirmed check-ins teach the face model (kiosk.services.learning); off: nothing new is learned.
+        self.KIOSK_LEARN_FROM_CHECKINS = _env_bool("KIOSK_LEARN_FROM_CHECKINS", True)
+        self.KIOSK_LEARN_MAX_PER_PERSON = _env_int("KIOSK_LEARN_MAX_PER_PERSON", 10)
 
         # Attendance rules.
         self.KIOSK_ID = os.environ.get("KIOSK_ID", "kiosk-1")
@@ -160,6 +166,8 @@ class Config:
         self.KIOSK_REPEAT_RULE = os.environ.get("KIOSK_REPEAT_RULE", "ignore")
         self.KIOSK_PHOTO_RETENTION_DAYS = _env_int("KIOSK_PHOTO_RETENTION_DAYS", 0)  # 0 = keep
         self.KIOSK_REQUIRE_DEVICE_TOKEN = _env_bool("KIOSK_REQUIRE_DEVICE_TOKEN", False)
+        # Kiosk sessions one registered device, or one address, may hold (kiosk.checkin.sessions).
+        self.KIOSK_SESSIONS_PER_CLIENT = _env_int("KIOSK_SESSIONS_PER_CLIENT", 8)
 
         # Sessions and cookies: the kiosk is only ever served over HTTPS.
         self.SESSION_COOKIE_SECURE = _env_bool("KIOSK_SECURE_COOKIES", True)
@@ -169,8 +177,12 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None
         self.KIOSK_BEHIND_PROXY = _env_bool("KIOSK_BEHIND_PROXY", False)
-        self.KIOSK_LOGIN_MAX_FAILURES = _env_int("KIOSK_LOGIN_MAX_FAILURES", 5)
+        # Sign-in limits and admin session lifetimes (kiosk.services.accounts).
+        self.KIOSK_LOGIN_MAX_FAILURES = _env_int("KIOSK_LOGIN_MAX_FAILURES", 5)  # per name, per address
+        self.KIOSK_LOGIN_MAX_FAILURES_PER_ADDRESS = _env_int("KIOSK_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
         self.KIOSK_LOGIN_LOCKOUT_SECONDS = _env_int("KIOSK_LOGIN_LOCKOUT_SECONDS", 300)
+        self.KIOSK_ADMIN_IDLE_MINUTES = _env_int("KIOSK_ADMIN_IDLE_MINUTES", 30)
+        self.KIOSK_ADMIN_SESSION_HOURS = _env_int("KIOSK_ADMIN_SESSION_HOURS", 12)
 
         # Check-in thresholds and timeouts (kiosk.checkin.machine.MachineConfig), e.g.
         # KIOSK_CHECKIN_GESTURE_HOLD_S=0.5; MachineConfig validates and converts them.

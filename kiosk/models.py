@@ -25,13 +25,23 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .extensions import db
+from .names import name_key
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+#: The largest primary key a row can have (a signed 64-bit integer in SQLite and PostgreSQL);
+#: a larger number in a URL or a filter names no row, and the database driver would overflow on it.
+MAX_ROW_ID = 2**63 - 1
+
+
+def is_row_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ROW_ID
 
 
 class UTCDateTime(TypeDecorator):
@@ -76,6 +86,9 @@ class Person(db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True, nullable=False)
+    # kiosk.names.name_key(name), set whenever name is: the database refuses a second person
+    # whose name differs only in case, width or compatibility forms, even from two requests at once.
+    name_key: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
     external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
@@ -89,12 +102,29 @@ class Person(db.Model):
 
     __table_args__ = (CheckConstraint("length(trim(name)) > 0", name="name_not_blank"),)
 
+    @validates("name")
+    def _keep_name_key(self, _key: str, name: str) -> str:
+        self.name_key = name_key(name) if isinstance(name, str) else name
+        return name
+
     def __repr__(self) -> str:
         return f"<Person {self.id} {self.name!r}>"
 
+    @property
+    def enrollment_samples(self) -> list[FaceSample]:
+        """The enrolled photos (not the samples learned from check-ins), oldest first."""
+        return sorted((s for s in self.samples if s.kind is SampleKind.enrollment), key=lambda s: s.id)
+
+
+class SampleKind(str, enum.Enum):
+    enrollment = "enrollment"  # a photo an admin enrolled
+    learned = "learned"  # the face of a confirmed check-in (kiosk.services.learning)
+
 
 class FaceSample(db.Model):
-    """One enrollment photo: its aligned face crop on disk and its embedding."""
+    """One face of a person: its aligned crop on disk and its embedding. Either an enrollment photo
+    or a sample *learned* from a confirmed check-in (``kind``; then ``kiosk_id`` says where and
+    ``match_distance`` how close it was to the person's enrollment photos)."""
 
     __tablename__ = "face_sample"
 
@@ -109,8 +139,20 @@ class FaceSample(db.Model):
     source_photo: Mapped[str | None] = mapped_column(String(255))  # original file name, for the admin
     quality: Mapped[float | None] = mapped_column(Float)  # 0..1, from the detector's quality check
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    kind: Mapped[SampleKind] = mapped_column(
+        Enum(SampleKind, name="sample_kind", native_enum=False, validate_strings=True, length=16),
+        nullable=False,
+        default=SampleKind.enrollment,
+        server_default=SampleKind.enrollment.value,
+    )
+    kiosk_id: Mapped[str | None] = mapped_column(String(64))  # learned: the kiosk that saw the check-in
+    match_distance: Mapped[float | None] = mapped_column(Float)  # learned: to the nearest enrollment photo
 
     person: Mapped[Person] = relationship(back_populates="samples")
+
+    @property
+    def learned(self) -> bool:
+        return self.kind is SampleKind.learned
 
     def embedding_array(self) -> np.ndarray | None:
         return None if self.embedding is None else np.frombuffer(self.embedding, dtype=np.float32)
@@ -154,8 +196,10 @@ class AdminUser(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    sessions: Mapped[list[AdminSession]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def set_password(self, password: str) -> None:
         from werkzeug.security import generate_password_hash
@@ -166,6 +210,40 @@ class AdminUser(UserMixin, db.Model):
         from werkzeug.security import check_password_hash
 
         return check_password_hash(self.password_hash, password)
+
+
+class AdminSession(db.Model):
+    """One signed-in browser of an admin. The session cookie holds a random token; only its
+    hash is stored. Deleting the row ends that session at its next request (sign-out, password
+    change, admin removal, timeouts: kiosk.services.accounts)."""
+
+    __tablename__ = "admin_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_user.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    user: Mapped[AdminUser] = relationship(back_populates="sessions")
+
+
+class SignInThrottle(db.Model):
+    """Failed sign-ins counted per (typed name, client address) and per client address.
+
+    ``key`` is a hash (typed names may be passwords typed in the wrong field). ``failures``
+    counts attempts *in progress or failed* since ``window_started_at``: an attempt reserves its
+    count before the password is checked, in one UPDATE, so parallel attempts cannot all slip
+    under the limit (kiosk.services.accounts)."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class GestureSample(db.Model):

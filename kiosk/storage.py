@@ -9,12 +9,18 @@ under the final name, and are only ever addressed by paths *relative* to the med
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import tempfile
+import time
+from collections.abc import Collection
 from pathlib import Path
 
 from flask import current_app
+
+
+log = logging.getLogger(__name__)
 
 
 class UnsafePath(ValueError):
@@ -71,3 +77,31 @@ def remove(relative: str | None, root: Path | None = None) -> None:
     """Delete a stored file if it exists (idempotent)."""
     if relative:
         resolve(relative, root).unlink(missing_ok=True)
+
+
+def remove_unreferenced(folder: str, referenced: Collection[str], min_age_s: float) -> int:
+    """Remove the files directly under ``folder`` (relative to the media dir) whose relative path is
+    not in ``referenced``, and leftover temp files. Only files older than ``min_age_s`` go, so a
+    writer that has stored its file but not yet committed the row pointing at it is never raced.
+    Returns the number of files removed; names are never logged (they belong to people's data)."""
+    path = resolve(folder)
+    if not path.is_dir():
+        return 0
+    cutoff = time.time() - min_age_s
+    removed = 0
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if not entry.is_file(follow_symlinks=False) or f"{folder}/{entry.name}" in referenced:
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                    continue
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                continue
+            except OSError:
+                log.error("An unreferenced file under %s/ could not be removed.", folder)
+    if removed:
+        log.info("Removed %d unreferenced file(s) under %s/.", removed, folder)
+    return removed

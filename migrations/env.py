@@ -1,4 +1,5 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from flask import current_app
@@ -103,12 +104,35 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            if connection.dialect.name == "postgresql":
-                # Several app hosts start together and each runs `kiosk db upgrade`: the first
-                # migrates, the others wait here and then find nothing left to do.
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            context.run_migrations()
+        with sqlite_foreign_keys_off(connection):
+            with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    # Several app hosts start together and each runs `kiosk db upgrade`: the first
+                    # migrates, the others wait here and then find nothing left to do.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                context.run_migrations()
+
+
+@contextmanager
+def sqlite_foreign_keys_off(connection):
+    """SQLite: foreign keys unenforced while migrating, checked afterwards.
+
+    A batch migration rebuilds a table (create a copy, DROP the original, rename). With foreign
+    keys on, SQLite's DROP TABLE first deletes every row, and ON DELETE CASCADE takes the rows
+    that point at them along: rebuilding the person table emptied face_sample and
+    attendance_event. Alembic's documentation gives this remedy. The pragma only works outside a
+    transaction, so it is set before the migrations begin one."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"After migrating, {len(broken)} row(s) point at rows that do not exist: {broken[:5]}")
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

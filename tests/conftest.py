@@ -223,9 +223,10 @@ ADMIN_PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def sign_in_admin(app):
+def sign_in_admin():
     """Factory: creates the admin ``admin``, signs ``client`` in through the real form (with
-    its CSRF token) and returns the token the admin pages expose for API calls."""
+    its CSRF token) and returns the token the admin pages expose for API calls. Works in the app
+    context the test has open (``app`` through ``client``, or ``trained_app``)."""
     import re
 
     from kiosk.services.accounts import create_admin

@@ -56,3 +56,18 @@ def synthesizer():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def skeleton(label: str, visible: float = 0.99) -> list[list[float]]:
+    """33 landmark rows [x, y, z, visibility] of a person facing the camera (image coordinates)."""
+    rows = [[0.5, 0.3, 0.0, 0.99] for _ in range(33)]
+    l_sh, r_sh = [0.6, 0.45], [0.4, 0.45]  # the person's left shoulder is on the image's right
+    arms = {
+        "O": ([0.62, 0.3], [0.38, 0.3], [0.52, 0.18], [0.48, 0.18]),
+        "X": ([0.58, 0.6], [0.42, 0.6], [0.42, 0.5], [0.58, 0.5]),
+        "capture": ([0.7, 0.3], [0.3, 0.3], [0.78, 0.15], [0.22, 0.15]),
+        "idle": ([0.62, 0.6], [0.38, 0.6], [0.62, 0.75], [0.38, 0.75]),
+    }[label]
+    for index, point in zip((11, 12, 13, 14, 15, 16), (l_sh, r_sh, *arms)):
+        rows[index] = [point[0], point[1], 0.0, visible]
+    return rows

@@ -17,27 +17,13 @@ from kiosk.extensions import db
 from kiosk.models import GestureSample
 from kiosk.services import training_jobs
 
+from gesture_helpers import skeleton
 
 
 @pytest.fixture
 def admin(client, sign_in_admin):
     client.headers_csrf = {"X-CSRFToken": sign_in_admin(client)}
     return client
-
-
-def skeleton(label: str, visible: float = 0.99) -> list[list[float]]:
-    """33 landmark rows [x, y, z, visibility] of a person facing the camera (image coordinates)."""
-    rows = [[0.5, 0.3, 0.0, 0.99] for _ in range(33)]
-    l_sh, r_sh = [0.6, 0.45], [0.4, 0.45]  # the person's left shoulder is on the image's right
-    arms = {
-        "O": ([0.62, 0.3], [0.38, 0.3], [0.52, 0.18], [0.48, 0.18]),
-        "X": ([0.58, 0.6], [0.42, 0.6], [0.42, 0.5], [0.58, 0.5]),
-        "capture": ([0.7, 0.3], [0.3, 0.3], [0.78, 0.15], [0.22, 0.15]),
-        "idle": ([0.62, 0.6], [0.38, 0.6], [0.62, 0.75], [0.38, 0.75]),
-    }[label]
-    for index, point in zip((11, 12, 13, 14, 15, 16), (l_sh, r_sh, *arms)):
-        rows[index] = [point[0], point[1], 0.0, visible]
-    return rows
 
 
 def record(admin, label, landmarks):
@@ -100,6 +86,11 @@ def test_gesture_retraining_in_the_background(admin):
     info = admin.get("/api/v1/models").get_json()["gestures"]
     assert info["model"]["source"] == "site"
     assert "trained at this site" in admin.get("/admin/models").text
+    # No server path in what the admin API shows of the job or the model (issue 13, item 13).
+    data_dir = admin.application.config["KIOSK_DATA_DIR"]
+    shown = admin.get("/api/v1/models").text + admin.get("/api/v1/models/jobs").text
+    assert data_dir not in shown
+    assert admin.get("/api/v1/models/jobs").get_json()["jobs"][0]["result"]["file"] == "models/gesture.joblib"
 
 
 def test_retraining_without_samples_fails_clearly(admin):

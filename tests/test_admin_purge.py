@@ -37,7 +37,7 @@ def run(runner, *args):
 def test_purge_removes_old_photos_and_keeps_events(runner, events):
     old_files = [storage.resolve(p) for age in (400, 40) for p in (events[age].photo_path, events[age].original_photo_path)]
     recent_files = [storage.resolve(events[2].photo_path), storage.resolve(events[2].original_photo_path)]
-    assert run(runner, "--days", "30") == {"retention_days": 30, "photos": 2}
+    assert run(runner, "--days", "30") == {"retention_days": 30, "photos": 2, "learned_faces": 0}
     assert not any(f.exists() for f in old_files)
     assert all(f.exists() for f in recent_files)
     db.session.expire_all()
@@ -48,7 +48,7 @@ def test_purge_removes_old_photos_and_keeps_events(runner, events):
 
 def test_purge_uses_the_retention_setting(app, runner, events):
     app.config["KIOSK_PHOTO_RETENTION_DAYS"] = 100
-    assert run(runner) == {"retention_days": 100, "photos": 1}
+    assert run(runner) == {"retention_days": 100, "photos": 1, "learned_faces": 0}
     app.config["KIOSK_PHOTO_RETENTION_DAYS"] = 0
     report = run(runner)
     assert report["photos"] == 0 and "Retention is off" in report["note"]

@@ -293,7 +293,7 @@ def test_deletion_says_what_it_deletes_then_removes_rows_and_files(admin, make_p
     assert re.search(r'data-count="photos">4<', confirm.text)
     assert "cannot be undone" in confirm.text
     preview = admin.get(f"/api/v1/people/{ada.id}/deletion").get_json()
-    assert preview == {"name": "Ada Lovelace", "samples": 3, "events": 2, "photos": 4, "files": 7}
+    assert preview == {"name": "Ada Lovelace", "samples": 3, "learned_samples": 0, "events": 2, "photos": 4, "files": 7}
     assert db.session.get(Person, ada.id) is not None  # looking is not deleting
 
     done = admin.post(f"/admin/people/{ada.id}/delete")

@@ -38,14 +38,16 @@ class MemoryBackend:
     recent: dict[int, datetime] = field(default_factory=dict)
     recorded: list[tuple[int, float, float]] = field(default_factory=list)
     frames: list[object] = field(default_factory=list)
+    evidence: list[object] = field(default_factory=list)
 
     def recent_event(self, person_id):
         earlier = self.recent.get(person_id)
         return None if earlier is None else RecordOutcome("check_in", earlier, None, duplicate=True)
 
-    def record(self, person_id, frame, happy, identification_score):
+    def record(self, person_id, frame, happy, identification_score, evidence=None):
         self.recorded.append((person_id, happy, identification_score))
         self.frames.append(frame)
+        self.evidence.append(evidence)
         return RecordOutcome("check_in", datetime(2026, 11, 21, 9, 2, tzinfo=timezone.utc), "tok")
 
 

@@ -19,7 +19,7 @@ class NoRecording:
     def recent_event(self, person_id):
         return None
 
-    def record(self, *args):
+    def record(self, *args, **kwargs):
         raise AssertionError("nothing is recorded here")
 
 
@@ -58,7 +58,7 @@ def test_the_same_picture_again_is_embedded_only_after_a_pause():
     """The same picture again and again (a frozen camera, a very still person in front of a
     quiet one) adds little evidence: it is embedded again only SAME_PICTURE_PATIENCE_S after
     the last vote, so identification is slower than for a live picture but never starved."""
-    from kiosk.checkin.evidence import SAME_PICTURE_PATIENCE_S
+    from kiosk.checkin.vote_frames import SAME_PICTURE_PATIENCE_S
 
     machine = CheckInMachine(config=MachineConfig(), backend=NoRecording())
     machine.reset(0.0)

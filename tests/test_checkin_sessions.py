@@ -3,15 +3,17 @@ The pool is given a factory of plain objects: this test is about lending, not ab
 
 from __future__ import annotations
 
-from kiosk.checkin.machine import MachineConfig
-from kiosk.checkin.sessions import PoseTrackerPool, SessionRegistry
+import pytest
+
+from kiosk.checkin.machine import MachineConfig, State
+from kiosk.checkin.sessions import KioskSessionsFull, PoseTrackerPool, SessionRegistry
 
 
 class NoBackend:
     def recent_event(self, person_id):
         return None
 
-    def record(self, *args):
+    def record(self, *args, **kwargs):
         raise AssertionError("nothing is recorded here")
 
 
@@ -99,3 +101,60 @@ def test_the_session_restarts_its_tracker_when_a_new_person_reaches_confirming(m
     assert session.pose_for_frame() is tracker and tracker.restarts == 1
     machine.state = State.DONE
     assert session.pose_for_frame() is None
+
+
+# -- who may push out whom (issue 13, item 2). A session's state is set directly: these tests
+# -- are about the registry's choice, not about how a machine gets there.
+
+
+def _registry_with(states: list[State], clients: list[str], **limits) -> tuple[SessionRegistry, list]:
+    registry = SessionRegistry(**limits)
+    made = []
+    for state, client in zip(states, clients):
+        session = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client=client)
+        session.machine.state = state
+        made.append(session)
+    return registry, made
+
+
+def test_a_full_registry_makes_room_from_sessions_at_rest_only():
+    registry, (checking_in, idle, unknown) = _registry_with(
+        [State.IDENTIFYING, State.IDLE, State.UNKNOWN], ["address:a", "address:b", "address:c"], max_sessions=3)
+    newcomer = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:d")
+    assert registry.get(checking_in.id) is checking_in, "a check-in under way is never pushed out"
+    assert registry.get(idle.id) is None, "the least recently seen session at rest made room"
+    assert registry.get(unknown.id) is unknown and registry.get(newcomer.id) is newcomer
+
+
+def test_when_every_session_is_in_a_check_in_a_new_one_is_refused():
+    registry, sessions = _registry_with([State.IDENTIFYING, State.CONFIRMING, State.SMILING],
+                                        ["address:a", "address:b", "address:c"], max_sessions=3)
+    with pytest.raises(KioskSessionsFull) as refused:
+        registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:d")
+    assert refused.value.status == 503 and "try again in a moment" in str(refused.value)
+    assert all(registry.get(s.id) is s for s in sessions)
+
+
+def test_one_client_only_pushes_out_its_own_sessions():
+    registry, (kiosk, *own) = _registry_with([State.IDLE, State.IDLE, State.IDLE],
+                                             ["address:kiosk", "address:x", "address:x"], max_per_client=2)
+    newest = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:x")
+    assert registry.get(kiosk.id) is kiosk, "another client's session is not touched, even at rest"
+    assert registry.get(own[0].id) is None and registry.get(own[1].id) is own[1] and registry.get(newest.id) is newest
+    assert len(registry) == 3
+    # A client whose every session is in a check-in gets no more (its sessions go on).
+    for session in (own[1], newest):
+        session.machine.state = State.CONFIRMING
+    with pytest.raises(KioskSessionsFull):
+        registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:x")
+    assert registry.get(kiosk.id) is kiosk
+
+
+def test_a_kiosk_that_stopped_mid_check_in_is_at_rest_once_its_step_timed_out():
+    """A browser closed while CONFIRMING sends no frame that would move it to IDLE; once the
+    confirmation's time limit has passed it is at rest all the same, and may make room."""
+    registry, (abandoned, live) = _registry_with([State.CONFIRMING, State.CONFIRMING],
+                                                 ["address:a", "address:b"], max_sessions=2)
+    abandoned.machine.entered_at -= abandoned.machine.config.confirm_timeout_s + 1
+    registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:c")
+    assert registry.get(abandoned.id) is None and registry.get(live.id) is live

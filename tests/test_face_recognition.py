@@ -65,9 +65,13 @@ def test_frame_verdicts_come_before_identification(trained_app):
 def test_identify_face_returns_the_match_and_the_embedding(trained_app):
     image = load_image(HELD_OUT["Colin Powell"])
     face = analyze_frame(image).face
-    person_id, name, score, embedding = recognition.identify_face(image, face)
+    match = recognition.identify_face(image, face)
+    person_id, name, score, embedding = match.person_id, match.person, match.score, match.embedding
     assert name == "Colin Powell" and person_id is not None and score > 0.5
     assert embedding.shape == (512,)
+    # What a check-in carries to its record step (the evidence learning may use).
+    assert 0 < match.distance <= recognition.same_person_threshold()
+    assert match.crop.shape == (224, 224, 3)
     # The cheap same-person check the kiosk uses between frames.
     other = recognition.identify_face(image, face).embedding
     assert recognition.is_same_person(embedding, other)

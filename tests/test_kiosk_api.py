@@ -183,6 +183,61 @@ def frames_of(identity: str, photos=(4, 5)) -> list[np.ndarray]:
     return [frame for i in photos for frame in live(kiosk_frame(FACES / identity / f"{i}.jpg")) * 3]
 
 
+# -- no client can end another kiosk's check-in (issue 13, item 2) -------------------------
+
+
+@pytest.fixture
+def kiosk_mid_check_in(trained_app, monkeypatch):
+    """A kiosk (its own address) whose person has been recognised: CONFIRMING, on a registry
+    of its own, so sessions left by other tests do not count."""
+    from kiosk.checkin.sessions import SessionRegistry
+    from kiosk.services import checkin
+
+    registry = SessionRegistry()
+    monkeypatch.setattr(checkin, "registry", registry)
+    kiosk = trained_app.test_client()
+    kiosk.environ_base["REMOTE_ADDR"] = "192.0.2.10"
+    assert stream(kiosk, frames_of("fr_obama"), until="CONFIRMING")["state"] == "CONFIRMING"
+    with kiosk.session_transaction() as cookie:
+        session_id = cookie["kiosk_session"]
+    return kiosk, registry, session_id
+
+
+def _still_confirming(kiosk, registry, session_id):
+    assert registry.get(session_id) is not None, "the kiosk's session was pushed out"
+    state = kiosk.get("/api/v1/kiosk/state").get_json()
+    assert state["state"] == "CONFIRMING" and state["person"] == {"name": "Barack Obama"}
+
+
+def test_reading_the_state_or_resetting_opens_no_session(trained_app, kiosk_mid_check_in):
+    """The probe's reproduction: sixteen cookie-less GETs of the state pushed a live kiosk from
+    IDENTIFYING to IDLE (the registry holds 16)."""
+    kiosk, registry, session_id = kiosk_mid_check_in
+    for _ in range(20):
+        stranger = trained_app.test_client()
+        read = stranger.get("/api/v1/kiosk/state")
+        assert read.status_code == 200 and read.get_json()["state"] == "IDLE"
+        assert "Set-Cookie" not in read.headers
+        assert stranger.post("/api/v1/kiosk/reset").get_json()["state"] == "IDLE"
+    assert len(registry) == 1
+    _still_confirming(kiosk, registry, session_id)
+
+
+@pytest.mark.parametrize("addresses", ["one address", "many addresses"])
+def test_cookie_less_frames_push_out_only_the_sessions_they_may(trained_app, kiosk_mid_check_in, addresses):
+    """Forty new browsers: from one address they make room from that address's own sessions only;
+    from many, from sessions at rest only. Either way the kiosk's check-in goes on."""
+    kiosk, registry, session_id = kiosk_mid_check_in
+    empty_room = jpeg(np.full((480, 640, 3), 128, np.uint8))
+    for i in range(40):
+        visitor = trained_app.test_client()
+        visitor.environ_base["REMOTE_ADDR"] = "203.0.113.66" if addresses == "one address" else f"198.51.100.{i}"
+        assert post_frame(visitor, empty_room).status_code == 200
+    per_client = trained_app.config["KIOSK_SESSIONS_PER_CLIENT"]
+    assert len(registry) == (1 + per_client if addresses == "one address" else registry.max_sessions)
+    _still_confirming(kiosk, registry, session_id)
+
+
 def test_enrolled_person_reaches_confirming_with_their_name(trained_app):
     client = trained_app.test_client()
     body = stream(client, frames_of("fr_obama"), until="CONFIRMING")
@@ -255,7 +310,8 @@ def test_a_missing_model_file_is_503_model_unavailable(app, tmp_path, monkeypatc
     body = response.get_json()
     assert body["error"] == "model_unavailable"
     assert "kiosk models fetch facenet" in body["message"]
-    assert str(tmp_path / "no-models") in body["message"]
+    # It names the file by the setting that holds it, not by the server's path (web/server_paths.py).
+    assert "$KIOSK_MODELS_DIR/facenet/" in body["message"] and str(tmp_path) not in body["message"]
     # The session is not left locked: the next frame gets the same clear answer, not "busy".
     assert post_frame(client, jpeg(frames_of("fr_obama")[0])).status_code == 503
 

@@ -114,3 +114,42 @@ def test_a_client_that_stalls_mid_body_is_given_up_on(monkeypatch):
             give_up.cancel()
         server.close()
         client.close()
+
+
+# ---------------------------------------------------------------------------- streamed bodies
+
+
+# What gunicorn hands the app for a chunked upload: the de-chunked body, no length it can trust.
+CHUNKED = {"environ_overrides": {"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+           "headers": {"Transfer-Encoding": "chunked"}}
+
+
+def _post_streamed(client, body: bytes, content_type: str = "image/jpeg"):
+    return client.post("/api/v1/kiosk/frames", input_stream=io.BytesIO(body), content_type=content_type, **CHUNKED)
+
+
+def test_a_streamed_body_over_the_limit_is_413_like_a_sized_one(app, client):
+    """Issue 13, item 11: it was cut at the limit and refused as a truncated image (400)."""
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    oversized = b"\xff\xd8\xff" + b"\0" * (64 * 1024)
+    streamed = _post_streamed(client, oversized)
+    assert streamed.status_code == 413, streamed.get_json()
+    assert streamed.get_json()["error"] == "too_large"
+    sized = client.post("/api/v1/kiosk/frames", data=oversized, content_type="image/jpeg")
+    assert sized.status_code == 413
+    assert streamed.get_json() == sized.get_json()
+    form = b'--b\r\nContent-Disposition: form-data; name="frame"; filename="f.jpg"\r\n\r\n' + oversized + b"\r\n--b--\r\n"
+    multipart = client.post("/api/v1/kiosk/frames", input_stream=io.BytesIO(form),
+                            content_type="multipart/form-data; boundary=b", **CHUNKED)
+    assert multipart.status_code == 413
+
+
+def test_a_streamed_body_at_the_limit_is_read_whole(app, client):
+    import cv2
+    import numpy as np
+
+    frame = cv2.imencode(".jpg", np.full((480, 640, 3), 128, np.uint8))[1].tobytes()
+    app.config["MAX_CONTENT_LENGTH"] = len(frame)
+    answer = _post_streamed(client, frame)
+    assert answer.status_code == 200, answer.get_json()  # an empty room: read whole, decoded, IDLE
+    assert answer.get_json()["state"] == "IDLE"

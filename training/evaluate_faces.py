@@ -78,9 +78,19 @@ class Split:
     stranger_names: list[str]
 
 
-def load_crops(folder: Path, log) -> tuple[list[str], list[np.ndarray]]:
-    """(identity, canonical crop) of every usable photo under folder/identity/."""
-    identities, crops = [], []
+@dataclass
+class LoadedFace:
+    """One usable photo as the kiosk's pipeline sees it."""
+
+    identity: str
+    crop: np.ndarray  # canonical crop (BGR)
+    quality: float | None  # FaceQuality.score
+    face_px: int  # width of the face box
+
+
+def load_faces(folder: Path, log) -> list[LoadedFace]:
+    """Every usable photo under folder/identity/, through the kiosk's own detector and checks."""
+    loaded = []
     for identity_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         if identity_dir.name.startswith("_"):
             continue  # _multi: group photos, not an identity
@@ -94,9 +104,16 @@ def load_crops(folder: Path, log) -> tuple[list[str], list[np.ndarray]]:
             if analysis.status != "ok":
                 log(f"  left out {photo.relative_to(folder)}: {analysis.status} ({len(analysis.faces)} faces)")
                 continue
-            identities.append(identity_dir.name)
-            crops.append(canonical_crop(bgr, analysis.face))
-    return identities, crops
+            quality = analysis.quality.score if analysis.quality is not None else None
+            loaded.append(LoadedFace(identity_dir.name, canonical_crop(bgr, analysis.face), quality,
+                                     int(analysis.face.box[2])))
+    return loaded
+
+
+def load_crops(folder: Path, log) -> tuple[list[str], list[np.ndarray]]:
+    """(identity, canonical crop) of every usable photo under folder/identity/."""
+    loaded = load_faces(folder, log)
+    return [face.identity for face in loaded], [face.crop for face in loaded]
 
 
 def median_ms_per_face(embedders: dict, crops: list[np.ndarray]) -> dict[str, float]:

@@ -38,7 +38,7 @@ class _NoRecording:
     def recent_event(self, person_id):
         return None
 
-    def record(self, person_id, frame, happy, identification_score):
+    def record(self, person_id, frame, happy, identification_score, evidence=None):
         return RecordOutcome("check_in", datetime.now(timezone.utc), None)
 
 

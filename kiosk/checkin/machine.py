@@ -16,7 +16,7 @@ Decisions that protect people from being checked in as someone else:
   ``vote_window`` (4), each embedding at least ``vote_gap_s`` (0.1 s) after the previous one
   and the agreeing ones spanning at least ``vote_min_span_s`` (0.25 s). Frames in between are
   not embedded (``Stage.IDENTITY`` is not asked for; the pipeline also skips frames that
-  would add nothing, see ``kiosk.checkin.evidence``), but every frame's face detection keeps
+  would add nothing, see ``kiosk.checkin.vote_frames``), but every frame's face detection keeps
   the face tracked: a face that jumps elsewhere starts the vote again;
 * a gesture counts only when held for ``gesture_hold_s`` seconds on at least
   ``gesture_hold_frames`` consecutive frames, and only when the body making it owns the face
@@ -38,8 +38,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..vision.face_learning import CheckInEvidence
 from ..vision.gestures import GesturePrediction
-from .evidence import VoteEvidence
+from .evidence import EvidenceKeeper
+from .vote_frames import VoteEvidence
 from .gesture_hold import GestureHold
 from .smile import SmileCapture
 
@@ -111,9 +113,14 @@ class Observation:
     face_count: int = 0
     quality_problem: str | None = None  # too_dark | too_bright | too_blurry
     identity: int | None = None  # person id, UNKNOWN_VOTE, or None (not computed)
-    vote_skipped: str | None = None  # why a wanted embedding was not taken (kiosk.checkin.evidence)
+    vote_skipped: str | None = None  # why a wanted embedding was not taken (kiosk.checkin.vote_frames)
     identity_name: str | None = None
     identity_score: float | None = None
+    identity_distance: float | None = None  # to the named person's nearest sample
+    identity_embedding: Any = None  # the face's embedding, for the check-in's evidence
+    identity_crop: Any = None  # the canonical face crop it was made from
+    identity_embedder: str | None = None  # the embedder id (with its weights key) that made the embedding
+    face_quality: float | None = None  # FaceQuality.score, 0..1
     same_person: bool | None = None  # None: not checked on this frame
     gesture: str | None = None  # O | X | capture | idle
     gesture_score: float = 0.0
@@ -135,8 +142,13 @@ class CheckInBackend(Protocol):
         """This person's earlier event (``duplicate=True``, its kind and time) when a check-in
         now would only repeat it and nothing would be recorded; None when a new event may be."""
 
-    def record(self, person_id: int, frame: Any, happy: float, identification_score: float) -> RecordOutcome:
-        """Store the attendance event and its photo atomically."""
+    def record(
+        self, person_id: int, frame: Any, happy: float, identification_score: float,
+        evidence: CheckInEvidence | None = None,
+    ) -> RecordOutcome:
+        """Store the attendance event and its photo atomically. ``evidence``: the identification's
+        closest frame of the person and its vote, from a check-in the person confirmed (the kiosk's
+        backend offers it to the learning service)."""
 
 
 PROMPTS = {
@@ -203,6 +215,8 @@ class CheckInMachine:
     _happy: float | None = None
     _reason: str = ""
     _outcome: RecordOutcome | None = None
+    _candidates: EvidenceKeeper = field(default_factory=EvidenceKeeper)
+    _evidence: CheckInEvidence | None = None
 
     # -- what the pipeline must compute -------------------------------------------------
     def stages_needed(self, now: float | None = None) -> set[Stage]:
@@ -259,6 +273,7 @@ class CheckInMachine:
             self._outcome = None
             self._last_box = None
             self.evidence.reset()
+            self._evidence = None
         if state in (State.IDLE, State.IDENTIFYING):
             self._clear_votes()
         if state == State.CONFIRMING:
@@ -277,6 +292,7 @@ class CheckInMachine:
         # The evidence of the frame being stepped (the pipeline recorded it) is kept: only the
         # face's history, which belonged to the face whose votes are dropped, goes.
         self._votes.clear()
+        self._candidates.clear()
         self._last_vote_at = None
         self.evidence.sharpness.clear()
 
@@ -344,6 +360,9 @@ class CheckInMachine:
             return  # no embedding, or one too close to the last vote to be new evidence
         self._last_vote_at = now
         self._votes.append((now, obs.identity, obs.identity_name, obs.identity_score))
+        if obs.identity != UNKNOWN_VOTE:
+            self._candidates.offer(obs.identity, obs.identity_distance, obs.identity_embedding, obs.identity_crop,
+                                   obs.face_quality, obs.face_box[2] if obs.face_box else 0, obs.identity_embedder)
         while len(self._votes) > self.config.vote_window:
             self._votes.popleft()
         if self._decided(UNKNOWN_VOTE, self.config.votes_to_reject):
@@ -356,6 +375,8 @@ class CheckInMachine:
             self.person_id = winner
             self.person_name = next(name for _, v, name, _ in self._votes if v == winner)
             self.identity_score = sum(scores) / len(scores) if scores else None
+            all_votes = Counter(vote for _, vote, _, _ in self._votes)
+            self._evidence = self._candidates.take(winner, all_votes, UNKNOWN_VOTE)
             repeat = self.backend.recent_event(winner)
             if repeat is not None:
                 self._outcome = repeat
@@ -429,7 +450,7 @@ class CheckInMachine:
         if capture is None:
             return
         self._outcome = self.backend.record(
-            self.person_id, capture.frame, capture.happy, self.identity_score or 0.0
+            self.person_id, capture.frame, capture.happy, self.identity_score or 0.0, evidence=self._evidence
         )
         self._happy = capture.happy
         self._enter(State.DONE, now, capture.reason)
@@ -439,6 +460,19 @@ class CheckInMachine:
             self._enter(State.IDLE, now)
 
     _on_done = _on_unknown = _on_cancelled = _on_message
+
+    def in_check_in(self, now: float) -> bool:
+        """Whether someone is in the middle of a check-in (being recognised, asked to confirm or to
+        smile, or being welcomed) and that step has not run out of time. A kiosk that stopped
+        sending frames is not: its step timed out, though no frame came to move it to IDLE."""
+        limits = {
+            State.IDENTIFYING: self.config.identify_timeout_s,
+            State.CONFIRMING: self.config.confirm_timeout_s,
+            State.SMILING: self.config.smile_timeout_s,
+            State.DONE: self.config.message_s,
+        }
+        limit = limits.get(self.state)
+        return limit is not None and self._elapsed(now) < limit
 
     # -- what the page shows -------------------------------------------------------------
     def countdown(self, now: float) -> float | None:

@@ -5,7 +5,7 @@ The expensive stages run only where they matter (BRIEF section 2 and issue 6):
 * every state: face detection + quality (BlazeFace, ~2 ms), which also keeps the face tracked;
 * IDLE/IDENTIFYING: the embedding and classifier, only on frames that are new evidence for the
   vote: at least ``vote_gap_s`` after the previous embedding (the machine's rule) and not
-  moving, blurred or the same picture as the last vote (``kiosk.checkin.evidence``);
+  moving, blurred or the same picture as the last vote (``kiosk.checkin.vote_frames``);
 * CONFIRMING/SMILING: pose + gesture (tracking mode) and a cheap same-person check: the
   face box must move continuously, and every ``same_person_every_s`` the embedding is
   computed again and must still name the same person;
@@ -27,7 +27,11 @@ from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage, State
 
 
 class Identity(Protocol):
-    """Who a face is: ``person_id`` None when the recogniser rejects it (unknown)."""
+    """Who a face is: ``person_id`` None when the recogniser rejects it (unknown).
+
+    It may also carry ``distance`` (to the named person's nearest sample), ``embedding``, ``crop``
+    (the canonical crop embedded) and ``embedder`` (the embedder id that made it): the machine keeps
+    the closest frame of the person as the check-in's evidence (``kiosk.checkin.evidence``)."""
 
     person_id: int | None
     person: str | None  # the person's name
@@ -97,6 +101,11 @@ def analyse_frame(
             obs.identity = match.person_id if match.person_id is not None else UNKNOWN_VOTE
             obs.identity_name = match.person
             obs.identity_score = match.score
+            obs.identity_distance = getattr(match, "distance", None)
+            obs.identity_embedding = getattr(match, "embedding", None)
+            obs.identity_crop = getattr(match, "crop", None)
+            obs.identity_embedder = getattr(match, "embedder", None)
+            obs.face_quality = analysis.quality.score if analysis.quality is not None else None
         elif Stage.IDENTITY in needed:
             obs.vote_skipped = skip
 

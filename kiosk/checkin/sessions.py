@@ -1,7 +1,8 @@
 """Kiosk sessions: one state machine (and one pose tracker) per kiosk browser.
 
 Sessions live in the worker's memory, keyed by a random id kept in the browser's signed
-session cookie. A kiosk's frames must reach the worker that holds its session, which is
+session cookie. Only a frame opens one, and no client can push out a session that is in the
+middle of a check-in (see :class:`SessionRegistry`). A kiosk's frames must reach the worker that holds its session, which is
 why gunicorn runs one worker with several threads (see ``gunicorn.conf.py``): the models
 are loaded once, and the 2-core box is kept busy by threads (OpenCV, TensorFlow, dlib and
 MediaPipe release the GIL while they compute).
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..errors import KioskError
 from .machine import CheckInBackend, CheckInMachine, MachineConfig, Stage, State
 
 PHOTO_TOKEN_TTL_S = 120.0  # the welcome photo's URL works for two minutes, for this session only
@@ -68,6 +70,7 @@ class KioskSession:
     pose: Any = None  # the pose estimator this session uses while it needs poses
     pose_pooled: bool = False  # ``pose`` was borrowed from ``pose_trackers``
     photos: dict[str, tuple[int, float]] = field(default_factory=dict)  # token -> (event id, expiry)
+    client: str = ""  # who opened it: "device:NAME" for a registered kiosk, else "address:IP"
 
     def add_photo(self, event_id: int) -> str:
         token = secrets.token_urlsafe(24)
@@ -117,12 +120,29 @@ class KioskSession:
             self.machine.reset(time.monotonic())
 
 
-class SessionRegistry:
-    """Bounded: idle sessions expire, and the oldest is evicted when the registry is full."""
+class KioskSessionsFull(KioskError):
+    """Every kiosk session is busy with a check-in: a new one would have to end someone's."""
 
-    def __init__(self, max_sessions: int = 16, idle_timeout_s: float = 600.0) -> None:
+    status = 503
+    code = "kiosk_sessions_full"
+
+
+class SessionRegistry:
+    """Bounded, and no client can end another's check-in to make room.
+
+    Only a frame opens a session (reading the state or resetting opens none). Each session
+    remembers its client (the kiosk's registered device, else its address). When a client
+    already holds ``max_per_client`` sessions, or the registry holds ``max_sessions``, the
+    least recently seen session *at rest* (no check-in under way: ``CheckInMachine.in_check_in``)
+    makes room: the client's own for the first limit, anyone's for the second. When none is at
+    rest, the new session is refused (:class:`KioskSessionsFull`, 503) and the sessions under way
+    go on. Sessions idle for ``idle_timeout_s`` expire.
+    """
+
+    def __init__(self, max_sessions: int = 16, idle_timeout_s: float = 600.0, max_per_client: int = 8) -> None:
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
+        self.max_per_client = max_per_client
         self._sessions: dict[str, KioskSession] = {}
         self._lock = threading.Lock()
 
@@ -131,23 +151,38 @@ class SessionRegistry:
         session_id: str | None,
         config: MachineConfig,
         backend_factory: Callable[[KioskSession], CheckInBackend],
+        client: str = "",
+        max_per_client: int | None = None,
     ) -> KioskSession:
-        """The session with this id, or a new one whose machine records through
-        ``backend_factory(session)`` (the backend may need the session, e.g. for photo links)."""
+        """The session with this id, or a new one for ``client`` whose machine records through
+        ``backend_factory(session)`` (the backend may need the session, e.g. for photo links).
+        ``max_per_client`` overrides the registry's own limit (the app's setting)."""
         now = time.monotonic()
         with self._lock:
             self._expire(now)
             session = self._sessions.get(session_id or "")
             if session is None:
-                session = KioskSession(id=secrets.token_urlsafe(18))
+                self._make_room(client, self.max_per_client if max_per_client is None else max_per_client, now)
+                session = KioskSession(id=secrets.token_urlsafe(18), client=client)
                 session.machine = CheckInMachine(config=config, backend=backend_factory(session))
                 session.machine.reset(now)
-                if len(self._sessions) >= self.max_sessions:
-                    oldest = min(self._sessions.values(), key=lambda s: s.last_seen)
-                    self._sessions.pop(oldest.id).close()
                 self._sessions[session.id] = session
             session.last_seen = now
             return session
+
+    def _make_room(self, client: str, max_per_client: int, now: float) -> None:
+        own = [s for s in self._sessions.values() if s.client == client]
+        if len(own) >= max_per_client:
+            self._evict_one_at_rest(own, "This kiosk (or this address) already has as many sessions as it may", now)
+        if len(self._sessions) >= self.max_sessions:
+            self._evict_one_at_rest(list(self._sessions.values()), "Every kiosk session is in use", now)
+
+    def _evict_one_at_rest(self, candidates: list[KioskSession], why: str, now: float) -> None:
+        at_rest = [s for s in candidates if s.machine is None or not s.machine.in_check_in(now)]
+        if not at_rest:
+            raise KioskSessionsFull(f"{why}, each in the middle of a check-in; try again in a moment.")
+        oldest = min(at_rest, key=lambda s: s.last_seen)
+        self._sessions.pop(oldest.id).close()
 
     def get(self, session_id: str | None) -> KioskSession | None:
         with self._lock:

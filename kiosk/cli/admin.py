@@ -14,20 +14,60 @@ def admin_group() -> None:
     """Administrator accounts."""
 
 
+PASSWORD_STDIN = click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (for scripts)."
+)
+
+
+def _read_password(from_stdin: bool, prompt: str = "Password") -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
 @admin_group.command("create")
 @click.argument("username")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@PASSWORD_STDIN
 def create(username: str, password_stdin: bool) -> None:
     """Create an administrator; the password is asked for (twice) unless --password-stdin."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = accounts.create_admin(username, password)
+        user = accounts.create_admin(username, _read_password(password_stdin))
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Administrator {user.username!r} created.")
+
+
+@admin_group.command("password")
+@click.argument("username")
+@PASSWORD_STDIN
+def password(username: str, password_stdin: bool) -> None:
+    """Set a new password for USERNAME; every session they have open ends at once."""
+    try:
+        ended = accounts.change_password(username, _read_password(password_stdin, "New password"))
+    except KioskError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"Password of {username!r} changed; {ended} open session(s) ended.")
+
+
+@admin_group.command("remove")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def remove(username: str, yes: bool) -> None:
+    """Remove the administrator USERNAME; their open sessions end at once."""
+    if not yes:
+        click.confirm(f"Remove the administrator {username!r}?", abort=True)
+    try:
+        ended = accounts.remove_admin(username)
+    except KioskError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"Administrator {username!r} removed; {ended} open session(s) ended.")
+
+
+@admin_group.command("list")
+def list_admins() -> None:
+    """The administrators, one per line."""
+    for user in accounts.list_admins():
+        click.echo(user.username)
 
 
 def register(app: Flask) -> None:

@@ -3,8 +3,10 @@
 Check-in photos are personal data kept only as long as the site decided
 (``KIOSK_PHOTO_RETENTION_DAYS``; 0 keeps them). ``kiosk purge`` deletes the photo files of
 events older than that and clears their paths; the attendance events themselves stay, so
-reports are unchanged. ``--orphans`` also removes files under the data dir that no row
-points at (left by a crash or an interrupted deletion).
+reports are unchanged. Faces learned from check-ins (``kiosk.services.learning``) older than
+that are deleted too (row, crop and their place in the face model). ``--orphans`` also removes
+photos and face crops under the media dir that no row points at (left by a crash or an
+interrupted deletion).
 
 On a schedule: either a daily cron line / systemd timer on the server
 (``15 3 * * *  cd /srv/kiosk && .venv/bin/kiosk purge --orphans``), or a long-running
@@ -40,7 +42,7 @@ def _count(value: Any) -> Any:
               help="Keep running: purge again every HOURS hours (for a service or sidecar).")
 @click.option("--runs", type=click.IntRange(min=0), default=0, hidden=True, help="With --every: stop after N runs.")
 def purge(days: int | None, orphans: bool, every_hours: float | None, runs: int) -> None:
-    """Delete check-in photos older than the retention period (events stay)."""
+    """Delete check-in photos and learned faces older than the retention period (events stay)."""
     done = 0
     while True:
         _purge_once(days, orphans)
@@ -52,7 +54,7 @@ def purge(days: int | None, orphans: bool, every_hours: float | None, runs: int)
 
 def _purge_once(days: int | None, orphans: bool) -> None:
     from ..extensions import db
-    from ..services import photos
+    from ..services import learning, photos
 
     if days is None:
         days = int(current_app.config.get("KIOSK_PHOTO_RETENTION_DAYS", 0) or 0)
@@ -60,11 +62,13 @@ def _purge_once(days: int | None, orphans: bool) -> None:
     try:
         if days > 0:
             report["photos"] = _count(photos.purge_photos_older_than(days))
+            report["learned_faces"] = learning.purge_older_than(days)
         else:
-            report["photos"] = 0
+            report["photos"] = report["learned_faces"] = 0
             report["note"] = "Retention is off (KIOSK_PHOTO_RETENTION_DAYS=0): no photo is old enough to purge."
         if orphans:
             report["orphans"] = _count(photos.purge_orphan_files())
+            report["orphan_crops"] = learning.purge_orphan_crops()
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     finally:

@@ -3,7 +3,8 @@
 The one adapter between the Flask-free check-in engine (``kiosk.checkin``) and the rest of
 the kiosk. It wires the engine's two services: :func:`identify` (face recognition, with "no
 model trained yet" answered as nobody) and :class:`DatabaseBackend` (recording through
-``kiosk.services.attendance``); the session lends the pose tracker. :func:`process_frame`
+``kiosk.services.attendance``, then offering the confirmed check-in's face to
+``kiosk.services.learning``); the session lends the pose tracker. :func:`process_frame`
 decodes a frame, runs the pipeline under the session's lock and builds the JSON answer
 described in the frame API contract.
 
@@ -25,9 +26,10 @@ from typing import Any
 import numpy as np
 from flask import current_app, g, url_for
 
-from ..checkin.machine import MachineConfig, RecordOutcome, Snapshot
+from ..checkin.machine import CheckInMachine, MachineConfig, RecordOutcome, Snapshot
 from ..checkin.pipeline import FrameResult, analyse_frame
 from ..checkin.sessions import KioskSession, registry
+from ..vision.face_learning import CheckInEvidence
 from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent
@@ -93,8 +95,11 @@ class DatabaseBackend:
             return None
         return RecordOutcome(kind=earlier.kind.value, timestamp=earlier.timestamp, photo_token=None, duplicate=True)
 
-    def record(self, person_id: int, frame: Any, happy: float, identification_score: float) -> RecordOutcome:
-        from . import attendance, database
+    def record(
+        self, person_id: int, frame: Any, happy: float, identification_score: float,
+        evidence: CheckInEvidence | None = None,
+    ) -> RecordOutcome:
+        from . import attendance, database, learning
         from .people import get_person
 
         result = attendance.record_check_in(
@@ -104,6 +109,8 @@ class DatabaseBackend:
             identification_score=identification_score,
             kiosk_id=_kiosk_id(),
         )
+        if not result.duplicate:
+            learning.learn_from_check_in(person_id, evidence, _kiosk_id())  # never raises
         event = result.event
         token = None
         session = self._session()
@@ -123,16 +130,30 @@ def machine_config() -> MachineConfig:
     return MachineConfig.from_mapping(current_app.config)
 
 
-def _session(session_id: str | None) -> KioskSession:
-    return registry.get_or_create(session_id, machine_config(), DatabaseBackend)
+def _session(session_id: str | None, client: str) -> KioskSession:
+    return registry.get_or_create(
+        session_id, machine_config(), DatabaseBackend, client=client,
+        max_per_client=int(current_app.config["KIOSK_SESSIONS_PER_CLIENT"]),
+    )
+
+
+def _at_rest_payload() -> dict[str, Any]:
+    """What a kiosk without a session shows: IDLE, from a machine that is never kept. Reading
+    the state or resetting must not open a session (a read would otherwise take a place in the
+    registry, and enough of them pushed out a kiosk in the middle of a check-in)."""
+    machine = CheckInMachine(config=machine_config(), backend=None)  # type: ignore[arg-type] - records nothing
+    now = time.monotonic()
+    machine.reset(now)
+    return _payload(None, machine.snapshot(now), None, machine)
 
 
 def _local_time(moment: datetime | None) -> str | None:
     return None if moment is None else to_local(moment).strftime("%H:%M")
 
 
-def _payload(session: KioskSession, snapshot: Snapshot, frame: FrameResult | None) -> dict[str, Any]:
-    width, min_interval_s = session.machine.frame_wanted()
+def _payload(session: KioskSession | None, snapshot: Snapshot, frame: FrameResult | None,
+             machine: CheckInMachine | None = None) -> dict[str, Any]:
+    width, min_interval_s = (machine or session.machine).frame_wanted()
     return {
         "state": snapshot.state.value,
         "prompt": snapshot.prompt,
@@ -169,8 +190,9 @@ def decode_frame(data: bytes) -> Any:
     return bgr
 
 
-def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, Any]]:
-    """Analyse one frame for this kiosk session; returns the session id and the answer."""
+def process_frame(session_id: str | None, data: bytes, client: str = "") -> tuple[str, dict[str, Any]]:
+    """Analyse one frame for this kiosk session (opened for ``client`` if it has none: see
+    ``SessionRegistry``); returns the session id and the answer."""
     from .warmup import Warming, readiness
 
     if not readiness(current_app).serving:
@@ -178,7 +200,7 @@ def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, A
             "The kiosk is starting: its models are loading. It will answer in a few seconds.", retry_after_s=0.5
         )
     bgr = decode_frame(data)
-    session = _session(session_id)
+    session = _session(session_id, client)
     if not session.lock.acquire(blocking=False):
         raise Busy("The previous frame is still being processed; send the next one after its answer.")
     try:
@@ -192,16 +214,22 @@ def process_frame(session_id: str | None, data: bytes) -> tuple[str, dict[str, A
         session.lock.release()
 
 
-def current_state(session_id: str | None) -> tuple[str, dict[str, Any]]:
-    session = _session(session_id)
+def current_state(session_id: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The session's state, or IDLE (and no session id) when it has none: nothing is opened."""
+    session = registry.get(session_id)
+    if session is None:
+        return None, _at_rest_payload()
     with session.lock:
         now = time.monotonic()
         session.machine.tick(now)
         return session.id, _payload(session, session.machine.snapshot(now), None)
 
 
-def reset(session_id: str | None) -> tuple[str, dict[str, Any]]:
-    session = _session(session_id)
+def reset(session_id: str | None) -> tuple[str | None, dict[str, Any]]:
+    """Back to IDLE; a kiosk without a session gets IDLE and still none (its first frame opens one)."""
+    session = registry.get(session_id)
+    if session is None:
+        return None, _at_rest_payload()
     with session.lock:
         now = time.monotonic()
         session.machine.reset(now)

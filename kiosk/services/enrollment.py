@@ -5,10 +5,12 @@ face; see :mod:`kiosk.vision.faces`), the face is big enough, sharp enough and l
 Otherwise :class:`EnrollmentRefused` says why, with ``.code`` one of ``bad_image``, ``no_face``,
 ``multiple_faces``, ``face_too_small``, ``too_blurry``, ``too_dark``, ``too_bright``.
 
-The admin pages, the JSON API and the CLI all enroll through :func:`enroll_photos` /
-:func:`enroll_files` and get one :class:`EnrollmentOutcome` per photo. A photo is checked first
-(:func:`check_photo_bytes`: decode, detect, crop, embed; writes nothing), then stored
-(:func:`store_samples`).
+The admin pages, the JSON API and the CLI all enroll through :func:`enroll_photos`,
+:func:`create_person_with_photos` or :func:`enroll_files` and get one :class:`EnrollmentOutcome`
+per photo. Every photo of a request is checked first (:func:`check_photo_bytes`: decode, detect,
+crop, embed; writes nothing); then the accepted ones are stored together (:func:`store_samples`,
+one commit), with the new person when there is one. So a request that is refused, or fails
+half-way, leaves nothing: no person without photos, no sample without its crop, no stray crop.
 
 What is stored: the canonical aligned crop (PNG, random name, under ``faces/`` in the data dir;
 the original photo is not kept) and its embedding by the current embedder. The crop is written
@@ -195,42 +197,80 @@ def store_samples(person: Person, checked: list[CheckedPhoto]) -> list[FaceSampl
     return samples
 
 
+def check_photos(person: Person | None, photos: list[Photo | EnrollmentOutcome]) -> tuple[
+        list[EnrollmentOutcome], list[CheckedPhoto]]:
+    """Check every photo (``person`` None: someone not created yet); writes nothing. Returns an
+    outcome per photo, in order, and the photos that passed. An item that is already an outcome
+    (a file that could not be read) is passed through. ``ModelUnavailable`` propagates."""
+    outcomes: list[EnrollmentOutcome] = []
+    passed: list[CheckedPhoto] = []
+    for photo in photos:
+        if isinstance(photo, EnrollmentOutcome):
+            outcomes.append(photo)
+            continue
+        try:
+            checked = check_photo_bytes(person, photo)
+        except EnrollmentRefused as err:
+            outcomes.append(EnrollmentOutcome(photo.name, False, err.code, str(err)))
+            continue
+        passed.append(checked)
+        outcomes.append(EnrollmentOutcome(photo.name, True, "accepted", "Enrolled.", None, checked.warning))
+    return outcomes, passed
+
+
+def _with_samples(outcomes: list[EnrollmentOutcome], samples: list[FaceSample]) -> list[EnrollmentOutcome]:
+    stored = iter(samples)
+    for outcome in outcomes:
+        if outcome.accepted:
+            outcome.sample = next(stored)
+    return outcomes
+
+
 def enroll_photo(person: Person, photo: Photo) -> EnrollmentOutcome:
-    """Check one photo and, if it passes, store its face for ``person`` (commits).
-
-    A refused photo is an outcome, never an exception; ``ModelUnavailable`` and storage or
-    database errors propagate (they are not the photo's fault)."""
-    try:
-        checked = check_photo_bytes(person, photo)
-    except EnrollmentRefused as err:
-        return EnrollmentOutcome(photo.name, False, err.code, str(err))
-    (sample,) = store_samples(person, [checked])
-    return EnrollmentOutcome(photo.name, True, "accepted", "Enrolled.", sample, checked.warning)
+    """Check one photo and, if it passes, store its face for ``person`` (commits)."""
+    (outcome,) = enroll_photos(person, [photo])
+    return outcome
 
 
-def enroll_photos(person: Person, photos: list[Photo]) -> list[EnrollmentOutcome]:
-    """Enroll each photo; one outcome per photo, in order. Each accepted photo is stored even when
-    others are refused."""
-    return [enroll_photo(person, photo) for photo in photos]
+def enroll_photos(person: Person, photos: list[Photo | EnrollmentOutcome]) -> list[EnrollmentOutcome]:
+    """Every photo is checked first; then the accepted ones are stored together, in one commit.
+    One outcome per photo, in order: each accepted photo is stored even when others are refused.
+
+    A refused photo is an outcome, never an exception. ``ModelUnavailable`` and storage or
+    database errors propagate (they are not the photo's fault) and leave nothing stored."""
+    outcomes, passed = check_photos(person, photos)
+    return _with_samples(outcomes, store_samples(person, passed)) if passed else outcomes
+
+
+def create_person_with_photos(name: object, external_id: object,
+                              photos: list[Photo | EnrollmentOutcome]) -> tuple[Person | None, list[EnrollmentOutcome]]:
+    """Add a person with their first photos: the name is checked, then every photo, and only then
+    are the person and the accepted photos' samples written, in one transaction.
+
+    Returns (the person, one outcome per photo); the person is None, and nothing is written,
+    when every photo is refused. Raises InvalidInput or Conflict for the name or external id,
+    before any photo is looked at. Anything that fails after that (a model file missing, the
+    disk, the database) rolls back the person with the samples and removes the crops written."""
+    name, external_id = people_service.check_new_person(name, external_id)
+    outcomes, passed = check_photos(None, photos)
+    if not passed:
+        return None, outcomes
+    person = people_service.create_person(name, external_id, commit=False)
+    return person, _with_samples(outcomes, store_samples(person, passed))
 
 
 def enroll_files(name: str, paths: list[str]) -> list[EnrollmentOutcome]:
-    """Enroll image files for the person called ``name`` (created if new); one outcome per path.
-
-    A person created here is removed again if none of the photos was accepted. Raises
-    InvalidInput for a bad name; a bad photo is a refused outcome, never an exception."""
-    person, created = people_service.get_or_create_person(name)
-    db.session.commit()
-    outcomes: list[EnrollmentOutcome] = []
+    """Enroll image files for the person called ``name`` (created if new, only with at least one
+    accepted photo); one outcome per path. Raises InvalidInput for a bad name; a bad or unreadable
+    photo is a refused outcome, never an exception."""
+    photos: list[Photo | EnrollmentOutcome] = []
     for given in paths:
         try:
-            data = Path(given).read_bytes()
+            photos.append(Photo(given, Path(given).read_bytes()))
         except OSError as err:
-            message = f"Cannot read {given}: {err.strerror or err}."
-            outcomes.append(EnrollmentOutcome(given, False, "bad_image", message))
-            continue
-        outcomes.append(enroll_photo(person, Photo(given, data)))
-    if created and not any(o.accepted for o in outcomes):
-        db.session.delete(person)
-        db.session.commit()
+            photos.append(EnrollmentOutcome(given, False, "bad_image", f"Cannot read {given}: {err.strerror or err}."))
+    person = people_service.find_person(name)
+    if person is not None:
+        return enroll_photos(person, photos)
+    _, outcomes = create_person_with_photos(name, None, photos)
     return outcomes

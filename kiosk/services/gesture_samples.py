@@ -242,7 +242,7 @@ def retrain_from_site_samples(progress: ProgressFn | None = None) -> dict[str, A
     return {
         "model": "gesture",
         "source": "site",
-        "path": str(path),
+        "file": g.SITE_MODEL_RELATIVE.as_posix(),  # in the data dir; the admin API shows no server paths
         "trained_at": bundle["trained_at"],
         **summary,
     }

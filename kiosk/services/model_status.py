@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ..errors import KioskError
 from ..extensions import db
-from ..models import FaceSample, GestureSample, Person
+from ..models import FaceSample, GestureSample, Person, SampleKind
 from ..vision.gestures import GESTURES
 from . import gesture_samples, recognition
 
@@ -41,11 +41,14 @@ def face_model_info() -> dict[str, Any]:
     if isinstance(raw, dict) and raw:
         info.update(raw)
         info["trained"] = bool(raw.get("trained", True))
-    active_samples = select(FaceSample).join(Person).where(Person.active.is_(True)).subquery()
+    # Enrollment photos only: samples learned from check-ins are added to the model as they come
+    # (kiosk.services.learning) and must not make it look stale.
+    enrollment = FaceSample.kind == SampleKind.enrollment
+    active_samples = select(FaceSample).join(Person).where(Person.active.is_(True), enrollment).subquery()
     enrolled = {
         "people_enrolled": db.session.scalar(select(func.count(func.distinct(active_samples.c.person_id)))),
         "samples_enrolled": db.session.scalar(select(func.count()).select_from(active_samples)),
-        "last_enrolled_at": _iso(db.session.scalar(select(func.max(FaceSample.created_at)))),
+        "last_enrolled_at": _iso(db.session.scalar(select(func.max(FaceSample.created_at)).where(enrollment))),
     }
     info.update(enrolled)
     info["stale"] = _is_stale(info)

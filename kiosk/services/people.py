@@ -9,34 +9,28 @@ by name) but never a row pointing at a missing file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
-from .. import storage
-from ..errors import Conflict, InvalidInput, NotFound
+from .. import names, storage
+from ..errors import Conflict, NotFound
 from ..extensions import db
-from ..models import AttendanceEvent, FaceSample, Person
+from ..models import AttendanceEvent, FaceSample, Person, SampleKind
 
 log = logging.getLogger(__name__)
 
-MAX_NAME_LENGTH = 120
-
-
-def clean_name(name: str) -> str:
-    if name is not None and not isinstance(name, str):
-        # JSON may carry a list, a number or NaN where a name belongs: refuse, never str() it.
-        raise InvalidInput("A name must be text.", code="invalid_name")
-    name = " ".join((name or "").split())
-    if not name:
-        raise InvalidInput("A person needs a name.", code="missing_name")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"A name is at most {MAX_NAME_LENGTH} characters.", code="name_too_long")
-    return name
+# The name rules (normalisation, refused and removed characters, when two names are one
+# person) are in kiosk.names.
+clean_name = names.clean_name
 
 
 def find_person(name: str) -> Person | None:
-    return db.session.scalar(select(Person).where(func.lower(Person.name) == clean_name(name).lower()))
+    """The person whose name is the same as ``name`` by :func:`kiosk.names.name_key`."""
+    return db.session.scalar(select(Person).where(Person.name_key == names.name_key(clean_name(name))))
 
 
 def get_person(person_id: int) -> Person:
@@ -53,39 +47,59 @@ def get_person_by_name(name: str) -> Person:
     return person
 
 
-def create_person(name: str, external_id: str | None = None, *, commit: bool = True) -> Person:
-    """Create a person. Raises InvalidInput (blank/too long name) or Conflict (name or id taken)."""
+def _name_taken(name: str, other: Person) -> Conflict:
+    same = "already exists" if other.name == name else f"looks the same as {other.name!r}, who already exists"
+    return Conflict(f"A person named {name!r} {same}.", code="name_taken")
+
+
+def check_new_person(name: object, external_id: object = None) -> tuple[str, str | None]:
+    """The cleaned name and external id of a person who could be created now; writes nothing.
+    Raises InvalidInput (a name or external id the rules of kiosk.names refuse) or Conflict (the
+    name, or one the same by those rules, or the external id is taken)."""
     name = clean_name(name)
-    if find_person(name) is not None:
-        raise Conflict(f"A person named {name!r} already exists.", code="name_taken")
-    if external_id is not None and not isinstance(external_id, str):
-        raise InvalidInput("An external id must be text.", code="invalid_external_id")
-    external_id = (external_id or "").strip() or None
+    other = find_person(name)
+    if other is not None:
+        raise _name_taken(name, other)
+    external_id = names.clean_external_id(external_id)
     if external_id and db.session.scalar(select(Person).where(Person.external_id == external_id)):
         raise Conflict(f"External id {external_id!r} is already used by someone else.", code="external_id_taken")
+    return name, external_id
+
+
+def create_person(name: str, external_id: str | None = None, *, commit: bool = True) -> Person:
+    """Create a person (``commit=False``: only flushed, for the caller's transaction). Raises as
+    :func:`check_new_person`."""
+    name, external_id = check_new_person(name, external_id)
     person = Person(name=name, external_id=external_id, active=True)
     db.session.add(person)
-    if commit:
-        db.session.commit()
-    else:
-        db.session.flush()
+    with _unique_or_conflict(name):
+        if commit:
+            db.session.commit()
+        else:
+            db.session.flush()
     return person
 
 
-def get_or_create_person(name: str) -> tuple[Person, bool]:
-    person = find_person(name)
-    if person is not None:
-        return person, False
-    return create_person(name, commit=False), True
+@contextmanager
+def _unique_or_conflict(name: str) -> Iterator[None]:
+    """A request that took the name (or external id) between our check and our write loses on
+    the database's unique constraints: a 409 like the check's, not a 500."""
+    try:
+        yield
+    except IntegrityError as err:
+        db.session.rollback()
+        raise Conflict(f"A person named {name!r}, or with this external id, was just added by someone else.",
+                       code="name_taken") from err
 
 
 def rename_person(person: Person, new_name: str) -> Person:
     new_name = clean_name(new_name)
     other = find_person(new_name)
     if other is not None and other.id != person.id:
-        raise Conflict(f"A person named {new_name!r} already exists.", code="name_taken")
+        raise _name_taken(new_name, other)
     person.name = new_name
-    db.session.commit()
+    with _unique_or_conflict(new_name):
+        db.session.commit()
     return person
 
 
@@ -101,18 +115,27 @@ class PersonSummary:
     name: str
     external_id: str | None
     active: bool
-    samples: int
+    samples: int  # enrollment photos
     events: int
     created_at: str
+    learned_samples: int = 0  # faces learned from confirmed check-ins
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
 
 
 def list_people(search: str | None = None) -> list[PersonSummary]:
-    samples = select(func.count(FaceSample.id)).where(FaceSample.person_id == Person.id).scalar_subquery()
+    def samples(kind: SampleKind):
+        return (
+            select(func.count(FaceSample.id))
+            .where(FaceSample.person_id == Person.id, FaceSample.kind == kind)
+            .scalar_subquery()
+        )
+
     events = select(func.count(AttendanceEvent.id)).where(AttendanceEvent.person_id == Person.id).scalar_subquery()
-    query = select(Person, samples, events).order_by(func.lower(Person.name))
+    query = select(Person, samples(SampleKind.enrollment), events, samples(SampleKind.learned)).order_by(
+        func.lower(Person.name)
+    )
     if search:
         pattern = f"%{search.strip().lower()}%"
         query = query.where(func.lower(Person.name).like(pattern) | func.lower(Person.external_id).like(pattern))
@@ -125,8 +148,9 @@ def list_people(search: str | None = None) -> list[PersonSummary]:
             samples=n_samples,
             events=n_events,
             created_at=p.created_at.isoformat(),
+            learned_samples=n_learned,
         )
-        for p, n_samples, n_events in db.session.execute(query)
+        for p, n_samples, n_events, n_learned in db.session.execute(query)
     ]
 
 
@@ -153,7 +177,8 @@ def deletion_preview(person: Person) -> dict:
     photos = sum(1 for e in person.events for p in (e.photo_path, e.original_photo_path) if p)
     return {
         "name": person.name,
-        "samples": len(person.samples),
+        "samples": len(person.enrollment_samples),
+        "learned_samples": len(person.samples) - len(person.enrollment_samples),
         "events": len(person.events),
         "photos": photos,
         "files": len(biometric_files(person)),

@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
-import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -412,9 +410,6 @@ def purge_orphan_files(min_age_s: float = ORPHAN_MIN_AGE_S) -> int:
     Only files older than ``min_age_s`` go, so a check-in that has written its photos but not yet
     committed its row is never raced. Returns the number of files removed.
     """
-    folder = storage.resolve(PHOTO_FOLDER)
-    if not folder.is_dir():
-        return 0
     referenced = set(
         db.session.scalars(
             union(
@@ -423,23 +418,4 @@ def purge_orphan_files(min_age_s: float = ORPHAN_MIN_AGE_S) -> int:
             )
         ).all()
     )
-    cutoff = time.time() - min_age_s
-    removed = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            if f"{PHOTO_FOLDER}/{entry.name}" in referenced:
-                continue
-            try:
-                if entry.stat(follow_symlinks=False).st_mtime > cutoff:
-                    continue
-                os.unlink(entry.path)
-                removed += 1
-            except FileNotFoundError:
-                continue
-            except OSError:
-                log.error("An orphan photo file could not be removed.")
-    if removed:
-        log.info("Removed %d orphan photo file(s).", removed)
-    return removed
+    return storage.remove_unreferenced(PHOTO_FOLDER, referenced, min_age_s)

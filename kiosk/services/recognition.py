@@ -21,16 +21,20 @@ Nothing here logs embeddings, crops or names.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
+from sqlalchemy import text
 
 from ..errors import KioskError
 from ..vision.face_model import (
@@ -137,7 +141,7 @@ def train_faces(progress: ProgressFn | None = None) -> dict[str, Any]:
 
     from .. import storage
     from ..extensions import db
-    from ..models import FaceSample, Person
+    from ..models import FaceSample, Person, SampleKind
     from ..vision.embedders import get_embedder, resolve_embedder_id
     from ..vision.image import load_image
 
@@ -162,29 +166,38 @@ def train_faces(progress: ProgressFn | None = None) -> dict[str, Any]:
     re_embedded = skipped = 0
     for i, row in enumerate(rows):
         _report(progress, 0.05 + 0.8 * i / len(rows), f"Embedding enrollment photo {i + 1} of {len(rows)}")
+        # A learned sample is a real face from the kiosk's own camera: no augmented copies.
+        learned = row.kind is SampleKind.learned
         vector = row.embedding_array() if row.embedder == embedder_name else None
-        augmented = cache.get(row.id)
-        if vector is None or augmented is None or len(augmented) != len(AUGMENTATIONS):
+        augmented = None if learned else cache.get(row.id)
+        if vector is None or (not learned and (augmented is None or len(augmented) != len(AUGMENTATIONS))):
             try:
                 crop = load_image(storage.resolve(row.crop_path))
             except Exception:  # a missing or damaged crop must not stop the whole training
                 skipped += 1
                 continue
             if vector is None:
-                vector, augmented = embed_with_augmentations(embedder, crop)
+                if learned:
+                    vector = embedder.embed_crops([crop])[0]
+                else:
+                    vector, augmented = embed_with_augmentations(embedder, crop)
                 row.set_embedding(vector, embedder_name)
                 re_embedded += 1
             else:
                 augmented = embedder.embed_crops(augment_crop(crop))
-        samples.append(TrainingSample(row.id, row.person_id, np.asarray(vector, dtype=np.float32), augmented))
+        samples.append(
+            TrainingSample(row.id, row.person_id, np.asarray(vector, dtype=np.float32), augmented, learned)
+        )
     if re_embedded:
         db.session.commit()
     _report(progress, 0.88, "Fitting the classifier")
     model = build_face_model(samples, embedder_name)
-    save_model(model)
-    # Someone deleted while this training ran (here or on another app host) must not come back
-    # with the new model: their deletion may have pruned the previous one before this was saved.
-    on_people_changed()
+    with model_update_lock():
+        save_model(model)
+        # Someone deleted while this training ran (here or on another app host) must not come back
+        # with the new model: their deletion may have pruned the previous one before this was saved.
+        # A sample learned meanwhile is added to it the same way.
+        sync_model_with_samples_locked()
     summary = model.summary()
     summary.update(
         re_embedded=re_embedded,
@@ -203,6 +216,9 @@ class FaceMatch(NamedTuple):
     person: str | None  # the person's name, None when unknown
     score: float | None
     embedding: np.ndarray | None
+    distance: float | None = None  # to the named person's nearest sample (FaceModel.classify)
+    crop: np.ndarray | None = None  # the canonical crop the embedding was made from
+    embedder: str | None = None  # the embedder id (with its weights key) that made ``embedding``
 
     @property
     def name(self) -> str | None:
@@ -279,16 +295,16 @@ class FaceRecognizer:
     def match(self, embedding: np.ndarray) -> FaceMatch:
         model = self.model()
         people = self.active_people()
-        person_id, score, _distance = model.classify(embedding[None, :], allowed=set(people))[0]
+        person_id, score, distance = model.classify(embedding[None, :], allowed=set(people))[0]
         if person_id is not None and not _still_active(person_id):
             # The cached list is a few seconds old and this person was just deactivated or
             # deleted: ask again with a fresh list (one retry is enough, the list is now exact).
             with self._lock:
                 self._people = None
             people = self.active_people()
-            person_id, score, _distance = model.classify(embedding[None, :], allowed=set(people))[0]
+            person_id, score, distance = model.classify(embedding[None, :], allowed=set(people))[0]
         name = people.get(person_id) if person_id is not None else None
-        return FaceMatch(person_id if name else None, name, round(score, 4), embedding)
+        return FaceMatch(person_id if name else None, name, round(score, 4), embedding, distance)
 
 
 def _still_active(person_id: int) -> bool:
@@ -320,8 +336,9 @@ def identify_face(bgr: np.ndarray, face: Face) -> FaceMatch:
     from ..vision.embedders import get_embedder
 
     model = _recognizer.model()
-    embedding = get_embedder(model.embedder).embed_crops([canonical_crop(bgr, face)])[0]
-    return _recognizer.match(embedding)
+    crop = canonical_crop(bgr, face)
+    embedding = get_embedder(model.embedder).embed_crops([crop])[0]
+    return _recognizer.match(embedding)._replace(crop=crop, embedder=model.embedder)
 
 
 def identify_image(bgr: np.ndarray) -> Identification:
@@ -370,20 +387,104 @@ def model_info() -> dict[str, Any]:
     return {"trained": True, **model.summary()}
 
 
-def on_people_changed() -> None:
-    """Called after people or face samples are deleted (``kiosk.services.people``).
+MODEL_LOCK_FILE = ".face-model.lock"
+MODEL_LOCK_KEY = 0x1EA4ED16  # PostgreSQL advisory lock: the site's face model
+_model_thread_lock = threading.Lock()
 
-    Drops the rows of every person and sample that no longer exists from the model file (SVM
-    row, enrolled embeddings, cached augmented copies) and rewrites it atomically, so a deleted
-    person can never be recognised again, in this process or in any other (they reload on the
-    mtime change). Inactive people stay in the file and are skipped at identification time.
-    The remaining SVM rows were fitted with the deleted faces among their negatives; they hold
-    no copy of them, and the next retraining refits them without.
-    """
+
+@contextmanager
+def model_update_lock(timeout_s: float | None = None) -> Iterator[bool]:
+    """Changes to the saved face model (load, change, save) one at a time, across the threads and
+    processes of this host (a thread lock and an ``flock`` in the data dir) and, on PostgreSQL,
+    across app hosts (a transaction-level advisory lock, released by the server if a host dies).
+    Yields True once held; with ``timeout_s``, False if it could not be had in that time (the
+    caller leaves its change for the next :func:`sync_model_with_samples`). Never held through
+    a training's fitting: only around saves and the cheap updates here, so waits are short."""
+    from .. import storage
+    from ..extensions import db
+    from .database import is_postgresql
+
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def left() -> float:
+        return -1 if deadline is None else max(0.0, deadline - time.monotonic())
+
+    if not _model_thread_lock.acquire(timeout=left()):
+        yield False
+        return
+    try:
+        folder = storage.data_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / MODEL_LOCK_FILE, "a+b") as handle:
+            if not _wait_for(lambda: _try_flock(handle), deadline):
+                yield False
+                return
+            try:
+                if not is_postgresql():
+                    yield True
+                    return
+                with db.engine.connect() as connection, connection.begin():
+                    try_lock = text("SELECT pg_try_advisory_xact_lock(:key)").bindparams(key=MODEL_LOCK_KEY)
+                    if deadline is None:
+                        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MODEL_LOCK_KEY})
+                    elif not _wait_for(lambda: bool(connection.scalar(try_lock)), deadline):
+                        yield False
+                        return
+                    yield True
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        _model_thread_lock.release()
+
+
+def _try_flock(handle) -> bool:  # noqa: ANN001 - an open file
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _wait_for(attempt: Callable[[], bool], deadline: float | None) -> bool:
+    while not attempt():
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def on_people_changed() -> None:
+    """Called after people or face samples are deleted (``kiosk.services.people``) or learned
+    samples change (``kiosk.services.learning``): :func:`sync_model_with_samples`, waiting for the lock."""
+    sync_model_with_samples()
+
+
+def sync_model_with_samples(timeout_s: float | None = None) -> bool:
+    """Bring the saved face model in line with the face samples in the database, without retraining.
+
+    * Drops the rows of every person and sample that no longer exists (SVM row, enrolled
+      embeddings, cached augmented copies) and refits the SVM rows of the people who lost a
+      sample, so a deleted person or face can never be recognised again, in this process or in
+      any other (they reload on the file's change, other app hosts on the stored version).
+      Inactive people stay in the file and are skipped at identification time. The other
+      people's rows were fitted with the deleted faces among their negatives; they hold no copy
+      of them, and the next retraining refits them without.
+    * Adds the learned samples (``kiosk.services.learning``) that the model lacks, made by its
+      embedder, and refits their people's SVM rows (:meth:`FaceModel.with_learned`).
+
+    Returns False when ``timeout_s`` passed before the model could be locked (nothing changed)."""
+    with model_update_lock(timeout_s) as locked:
+        if locked:
+            sync_model_with_samples_locked()
+        return locked
+
+
+def sync_model_with_samples_locked() -> None:
+    """:func:`sync_model_with_samples` for a caller that holds :func:`model_update_lock`."""
     from sqlalchemy import select
 
     from ..extensions import db
-    from ..models import FaceSample, Person
+    from ..models import FaceSample, Person, SampleKind
 
     _recognizer.invalidate()
     try:
@@ -391,12 +492,31 @@ def on_people_changed() -> None:
     except ModelNotTrained:
         return
     existing_people = set(db.session.scalars(select(Person.id)).all())
-    existing_samples = set(db.session.scalars(select(FaceSample.id)).all())
+    existing_samples = dict(db.session.execute(select(FaceSample.id, FaceSample.kind)).all())
     gone_people = (set(model.person_ids.tolist()) | set(model.gallery_person_ids.tolist())) - existing_people
-    gone_samples = set(model.gallery_sample_ids.tolist()) - existing_samples
+    gone_samples = set(model.gallery_sample_ids.tolist()) - set(existing_samples)
+    learned_missing = {
+        sample_id for sample_id, kind in existing_samples.items() if kind is SampleKind.learned
+    } - set(model.gallery_sample_ids.tolist())
+    if not (gone_people or gone_samples or learned_missing):
+        return
+    updated = model
     if gone_people or gone_samples:
-        save_model(model.without(people=gone_people, samples=gone_samples))
+        lost = set(model.gallery_person_ids[np.isin(model.gallery_sample_ids, list(gone_samples))].tolist())
+        updated = model.without(people=gone_people, samples=gone_samples).refit(lost - gone_people)
+    if learned_missing:
+        rows = db.session.execute(
+            select(FaceSample.id, FaceSample.person_id, FaceSample.embedding)
+            .where(FaceSample.id.in_(learned_missing), FaceSample.embedder == model.embedder)
+        ).all()
+        updated = updated.with_learned([
+            TrainingSample(sample_id, person_id, np.frombuffer(vector, dtype=np.float32), learned=True)
+            for sample_id, person_id, vector in rows if vector is not None
+        ])
+    if updated is not model:
+        save_model(updated)
         log.info(
-            "Removed %d deleted person(s) and %d sample(s) from the face model.", len(gone_people), len(gone_samples)
+            "Updated the face model: %d deleted person(s) and %d sample(s) removed, %d learned sample(s) added.",
+            len(gone_people), len(gone_samples), len(updated.learned_sample_ids - model.learned_sample_ids),
         )
     _recognizer.invalidate()

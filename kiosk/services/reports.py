@@ -35,7 +35,7 @@ from sqlalchemy.orm import joinedload
 
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
-from ..models import AttendanceEvent, EventKind, Person
+from ..models import AttendanceEvent, EventKind, Person, is_row_id
 from ..sitetime import local_today, site_timezone, to_local, utc_bounds
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ MIME_TYPES = {
 }
 # A year and a day: enough for any report people ask for, small enough to stay fast.
 MAX_RANGE_DAYS = 367
+# The dates a filter may name. Python's dates end at 9999-12-31 and begin at 0001-01-01, and
+# a day's bounds reach one day past it in UTC (and a month view shows the next month): keeping
+# a year clear on both sides means no date arithmetic here can overflow.
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(9998, 12, 31)
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -71,11 +75,22 @@ def parse_date(text: str | None, field_name: str) -> date:
     if not text or not str(text).strip():
         raise InvalidInput(f"The {field_name} date is missing (YYYY-MM-DD).", code="missing_date", field=field_name)
     try:
-        return date.fromisoformat(str(text).strip())
+        day = date.fromisoformat(str(text).strip())
     except ValueError as err:
         raise InvalidInput(
             f"The {field_name} date {text!r} is not a date in the form YYYY-MM-DD.", code="bad_date", field=field_name
         ) from err
+    return _supported(day, f"The {field_name} date {day}", field_name)
+
+
+def _supported(day: date, what: str, field_name: str) -> date:
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise InvalidInput(
+            f"{what} is outside the dates the kiosk reports on ({FIRST_DATE} to {LAST_DATE}).",
+            code="date_out_of_range",
+            field=field_name,
+        )
+    return day
 
 
 def parse_range(start_text: str | None, end_text: str | None, *, default_days: int | None = None) -> tuple[date, date]:
@@ -102,9 +117,10 @@ def parse_month(text: str | None) -> date:
         return local_today().replace(day=1)
     try:
         year, month = (int(part) for part in str(text).strip().split("-"))
-        return date(year, month, 1)
+        first_day = date(year, month, 1)
     except ValueError as err:
         raise InvalidInput(f"The month {text!r} is not in the form YYYY-MM.", code="bad_month") from err
+    return _supported(first_day, f"The month {first_day.year:04d}-{first_day.month:02d}", "month")
 
 
 def month_range(first_day: date) -> tuple[date, date]:
@@ -119,7 +135,7 @@ def parse_person_id(value: str | int | None) -> int | None:
         person_id = int(value)
     except (TypeError, ValueError) as err:
         raise InvalidInput(f"The person id {value!r} is not a number.", code="bad_person") from err
-    if db.session.get(Person, person_id) is None:
+    if not is_row_id(person_id) or db.session.get(Person, person_id) is None:
         raise NotFound("No such person.")
     return person_id
 

@@ -360,7 +360,9 @@ class GestureClassifier(LazyModel):
         bundle = loaded.bundle
         return {
             "source": loaded.source,
-            "path": str(loaded.path),
+            # The file's name only: "source" says which folder (data dir or models/), and the
+            # admin API must not show the server's paths.
+            "file": loaded.path.name,
             "classes": list(GESTURES),
             "trained_at": bundle.get("trained_at"),
             "sklearn_version": bundle.get("sklearn_version"),

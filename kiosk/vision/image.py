@@ -1,17 +1,28 @@
 """Decoding images from bytes or files, the one place where untrusted pixels enter.
 
-Every image the kiosk handles (a camera frame, an uploaded enrollment photo, a file
-given on the command line) goes through :func:`decode_image`, so the limits and the
-colour order are decided once:
+Every image the kiosk handles (a camera frame, an uploaded enrollment photo, a webcam shot,
+a gesture sample's frame, a file given on the command line) goes through
+:func:`decode_image`, so the formats, the layouts, the limits and the colour order are
+decided once:
 
-* the result is always a 3-channel **BGR** ``uint8`` array (OpenCV's order); code that
-  feeds a model wanting RGB converts with :func:`bgr_to_rgb` at that model's door;
-* anything that is not a decodable JPEG/PNG/WebP/BMP, is truncated, or would decode
-  to more than ``max_pixels`` raises :class:`BadImage` with a message a person can read.
+* JPEG, PNG, WebP, BMP and TIFF are read (recognised by their first bytes); anything else,
+  PNM/PAM and GIF included, is refused;
+* the result is always a 3-channel **BGR** ``uint8`` array (OpenCV's order), whatever the
+  file holds: gray, gray+alpha, RGBA, 16-bit, palette, CMYK. Alpha is dropped and 16 bits
+  become 8. Code that feeds a model wanting RGB converts with :func:`bgr_to_rgb` at that
+  model's door;
+* the EXIF orientation is applied (a phone portrait stored sideways comes out upright): for
+  JPEG and PNG by OpenCV, for WebP here;
+* bytes after a JPEG's end-of-image marker or a PNG's IEND chunk are ignored (some phones
+  append data there), but a file that stops *before* them is refused as truncated: OpenCV
+  would otherwise fill the missing part with grey;
+* anything undecodable, truncated, or more than ``max_pixels`` raises :class:`BadImage` with
+  a message a person can read.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -23,49 +34,140 @@ DEFAULT_MAX_PIXELS = 40_000_000
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_EXIF_ORIENTATION_TAG = 0x0112
+# Markers that stand alone (no length field): TEM, RSTn, SOI, EOI.
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD8), 0xD8, 0xD9}
+# Start-of-frame markers (the ones carrying the size); C4, C8 and CC share the range but are not.
+_JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class BadImage(ValueError):
     """The bytes are not an image the kiosk can use. ``str(err)`` is shown to people."""
 
 
-def _declared_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height from the header, read before decoding (guards against bombs)."""
-    if data.startswith(_PNG_MAGIC) and len(data) >= 24:
+def _jpeg_layout(data: bytes) -> tuple[tuple[int, int] | None, bool]:
+    """(width, height) from the frame header, and whether the end-of-image marker is reached.
+
+    Walks the segments by their lengths (so a thumbnail inside the EXIF segment, which has an
+    end marker of its own, is skipped) and, after each start of scan, the entropy-coded data
+    up to the next real marker (``FF 00`` is a stuffed byte, ``FF D0``-``D7`` restart markers).
+    Progressive files have several scans; each is followed the same way."""
+    size: tuple[int, int] | None = None
+    n = len(data)
+    i = 2
+    while i < n - 1:
+        if data[i] != 0xFF:  # stray bytes between segments: skip them as libjpeg does
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:
+            return size, True
+        if marker in _JPEG_STANDALONE or marker == 0x00:
+            i += 2
+            continue
+        if i + 4 > n:
+            return size, False
+        seg_len = struct.unpack(">H", data[i + 2 : i + 4])[0]
+        if marker in _JPEG_SOF and i + 9 <= n:
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            size = (int(width), int(height))
+        i += 2 + seg_len
+        if marker == 0xDA:  # start of scan: skip the entropy-coded data to the next marker
+            while True:
+                i = data.find(b"\xff", i)
+                if i < 0 or i + 1 >= n:
+                    return size, False
+                following = data[i + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    i += 1 if following == 0xFF else 2
+                    continue
+                break
+    return size, False
+
+
+def _png_layout(data: bytes) -> tuple[tuple[int, int] | None, bool]:
+    """(width, height) from IHDR, and whether the IEND chunk is reached (chunks walked by length)."""
+    size = None
+    if len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
-        return int(width), int(height)
+        size = (int(width), int(height))
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        length, kind = struct.unpack(">I4s", data[i : i + 8])
+        if kind == b"IEND":
+            return size, i + 12 <= n  # with its CRC
+        i += 12 + length
+    return size, False
+
+
+# The formats the kiosk takes, by their first bytes. OpenCV reads more (PNM/PAM, Sun raster,
+# JPEG 2000, HDR, ...), but nobody sends a photo in those, it reads some wrongly (a PAM with
+# gray+alpha comes out as two channels, or scrambled as colour), and each is one more parser
+# facing the network.
+ACCEPTED_FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
+
+
+def _format(data: bytes) -> str | None:
     if data.startswith(_JPEG_MAGIC):
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                i += 1
-                continue
-            marker = data[i + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                i += 2
-                continue
-            seg_len = struct.unpack(">H", data[i + 2 : i + 4])[0]
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                height, width = struct.unpack(">HH", data[i + 5 : i + 9])
-                return int(width), int(height)
-            i += 2 + seg_len
+        return "jpeg"
+    if data.startswith(_PNG_MAGIC):
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
     return None
 
 
-def _is_truncated(data: bytes) -> bool:
-    # OpenCV silently fills a truncated JPEG with grey; the end-of-image marker tells.
-    if data.startswith(_JPEG_MAGIC):
-        return not data.rstrip(b"\x00").endswith(b"\xff\xd9")
-    if data.startswith(_PNG_MAGIC):
-        return b"IEND" not in data[-16:]
-    return False
+def _layout(kind: str, data: bytes) -> tuple[tuple[int, int] | None, bool]:
+    """(declared size or None, complete) for JPEG and PNG, read before decoding (guards against
+    bombs and truncation); other formats are left to OpenCV (size capped by
+    ``OPENCV_IO_MAX_IMAGE_PIXELS``, see kiosk/__init__.py)."""
+    if kind == "jpeg":
+        return _jpeg_layout(data)
+    if kind == "png":
+        return _png_layout(data)
+    return None, True
+
+
+def _webp_orientation(data: bytes) -> int:
+    """The EXIF orientation of a WebP (1 = upright); OpenCV applies it for JPEG and PNG itself."""
+    if b"EXIF" not in data:
+        return 1
+    try:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            return int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 - an unreadable EXIF block leaves the pixels as stored
+        return 1
+
+
+# How to turn pixels stored with each EXIF orientation upright (2-8; 1 is upright already).
+_UPRIGHT = {
+    2: lambda image: cv2.flip(image, 1),
+    3: lambda image: cv2.rotate(image, cv2.ROTATE_180),
+    4: lambda image: cv2.flip(image, 0),
+    5: cv2.transpose,
+    6: lambda image: cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda image: cv2.rotate(cv2.transpose(image), cv2.ROTATE_180),
+    8: lambda image: cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
 
 
 def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode image bytes to a BGR uint8 array, or raise :class:`BadImage`."""
+    """Decode image bytes to an upright BGR uint8 array, or raise :class:`BadImage`."""
     if not data:
         raise BadImage("The image is empty.")
-    size = _declared_size(data)
+    kind = _format(data)
+    if kind is None:
+        raise BadImage(f"The file is not an image the kiosk can read ({ACCEPTED_FORMATS}).")
+    size, complete = _layout(kind, data)
     if size is not None:
         width, height = size
         if width <= 0 or height <= 0:
@@ -75,24 +177,26 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
                 f"The image is too large ({width}x{height} pixels); "
                 f"the limit is {max_pixels // 1_000_000} megapixels."
             )
-    if _is_truncated(data):
+    if not complete:
         raise BadImage("The image file is incomplete (truncated); please send it again.")
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
-        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        # IMREAD_COLOR: every layout OpenCV reads comes out as 8-bit BGR (gray and gray+alpha
+        # expanded, alpha dropped, 16 bits scaled, palettes and CMYK converted), upright for
+        # JPEG and PNG. 32-bit integer and floating-point files decode to nothing: refused below.
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     except cv2.error as err:  # OpenCV raises on some malformed headers
         raise BadImage("The file could not be read as an image.") from err
     if image is None or image.size == 0:
-        raise BadImage("The file is not an image the kiosk can read (JPEG, PNG, WebP or BMP).")
+        raise BadImage(f"The file is not an image the kiosk can read ({ACCEPTED_FORMATS}).")
     if image.shape[0] * image.shape[1] > max_pixels:
         raise BadImage("The image is too large.")
-    if image.dtype != np.uint8:
-        # 16-bit PNGs: scale to 8 bits so every model sees the same range.
-        image = (image / 257).astype(np.uint8) if image.dtype == np.uint16 else image.astype(np.uint8)
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:  # not expected from IMREAD_COLOR
+        raise BadImage("The image's pixel format is not supported; save it as an ordinary JPEG or PNG.")
+    if kind == "webp":
+        upright = _UPRIGHT.get(_webp_orientation(data))
+        if upright is not None:
+            image = upright(image)
     return np.ascontiguousarray(image)
 
 

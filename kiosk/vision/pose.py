@@ -26,6 +26,7 @@ returns one of them), within about 4 m of the camera, head visible.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +67,25 @@ ARM_LANDMARKS: tuple[int, ...] = (
 DEFAULT_MIN_VISIBILITY = 0.5
 
 
+#: Larger than any camera frame; also keeps width/height arithmetic far from overflow.
+MAX_IMAGE_SIDE = 100_000
+
+
+def _image_size(size: Any) -> tuple[int, int]:
+    """(width, height) as positive whole pixel counts, or ValueError (clients send these in JSON,
+    where 1e400 is infinity and NaN slips through)."""
+    if not (isinstance(size, (list, tuple)) and len(size) == 2):
+        raise ValueError("image_size must be [width, height]")
+    sides = []
+    for value in size:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError("image_size must be two numbers of pixels")
+        if not (math.isfinite(value) and 1 <= value <= MAX_IMAGE_SIDE and float(value).is_integer()):
+            raise ValueError(f"image_size must be whole numbers of pixels from 1 to {MAX_IMAGE_SIDE}")
+        sides.append(int(value))
+    return sides[0], sides[1]
+
+
 @dataclass(frozen=True)
 class PoseLandmarks:
     """The 33 landmarks of one person in one image.
@@ -84,9 +104,7 @@ class PoseLandmarks:
         array = np.asarray(self.array, dtype=np.float64)
         if array.shape != (POSE_LANDMARK_COUNT, 4) or not np.all(np.isfinite(array)):
             raise ValueError(f"pose landmarks must be a finite (33, 4) array, got shape {array.shape}")
-        width, height = (int(v) for v in self.image_size)
-        if width <= 0 or height <= 0:
-            raise ValueError("image_size must be positive (width, height)")
+        width, height = _image_size(self.image_size)
         object.__setattr__(self, "array", array)
         object.__setattr__(self, "image_size", (width, height))
 
@@ -168,9 +186,7 @@ class PoseLandmarks:
             rows = payload.get("landmarks")
             size = payload.get("image_size") or payload.get("frame_size")
             if size is not None:
-                if not (isinstance(size, (list, tuple)) and len(size) == 2):
-                    raise ValueError("image_size must be [width, height]")
-                image_size = (int(size[0]), int(size[1]))
+                image_size = _image_size(size)
         try:
             array = np.asarray(rows, dtype=np.float64)
         except (TypeError, ValueError) as err:

@@ -12,11 +12,28 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
+from ..models import MAX_ROW_ID
 from . import errors, security_headers
+from .server_paths import hide_server_paths
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: a number larger than any row id is a 404 at once, where it
+    would otherwise reach the database driver and overflow it (a 500). Raised here rather than
+    refused with ``max=``: a refused converter makes werkzeug answer a PATCH or DELETE with 405."""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > MAX_ROW_ID:
+            raise NotFound("Nothing here has that number: it is larger than any id.")
+        return number
 
 
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["int"] = RowIdConverter  # before any rule is added
     from .admin import admin_bp
     from .api import api_bp
     from .auth import auth_bp
@@ -26,4 +43,5 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (health_bp, kiosk_bp, auth_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
+    app.add_template_filter(hide_server_paths)
     security_headers.init_app(app)

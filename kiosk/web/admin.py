@@ -15,7 +15,9 @@ Routes (GET unless marked POST):
 - POST ``/admin/people/<id>/rename`` , ``/active``   rename; activate or deactivate
 - ``/admin/people/<id>/delete`` , POST               says what will be deleted, then deletes
 - POST ``/admin/people/<id>/samples/<sid>/delete``   remove one enrollment photo
-- ``/admin/people/<id>/samples/<sid>/crop``          a face crop (admin only, by id, never by path)
+- POST ``/admin/people/<id>/learned/<sid>/delete``   remove one face learned from a check-in
+- POST ``/admin/people/<id>/learned/delete``         remove all of a person's learned faces
+- ``/admin/people/<id>/samples/<sid>/crop``          a face crop, enrolled or learned (admin only, by id, never by path)
 - ``/admin/attendance``                              day view with filters (from, to, person)
 - ``/admin/attendance/person/<id>``                  person view
 - ``/admin/attendance/export``                       CSV / XLSX of the filtered events
@@ -36,9 +38,9 @@ from sqlalchemy import func, select
 from .. import sitetime, storage
 from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import db
-from ..models import AttendanceEvent, FaceSample, Person
+from ..models import AttendanceEvent, FaceSample, Person, SampleKind
 from ..services import attendance as attendance_service
-from ..services import enrollment, model_status, photos, reports, training_jobs
+from ..services import enrollment, learning, model_status, photos, reports, training_jobs
 from ..services import people as people_service
 from .exports import export_response
 from .forms import MAX_PHOTOS_PER_REQUEST, memo_text, parse_bool, read_uploads
@@ -117,7 +119,7 @@ def dashboard():
     stats = {
         "people": db.session.scalar(select(func.count(Person.id)).where(Person.active.is_(True))),
         "inactive": db.session.scalar(select(func.count(Person.id)).where(Person.active.is_(False))),
-        "samples": db.session.scalar(select(func.count(FaceSample.id))),
+        "samples": db.session.scalar(select(func.count(FaceSample.id)).where(FaceSample.kind == SampleKind.enrollment)),
         "present_today": len(today_days),
         "events": db.session.scalar(select(func.count(AttendanceEvent.id))),
     }
@@ -147,31 +149,43 @@ def people():
 @admin_bp.post("/people")
 @admin_required
 def people_create():
+    """Add a person, with photos or without. With photos, the name and every photo are checked
+    before anything is written, and the person is added with the accepted photos in one
+    transaction: a refused request (a bad name, too many photos, every photo refused) or one that
+    fails half-way leaves no one behind (see enrollment.create_person_with_photos)."""
     if "name" not in request.form:
         raise InvalidInput("The form has no 'name' field.", code="missing_name")
-    name = request.form.get("name", "")
+    name, external_id = request.form.get("name", ""), request.form.get("external_id") or None
     try:
-        person = people_service.create_person(name, request.form.get("external_id") or None)
+        if not any(f.filename for f in request.files.getlist("photos")):
+            person = people_service.create_person(name, external_id)
+            flash(f"{person.name} was added. Now add a few photos of their face.", "success")
+            return redirect(url_for("admin.person_page", person_id=person.id), 303)
+        person, results = enrollment.create_person_with_photos(name, external_id, read_uploads())
     except KioskError as err:
         flash(str(err), "error")
-        search = (request.args.get("q") or "").strip()
-        page = render_template(
-            "admin/people.html",
-            people=people_service.list_people(search or None),
-            search=search,
-            form={"name": name, "external_id": request.form.get("external_id", "")},
-        )
-        return page, err.status
-    has_photos = any(f.filename for f in request.files.getlist("photos"))
-    if has_photos:
-        results = enrollment.enroll_photos(person, read_uploads())
-        return _person_page(person, results=results, status=201)
-    flash(f"{person.name} was added. Now add a few photos of their face.", "success")
-    return redirect(url_for("admin.person_page", person_id=person.id), 303)
+        return _people_page_with_form(), err.status
+    if person is None:
+        flash("Nobody was added: none of the photos could be enrolled (the reasons are below). "
+              "Choose other photos and add the person again.", "error")
+        return _people_page_with_form(results), 422
+    return _person_page(person, results=results, status=201)
+
+
+def _people_page_with_form(results: list[enrollment.EnrollmentOutcome] | None = None) -> str:
+    """The people page again, with what the admin typed, after a refused "add person"."""
+    search = (request.args.get("q") or "").strip()
+    return render_template(
+        "admin/people.html",
+        people=people_service.list_people(search or None),
+        search=search,
+        form={"name": request.form.get("name", ""), "external_id": request.form.get("external_id", "")},
+        results=results,
+    )
 
 
 def _person_page(person: Person, *, results: list[enrollment.EnrollmentOutcome] | None = None, status: int = 200):
-    samples = sorted(person.samples, key=lambda s: s.id)
+    samples = person.enrollment_samples
     recent = list(
         db.session.scalars(
             select(AttendanceEvent)
@@ -185,6 +199,9 @@ def _person_page(person: Person, *, results: list[enrollment.EnrollmentOutcome] 
             "admin/person.html",
             person=person,
             samples=samples,
+            learned=learning.learned_samples(person),
+            learning_on=learning.enabled(),
+            learning_cap=learning.policy().max_learned_per_person,
             results=results,
             recent_events=recent,
             event_count=len(person.events),
@@ -272,6 +289,24 @@ def sample_delete(person_id: int, sample_id: int):
     people_service.delete_sample(person, sample_id)
     flash("The photo was removed. Retrain the face model to apply the change.", "success")
     return redirect(url_for("admin.person_page", person_id=person.id) + "#samples", 303)
+
+
+@admin_bp.post("/people/<int:person_id>/learned/<int:sample_id>/delete")
+@admin_required
+def learned_delete(person_id: int, sample_id: int):
+    person = people_service.get_person(person_id)
+    learning.forget(person, sample_id)
+    flash("The learned face was removed; the kiosk no longer uses it.", "success")
+    return redirect(url_for("admin.person_page", person_id=person.id) + "#learned", 303)
+
+
+@admin_bp.post("/people/<int:person_id>/learned/delete")
+@admin_required
+def learned_delete_all(person_id: int):
+    person = people_service.get_person(person_id)
+    removed = learning.forget(person)
+    flash(f"Removed {removed} learned face(s) of {person.name}; the kiosk no longer uses them.", "success")
+    return redirect(url_for("admin.person_page", person_id=person.id) + "#learned", 303)
 
 
 @admin_bp.get("/people/<int:person_id>/samples/<int:sample_id>/crop")

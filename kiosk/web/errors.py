@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import KioskError
 from ..services.database import DatabaseUnavailable, is_disconnect, rollback_quietly
+from .server_paths import hide_server_paths
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, code: str, message: str, **extra):
+    message, extra = hide_server_paths(message), hide_server_paths(extra)
     if wants_json():
         return jsonify({"error": code, "message": message, **extra}), status
     return render_template("error.html", status=status, message=message), status

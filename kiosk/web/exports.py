@@ -9,7 +9,8 @@ from ..services import reports
 
 def export_response(start, end, fmt: str, person_id: int | None) -> Response:
     export = reports.export_attendance(start, end, fmt, person_id)
-    response = Response(export.data, mimetype=export.mimetype)
+    # content_type, not mimetype: Flask would add a second charset to the one the export names.
+    response = Response(export.data, content_type=export.mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{export.filename}"'
     response.headers["Cache-Control"] = "no-store"  # personal data: no shared or disk caches
     response.headers["X-Export-Rows"] = str(export.rows)

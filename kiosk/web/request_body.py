@@ -14,13 +14,21 @@ anything larger is refused by Nginx first, and without Nginx the server closes t
 connection, which a browser handles. Behind Nginx the body is already buffered and arrives at
 once; a client that trickles it to gunicorn directly gets ``DRAIN_SECONDS`` (bounded through
 the socket gunicorn puts in the environ), then the server closes that connection.
+
+:class:`KioskRequest` (the app's request class) answers a *streamed* body (chunked, without
+``Content-Length``) that goes past ``MAX_CONTENT_LENGTH`` with 413, like a sized one.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import IO, Any, cast
+
+from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.utils import cached_property
+from werkzeug.wsgi import LimitedStream, get_content_length
 
 CHUNK_BYTES = 64 * 1024
 DRAIN_SECONDS = 10.0
@@ -116,3 +124,37 @@ def _drain(stream: _CountingInput, remaining: int, sock: Any = None) -> None:
                 sock.settimeout(prior_timeout)
             except OSError:
                 pass
+
+
+class _AtMostStream(LimitedStream):
+    """A streamed body (chunked: no Content-Length) that may hold ``max_bytes`` and no more.
+
+    werkzeug's own limit stops reading *at* the limit and hands the app what it has, so a body
+    one byte too long arrived cut at 20 MB and was refused as a truncated image (400). This
+    reads one byte further and answers 413, as for a body whose Content-Length is too large."""
+
+    def __init__(self, stream: Any, max_bytes: int) -> None:
+        super().__init__(stream, max_bytes + 1, is_max=True)
+        self.max_bytes = max_bytes
+
+    def readinto(self, buffer: Any) -> int | None:
+        size = super().readinto(buffer)
+        if self._pos > self.max_bytes:
+            raise RequestEntityTooLarge()
+        return size
+
+
+class KioskRequest(Request):
+    """Flask's request, with streamed bodies over ``MAX_CONTENT_LENGTH`` refused with 413."""
+
+    @cached_property
+    def stream(self) -> IO[bytes]:
+        limit = self.max_content_length
+        if (
+            limit is not None
+            and self.environ.get("wsgi.input_terminated")
+            and get_content_length(self.environ) is None
+            and not self.shallow
+        ):
+            return cast(IO[bytes], _AtMostStream(self.environ["wsgi.input"], limit))
+        return super().stream

@@ -2,28 +2,44 @@
 
 ``admin_required`` answers JSON 401 (anonymous) for API calls and redirects pages to the
 sign-in form, in the CTFd manner, so a script gets a status and a person gets a form.
+
+The signed session cookie alone never signs anyone in: it carries the token of a server-side
+admin session (``SESSION_TOKEN_KEY``), checked on every request by
+:func:`kiosk.services.accounts.check_session` (sign-out, password change, admin removal and the
+idle and absolute timeouts end it there).
 """
 
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import jsonify, redirect, request, url_for
+from flask import flash, g, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 
-from ..extensions import db, login_manager
+from ..extensions import login_manager
 from ..models import AdminUser
+from ..services import accounts
+
+SESSION_TOKEN_KEY = "admin_session"
 
 
 @login_manager.user_loader
 def _load_admin(user_id: str) -> AdminUser | None:
-    return db.session.get(AdminUser, int(user_id)) if user_id.isdigit() else None
+    checked = accounts.check_session(session.get(SESSION_TOKEN_KEY), user_id)
+    if checked.user is None and checked.ended:
+        g.admin_session_ended = checked.ended
+        session.pop(SESSION_TOKEN_KEY, None)
+    return checked.user
 
 
 @login_manager.unauthorized_handler
 def _unauthorized():
+    ended = g.pop("admin_session_ended", None)
     if request.path.startswith("/api/"):
-        return jsonify({"error": "unauthorized", "message": "Sign in as an administrator first."}), 401
+        message = ended or "Sign in as an administrator first."
+        return jsonify({"error": "unauthorized", "message": message}), 401
+    if ended:
+        flash(ended, "info")
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 

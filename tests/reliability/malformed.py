@@ -4,6 +4,12 @@ right for it; none may be a 5xx, and none may write anything.
 Frame bodies are built from real 640x480 frames (truncated, corrupted), crafted headers
 (decompression bombs) and the committed 10 KB WebP that decodes to 805 MB
 (tests/data/reliability/SOURCES.csv).
+
+The categories after ``admin_cases`` are the inputs of the security probe of issue 13: image
+layouts (gray+alpha PAM, 16-bit, CMYK, palette, EXIF-rotated, bytes after the end), a chunked body
+over the limit (through Nginx and straight to gunicorn), dates past year 9998, ids past 2^63-1,
+names with control or invisible characters and look-alikes, non-finite pose landmarks, and a
+``next`` with CR/LF.
 """
 
 from __future__ import annotations
@@ -34,6 +40,14 @@ class Case:
     # A 200 is right only where the endpoint reports a bad image as its verdict (the admin's
     # live webcam check answers {"ok": false, "status": "bad_image"}).
     verdict_200: bool = False
+    # A 200 is the right answer (an unusual but valid image; an unsafe ``next`` ignored).
+    ok_200: bool = False
+    # Sent with Transfer-Encoding: chunked (no Content-Length).
+    chunked: bool = False
+    # Sent straight to gunicorn, past Nginx (which refuses some of these itself).
+    direct: bool = False
+    # An admin page (HTML) answers: the refusal's message must be on it.
+    page_text: str | None = None
 
 
 def _refused_by_decoder(data: bytes) -> bool:
@@ -213,3 +227,167 @@ def admin_cases(person_id: int, truncated_jpeg: bytes) -> list[Case]:
                           b'{"image": "' + payload + b'"}', "application/json", ANY_4XX | {200}, admin=True,
                           verdict_200=True))
     return cases
+
+
+# ---------------------------------------------------------------------------- issue 13's probe
+
+
+def _pil_bytes(image, fmt: str, **options) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def pam_gray_alpha(gray) -> bytes:
+    import numpy as np
+
+    pixels = np.dstack([gray, np.full_like(gray, 255)])
+    height, width = gray.shape
+    return (f"P7\nWIDTH {width}\nHEIGHT {height}\nDEPTH 2\nMAXVAL 255\nTUPLTYPE GRAYSCALE_ALPHA\nENDHDR\n".encode()
+            + pixels.tobytes())
+
+
+def png_gray_alpha_16bit(gray) -> bytes:
+    import numpy as np
+
+    wide = gray.astype(">u2") * 257
+    pixels = np.dstack([wide, np.full_like(wide, 65535)]).astype(">u2")
+    raw = b"".join(b"\0" + row.tobytes() for row in pixels)
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", gray.shape[1], gray.shape[0], 16, 4, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def layout_cases(frame_jpeg: bytes) -> list[Case]:
+    """One real frame in every layout: the usable ones are read (200), the rest refused (400), none a 500."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    photo = Image.open(io.BytesIO(frame_jpeg)).convert("RGB")
+    gray = np.asarray(photo.convert("L"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a phone portrait stored sideways
+    readable = {
+        "gray_alpha_16bit_png": (png_gray_alpha_16bit(gray), "image/png"),
+        "gray_alpha_png": (_pil_bytes(photo.convert("LA"), "PNG"), "image/png"),
+        "palette_png": (_pil_bytes(photo.convert("P"), "PNG"), "image/png"),
+        "cmyk_jpeg": (_pil_bytes(photo.convert("CMYK"), "JPEG", quality=90), "image/jpeg"),
+        "exif_rotated_jpeg": (_pil_bytes(photo.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif), "image/jpeg"),
+        "jpeg_with_trailer": (frame_jpeg + b"\0" * 256 + b"phone vendor trailer", "image/jpeg"),
+        "cmyk_tiff": (_pil_bytes(photo.convert("CMYK"), "TIFF"), "image/jpeg"),
+    }
+    refused = {
+        "gray_alpha_pam": (pam_gray_alpha(gray), "image/jpeg"),
+        "gif": (_pil_bytes(photo.convert("P"), "GIF"), "image/jpeg"),
+        "float_tiff": (_pil_bytes(photo.convert("F"), "TIFF"), "image/jpeg"),
+    }
+    cases = [Case(f"layouts:{name}", "POST", "/api/v1/kiosk/frames", body, kind, frozenset({200}), ok_200=True)
+             for name, (body, kind) in readable.items()]
+    cases += [Case(f"layouts:{name}", "POST", "/api/v1/kiosk/frames", body, kind)
+              for name, (body, kind) in refused.items()]
+    return cases
+
+
+def chunked_cases(body_limit: int) -> list[Case]:
+    """A chunked body a little over the limit: 413 from Nginx, and 413 from the app straight through gunicorn."""
+    oversized = b"\xff\xd8\xff" + b"\0" * (body_limit + 64 * 1024)
+    return [
+        Case("chunked_oversized", "POST", "/api/v1/kiosk/frames", oversized, "image/jpeg", frozenset({413}),
+             chunked=True),
+        Case("chunked_oversized", "POST", "/api/v1/kiosk/frames", oversized, "image/jpeg", frozenset({413}),
+             chunked=True, direct=True),
+    ]
+
+
+HUGE_ID = str(2**64)
+
+
+def probe_admin_cases(person_id: int, enrolled_name: str) -> list[Case]:
+    """The admin requests of the probe that were 500s (or wrote something) before issue 13."""
+    import json
+
+    cases: list[Case] = []
+
+    def api(category, method, path, body=None, expect=BAD_REQUEST):
+        payload = None if body is None else json.dumps(body).replace("Infinity", "1e400").encode()
+        cases.append(Case(category, method, path, payload, "application/json" if body is not None else None,
+                          frozenset(expect), admin=True))
+
+    def page(category, path, expect, text):
+        cases.append(Case(category, "GET", path, None, None, frozenset(expect), admin=True, page_text=text))
+
+    for query in ("from=9999-12-31&to=9999-12-31", "from=0001-01-01&to=0001-01-01", "to=9999-12-31"):
+        api("dates", "GET", f"/api/v1/attendance?{query}")
+        api("dates", "GET", f"/api/v1/attendance/export?{query}&format=csv")
+        api("dates", "GET", f"/api/v1/attendance/daily?{query}")
+        page("dates", f"/admin/attendance?{query}", BAD_REQUEST, "outside the dates")
+        page("dates", f"/admin/attendance/export?{query}&format=xlsx", BAD_REQUEST, "outside the dates")
+    for month in ("9999-12", "0001-01"):
+        api("dates", "GET", f"/api/v1/attendance/summary?month={month}")
+        page("dates", f"/admin/reports?month={month}", BAD_REQUEST, "outside the dates")
+
+    not_found = frozenset({404})
+    for method, path in (("GET", f"/api/v1/people/{HUGE_ID}"), ("PATCH", f"/api/v1/people/{HUGE_ID}"),
+                         ("DELETE", f"/api/v1/people/{HUGE_ID}"), ("GET", f"/api/v1/attendance/{HUGE_ID}"),
+                         ("DELETE", f"/api/v1/people/{person_id}/samples/{HUGE_ID}"),
+                         ("GET", f"/api/v1/attendance?person_id={HUGE_ID}")):
+        api("ids", method, path, {"name": "x"} if method == "PATCH" else None, not_found)
+    for path in (f"/admin/people/{HUGE_ID}", f"/admin/attendance/{HUGE_ID}", f"/admin/attendance/person/{HUGE_ID}"):
+        page("ids", path, not_found, "larger than any id")
+
+    for name in ("\x00abc", "Bell\x07\x1b[31mRed", "\u200b\u200c\ufeff", "J\u043ee", "x" * 121, ["a list"]):
+        api("names", "POST", "/api/v1/people", {"name": name})
+        api("names", "PATCH", f"/api/v1/people/{person_id}", {"name": name})
+    api("names", "POST", "/api/v1/people", {"name": "Ada Lovelace", "external_id": "x" * 10_000})
+    api("names", "POST", "/api/v1/people", {"name": "Ada Lovelace", "external_id": "E\x1b[2J"})
+    for look_alike in (enrolled_name + "\u200b", enrolled_name.upper(), "\u2066" + enrolled_name + "\u2069"):
+        api("names", "POST", "/api/v1/people", {"name": look_alike}, {409})
+
+    skeleton = [[0.5, 0.3, 0.0, 0.99]] * 33
+    for landmarks in ({"landmarks": skeleton, "image_size": [float("inf"), 480]},
+                      {"landmarks": skeleton, "image_size": [float("nan"), 480]},
+                      {"landmarks": [[float("nan"), 0.5, 0.0, 0.9]] * 33},
+                      {"landmarks": [[float("inf"), 0.5, 0.0, 0.9]] * 33},
+                      [[0.5, float("-inf")]] * 33):
+        api("landmarks", "POST", "/api/v1/models/gestures/samples", {"label": "O", "landmarks": landmarks})
+
+    for next_url in ("/%0D%0AX", "/admin/%0ASet-Cookie:%20x=1"):
+        cases.append(Case("next_crlf", "GET", f"/auth/login?next={next_url}", None, None, frozenset({200}),
+                          ok_200=True, page_text="Administrator sign-in"))
+        cases.append(Case("next_crlf", "POST", f"/auth/login?next={next_url}", b"username=x",
+                          "application/x-www-form-urlencoded", BAD_REQUEST, admin=True,
+                          page_text="Enter both your username and your password"))
+    return cases
+
+
+def multipart_form(fields: dict[str, str], files: list[tuple[str, str, bytes]], boundary: str = "probe13") -> bytes:
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+             for name, value in fields.items()]
+    parts += [(f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+               f"Content-Type: image/jpeg\r\n\r\n").encode() + data + b"\r\n" for field, filename, data in files]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
+def add_person_cases(real_frames: list[bytes]) -> list[Case]:
+    """"Add a person with photos" requests that must add nobody: 41 photos, and photos that are all
+    refused (not an image, a gray+alpha PAM, a truncated JPEG)."""
+    import numpy as np
+
+    content_type = "multipart/form-data; boundary=probe13"
+    forty_one = [("photos", f"{i}.jpg", real_frames[i % len(real_frames)]) for i in range(41)]
+    refused = [("photos", "minutes.jpg", b"these are the minutes, not a photo"),
+               ("photos", "scan.pam", pam_gray_alpha(np.full((60, 80), 128, np.uint8))),
+               ("photos", "cut.jpg", real_frames[0][: len(real_frames[0]) // 2])]
+    return [
+        Case("add_person", "POST", "/admin/people", multipart_form({"name": "Probe Person 41"}, forty_one),
+             content_type, BAD_REQUEST, admin=True, page_text="At most 40 photos"),
+        Case("add_person", "POST", "/admin/people", multipart_form({"name": "Probe Person Refused"}, refused),
+             content_type, frozenset({422}), admin=True, page_text="Nobody was added"),
+    ]

@@ -151,7 +151,7 @@ def test_locked_database_delays_a_check_in_but_loses_nothing(trained_site, make_
         with contextlib.closing(sqlite3.connect(stack.data_dir / "kiosk.sqlite3", timeout=30,
                                                 isolation_level=None)) as conn:
             conn.execute("BEGIN IMMEDIATE")  # the write lock; readers go on (WAL)
-            conn.execute("UPDATE admin_user SET failed_logins = failed_logins")
+            conn.execute("UPDATE admin_user SET password_hash = password_hash")
             locked.set()
             time.sleep(LOCK_SECONDS)
             conn.execute("COMMIT")

@@ -4,7 +4,7 @@ CSRF; when device tokens are required, only registered kiosks may use them."""
 
 from __future__ import annotations
 
-from flask import jsonify, request, send_file, session
+from flask import g, jsonify, request, send_file, session
 
 from ...errors import KioskError
 from ...extensions import csrf
@@ -40,8 +40,16 @@ def _frame_bytes() -> bytes:
     )
 
 
-def _answer(session_id: str, payload: dict):
-    session[SESSION_KEY] = session_id
+def _client() -> str:
+    """Whose session a new one is (for the registry's per-client limit): the registered device
+    that presented its token, else the browser's address (behind Nginx: KIOSK_BEHIND_PROXY=1)."""
+    device = g.get("kiosk_device")
+    return f"device:{device.name}" if device is not None else f"address:{request.remote_addr or 'unknown'}"
+
+
+def _answer(session_id: str | None, payload: dict):
+    if session_id is not None:
+        session[SESSION_KEY] = session_id
     response = jsonify(payload)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -51,7 +59,7 @@ def _answer(session_id: str, payload: dict):
 @csrf.exempt
 def kiosk_frames():
     _require_device()
-    session_id, payload = checkin.process_frame(session.get(SESSION_KEY), _frame_bytes())
+    session_id, payload = checkin.process_frame(session.get(SESSION_KEY), _frame_bytes(), _client())
     return _answer(session_id, payload)
 
 

@@ -21,6 +21,7 @@ from ...models import GestureSample
 from ...services import gesture_samples, training_jobs
 from ...services.model_status import GESTURE_LABELS, face_model_info, gesture_model_info
 from ..security import admin_required
+from ..server_paths import hide_server_paths
 from . import api_bp
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -49,11 +50,13 @@ def check_label(label: object) -> str:
 def models_info():
     jobs = training_jobs.latest_jobs()
     return jsonify(
-        {
-            "faces": face_model_info(),
-            "gestures": gesture_model_info(),
-            "jobs": {kind: (job.as_dict() if job else None) for kind, job in jobs.items()},
-        }
+        hide_server_paths(
+            {
+                "faces": face_model_info(),
+                "gestures": gesture_model_info(),
+                "jobs": {kind: (job.as_dict() if job else None) for kind, job in jobs.items()},
+            }
+        )
     )
 
 
@@ -61,19 +64,19 @@ def models_info():
 @admin_required
 def models_train(kind: str):
     job = training_jobs.start_job(kind)
-    return jsonify(job.as_dict()), 202
+    return jsonify(hide_server_paths(job.as_dict())), 202
 
 
 @api_bp.get("/models/jobs")
 @admin_required
 def models_jobs():
-    return jsonify({"jobs": [j.as_dict() for j in training_jobs.list_jobs()]})
+    return jsonify({"jobs": hide_server_paths([j.as_dict() for j in training_jobs.list_jobs()])})
 
 
 @api_bp.get("/models/jobs/<job_id>")
 @admin_required
 def models_job(job_id: str):
-    return jsonify(training_jobs.get_job(job_id).as_dict())
+    return jsonify(hide_server_paths(training_jobs.get_job(job_id).as_dict()))
 
 
 @api_bp.get("/models/gestures/samples")

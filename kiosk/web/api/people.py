@@ -53,6 +53,9 @@ def outcome_dict(outcome: enrollment.EnrollmentOutcome) -> dict:
 def sample_dict(sample: FaceSample) -> dict:
     return {
         "id": sample.id,
+        "kind": sample.kind.value,
+        "kiosk_id": sample.kiosk_id,
+        "match_distance": sample.match_distance,
         "quality": None if sample.quality is None else round(float(sample.quality), 3),
         "source_photo": sample.source_photo,
         "embedder": sample.embedder,
@@ -69,7 +72,8 @@ def person_dict(person: Person, *, with_samples: bool = False) -> dict:
         "external_id": person.external_id,
         "active": person.active,
         "created_at": person.created_at.isoformat(),
-        "samples": len(person.samples),
+        "samples": len(person.enrollment_samples),
+        "learned_samples": len(person.samples) - len(person.enrollment_samples),
         "events": events,
         "url": url_for("admin.person_page", person_id=person.id),
     }

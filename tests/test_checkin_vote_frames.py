@@ -1,4 +1,4 @@
-"""Which identifying frames are embedded (kiosk.checkin.evidence), on a real photo framed like the
+"""Which identifying frames are embedded (kiosk.checkin.vote_frames), on a real photo framed like the
 kiosk's camera, with the real face detector's box and sharpness."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kiosk.benchmarks.checkin import kiosk_frame, live
-from kiosk.checkin.evidence import MAX_FACE_SPEED, SAME_PICTURE_PATIENCE_S, VoteEvidence
+from kiosk.checkin.vote_frames import MAX_FACE_SPEED, SAME_PICTURE_PATIENCE_S, VoteEvidence
 from kiosk.vision.faces import analyze_frame
 
 FPS = 15.0
