@@ -138,6 +138,9 @@ class FaceSample(db.Model):
     embedder: Mapped[str | None] = mapped_column(String(32))
     source_photo: Mapped[str | None] = mapped_column(String(255))  # original file name, for the admin
     quality: Mapped[float | None] = mapped_column(Float)  # 0..1, from the detector's quality check
+    # sha256 (hex) of the photo's bytes: an import skips a photo that is already enrolled. The
+    # photo itself is not kept. NULL for samples enrolled before the column existed.
+    content_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     kind: Mapped[SampleKind] = mapped_column(
         Enum(SampleKind, name="sample_kind", native_enum=False, validate_strings=True, length=16),

@@ -66,10 +66,20 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def new_relative_path(folder: str, suffix: str) -> str:
+    """A fresh random relative path under ``folder`` (nothing is written)."""
+    return f"{folder}/{random_name(suffix)}"
+
+
+def write_relative(relative: str, data: bytes, root: Path | None = None) -> None:
+    """Write ``data`` atomically at a relative path (checked to stay inside the data dir)."""
+    atomic_write(resolve(relative, root), data)
+
+
 def store_bytes(folder: str, data: bytes, suffix: str, root: Path | None = None) -> str:
     """Store ``data`` under ``folder`` with a random name; returns the relative path."""
-    relative = f"{folder}/{random_name(suffix)}"
-    atomic_write(resolve(relative, root), data)
+    relative = new_relative_path(folder, suffix)
+    write_relative(relative, data, root)
     return relative
 
 
