@@ -146,6 +146,8 @@ class Config:
         # Upload and frame limits (nginx's client_max_body_size matches MAX_CONTENT_LENGTH).
         self.MAX_CONTENT_LENGTH = _env_int("KIOSK_MAX_UPLOAD_MB", 20) * 1024 * 1024
         self.KIOSK_MAX_IMAGE_PIXELS = _env_int("KIOSK_MAX_IMAGE_PIXELS", 40_000_000)
+        # Bulk import archives uploaded to the admin console (nginx's import location matches).
+        self.KIOSK_IMPORT_MAX_MB = _env_int("KIOSK_IMPORT_MAX_MB", 1024)
 
         # Models.
         self.KIOSK_EMBEDDER = os.environ.get("KIOSK_EMBEDDER", "auto")  # auto | facenet | dlib | facenet+dlib

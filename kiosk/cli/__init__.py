@@ -24,9 +24,12 @@ _MISSING_SCHEMA_SQLSTATES = {"42P01", "42703"}
 _MISSING_SCHEMA_WORDS = ("no such table", "no such column")
 
 
+HELPER_MODULES = ("jsonl", "progress")  # output helpers, no commands
+
+
 def register_commands(app: Flask) -> None:
     for module in pkgutil.iter_modules(__path__):
-        if module.name.startswith("_") or module.name == "jsonl":
+        if module.name.startswith("_") or module.name in HELPER_MODULES:
             continue
         importlib.import_module(f"{__name__}.{module.name}").register(app)
     for name, command in app.cli.commands.items():

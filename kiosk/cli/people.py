@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -37,6 +38,90 @@ def enroll(name: str, images: tuple[str, ...]) -> None:
                 "warning": outcome.warning,
             }
         )
+
+
+@people_group.command("import")
+@click.argument("source", type=click.Path(exists=True, file_okay=True, dir_okay=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per photo on stdout, then one with the summary.")
+@click.option("--train/--no-train", default=True, show_default=True,
+              help="Retrain the face model once at the end (when something changed).")
+def import_people(source: Path, as_json: bool, train: bool) -> None:
+    """Enroll a whole directory of people from SOURCE: a folder of "Person Name/photo.jpg", a ZIP
+    of the same, or a CSV (name,external_id,photo_path[,photo_path...]).
+
+    Each photo gets the same checks as `kiosk people enroll`; people are created as needed.
+    Photos already enrolled are skipped, so running it again is harmless and resumes an
+    interrupted import. Progress goes to stderr; a summary (or --json lines) to stdout."""
+    from ..services import bulk_import
+    from .progress import ImportProgressDisplay
+
+    refused: list[bulk_import.ImportedPhoto] = []
+
+    def on_photo(outcome: bulk_import.ImportedPhoto) -> None:
+        if as_json:
+            emit(outcome.as_dict())
+        elif outcome.status == "refused":
+            refused.append(outcome)
+
+    try:
+        with ImportProgressDisplay() as display:
+            summary = bulk_import.import_path(
+                source,
+                on_photo=on_photo,
+                on_progress=display.update,
+                train=train,
+                on_training=_training_lines(display),
+            )
+    except KeyboardInterrupt:
+        click.echo("Interrupted. Run the same command again to go on: photos already imported are skipped.", err=True)
+        raise SystemExit(130) from None
+    except KioskError as err:  # a refused source, another import running, a missing model file
+        raise click.ClickException(str(err)) from err
+    if as_json:
+        emit({"summary": summary.as_dict()})
+    else:
+        click.echo(summary_text(summary))
+        if refused:
+            click.echo("Refused photos (fix or replace them, then run the import again):")
+            for outcome in refused:
+                click.echo(f"  {outcome.image} ({outcome.person}): {outcome.message}")
+
+
+def _training_lines(display):
+    last = [-1.0]
+
+    def on_training(fraction: float, stage: str) -> None:
+        if fraction - last[0] >= 0.25 or fraction >= 1.0:
+            last[0] = fraction
+            display.stage(f"train faces: {fraction:4.0%} {stage}")
+
+    return on_training
+
+
+def summary_text(summary) -> str:
+    from ..services.bulk_import import format_duration
+
+    refused = ", ".join(f"{reason} {n}" for reason, n in summary.refused.items())
+    lines = [
+        f"Imported {summary.source} in {format_duration(summary.seconds)} ({summary.photos_per_second:.1f} photos/s):",
+        f"  people created      {summary.people_created}",
+        f"  people added to     {summary.people_added_to}",
+        f"  photos accepted     {summary.accepted}",
+        f"  photos refused      {summary.refused_total}" + (f"  ({refused})" if refused else ""),
+        f"  duplicates skipped  {summary.duplicates}",
+    ]
+    lines += [f"  note: {note}" for note in summary.notes]
+    training = summary.training
+    if training is None:
+        lines.append("Face model: not retrained (nothing changed, or --no-train).")
+    elif "error" in training:
+        lines.append(f"Face model: not retrained: {training['error']}")
+    else:
+        lines.append(
+            f"Face model retrained: {training.get('people')} people, {training.get('samples')} photos, "
+            f"{training.get('seconds')} s."
+        )
+    return "\n".join(lines)
 
 
 @people_group.command("list")

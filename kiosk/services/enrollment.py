@@ -155,27 +155,36 @@ class EnrolledFaces:
             )
         ).all()
         self.embedder = embedder
-        self._person_ids = [r[0] for r in rows]
-        self._vectors = [np.frombuffer(r[1], dtype=np.float32) for r in rows]
+        self._ids: list[int] = [r[0] for r in rows]
+        self._vectors: list[np.ndarray] = [np.frombuffer(r[1], dtype=np.float32) for r in rows]
+        self._matrix: tuple[np.ndarray, np.ndarray] | None = None
 
     def add(self, person_id: int, embedding: np.ndarray) -> None:
-        self._person_ids.append(person_id)
+        self._ids.append(person_id)
         self._vectors.append(np.asarray(embedding, dtype=np.float32))
+        self._matrix = None
+
+    def _arrays(self, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._matrix is None or self._matrix[1].shape[1:] != (dim,):
+            keep = [i for i, v in enumerate(self._vectors) if v.shape == (dim,)]
+            ids = np.array([self._ids[i] for i in keep], dtype=np.int64)
+            vectors = np.stack([self._vectors[i] for i in keep]) if keep else np.zeros((0, dim), np.float32)
+            self._matrix = (ids, vectors)
+        return self._matrix
 
     def duplicate_warning(self, person: Person | None, embedding: np.ndarray) -> str | None:
         """A warning when this face is closer to another person's enrolled face than the model's threshold."""
         from . import recognition
 
-        own = person.id if person is not None else None
-        keep = [i for i, pid in enumerate(self._person_ids) if pid != own and len(self._vectors[i]) == len(embedding)]
-        if not keep:
+        ids, vectors = self._arrays(embedding.shape[0])
+        others = ids != (person.id if person is not None and person.id is not None else -1)
+        if not others.any():
             return None
-        vectors = np.stack([self._vectors[i] for i in keep])
-        distances = np.linalg.norm(vectors - embedding[None, :], axis=1)
+        distances = np.linalg.norm(vectors[others] - embedding[None, :], axis=1)
         nearest = int(np.argmin(distances))
         if distances[nearest] > recognition.duplicate_threshold(self.embedder):
             return None
-        other = db.session.get(Person, int(self._person_ids[keep[nearest]]))
+        other = db.session.get(Person, int(ids[others][nearest]))
         other_name = other.name if other is not None else "someone else"
         return (
             f"This face looks very much like {other_name}, who is already enrolled: check that these photos are "

@@ -1,9 +1,11 @@
-"""Background retraining: a thread per job, its record in a small JSON file in the data dir.
+"""Background jobs: a thread per job, its record in a small JSON file in the data dir.
 
 Training the face model embeds every enrollment crop and fits the classifier: seconds to
-minutes. Doing it inside a request would block that worker (and time out behind Nginx),
-so :func:`start_job` starts a daemon thread and returns at once; pages poll
-:func:`get_job` / :func:`latest_jobs` for progress.
+minutes; a bulk import (kind ``import``, :mod:`kiosk.services.bulk_import`) checks and embeds
+every photo of an archive, then retrains once. Doing it inside a request would block that
+worker (and time out behind Nginx), so :func:`start_job` starts a daemon thread and returns at
+once; pages poll :func:`get_job` / :func:`latest_jobs` for progress (a fraction, a stage line
+for people, and a ``detail`` dict of counts for pages that show more).
 
 The kiosk keeps recognising with the previous model meanwhile: the training functions
 write the new model file atomically (``kiosk.storage.atomic_write``) and the recognition
@@ -43,14 +45,19 @@ from ..models import utcnow
 
 log = logging.getLogger(__name__)
 
-JOB_KINDS = ("faces", "gestures")
+JOB_KINDS = ("faces", "gestures", "import")
+TRAINABLE_KINDS = ("faces", "gestures")
 HISTORY_LENGTH = 20
 _RUNNING_STATES = ("queued", "running")
 
 _process_lock = threading.Lock()
 _threads: dict[str, threading.Thread] = {}
 
-ProgressFn = Callable[[float, str], None]
+ProgressFn = Callable[..., None]  # progress(fraction, stage, detail=None)
+
+_INTERRUPTED = {
+    "import": "Interrupted: the server restarted while it was importing. Resume it: photos already imported are skipped.",
+}
 
 
 @dataclass
@@ -66,6 +73,7 @@ class TrainingJob:
     result: dict[str, Any] | None = None
     error: str | None = None
     pid: int = field(default_factory=os.getpid)
+    detail: dict[str, Any] | None = None  # counts a page may show while it runs (an import's photos so far)
 
     @property
     def running(self) -> bool:
@@ -143,7 +151,8 @@ def _load_all(records: list[dict[str, Any]]) -> list[TrainingJob]:
     jobs = [_from_record(r) for r in records]
     for job in jobs:
         if _is_orphaned(job):
-            job.state, job.error = "failed", "Interrupted: the server restarted while it was training. Start it again."
+            default = "Interrupted: the server restarted while it was training. Start it again."
+            job.state, job.error = "failed", _INTERRUPTED.get(job.kind, default)
             job.finished_at = utcnow().isoformat()
     return jobs
 
@@ -179,23 +188,27 @@ def get_job(job_id: str) -> TrainingJob:
     raise NotFound("No such training job (jobs are forgotten after a while).")
 
 
-def start_job(kind: str, runner: Callable[[ProgressFn], dict[str, Any]] | None = None) -> TrainingJob:
+def start_job(
+    kind: str, runner: Callable[[ProgressFn], dict[str, Any]] | None = None, *, detail: dict[str, Any] | None = None
+) -> TrainingJob:
     """Start retraining ``kind`` ("faces" or "gestures") in a background thread; returns the queued job.
 
-    ``runner`` replaces the real training function (for tests about the job machinery only)."""
-    if kind not in JOB_KINDS:
-        raise InvalidInput(f"Unknown model {kind!r}; it is one of {', '.join(JOB_KINDS)}.", code="bad_model")
+    ``runner`` does the work instead of the kind's training function: an import passes its own
+    (and tests about the job machinery pass a fake). ``detail`` is the job's first detail record."""
+    if kind not in JOB_KINDS or (runner is None and kind not in RUNNERS):
+        raise InvalidInput(f"Unknown model {kind!r}; it is one of {', '.join(TRAINABLE_KINDS)}.", code="bad_model")
     app = current_app._get_current_object()
     with _locked_records() as records:
         jobs = _load_all(records)
         busy = next((j for j in jobs if j.kind == kind and j.running), None)
         if busy is not None:
+            what = "An import is already running" if kind == "import" else f"The {kind} model is already being retrained"
             raise Conflict(
-                f"The {kind} model is already being retrained (started {busy.created_at}).",
-                code="already_training",
+                f"{what} (started {busy.created_at}).",
+                code="already_importing" if kind == "import" else "already_training",
                 job=busy.as_dict(),
             )
-        job = TrainingJob(id=secrets.token_hex(8), kind=kind)
+        job = TrainingJob(id=secrets.token_hex(8), kind=kind, detail=detail)
         jobs.append(job)
         jobs.sort(key=lambda j: j.created_at, reverse=True)
         records[:] = [asdict(j) for j in jobs[:HISTORY_LENGTH]]
@@ -226,23 +239,27 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
         _update(job_id, state="running", started_at=utcnow().isoformat(), stage="Starting", progress=0.01)
         last_write = [0.0]
 
-        def progress(fraction: float, stage: str) -> None:
+        def progress(fraction: float, stage: str, detail: dict[str, Any] | None = None) -> None:
             # Throttled: a callback per embedded crop would rewrite the file hundreds of times.
             now = time.monotonic()
             if now - last_write[0] >= 0.3 or fraction >= 1.0:
                 last_write[0] = now
-                _update(job_id, progress=round(max(0.0, min(float(fraction), 0.99)), 3), stage=str(stage))
+                changes: dict[str, Any] = {"progress": round(max(0.0, min(float(fraction), 0.99)), 3), "stage": str(stage)}
+                if detail is not None:
+                    changes["detail"] = _jsonable(detail)
+                _update(job_id, **changes)
 
         try:
             result = runner(progress)
         except KioskError as err:
             _update(job_id, state="failed", error=str(err), stage="Failed", finished_at=utcnow().isoformat())
         except Exception:  # noqa: BLE001 - a thread must record its failure, not die silently
-            log.error("Retraining %s failed:\n%s", kind, traceback.format_exc())
+            log.error("The %s job failed:\n%s", kind, traceback.format_exc())
+            what = "The import" if kind == "import" else "Retraining"
             _update(
                 job_id,
                 state="failed",
-                error="Retraining failed unexpectedly; the previous model is still in use. See the server log.",
+                error=f"{what} failed unexpectedly; the previous model is still in use. See the server log.",
                 stage="Failed",
                 finished_at=utcnow().isoformat(),
             )

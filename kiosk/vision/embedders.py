@@ -83,6 +83,9 @@ class Embedder(LazyModel):
 
     name: ClassVar[str] = "embedder"
     dim: ClassVar[int] = 0
+    #: How many crops a bulk import embeds per call: the size that paid off when measured
+    #: (training/bench_import.py prints ms per face for each batch size).
+    batch_size: ClassVar[int] = 1
 
     @property
     def id(self) -> str:
@@ -133,6 +136,7 @@ def _dlib_rect() -> tuple[int, int, int, int]:
 class DlibEmbedder(Embedder):
     name = "dlib"
     dim = 128
+    batch_size = 1  # one face at a time inside anyway: a batch gains nothing
 
     def __init__(self) -> None:
         super().__init__()
@@ -164,6 +168,7 @@ class DlibEmbedder(Embedder):
 class FaceNetEmbedder(Embedder):
     name = "facenet"
     dim = FACENET_DIM
+    batch_size = 8  # per face, a batch of 8 costs about half of one face alone on 2 cores
 
     def __init__(self, key: str | None = None, weights_path: Path | None = None) -> None:
         super().__init__()
@@ -254,6 +259,7 @@ class FusedEmbedder(Embedder):
 
     name = "facenet+dlib"
     dim = FACENET_DIM + DlibEmbedder.dim
+    batch_size = FaceNetEmbedder.batch_size  # its FaceNet half gains from a batch, its dlib half loses nothing
 
     def __init__(self, key: str | None = None) -> None:
         super().__init__()
