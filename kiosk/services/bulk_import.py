@@ -36,8 +36,10 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import secrets
 import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -73,6 +75,7 @@ IMPORTS_FOLDER = "imports"
 JOURNAL_NAME = "pending-crops.json"
 LOCK_NAME = "import.lock"
 MAX_EXTERNAL_ID = 64
+MAX_UPLOADED_FILES = 5000  # a CSV with its photos through the console; larger sets go in a ZIP
 
 
 @dataclass
@@ -549,6 +552,8 @@ def stage_upload(source_file: Any, photo_files: list[Any] = ()) -> StagedImport:
 def _stage_photos(folder: Path, photo_files: list[Any], names: dict[str, str]) -> None:
     folder.mkdir()
     others = []
+    if len(photo_files) > MAX_UPLOADED_FILES:
+        raise InvalidInput(f"At most {MAX_UPLOADED_FILES} photos beside a CSV; put more in a ZIP.", code="too_many")
     for index, upload in enumerate(photo_files):
         if not getattr(upload, "filename", ""):
             continue
@@ -593,6 +598,9 @@ def start_import_job(staged: StagedImport):
     return training_jobs.start_job("import", run, detail={"staged": staged.id, "source": staged.label})
 
 
+MAX_LISTED_OUTCOMES = 1000  # refused photos and warnings kept with a job's result for its page
+IMPORT_THREAD_NICENESS = 10
+
 # The import's share of the job's progress bar; training takes the rest. Training embeds each new
 # photo's augmented copies (8 per photo), so it is the larger part when many photos are accepted.
 IMPORT_SHARE_WITHOUT_TRAINING = 0.98
@@ -621,9 +629,25 @@ def run_staged_import(staged: StagedImport, progress: Callable[..., None]) -> di
         detail.update(phase="training")
         progress(share[0] + (1 - share[0]) * fraction, f"Retraining the face model: {stage}", detail)
 
-    summary = import_photos(staged.open(), on_progress=on_progress, on_training=on_training)
+    to_look_at: list[dict[str, Any]] = []
+
+    def on_photo(outcome: ImportedPhoto) -> None:
+        if (outcome.status == "refused" or outcome.warning) and len(to_look_at) < MAX_LISTED_OUTCOMES:
+            to_look_at.append(outcome.as_dict())
+
+    _lower_this_threads_priority()
+    summary = import_photos(staged.open(), on_photo=on_photo, on_progress=on_progress, on_training=on_training)
     staged.discard()
-    return summary.as_dict() | {"staged": staged.id}
+    return summary.as_dict() | {"staged": staged.id, "to_look_at": to_look_at}
+
+
+def _lower_this_threads_priority() -> None:
+    """The kiosk's own requests come first: this thread (on Linux a thread has its own nice value)
+    yields the CPU to them when both want it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), IMPORT_THREAD_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+        pass
 
 
 def format_duration(seconds: float) -> str:

@@ -10,6 +10,9 @@ Routes (GET unless marked POST):
 
 - ``/admin/``                                        dashboard: today, 30-day chart, model status
 - ``/admin/people`` , POST ``/admin/people``         list with search; add (optionally with photos)
+- ``/admin/people/import`` , POST                    bulk import: upload a ZIP or a CSV with photos; a
+                                                     background job with its progress, then the summary
+- POST ``/admin/people/import/<staged>/resume`` , ``/discard``   an interrupted import's upload
 - ``/admin/people/<id>``                             face crops with quality, enroll, rename, (de)activate
 - POST ``/admin/people/<id>/enroll``                 upload several photos
 - POST ``/admin/people/<id>/rename`` , ``/active``   rename; activate or deactivate
@@ -34,19 +37,23 @@ from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import sitetime, storage
 from ..errors import InvalidInput, KioskError, NotFound
-from ..extensions import db
+from ..extensions import csrf, db
 from ..models import AttendanceEvent, FaceSample, Person, SampleKind
 from ..services import attendance as attendance_service
-from ..services import enrollment, learning, model_status, photos, reports, training_jobs
+from ..services import bulk_import, enrollment, learning, model_status, photos, reports, training_jobs
+from ..services.import_sources import SourceRefused
 from ..services import people as people_service
 from .exports import export_response
 from .forms import MAX_PHOTOS_PER_REQUEST, memo_text, parse_bool, read_uploads
 from .security import admin_required
 
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+UPLOAD_FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and headers around the import's files
 
 
 @admin_bp.before_request
@@ -182,6 +189,94 @@ def _people_page_with_form(results: list[enrollment.EnrollmentOutcome] | None = 
         form={"name": request.form.get("name", ""), "external_id": request.form.get("external_id", "")},
         results=results,
     )
+
+
+# ---------------------------------------------------------------------------- bulk import
+
+
+def _import_page(job: training_jobs.TrainingJob | None = None, status: int = 200):
+    if job is None:
+        job = training_jobs.latest_jobs().get("import")
+    resumable = None
+    if job is not None and job.state == "failed" and (job.detail or {}).get("staged"):
+        try:
+            resumable = bulk_import.staged_import(job.detail["staged"])
+        except NotFound:
+            resumable = None
+    page = render_template(
+        "admin/import.html",
+        job=job,
+        resumable=resumable,
+        max_mb=current_app.config.get("KIOSK_IMPORT_MAX_MB"),
+    )
+    return page, status
+
+
+@admin_bp.get("/people/import")
+@admin_required
+def people_import():
+    job_id = request.args.get("job")
+    job = training_jobs.get_job(job_id) if job_id else None
+    if job is not None and job.kind != "import":
+        raise NotFound("No such import.")
+    return _import_page(job)
+
+
+@admin_bp.post("/people/import")
+@admin_required
+@csrf.exempt  # checked below, once the body limit is the import's (the global check would parse it at 20 MB)
+def people_import_upload():
+    request.max_content_length = bulk_import.max_upload_bytes() + UPLOAD_FORM_OVERHEAD
+    request.max_form_parts = bulk_import.MAX_UPLOADED_FILES + 10
+    try:
+        csrf.protect()
+        source = request.files.get("source")
+        photo_files = request.files.getlist("photos")
+    except RequestEntityTooLarge:
+        limit = current_app.config.get("KIOSK_IMPORT_MAX_MB")
+        error = SourceRefused(
+            f"The upload is too large: an import may be at most {limit} MB (or {bulk_import.MAX_UPLOADED_FILES} "
+            "files). Split it in parts, or import it on the server with `kiosk people import`.",
+            code="too_large",
+            status=413,
+        )
+        flash(str(error), "error")
+        return _import_page(status=413)
+    try:
+        if source is None or not source.filename:
+            raise InvalidInput("Choose a ZIP archive or a CSV file to import.", code="missing_source")
+        staged = bulk_import.stage_upload(source, photo_files)
+        try:
+            job = bulk_import.start_import_job(staged)
+        except KioskError:
+            staged.discard()
+            raise
+    except KioskError as err:
+        flash(str(err), "error")
+        return _import_page(status=err.status)
+    flash(f"Importing {staged.label} in the background; the kiosk keeps working meanwhile.", "info")
+    return redirect(url_for("admin.people_import", job=job.id), 303)
+
+
+@admin_bp.post("/people/import/<staged_id>/resume")
+@admin_required
+def people_import_resume(staged_id: str):
+    staged = bulk_import.staged_import(staged_id)
+    try:
+        job = bulk_import.start_import_job(staged)
+    except KioskError as err:
+        flash(str(err), "error")
+        return _import_page(status=err.status)
+    flash(f"Resuming the import of {staged.label}: photos already imported are skipped.", "info")
+    return redirect(url_for("admin.people_import", job=job.id), 303)
+
+
+@admin_bp.post("/people/import/<staged_id>/discard")
+@admin_required
+def people_import_discard(staged_id: str):
+    bulk_import.staged_import(staged_id).discard()
+    flash("The upload was deleted. What was imported before stays.", "success")
+    return redirect(url_for("admin.people_import"), 303)
 
 
 def _person_page(person: Person, *, results: list[enrollment.EnrollmentOutcome] | None = None, status: int = 200):
@@ -465,7 +560,11 @@ def models_page():
         face_model=model_status.face_model_info(),
         gesture=model_status.gesture_model_info(),
         jobs=training_jobs.latest_jobs(),
-        history=[(job, job_outcome(job)) for job in training_jobs.list_jobs()[:8]],
+        history=[
+            (job, job_outcome(job))
+            for job in training_jobs.list_jobs()
+            if job.kind in training_jobs.TRAINABLE_KINDS
+        ][:8],
     )
 
 

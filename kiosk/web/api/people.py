@@ -13,6 +13,8 @@ something (send the token from ``<meta name="csrf-token">`` as ``X-CSRFToken``).
                                                        or JSON ``{"images": [data URL, ...]}`` (webcam)
 - ``DELETE /api/v1/people/<id>/samples/<sample_id>``   remove one enrollment photo
 - ``POST   /api/v1/enrollment/check-frame``            live webcam feedback: is exactly one usable face seen?
+- ``GET    /api/v1/people/import/jobs/<job_id>``       a bulk import (started on the admin page): state,
+                                                       progress, stage, counts so far (``detail``), summary
 
 Enrollment goes through ``kiosk.services.enrollment`` and the photos are read by
 ``kiosk.web.forms.read_uploads``, as on the admin pages, so a photo is accepted or refused for
@@ -26,10 +28,10 @@ import logging
 from flask import jsonify, request, url_for
 from sqlalchemy import func, select
 
-from ...errors import InvalidInput
+from ...errors import InvalidInput, NotFound
 from ...extensions import db
 from ...models import AttendanceEvent, FaceSample, Person
-from ...services import enrollment
+from ...services import enrollment, training_jobs
 from ...services import people as people_service
 from ..forms import decode_data_url, form_or_json, parse_bool, read_uploads
 from ..security import admin_required
@@ -154,6 +156,15 @@ def people_enroll(person_id: int):
 def people_sample_delete(person_id: int, sample_id: int):
     people_service.delete_sample(people_service.get_person(person_id), sample_id)
     return jsonify({"deleted": sample_id})
+
+
+@api_bp.get("/people/import/jobs/<job_id>")
+@admin_required
+def people_import_job(job_id: str):
+    job = training_jobs.get_job(job_id)
+    if job.kind != "import":
+        raise NotFound("No such import.")
+    return jsonify(job.as_dict())
 
 
 @api_bp.post("/enrollment/check-frame")

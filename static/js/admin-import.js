@@ -1,0 +1,47 @@
+/* Import page: follow the running import without reloading. The job runs in a server thread;
+   this only polls /api/v1/people/import/jobs/<id> and, when it ends, reloads the page, which
+   shows the summary (the page works without JavaScript too: reload it by hand). */
+(function () {
+  "use strict";
+  var POLL_MS = 1000;
+  var box = document.getElementById("import-job");
+  if (!box) return;
+
+  function show(job) {
+    var done = job.state === "done";
+    var fraction = done ? 1 : (job.progress || 0);
+    var bar = document.getElementById("import-progress");
+    bar.value = fraction;
+    bar.textContent = Math.round(fraction * 100) + "%";
+    document.getElementById("import-percent").textContent = Math.round(fraction * 100) + "%";
+    document.getElementById("import-stage").textContent = done ? "Done" : (job.state === "failed" ? "Stopped" : job.stage);
+    var counts = document.getElementById("import-counts");
+    var d = job.detail || {};
+    if (counts && d.total) {
+      counts.textContent = (d.done || 0) + " of " + d.total + " photos: " + (d.accepted || 0) + " accepted, " +
+        (d.refused || 0) + " refused, " + (d.duplicates || 0) + " duplicates.";
+    }
+    box.dataset.jobState = job.state;
+  }
+
+  async function follow() {
+    for (;;) {
+      var job;
+      try {
+        job = (await Admin.api(box.dataset.api)).body;
+      } catch (err) {
+        document.getElementById("import-stage").textContent = "Cannot follow the import: " + err.message;
+        return;
+      }
+      show(job);
+      if (!job.running) {
+        window.setTimeout(function () { window.location.reload(); }, 700);
+        return;
+      }
+      await new Promise(function (resolve) { window.setTimeout(resolve, POLL_MS); });
+    }
+  }
+
+  var state = box.dataset.jobState;
+  if (state === "queued" || state === "running") follow();
+})();
