@@ -31,6 +31,17 @@ from ..services.bulk_import import ImportProgress, format_duration
 PLAIN_EVERY_SECONDS = 5.0
 
 
+class _ImportBar(Progress):
+    """The bar on one line (it fits in 80 columns), the counts so far on the next."""
+
+    counts = ""
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        if self.counts:
+            yield Text(self.counts, style="progress.description")
+
+
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
@@ -44,8 +55,10 @@ def counts_line(state: ImportProgress) -> str:
 class ImportProgressDisplay:
     """``with ImportProgressDisplay() as display: ... display.update(state)``"""
 
-    def __init__(self, stream: TextIO | None = None, *, force_terminal: bool | None = None) -> None:
-        self.console = Console(file=stream or sys.stderr, force_terminal=force_terminal)
+    def __init__(
+        self, stream: TextIO | None = None, *, force_terminal: bool | None = None, width: int | None = None
+    ) -> None:
+        self.console = Console(file=stream or sys.stderr, force_terminal=force_terminal, width=width)
         self.live = self.console.is_terminal and not self.console.is_dumb_terminal
         self._progress: Progress | None = None
         self._task = None
@@ -54,26 +67,26 @@ class ImportProgressDisplay:
 
     def __enter__(self) -> ImportProgressDisplay:
         if self.live:
-            self._progress = Progress(
+            self._progress = _ImportBar(
                 TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=20),
                 MofNCompleteColumn(),
                 TaskProgressColumn(),
                 _RateColumn(),
                 TimeElapsedColumn(),
                 TextColumn("left"),
                 TimeRemainingColumn(),
-                TextColumn("{task.fields[counts]}"),
                 console=self.console,
                 transient=False,
             )
             self._progress.__enter__()
-            self._task = self._progress.add_task("Importing", total=None, counts="")
+            self._task = self._progress.add_task("Importing", total=None)
         return self
 
     def update(self, state: ImportProgress) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, total=state.total, completed=state.done, counts=counts_line(state))
+            self._progress.counts = counts_line(state)
+            self._progress.update(self._task, total=state.total, completed=state.done)
             return
         now = time.monotonic()
         finished = state.done >= state.total

@@ -333,14 +333,14 @@ class _Run:
             pending.outcome = self._outcome(item, "refused", "bad_image", f"Cannot read it: {err.strerror or err}.")
             return pending
         digest = content_hash(data)
-        if digest in self.enrolled:
+        if digest in self.seen:  # checked first: the reason must not depend on where batches end
+            pending.outcome = self._outcome(
+                item, "duplicate", "repeated", f"The same photo as {self.seen[digest]}, earlier in this import."
+            )
+        elif digest in self.enrolled:
             owner = self._name_of(self.enrolled[digest])
             pending.outcome = self._outcome(
                 item, "duplicate", "already_enrolled", f"This photo is already enrolled (a photo of {owner})."
-            )
-        elif digest in self.seen:
-            pending.outcome = self._outcome(
-                item, "duplicate", "repeated", f"The same photo as {self.seen[digest]}, earlier in this import."
             )
         else:
             self.seen[digest] = item.label
