@@ -119,3 +119,21 @@ def database_state(data_dir: Path) -> dict:
         "orphan_crops": sorted(on_disk - crops),
         "missing_crops": sorted(crops - on_disk),
     }
+
+
+def count_trainings(monkeypatch) -> list[int]:
+    """Counts calls of the real face training (how many samples each saw); the training still runs."""
+    from kiosk.extensions import db
+    from kiosk.models import FaceSample
+    from kiosk.services import recognition
+    from sqlalchemy import func, select
+
+    calls: list[int] = []
+    real_train = recognition.train_faces
+
+    def counting_train(**kwargs):
+        calls.append(db.session.scalar(select(func.count(FaceSample.id))))
+        return real_train(**kwargs)
+
+    monkeypatch.setattr(recognition, "train_faces", counting_train)
+    return calls

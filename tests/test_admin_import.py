@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from import_helpers import EXPECTED, write_csv, write_folder, write_zip
+from import_helpers import count_trainings, EXPECTED, write_csv, write_folder, write_zip
 from sqlalchemy import func, select
 
 from kiosk.extensions import db
-from kiosk.models import FaceSample, Person
-from kiosk.services import bulk_import, recognition, training_jobs
+from kiosk.models import Person
+from kiosk.services import bulk_import, training_jobs
 
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 
@@ -47,14 +47,7 @@ def imports_left(app) -> list[str]:
 
 def test_an_uploaded_zip_is_imported_in_the_background_and_retrained_once(app, admin, staff_folder, tmp_path,
                                                                           monkeypatch):
-    trainings = []
-    real_train = recognition.train_faces
-
-    def counting_train(**kwargs):  # the real training, counted
-        trainings.append(db.session.scalar(select(func.count(FaceSample.id))))
-        return real_train(**kwargs)
-
-    monkeypatch.setattr(recognition, "train_faces", counting_train)
+    trainings = count_trainings(monkeypatch)
     archive = write_zip(tmp_path / "staff.zip", staff_folder)
     with open(archive, "rb") as handle:
         response = upload(admin, {"source": (handle, "staff.zip")}, admin.token)

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from import_helpers import EXPECTED, EXTERNAL_IDS, STAFF, database_state, sha256, write_csv, write_folder, write_zip
+from import_helpers import count_trainings, EXPECTED, EXTERNAL_IDS, STAFF, database_state, sha256, write_csv, write_folder, write_zip
 from sqlalchemy import func, select
 
 from kiosk import storage
@@ -116,16 +115,7 @@ def test_photos_enrolled_by_hand_are_skipped_and_new_ones_go_to_the_same_person(
 
 
 def test_training_runs_once_at_the_end_and_only_when_something_changed(app, staff_folder, monkeypatch):
-    from kiosk.services import recognition
-
-    calls = []
-    real_train = recognition.train_faces
-
-    def counting_train(**kwargs):  # the real training, counted
-        calls.append(db.session.scalar(select(func.count(FaceSample.id))))
-        return real_train(**kwargs)
-
-    monkeypatch.setattr(recognition, "train_faces", counting_train)
+    calls = count_trainings(monkeypatch)
     summary = bulk_import.import_path(staff_folder)
     assert calls == [EXPECTED["accepted"]]  # once, after every photo was stored
     assert summary.training["people"] == 3 and summary.training["samples"] == EXPECTED["accepted"]

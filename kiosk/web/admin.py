@@ -246,28 +246,29 @@ def people_import_upload():
         if source is None or not source.filename:
             raise InvalidInput("Choose a ZIP archive or a CSV file to import.", code="missing_source")
         staged = bulk_import.stage_upload(source, photo_files)
-        try:
-            job = bulk_import.start_import_job(staged)
-        except KioskError:
-            staged.discard()
-            raise
     except KioskError as err:
         flash(str(err), "error")
         return _import_page(status=err.status)
-    flash(f"Importing {staged.label} in the background; the kiosk keeps working meanwhile.", "info")
-    return redirect(url_for("admin.people_import", job=job.id), 303)
+    started = f"Importing {staged.label} in the background; the kiosk keeps working meanwhile."
+    return _start_import(staged, started, discard_on_error=True)
 
 
 @admin_bp.post("/people/import/<staged_id>/resume")
 @admin_required
 def people_import_resume(staged_id: str):
     staged = bulk_import.staged_import(staged_id)
+    return _start_import(staged, f"Resuming the import of {staged.label}: photos already imported are skipped.")
+
+
+def _start_import(staged: bulk_import.StagedImport, started: str, *, discard_on_error: bool = False):
     try:
         job = bulk_import.start_import_job(staged)
-    except KioskError as err:
+    except KioskError as err:  # another import is running
+        if discard_on_error:
+            staged.discard()
         flash(str(err), "error")
         return _import_page(status=err.status)
-    flash(f"Resuming the import of {staged.label}: photos already imported are skipped.", "info")
+    flash(started, "info")
     return redirect(url_for("admin.people_import", job=job.id), 303)
 
 
