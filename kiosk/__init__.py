@@ -53,7 +53,13 @@ def create_app(config: object | dict | None = None) -> Flask:
     app.request_class = KioskRequest  # streamed (chunked) bodies over the limit: 413, not cut short
     # Outermost: bodies the app answered without reading are read before the connection is
     # reused (otherwise Nginx's next POST on it gets a 502; see kiosk/web/request_body.py).
-    app.wsgi_app = DrainUnreadBody(app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH") or 0)  # type: ignore[method-assign]
+    from .services.bulk_import import upload_request_limit
+
+    # The bulk import route takes larger bodies (KIOSK_IMPORT_MAX_MB, see kiosk/web/admin.py).
+    import_limit = upload_request_limit(app.config.get("KIOSK_IMPORT_MAX_MB") or 0)
+    app.wsgi_app = DrainUnreadBody(  # type: ignore[method-assign]
+        app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH") or 0, {"/admin/people/import": import_limit}
+    )
 
     from .vision import settings as vision_settings
     from .web import device_link, register_blueprints

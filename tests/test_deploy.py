@@ -268,6 +268,15 @@ def test_body_limits_agree_everywhere():
     assert f'KIOSK_MAX_UPLOAD_MB: "{limit_mb}"' in COMPOSE
 
 
+def test_import_body_limits_agree_everywhere():
+    from kiosk.services.bulk_import import upload_request_limit
+
+    import_mb = Config().KIOSK_IMPORT_MAX_MB
+    location = NGINX_CONF.split("location = /admin/people/import {", 1)[1].split("}", 1)[0]
+    assert f"client_max_body_size {upload_request_limit(import_mb) // (1024 * 1024)}m;" in location
+    assert f'KIOSK_IMPORT_MAX_MB: "{import_mb}"' in COMPOSE
+
+
 # --- gunicorn.conf.py ---------------------------------------------------------------------------
 
 

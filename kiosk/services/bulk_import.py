@@ -48,7 +48,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
 from .. import storage
@@ -661,5 +660,9 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def max_upload_bytes() -> int:
-    return int(current_app.config.get("KIOSK_IMPORT_MAX_MB", 1024)) * 1024 * 1024
+UPLOAD_FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and headers around the import's files
+
+
+def upload_request_limit(import_max_mb: int) -> int:
+    """The largest request body of an import upload (nginx.conf's import location allows the same)."""
+    return int(import_max_mb) * 1024 * 1024 + UPLOAD_FORM_OVERHEAD

@@ -53,8 +53,6 @@ from .security import admin_required
 
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-UPLOAD_FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and headers around the import's files
-
 
 @admin_bp.before_request
 @admin_required
@@ -226,7 +224,7 @@ def people_import():
 @admin_required
 @csrf.exempt  # checked below, once the body limit is the import's (the global check would parse it at 20 MB)
 def people_import_upload():
-    request.max_content_length = bulk_import.max_upload_bytes() + UPLOAD_FORM_OVERHEAD
+    request.max_content_length = bulk_import.upload_request_limit(current_app.config["KIOSK_IMPORT_MAX_MB"])
     request.max_form_parts = bulk_import.MAX_UPLOADED_FILES + 10
     try:
         csrf.protect()

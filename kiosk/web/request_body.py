@@ -75,16 +75,19 @@ class _CountingInput:
 class DrainUnreadBody:
     """WSGI middleware: after the app answers, read what is left of the request body.
 
-    ``max_bytes`` is the largest body that is read (the app's ``MAX_CONTENT_LENGTH``).
+    ``max_bytes`` is the largest body that is read (the app's ``MAX_CONTENT_LENGTH``);
+    ``larger_paths`` maps the paths that accept more (the bulk import) to their own limit.
     """
 
-    def __init__(self, app: Callable, max_bytes: int) -> None:
+    def __init__(self, app: Callable, max_bytes: int, larger_paths: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger_paths = larger_paths or {}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         length = _content_length(environ)
-        if not length or length > self.max_bytes or "wsgi.input" not in environ:
+        limit = self.larger_paths.get(environ.get("PATH_INFO", ""), self.max_bytes)
+        if not length or length > limit or "wsgi.input" not in environ:
             return self.app(environ, start_response)
         counting = _CountingInput(environ["wsgi.input"])
         environ["wsgi.input"] = counting

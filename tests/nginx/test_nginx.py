@@ -211,6 +211,20 @@ def test_a_body_just_under_the_limit_reaches_the_app(proxied):
     assert response.json()["error"] == "bad_image"
 
 
+def test_an_import_upload_over_the_photo_limit_reaches_the_app(proxied):
+    """/admin/people/import takes archives up to KIOSK_IMPORT_MAX_MB; every other URL stops at the
+    photo limit. The app answers (anonymous: to the sign-in page) and the connection stays usable."""
+    body = b"\0" * (Config().MAX_CONTENT_LENGTH + (5 << 20))
+    session = proxied.session()
+    elsewhere = session.post(proxied.url + "/admin/people", data=body, allow_redirects=False, timeout=120,
+                             headers={"Content-Type": "application/zip"})
+    assert elsewhere.status_code == 413 and "nginx" in elsewhere.text
+    imported = session.post(proxied.url + "/admin/people/import", data=body, allow_redirects=False, timeout=120,
+                            headers={"Content-Type": "application/zip"})
+    assert imported.status_code == 302 and "/auth/login" in imported.headers["Location"]
+    assert session.post(proxied.url + "/api/v1/kiosk/reset", timeout=60).status_code == 200
+
+
 def test_answers_given_before_reading_a_large_body_leave_the_next_post_working(proxied):
     """A kiosk frame refused before the app reads it (no device token, no sign-in, a wrong
     content type) must not spoil the keep-alive connection between Nginx and gunicorn: the
