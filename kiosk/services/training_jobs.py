@@ -238,13 +238,16 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
     with app.app_context():
         _update(job_id, state="running", started_at=utcnow().isoformat(), stage="Starting", progress=0.01)
         last_write = [0.0]
+        shown = [0.01]
 
         def progress(fraction: float, stage: str, detail: dict[str, Any] | None = None) -> None:
             # Throttled: a callback per embedded crop would rewrite the file hundreds of times.
             now = time.monotonic()
             if now - last_write[0] >= 0.3 or fraction >= 1.0:
                 last_write[0] = now
-                changes: dict[str, Any] = {"progress": round(max(0.0, min(float(fraction), 0.99)), 3), "stage": str(stage)}
+                # A progress bar never goes back, even when a runner revises its estimate down.
+                shown[0] = max(shown[0], round(max(0.0, min(float(fraction), 0.99)), 3))
+                changes: dict[str, Any] = {"progress": shown[0], "stage": str(stage)}
                 if detail is not None:
                     changes["detail"] = _jsonable(detail)
                 _update(job_id, **changes)
