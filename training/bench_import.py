@@ -1,0 +1,186 @@
+"""Bulk import benchmark: photos per second of `kiosk people import` and of the one training after
+it, at 100 and 1,000 photos, for the default embedder and dlib side by side in one run.
+
+    .venv/bin/python training/bench_import.py                          # 100 and 1,000 photos
+    .venv/bin/python training/bench_import.py --sizes 100 --embedders dlib
+
+The photos are synthesised from the real dataset photos (../shared/datasets/faces-dev, or
+tests/data/faces when it is absent): each synthetic person is one source photo and
+``--per-person`` (5) copies of it, each flipped, rotated, scaled, shifted, re-lit and re-encoded
+differently (so every file has its own content hash and the detector still finds the face). A
+site's staff directory has one to a few photos per person; throughput depends on the number of
+photos and people, not on who they are.
+
+Each run uses a fresh data dir with the real migrations, imports the folder with the real
+service (:func:`kiosk.services.bulk_import.import_path`, as the command does, without the
+progress display), then trains once (:func:`kiosk.services.recognition.train_faces`). Before
+the runs it prints the embedders' cost per face for each batch size on real crops: the reason
+for each embedder's ``batch_size``. Prints one JSON object; the load average is in it (other
+work on the machine slows every figure alike: compare figures of the same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+DATASET = REPO_ROOT.parent / "shared" / "datasets" / "faces-dev"
+FALLBACK = REPO_ROOT / "tests" / "data" / "faces"
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+
+
+def source_photos() -> list[Path]:
+    root = DATASET if DATASET.is_dir() else FALLBACK
+    return sorted(p for p in root.glob("*/*.jpg") if not p.parent.name.startswith("_"))
+
+
+def augment(image: np.ndarray, rng: random.Random) -> np.ndarray:
+    """One plausible re-take of a photo: mirrored or not, turned a little, nearer or farther, re-lit."""
+    if rng.random() < 0.5:
+        image = cv2.flip(image, 1)
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(-8, 8), rng.uniform(0.92, 1.08))
+    matrix[:, 2] += (rng.uniform(-0.04, 0.04) * width, rng.uniform(-0.04, 0.04) * height)
+    image = cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+    gain, bias = rng.uniform(0.8, 1.2), rng.uniform(-15, 15)
+    return np.clip(image.astype(np.float32) * gain + bias, 0, 255).astype(np.uint8)
+
+
+def synthesise(folder: Path, photos: int, per_person: int, seed: int = 17) -> Path:
+    """``folder/Person 0001/1.jpg`` ...: ``photos`` files, ``per_person`` per person."""
+    sources = source_photos()
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(photos):
+        person, copy = divmod(index, per_person)
+        source = cv2.imread(str(sources[person % len(sources)]))
+        target = folder / f"Person {person + 1:04d}"
+        target.mkdir(exist_ok=True)
+        quality = rng.randint(85, 95)
+        cv2.imwrite(str(target / f"{copy + 1}.jpg"), augment(source, rng), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return folder
+
+
+def batch_costs(embedder_name: str) -> dict[str, float]:
+    """ms per face for each batch size, on canonical crops of real photos (after a warm-up)."""
+    from kiosk.vision.embedders import get_embedder
+    from kiosk.vision.faces import analyze_frame, canonical_crop
+    from kiosk.vision.image import load_image
+
+    crops = []
+    for path in source_photos():
+        image = load_image(path)
+        analysis = analyze_frame(image)
+        if analysis.status == "ok":
+            crops.append(canonical_crop(image, analysis.face))
+        if len(crops) == max(BATCH_SIZES):
+            break
+    embedder = get_embedder(embedder_name)
+    embedder.embed_crops(crops[:2])
+    costs = {}
+    for size in BATCH_SIZES:
+        faces, started = 0, time.perf_counter()
+        while faces < 64:
+            embedder.embed_crops(crops[:size])
+            faces += size
+        costs[str(size)] = round(1000 * (time.perf_counter() - started) / faces, 1)
+    return costs
+
+
+def one_run(folder: Path, embedder_name: str, scratch: Path) -> dict:
+    from flask_migrate import upgrade
+
+    from kiosk import create_app
+    from kiosk.config import Config
+    from kiosk.extensions import db
+    from kiosk.services import bulk_import, recognition
+
+    data_dir = scratch / f"data-{embedder_name}-{folder.name}"
+    config = Config(data_dir)
+    config.KIOSK_EMBEDDER = embedder_name
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+        started = time.perf_counter()
+        summary = bulk_import.import_path(folder, train=False)
+        imported = time.perf_counter() - started
+        training = recognition.train_faces()
+        total = time.perf_counter() - started
+        db.session.remove()
+        db.engine.dispose()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return {
+        "photos": summary.photos,
+        "people": summary.people_created,
+        "accepted": summary.accepted,
+        "refused": summary.refused,
+        "import_s": round(imported, 1),
+        "training_s": round(total - imported, 1),
+        "total_s": round(total, 1),
+        "import_photos_per_s": round(summary.photos / imported, 2),
+        "training_photos_per_s": round(summary.accepted / (total - imported), 2),
+        "photos_per_s": round(summary.photos / total, 2),
+        "embedder": training["embedder"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,1000", help="photo counts, comma-separated")
+    parser.add_argument("--embedders", default="default,dlib",
+                        help="'default' is KIOSK_EMBEDDER as the kiosk resolves it (auto: FaceNet when its weights "
+                             "are installed, else dlib)")
+    parser.add_argument("--per-person", type=int, default=5)
+    args = parser.parse_args()
+
+    from kiosk.vision.embedders import resolve_embedder_name
+
+    names = []
+    for name in args.embedders.split(","):
+        name = resolve_embedder_name(os.environ.get("KIOSK_EMBEDDER", "auto")) if name == "default" else name
+        if name not in names:
+            names.append(name)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    report: dict = {
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+        "default_embedder": resolve_embedder_name(os.environ.get("KIOSK_EMBEDDER", "auto")),
+        "per_person": args.per_person,
+        "ms_per_face_by_batch_size": {},
+        "runs": {},
+    }
+    if report["default_embedder"] == "dlib" and "facenet" not in names:
+        report["note"] = "The default embedder is dlib here (no FaceNet weights installed): one column only."
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as scratch_name:
+        scratch = Path(scratch_name)
+        folders = {size: synthesise(scratch / f"staff-{size}", size, args.per_person) for size in sizes}
+        for name in names:
+            report["ms_per_face_by_batch_size"][name] = batch_costs(name)
+            print(f"{name}: ms per face by batch size {report['ms_per_face_by_batch_size'][name]}", file=sys.stderr)
+        for size in sizes:
+            for name in names:
+                figures = one_run(folders[size], name, scratch)
+                report["runs"].setdefault(str(size), {})[name] = figures
+                print(f"{size} photos, {name}: {figures['photos_per_s']} photos/s (import "
+                      f"{figures['import_photos_per_s']}/s, training {figures['training_photos_per_s']}/s)",
+                      file=sys.stderr)
+    report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
