@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,16 @@ def admin(client, sign_in_admin):
 @pytest.fixture(scope="module")
 def staff_folder(tmp_path_factory) -> Path:
     return write_folder(tmp_path_factory.mktemp("staff") / "staff")
+
+
+class FileUpload:
+    """A file as the service receives it from a form (werkzeug's FileStorage has these two members)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.filename = path, path.name
+
+    def save(self, target: str) -> None:
+        shutil.copy(self.path, target)
 
 
 def upload(client, files: dict, token: str | None):
@@ -174,13 +185,7 @@ def test_an_interrupted_import_can_be_resumed_or_its_upload_deleted(app, admin, 
     """A server restart leaves the job record 'running' with a dead process id and the upload on disk."""
     archive = write_zip(tmp_path / "staff.zip", staff_folder)
 
-    class Upload:
-        filename = "staff.zip"
-
-        def save(self, target):
-            Path(target).write_bytes(archive.read_bytes())
-
-    staged = bulk_import.stage_upload(Upload())
+    staged = bulk_import.stage_upload(FileUpload(archive))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     record = training_jobs.TrainingJob(id="0123456789abcdef", kind="import", state="running", progress=0.4,
                                        pid=int(dead.stdout), detail={"staged": staged.id, "source": "staff.zip"})
@@ -197,7 +202,7 @@ def test_an_interrupted_import_can_be_resumed_or_its_upload_deleted(app, admin, 
     assert job.state == "done" and job.result["accepted"] == EXPECTED["accepted"]
     assert imports_left(app) == []
 
-    again = bulk_import.stage_upload(Upload())
+    again = bulk_import.stage_upload(FileUpload(archive))
     response = admin.post(f"/admin/people/import/{again.id}/discard", data={"csrf_token": admin.token})
     assert response.status_code == 303 and imports_left(app) == []
     assert admin.post("/admin/people/import/nothing/resume", data={"csrf_token": admin.token}).status_code == 404
@@ -215,3 +220,30 @@ def test_only_one_import_runs_at_a_time(app, admin, staff_folder, tmp_path):
 
 def test_the_people_page_links_to_the_import(admin):
     assert 'href="/admin/people/import"' in admin.get("/admin/people").text
+
+
+def test_deleting_a_person_takes_their_name_out_of_past_import_results(app, admin, staff_folder, tmp_path):
+    from kiosk.services.people import delete_person, get_person_by_name
+
+    archive = write_zip(tmp_path / "staff.zip", staff_folder)
+    with open(archive, "rb") as handle:
+        response = upload(admin, {"source": (handle, "staff.zip")}, admin.token)
+    job_id = re.search(r"job=([0-9a-f]+)", response.headers["Location"]).group(1)
+    assert training_jobs.wait_for(job_id).state == "done"
+    assert "George W Bush/team.jpg" in admin.get(f"/admin/people/import?job={job_id}").text
+    delete_person(get_person_by_name("George W Bush"))
+    page = admin.get(f"/admin/people/import?job={job_id}").text
+    assert "George W Bush" not in page and "Ariel Sharon/damaged.jpg" in page
+
+
+def test_an_unresumed_upload_is_deleted_after_a_week(app, staff_folder, tmp_path):
+    import os
+    import time
+
+    archive = write_zip(tmp_path / "staff.zip", staff_folder)
+
+    old = bulk_import.stage_upload(FileUpload(archive))
+    week_ago = time.time() - bulk_import.STAGED_MAX_AGE_S - 60
+    os.utime(old.folder, (week_ago, week_ago))
+    recent = bulk_import.stage_upload(FileUpload(archive))
+    assert imports_left(app) == [recent.id]

@@ -74,6 +74,7 @@ IMPORTS_FOLDER = "imports"
 JOURNAL_NAME = "pending-crops.json"
 LOCK_NAME = "import.lock"
 MAX_EXTERNAL_ID = 64
+STAGED_MAX_AGE_S = 7 * 24 * 3600  # an interrupted import's upload, kept for resuming
 MAX_UPLOADED_FILES = 5000  # a CSV with its photos through the console; larger sets go in a ZIP
 
 
@@ -493,7 +494,8 @@ def import_path(path: str | Path, **options: Any) -> ImportSummary:
 
 @dataclass
 class StagedImport:
-    """An upload kept in ``imports/<id>/`` until its import finishes (or the admin discards it)."""
+    """An upload kept in ``imports/<id>/`` until its import finishes, the admin discards it, or it
+    is a week old (the next upload removes it: it holds photos)."""
 
     id: str
     folder: Path
@@ -531,6 +533,7 @@ def stage_upload(source_file: Any, photo_files: list[Any] = ()) -> StagedImport:
         )
     if suffix == ".zip" and any(getattr(f, "filename", "") for f in photo_files):
         raise InvalidInput("Photos go inside the ZIP: upload photos beside a CSV only.", code="bad_source")
+    _forget_old_uploads()
     staged_id = secrets.token_hex(8)
     staged = StagedImport(staged_id, _staging_folder(staged_id), suffix[1:], label)
     staged.folder.mkdir()
@@ -546,6 +549,16 @@ def stage_upload(source_file: Any, photo_files: list[Any] = ()) -> StagedImport:
         staged.discard()
         raise
     return staged
+
+
+def _forget_old_uploads() -> None:
+    """Uploads of interrupted imports hold photos: they go after STAGED_MAX_AGE_S if nobody resumed them."""
+    if import_running():  # its upload may be an old one, resumed
+        return
+    cutoff = time.time() - STAGED_MAX_AGE_S
+    for folder in imports_dir().iterdir():
+        if folder.is_dir() and folder.stat().st_mtime < cutoff:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stage_photos(folder: Path, photo_files: list[Any], names: dict[str, str]) -> None:

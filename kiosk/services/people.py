@@ -1,7 +1,7 @@
 """People: create, find, rename, deactivate, delete (a person, or one enrollment photo).
 
 Deleting a person is a privacy operation: their face samples (crops and embeddings),
-attendance events and photos all go. Rows are deleted first, in one transaction; files
+attendance events and photos all go, and their name from the results of past imports. Rows are deleted first, in one transaction; files
 are removed after the commit, so a failure can leave a stray file (logged by count, never
 by name) but never a row pointing at a missing file.
 """
@@ -20,6 +20,7 @@ from .. import names, storage
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, FaceSample, Person, SampleKind
+from . import training_jobs
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,7 @@ def delete_person(person: Person) -> DeletionReport:
     if failures:
         log.error("Deleting a person left %d file(s) that could not be removed; run `kiosk purge --orphans`.", failures)
     _notify_people_changed()
+    training_jobs.forget_person(report.name)
     return report
 
 
