@@ -154,6 +154,23 @@ def test_csv_rows_that_cannot_be_used_are_refused_one_by_one(app, tmp_path, staf
     assert db.session.scalar(select(Person.external_id).where(Person.name == "Colin Powell")) == "E-1"
 
 
+def test_rows_naming_one_person_differently_reach_the_same_person(app, tmp_path):
+    faces = REPO_ROOT / "tests" / "data" / "faces" / "lfw_Colin_Powell"
+    csv_file = tmp_path / "rows.csv"
+    csv_file.write_text(
+        "name,external_id,photo_path\n"
+        f"Colin Powell,,{faces / '1.jpg'}\n"
+        f"COLIN POWELL,E-7,{faces / '2.jpg'}\n"
+        f"Powell Colin,E-7,{faces / '3.jpg'}\n"
+    )
+    lines = []
+    summary = bulk_import.import_path(csv_file, on_photo=lines.append, train=False)
+    assert [line.status for line in lines] == ["accepted"] * 3 and summary.people_created == 1
+    (person,) = db.session.scalars(select(Person)).all()
+    assert (person.name, person.external_id, len(person.samples)) == ("Colin Powell", "E-7", 3)
+    assert "Listed as Powell Colin; enrolled as Colin Powell" in lines[2].warning
+
+
 def test_a_csv_that_is_not_utf8_is_refused_before_anything_is_imported(app, tmp_path):
     from kiosk.services.import_sources import SourceRefused
 

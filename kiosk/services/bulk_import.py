@@ -223,9 +223,8 @@ class _Refusal(Exception):
 
 @dataclass
 class _Who:
-    """The person a photo is for: existing (``person``) or to create at its first accepted photo."""
+    """The person a photo is for: existing (``person``) or to create at their first accepted photo."""
 
-    key: str
     name: str
     external_id: str | None
     person: Person | None
@@ -233,10 +232,12 @@ class _Who:
 
 
 class _People:
-    """Resolves the source's names (and external ids) to people, once per name."""
+    """Resolves the source's names and external ids to people: one :class:`_Who` per person, however
+    the rows name them (an external id is matched first, then the name)."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, str | None], _Who] = {}
+        self._by_name: dict[str, _Who] = {}
+        self._by_external_id: dict[str, _Who] = {}
 
     def resolve(self, photo: SourcePhoto) -> _Who:
         try:
@@ -246,28 +247,35 @@ class _People:
         external_id = (photo.external_id or "").strip() or None
         if external_id is not None and len(external_id) > MAX_EXTERNAL_ID:
             raise _Refusal("invalid_external_id", f"An external id is at most {MAX_EXTERNAL_ID} characters.")
-        cache_key = (name.casefold(), external_id)
-        if cache_key not in self._known:
-            self._known[cache_key] = self._find(name, external_id)
-        return self._known[cache_key]
-
-    def _find(self, name: str, external_id: str | None) -> _Who:
-        key = f"{name.casefold()}\x00{external_id or ''}"
         if external_id is not None:
-            by_id = db.session.scalar(select(Person).where(Person.external_id == external_id))
-            if by_id is not None:
-                note = None
-                if by_id.name.casefold() != name.casefold():
-                    note = f"Listed as {name}; enrolled as {by_id.name}, who has the same external id {external_id}."
-                return _Who(key, by_id.name, external_id, by_id, note)
-        person = people_service.find_person(name)
-        if person is not None and external_id and person.external_id and person.external_id != external_id:
-            raise _Refusal(
-                "external_id_mismatch",
-                f"{person.name} is enrolled with external id {person.external_id}, but the import gives {external_id}: "
-                "correct the import or the person's record.",
-            )
-        return _Who(key, name, external_id, person)
+            who = self._by_external_id.get(external_id) or self._find_by_external_id(external_id)
+            if who is not None:
+                if who.name.casefold() != name.casefold() and who.note is None:
+                    who.note = f"Listed as {name}; enrolled as {who.name}, who has the same external id {external_id}."
+                return who
+        who = self._by_name.get(name.casefold())
+        if who is None:
+            person = people_service.find_person(name)
+            who = _Who(person.name if person else name, person.external_id if person else None, person)
+            self._by_name[name.casefold()] = who
+        if external_id is not None:
+            if who.external_id is not None and who.external_id != external_id:
+                raise _Refusal(
+                    "external_id_mismatch",
+                    f"{who.name} has external id {who.external_id}, but this row gives {external_id}: correct the "
+                    "import or the person's record.",
+                )
+            who.external_id = external_id  # an existing person without one gets it with their next photo
+            self._by_external_id[external_id] = who
+        return who
+
+    def _find_by_external_id(self, external_id: str) -> _Who | None:
+        person = db.session.scalar(select(Person).where(Person.external_id == external_id))
+        if person is None:
+            return None
+        who = self._by_name.setdefault(person.name.casefold(), _Who(person.name, external_id, person))
+        self._by_external_id[external_id] = who
+        return who
 
 
 # ---------------------------------------------------------------------------- the import
@@ -362,12 +370,12 @@ class _Run:
         to_check = [p for p in batch if p.outcome is None]
         if to_check:
             results = check_photos([(p.who.person, p.photo) for p in to_check], self.enrolled_faces)
-            accepted: dict[str, list[tuple[_Pending, CheckedPhoto]]] = {}
+            accepted: dict[int, list[tuple[_Pending, CheckedPhoto]]] = {}
             for pending, result in zip(to_check, results):
                 if isinstance(result, EnrollmentRefused):
                     pending.outcome = self._outcome(pending.source, "refused", result.code, str(result))
                 else:
-                    accepted.setdefault(pending.who.key, []).append((pending, result))
+                    accepted.setdefault(id(pending.who), []).append((pending, result))
             for group in accepted.values():
                 self._store(group)
         for pending in batch:
@@ -375,18 +383,20 @@ class _Run:
 
     def _store(self, group: list[tuple[_Pending, CheckedPhoto]]) -> None:
         who = group[0][0].who
-        created = who.person is None
         try:
-            person = who.person or people_service.create_person(who.name, who.external_id, commit=False)
-            if who.external_id and person.external_id is None:
-                person.external_id = who.external_id
+            person, created = self._person_for(who)
+        except KioskError as err:  # the name or external id was taken meanwhile, by someone else
+            db.session.rollback()
+            for pending, _ in group:
+                pending.outcome = self._outcome(pending.source, "refused", err.code, str(err))
+            return
+        try:
             samples = store_samples(person, [checked for _, checked in group], before_write=self.journal.note)
         except BaseException:
             db.session.rollback()
             if created:
                 who.person = None
             raise
-        who.person = person
         if created:
             self.created.add(person.id)
             self.summary.people_created += 1
@@ -401,6 +411,18 @@ class _Run:
             pending.outcome = self._outcome(
                 pending.source, "accepted", None, "Enrolled.", sample_id=sample.id, warning=warning
             )
+
+    def _person_for(self, who: _Who) -> tuple[Person, bool]:
+        """The person to store a group for, created (flushed, not committed) when new."""
+        created = False
+        if who.person is None:
+            who.person = people_service.find_person(who.name)  # added by hand since the import began?
+        if who.person is None:
+            who.person = people_service.create_person(who.name, who.external_id, commit=False)
+            created = True
+        elif who.external_id and who.person.external_id is None:
+            who.person.external_id = who.external_id
+        return who.person, created
 
     def _report(self, outcome: ImportedPhoto) -> None:
         self.done += 1
