@@ -491,7 +491,10 @@ def import_photos(
             source.close()
             db.session.rollback()
         if train:
-            summary.training = _train_if_needed(summary, on_training)
+            try:
+                summary.training = _train_if_needed(summary, on_training)
+            finally:
+                db.session.rollback()  # no transaction left open (on PostgreSQL an idle one holds locks)
     return summary
 
 
