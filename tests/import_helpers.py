@@ -96,26 +96,29 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def database_state(data_dir: Path) -> dict:
+def database_state(engine, media_dir: Path) -> dict:
     """What an import leaves: people and their samples, compared without row ids; and whether every
-    crop file is referenced by exactly one row (no orphan, no missing file)."""
-    import sqlite3
+    crop file is referenced by exactly one row (no orphan, no missing file). ``engine``: a
+    SQLAlchemy engine on SQLite or PostgreSQL."""
+    from sqlalchemy import text
 
-    with sqlite3.connect(data_dir / "kiosk.sqlite3") as conn:
-        people = sorted(conn.execute("SELECT name, external_id, active FROM person").fetchall())
-        samples = sorted(
-            conn.execute(
-                "SELECT p.name, s.content_hash, s.source_photo, s.embedder, round(s.quality, 4), s.crop_path "
+    with engine.connect() as conn:
+        people = sorted(tuple(row) for row in conn.execute(text("SELECT name, external_id, active FROM person")))
+        rows = conn.execute(
+            text(
+                "SELECT p.name, s.content_hash, s.source_photo, s.embedder, s.quality, s.crop_path, s.embedding "
                 "FROM face_sample s JOIN person p ON p.id = s.person_id"
-            ).fetchall()
-        )
-        embeddings = dict(conn.execute("SELECT content_hash, embedding FROM face_sample").fetchall())
-    crops = {row[-1] for row in samples}
-    on_disk = {f"faces/{p.name}" for p in (data_dir / "faces").glob("*")} if (data_dir / "faces").is_dir() else set()
+            )
+        ).all()
+    samples = sorted((name, digest, source, embedder, round(quality, 4)) for name, digest, source, embedder, quality, *_
+                     in rows)
+    crops = {row[5] for row in rows}
+    faces = media_dir / "faces"
+    on_disk = {f"faces/{p.name}" for p in faces.glob("*")} if faces.is_dir() else set()
     return {
         "people": people,
-        "samples": [row[:-1] for row in samples],
-        "embeddings": embeddings,
+        "samples": samples,
+        "embeddings": {row[1]: bytes(row[6]) for row in rows},
         "orphan_crops": sorted(on_disk - crops),
         "missing_crops": sorted(crops - on_disk),
     }

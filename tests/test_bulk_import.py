@@ -19,7 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from import_helpers import count_trainings, EXPECTED, EXTERNAL_IDS, STAFF, database_state, sha256, write_csv, write_folder, write_zip
+from import_helpers import (
+    EXPECTED,
+    EXTERNAL_IDS,
+    STAFF,
+    count_trainings,
+    database_state,
+    sha256,
+    write_csv,
+    write_folder,
+    write_zip,
+)
 from sqlalchemy import func, select
 
 from kiosk import storage
@@ -56,6 +66,7 @@ def people_and_samples() -> dict[str, list[FaceSample]]:
     return {p.name: sorted(p.samples, key=lambda s: s.id) for p in people}
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("kind", ["folder", "zip", "csv"])
 def test_a_folder_a_zip_and_a_csv_import_the_same_people(app, staff_folder, tmp_path, kind):
     source = build_source(kind, staff_folder, tmp_path)
@@ -92,12 +103,13 @@ def test_a_folder_a_zip_and_a_csv_import_the_same_people(app, staff_folder, tmp_
     assert all(line.sample_id is not None for line in by_status["accepted"])
 
 
+@pytest.mark.both_databases
 def test_a_second_run_changes_nothing(app, staff_folder, tmp_path):
     source = write_zip(tmp_path / "staff.zip", staff_folder)
     bulk_import.import_path(source, train=False)
-    before = database_state(Path(app.config["KIOSK_DATA_DIR"]))
+    before = database_state(db.engine, storage.media_dir())
     again = bulk_import.import_path(source, train=False)
-    assert database_state(Path(app.config["KIOSK_DATA_DIR"])) == before
+    assert database_state(db.engine, storage.media_dir()) == before
     assert again.accepted == 0 and again.people_created == 0 and again.people_added_to == 0
     assert again.duplicates == EXPECTED["accepted"] + EXPECTED["duplicates"]
     assert again.refused == EXPECTED["refused"]  # bad photos are still bad, and still said so
@@ -123,6 +135,7 @@ def test_training_runs_once_at_the_end_and_only_when_something_changed(app, staf
     assert calls == [EXPECTED["accepted"]] and again.training is None
 
 
+@pytest.mark.both_databases
 def test_csv_rows_that_cannot_be_used_are_refused_one_by_one(app, tmp_path, staff_folder):
     photos = tmp_path / "pics"
     photos.mkdir()
@@ -154,6 +167,7 @@ def test_csv_rows_that_cannot_be_used_are_refused_one_by_one(app, tmp_path, staf
     assert db.session.scalar(select(Person.external_id).where(Person.name == "Colin Powell")) == "E-1"
 
 
+@pytest.mark.both_databases
 def test_rows_naming_one_person_differently_reach_the_same_person(app, tmp_path):
     faces = REPO_ROOT / "tests" / "data" / "faces" / "lfw_Colin_Powell"
     csv_file = tmp_path / "rows.csv"
@@ -196,6 +210,7 @@ def test_crops_of_a_killed_batch_are_removed_by_the_next_import(app, staff_folde
     assert storage.resolve(kept[0]).exists() and storage.resolve(unrelated).exists()
 
 
+@pytest.mark.both_databases
 def test_one_import_at_a_time(app, staff_folder):
     from kiosk.errors import Conflict
 
@@ -204,6 +219,29 @@ def test_one_import_at_a_time(app, staff_folder):
             bulk_import.import_path(staff_folder, train=False)
     assert caught.value.status == 409 and "Another import" in str(caught.value)
     assert db.session.scalar(select(func.count(Person.id))) == 0
+
+
+def test_one_import_at_a_time_across_app_hosts(postgres_database, tmp_path, staff_folder):
+    """Two app hosts (each its own data dir) on one PostgreSQL database: the database's lock says no."""
+    from kiosk import create_app
+    from kiosk.config import TestingConfig
+    from kiosk.errors import Conflict
+
+    hosts = [create_app(TestingConfig(tmp_path / name, database_url=postgres_database)) for name in ("a", "b")]
+    with hosts[0].app_context(), bulk_import.import_lock():
+        with hosts[1].app_context():
+            with pytest.raises(Conflict) as caught:
+                bulk_import.import_path(staff_folder, train=False)
+            assert caught.value.code == "already_importing"
+            assert db.session.scalar(select(func.count(Person.id))) == 0
+            db.session.remove()
+            db.engine.dispose()
+    with hosts[1].app_context():  # free again once the other host's import ended
+        assert bulk_import.import_path(staff_folder, train=False).accepted == EXPECTED["accepted"]
+        db.session.remove()
+        db.engine.dispose()
+    with hosts[0].app_context():
+        db.engine.dispose()
 
 
 # ---------------------------------------------------------------------------- the command
@@ -303,6 +341,16 @@ def bigger_staff(tmp_path_factory) -> Path:
     return write_folder(tmp_path_factory.mktemp("bigger") / "staff", staff)
 
 
+def sqlite_state(data_dir: Path) -> dict:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{data_dir / 'kiosk.sqlite3'}")
+    try:
+        return database_state(engine, data_dir)
+    finally:
+        engine.dispose()
+
+
 def test_an_import_killed_halfway_resumes_to_the_same_database(tmp_path, migrated_db_template, bigger_staff):
     total = sum(1 for _ in bigger_staff.rglob("*.jpg"))
     reference = fresh_data_dir(tmp_path / "uninterrupted", migrated_db_template)
@@ -325,8 +373,8 @@ def test_an_import_killed_halfway_resumes_to_the_same_database(tmp_path, migrate
         process.kill()
         process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    halfway = database_state(interrupted)
-    assert 6 <= len(halfway["samples"]) < len(database_state(reference)["samples"])
+    halfway = sqlite_state(interrupted)
+    assert 6 <= len(halfway["samples"]) < len(sqlite_state(reference)["samples"])
 
     resumed = subprocess.run(kiosk_command("people", "import", str(bigger_staff), "--json", "--no-train"),
                              env=kiosk_env(interrupted), capture_output=True, text=True, timeout=900)
@@ -334,7 +382,7 @@ def test_an_import_killed_halfway_resumes_to_the_same_database(tmp_path, migrate
     summary = json.loads(resumed.stdout.strip().splitlines()[-1])["summary"]
     assert summary["duplicates"] >= 6  # what the killed run stored was skipped, not stored again
 
-    want, got = database_state(reference), database_state(interrupted)
+    want, got = sqlite_state(reference), sqlite_state(interrupted)
     assert got["people"] == want["people"]
     assert got["samples"] == want["samples"]
     assert got["orphan_crops"] == [] and got["missing_crops"] == []

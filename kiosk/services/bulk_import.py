@@ -16,8 +16,9 @@ a SIGKILL, a server restart) imports exactly what is still missing. Each batch i
 its own, so an interruption loses at most the batch in progress. Crop files are written before
 their rows are committed; the paths of the batch in progress are journalled first
 (``imports/pending-crops.json`` in the data dir), and the next import removes those of them
-that no row refers to, so a kill leaves no orphan crop behind. One import runs at a time per
-data dir (an ``flock``; a second one gets :class:`~kiosk.errors.Conflict`).
+that no row refers to, so a kill leaves no orphan crop behind. One import runs at a time (per
+data dir, and on PostgreSQL per database: :func:`import_lock`); a second one gets
+:class:`~kiosk.errors.Conflict`.
 
 **A bad photo never stops the run**: it is that photo's outcome (its reason, as enrollment
 gives it, or ``missing_file``, ``no_photo``, ``invalid_name``, ``external_id_mismatch``...).
@@ -48,13 +49,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from .. import storage
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import FaceSample, Person
 from . import people as people_service
+from .database import is_postgresql
 from .enrollment import CheckedPhoto, EnrolledFaces, EnrollmentRefused, Photo, check_photos, content_hash, store_samples
 from .import_sources import (
     IMAGE_SUFFIXES,
@@ -71,6 +73,7 @@ from .import_sources import (
 log = logging.getLogger(__name__)
 
 IMPORTS_FOLDER = "imports"
+IMPORT_LOCK_KEY = 0x6B696F736B17  # PostgreSQL advisory lock of bulk imports ("kiosk", issue 17)
 JOURNAL_NAME = "pending-crops.json"
 LOCK_NAME = "import.lock"
 MAX_EXTERNAL_ID = 64
@@ -151,30 +154,51 @@ def imports_dir() -> Path:
 
 @contextmanager
 def import_lock() -> Iterator[None]:
-    """Held for a whole import; raises Conflict when another import (CLI or console) holds it."""
+    """Held for a whole import; raises Conflict when another import (CLI or console) holds it.
+
+    An ``flock`` in the data dir covers the processes of one host; on PostgreSQL a session-level
+    advisory lock covers every app host on the database too. Both go with the process that holds
+    them, whatever happens to it (a SIGKILL, a power cut)."""
     with open(imports_dir() / LOCK_NAME, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise Conflict(
-                "Another import is running on this site; wait for it to finish (photos it imports are skipped "
-                "if you then run yours again).",
-                code="already_importing",
-            ) from None
+            raise _another_import() from None
         try:
-            yield
+            if is_postgresql():
+                with _database_lock():
+                    yield
+            else:
+                yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def import_running() -> bool:
-    with open(imports_dir() / LOCK_NAME, "a+") as handle:
+def _another_import() -> Conflict:
+    return Conflict(
+        "Another import is running on this site; wait for it to finish (photos it imports are skipped "
+        "if you then run yours again).",
+        code="already_importing",
+    )
+
+
+@contextmanager
+def _database_lock() -> Iterator[None]:
+    with db.engine.connect() as connection:
+        if not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": IMPORT_LOCK_KEY}):
+            raise _another_import()
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+            yield
+        finally:
+            connection.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": IMPORT_LOCK_KEY})
+
+
+def import_running() -> bool:
+    try:
+        with import_lock():
+            return False
+    except Conflict:
+        return True
 
 
 class _CropJournal:
@@ -627,7 +651,7 @@ def start_import_job(staged: StagedImport):
     from . import training_jobs
 
     if import_running():
-        raise Conflict("Another import is running on this site; wait for it to finish.", code="already_importing")
+        raise _another_import()
 
     def run(progress: Callable[..., None]) -> dict[str, Any]:
         return run_staged_import(staged, progress)
