@@ -109,6 +109,7 @@ def one_run(folder: Path, embedder_name: str, scratch: Path) -> dict:
     from kiosk.extensions import db
     from kiosk.services import bulk_import, recognition
 
+    load_before = [round(x, 2) for x in os.getloadavg()]
     data_dir = scratch / f"data-{embedder_name}-{folder.name}"
     config = Config(data_dir)
     config.KIOSK_EMBEDDER = embedder_name
@@ -135,6 +136,7 @@ def one_run(folder: Path, embedder_name: str, scratch: Path) -> dict:
         "training_photos_per_s": round(summary.accepted / (total - imported), 2),
         "photos_per_s": round(summary.photos / total, 2),
         "embedder": training["embedder"],
+        "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
     }
 
 
