@@ -86,7 +86,7 @@ def test_an_uploaded_zip_is_imported_in_the_background_and_retrained_once(app, a
 
     page = admin.get(f"/admin/people/import?job={job_id}")
     assert page.status_code == 200
-    html = page.text
+    html = " ".join(page.text.split())
     assert 'id="import-progress" max="1" value="1"' in html
     assert 'data-fact="people_created">3<' in html and 'data-fact="accepted">5<' in html
     assert 'data-refused="multiple_faces">1<' in html and 'data-fact="duplicates">1<' in html

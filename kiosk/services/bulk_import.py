@@ -2,7 +2,7 @@
 
 :func:`import_photos` reads an :class:`~kiosk.services.import_sources.ImportSource` photo by
 photo and enrolls each through the enrollment service's two steps
-(:func:`~kiosk.services.enrollment.check_photos`, then
+(:func:`~kiosk.services.enrollment.check_photo_batch`, then
 :func:`~kiosk.services.enrollment.store_samples`), so a photo is accepted or refused for the
 same reasons as in the admin's per-person upload. Photos are embedded in batches of the
 embedder's ``batch_size`` (FaceNet embeds a batch much faster per face; dlib does not gain).
@@ -57,7 +57,15 @@ from ..extensions import db
 from ..models import FaceSample, Person
 from . import people as people_service
 from .database import is_postgresql
-from .enrollment import CheckedPhoto, EnrolledFaces, EnrollmentRefused, Photo, check_photos, content_hash, store_samples
+from .enrollment import (
+    CheckedPhoto,
+    EnrolledFaces,
+    EnrollmentRefused,
+    Photo,
+    check_photo_batch,
+    content_hash,
+    store_samples,
+)
 from .import_sources import (
     IMAGE_SUFFIXES,
     ImportSource,
@@ -393,7 +401,7 @@ class _Run:
     def flush(self, batch: list[_Pending]) -> None:
         to_check = [p for p in batch if p.outcome is None]
         if to_check:
-            results = check_photos([(p.who.person, p.photo) for p in to_check], self.enrolled_faces)
+            results = check_photo_batch([(p.who.person, p.photo) for p in to_check], self.enrolled_faces)
             accepted: dict[int, list[tuple[_Pending, CheckedPhoto]]] = {}
             for pending, result in zip(to_check, results):
                 if isinstance(result, EnrollmentRefused):

@@ -204,7 +204,7 @@ def _find_face(photo: Photo) -> _FoundFace:
     return _FoundFace(photo, canonical_crop(bgr, analysis.face), quality, len(analysis.faces) - 1)
 
 
-def check_photos(
+def check_photo_batch(
     photos: list[tuple[Person | None, Photo]], enrolled: EnrolledFaces | None = None
 ) -> list[CheckedPhoto | EnrollmentRefused]:
     """Decode, check, crop and embed photos, each for its person (None: a person not created yet);
@@ -243,7 +243,7 @@ def check_photo_bytes(person: Person | None, photo: Photo) -> CheckedPhoto:
     """Decode, check, crop and embed one photo for ``person`` (None: a person not created yet).
     Writes nothing. Raises :class:`EnrollmentRefused` (the photo's fault) or ``ModelUnavailable``
     (a model file is missing: nobody's photo can be enrolled until the operator restores it)."""
-    (result,) = check_photos([(person, photo)])
+    (result,) = check_photo_batch([(person, photo)])
     if isinstance(result, EnrollmentRefused):
         raise result
     return result
