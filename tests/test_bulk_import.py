@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from face_helpers import DEFAULT_EMBEDDER_ID
 from import_helpers import (
     EXPECTED,
     EXTERNAL_IDS,
@@ -87,7 +88,7 @@ def test_a_folder_a_zip_and_a_csv_import_the_same_people(app, staff_folder, tmp_
     for name, samples in people.items():
         for sample in samples:
             assert sample.content_hash in source_hashes
-            assert sample.embedder == "dlib" and sample.embedding_array().shape == (128,)
+            assert sample.embedder == DEFAULT_EMBEDDER_ID and sample.embedding_array().shape == (512,)
             assert storage.resolve(sample.crop_path).is_file()
     expected_ids = EXTERNAL_IDS if kind == "csv" else {}
     for person in db.session.scalars(select(Person)):
@@ -313,7 +314,7 @@ def test_plain_progress_lines_say_rate_and_time_left():
 
 def kiosk_env(data_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(KIOSK_DATA_DIR=str(data_dir), TF_CPP_MIN_LOG_LEVEL="2", KIOSK_EMBEDDER="dlib")
+    env.update(KIOSK_DATA_DIR=str(data_dir), TF_CPP_MIN_LOG_LEVEL="2")
     return env
 
 

@@ -75,7 +75,7 @@ def synthesise(folder: Path, photos: int, per_person: int, seed: int = 17) -> Pa
     return folder
 
 
-def batch_costs(embedder_name: str) -> dict[str, float]:
+def batch_costs(embedder_id: str) -> dict[str, float]:
     """ms per face for each batch size, on canonical crops of real photos (after a warm-up)."""
     from kiosk.vision.embedders import get_embedder
     from kiosk.vision.faces import analyze_frame, canonical_crop
@@ -89,7 +89,7 @@ def batch_costs(embedder_name: str) -> dict[str, float]:
             crops.append(canonical_crop(image, analysis.face))
         if len(crops) == max(BATCH_SIZES):
             break
-    embedder = get_embedder(embedder_name)
+    embedder = get_embedder(embedder_id)
     embedder.embed_crops(crops[:2])
     costs = {}
     for size in BATCH_SIZES:
@@ -101,7 +101,7 @@ def batch_costs(embedder_name: str) -> dict[str, float]:
     return costs
 
 
-def one_run(folder: Path, embedder_name: str, scratch: Path) -> dict:
+def one_run(folder: Path, embedder_id: str, scratch: Path) -> dict:
     from flask_migrate import upgrade
 
     from kiosk import create_app
@@ -110,9 +110,9 @@ def one_run(folder: Path, embedder_name: str, scratch: Path) -> dict:
     from kiosk.services import bulk_import, recognition
 
     load_before = [round(x, 2) for x in os.getloadavg()]
-    data_dir = scratch / f"data-{embedder_name}-{folder.name}"
+    data_dir = scratch / f"data-{embedder_id.replace(':', '-')}-{folder.name}"
     config = Config(data_dir)
-    config.KIOSK_EMBEDDER = embedder_name
+    config.KIOSK_EMBEDDER = embedder_id
     app = create_app(config)
     with app.app_context():
         upgrade()
@@ -135,7 +135,7 @@ def one_run(folder: Path, embedder_name: str, scratch: Path) -> dict:
         "import_photos_per_s": round(summary.photos / imported, 2),
         "training_photos_per_s": round(summary.accepted / (total - imported), 2),
         "photos_per_s": round(summary.photos / total, 2),
-        "embedder": training["embedder"],
+        "embedder": ":".join(filter(None, (training.get("embedder"), training.get("weights")))),
         "load_average": {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]},
     }
 
@@ -145,27 +145,28 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,1000", help="photo counts, comma-separated")
     parser.add_argument("--embedders", default="default,dlib",
                         help="'default' is KIOSK_EMBEDDER as the kiosk resolves it (auto: FaceNet when its weights "
-                             "are installed, else dlib)")
+                             "are installed, else dlib); also facenet, dlib, facenet+dlib")
     parser.add_argument("--per-person", type=int, default=5)
     args = parser.parse_args()
 
-    from kiosk.vision.embedders import resolve_embedder_name
+    from kiosk.vision.embedders import resolve_embedder_id
 
+    default = resolve_embedder_id(os.environ.get("KIOSK_EMBEDDER", "auto"))
     names = []
     for name in args.embedders.split(","):
-        name = resolve_embedder_name(os.environ.get("KIOSK_EMBEDDER", "auto")) if name == "default" else name
+        name = resolve_embedder_id(default if name == "default" else name)
         if name not in names:
             names.append(name)
     sizes = [int(s) for s in args.sizes.split(",")]
     report: dict = {
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
-        "default_embedder": resolve_embedder_name(os.environ.get("KIOSK_EMBEDDER", "auto")),
+        "default_embedder": default,
         "per_person": args.per_person,
         "ms_per_face_by_batch_size": {},
         "runs": {},
     }
-    if report["default_embedder"] == "dlib" and "facenet" not in names:
+    if default == "dlib" and len(names) == 1:
         report["note"] = "The default embedder is dlib here (no FaceNet weights installed): one column only."
     with tempfile.TemporaryDirectory(prefix="bench-import-") as scratch_name:
         scratch = Path(scratch_name)

@@ -325,7 +325,7 @@ class _Pending:
 
 class _Run:
     def __init__(self, source: ImportSource, on_photo: PhotoFn | None, on_progress: ProgressFn | None) -> None:
-        from ..vision.embedders import get_embedder, resolve_embedder_name
+        from ..vision.embedders import get_embedder, resolve_embedder_id
 
         self.source = source
         self.on_photo = on_photo
@@ -334,11 +334,11 @@ class _Run:
         self.started = time.perf_counter()
         self.people = _People()
         self.journal = _CropJournal()
-        embedder_name = resolve_embedder_name()
-        embedder = get_embedder(embedder_name)
+        embedder_id = resolve_embedder_id()
+        embedder = get_embedder(embedder_id)
         embedder.model  # noqa: B018 - a missing model file stops the import before any photo is read
-        self.batch_size = max(1, int(getattr(embedder, "batch_size", 1)))
-        self.enrolled_faces = EnrolledFaces(embedder_name)
+        self.batch_size = max(1, embedder.batch_size)
+        self.enrolled_faces = EnrolledFaces(embedder_id)
         self.enrolled: dict[str, int] = dict(
             db.session.execute(
                 select(FaceSample.content_hash, FaceSample.person_id).where(FaceSample.content_hash.is_not(None))
