@@ -22,7 +22,6 @@ from rich.progress import (
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.text import Text
 
@@ -40,6 +39,14 @@ class _ImportBar(Progress):
         yield self.make_tasks_table(self.tasks)
         if self.counts:
             yield Text(self.counts, style="progress.description")
+
+
+class _TimeLeftColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        if task.finished:
+            return Text("done", style="progress.remaining")
+        left = task.time_remaining
+        return Text("" if left is None else f"{format_duration(left)} left", style="progress.remaining")
 
 
 class _RateColumn(ProgressColumn):
@@ -74,19 +81,23 @@ class ImportProgressDisplay:
                 TaskProgressColumn(),
                 _RateColumn(),
                 TimeElapsedColumn(),
-                TextColumn("left"),
-                TimeRemainingColumn(),
+                _TimeLeftColumn(),
                 console=self.console,
                 transient=False,
             )
             self._progress.__enter__()
-            self._task = self._progress.add_task("Importing", total=None)
+            # Until the first photo, the models load (seconds): a pulsing bar says so, and the clock
+            # restarts with the photos, so the rate and the time left are the photos' own.
+            self._task = self._progress.add_task("Loading models", total=None)
         return self
 
     def update(self, state: ImportProgress) -> None:
         if self._progress is not None:
             self._progress.counts = counts_line(state)
-            self._progress.update(self._task, total=state.total, completed=state.done)
+            if self._progress.tasks[0].description != "Importing":
+                self._progress.reset(self._task, total=state.total, completed=state.done, description="Importing")
+            else:
+                self._progress.update(self._task, total=state.total, completed=state.done)
             return
         now = time.monotonic()
         finished = state.done >= state.total
