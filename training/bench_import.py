@@ -75,8 +75,9 @@ def synthesise(folder: Path, photos: int, per_person: int, seed: int = 17) -> Pa
     return folder
 
 
-def batch_costs(embedder_id: str) -> dict[str, float]:
-    """ms per face for each batch size, on canonical crops of real photos (after a warm-up)."""
+def batch_costs(embedder_id: str, rounds: int = 5, faces_per_round: int = 32) -> dict[str, float]:
+    """Median ms per face for each batch size, on canonical crops of real photos (after a warm-up).
+    The sizes take turns within each round, so a change of load on the machine hits them alike."""
     from kiosk.vision.embedders import get_embedder
     from kiosk.vision.faces import analyze_frame, canonical_crop
     from kiosk.vision.image import load_image
@@ -90,15 +91,16 @@ def batch_costs(embedder_id: str) -> dict[str, float]:
         if len(crops) == max(BATCH_SIZES):
             break
     embedder = get_embedder(embedder_id)
-    embedder.embed_crops(crops[:2])
-    costs = {}
-    for size in BATCH_SIZES:
-        faces, started = 0, time.perf_counter()
-        while faces < 64:
-            embedder.embed_crops(crops[:size])
-            faces += size
-        costs[str(size)] = round(1000 * (time.perf_counter() - started) / faces, 1)
-    return costs
+    for size in BATCH_SIZES:  # warm-up: the first call of each shape may cost more
+        embedder.embed_crops(crops[:size])
+    times: dict[int, list[float]] = {size: [] for size in BATCH_SIZES}
+    for _ in range(rounds):
+        for size in BATCH_SIZES:
+            started = time.perf_counter()
+            for _ in range(faces_per_round // size):
+                embedder.embed_crops(crops[:size])
+            times[size].append(1000 * (time.perf_counter() - started) / (faces_per_round // size * size))
+    return {str(size): round(float(np.median(values)), 1) for size, values in times.items()}
 
 
 def one_run(folder: Path, embedder_id: str, scratch: Path) -> dict:
@@ -147,6 +149,7 @@ def main() -> None:
                         help="'default' is KIOSK_EMBEDDER as the kiosk resolves it (auto: FaceNet when its weights "
                              "are installed, else dlib); also facenet, dlib, facenet+dlib")
     parser.add_argument("--per-person", type=int, default=5)
+    parser.add_argument("--batches-only", action="store_true", help="only the cost per face of each batch size")
     args = parser.parse_args()
 
     from kiosk.vision.embedders import resolve_embedder_id
@@ -170,11 +173,13 @@ def main() -> None:
         report["note"] = "The default embedder is dlib here (no FaceNet weights installed): one column only."
     with tempfile.TemporaryDirectory(prefix="bench-import-") as scratch_name:
         scratch = Path(scratch_name)
-        folders = {size: synthesise(scratch / f"staff-{size}", size, args.per_person) for size in sizes}
+        folders = {} if args.batches_only else {
+            size: synthesise(scratch / f"staff-{size}", size, args.per_person) for size in sizes
+        }
         for name in names:
             report["ms_per_face_by_batch_size"][name] = batch_costs(name)
             print(f"{name}: ms per face by batch size {report['ms_per_face_by_batch_size'][name]}", file=sys.stderr)
-        for size in sizes:
+        for size in folders:
             for name in names:
                 figures = one_run(folders[size], name, scratch)
                 report["runs"].setdefault(str(size), {})[name] = figures
