@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from face_helpers import DEFAULT_EMBEDDER_ID
 from import_helpers import count_trainings, EXPECTED, write_csv, write_folder, write_zip
 from sqlalchemy import func, select
 
@@ -91,6 +92,7 @@ def test_an_uploaded_zip_is_imported_in_the_background_and_retrained_once(app, a
     assert 'data-fact="people_created">3<' in html and 'data-fact="accepted">5<' in html
     assert 'data-refused="multiple_faces">1<' in html and 'data-fact="duplicates">1<' in html
     assert "The face model was retrained once: 3 people, 5 photos" in html
+    assert f'data-fact="embedder">{DEFAULT_EMBEDDER_ID}<' in html  # the real FaceNet, as the kiosk defaults to
     assert "George W Bush" in html and "More than one face" in html
 
     status = admin.get(f"/api/v1/people/import/jobs/{job_id}").get_json()

@@ -98,6 +98,10 @@ def _training_lines(display):
     return on_training
 
 
+def _embedder_id(training: dict) -> str:
+    return ":".join(filter(None, (training.get("embedder"), training.get("weights"))))
+
+
 def summary_text(summary) -> str:
     from ..services.bulk_import import format_duration
 
@@ -119,7 +123,7 @@ def summary_text(summary) -> str:
     else:
         lines.append(
             f"Face model retrained: {training.get('people')} people, {training.get('samples')} photos, "
-            f"{training.get('seconds')} s."
+            f"{training.get('seconds')} s (embedder {_embedder_id(training)})."
         )
     return "\n".join(lines)
 

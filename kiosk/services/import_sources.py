@@ -135,7 +135,10 @@ class PhotoUnreadable(Exception):
 # ---------------------------------------------------------------------------- the folder layout
 
 
-def _people_layout(entries: list[tuple[tuple[str, ...], int, Callable[[], bytes]]], source_name: str) -> list[SourcePhoto]:
+PhotoEntry = tuple[tuple[str, ...], int, Callable[[], bytes]]  # path parts, size, reader
+
+
+def _people_layout(entries: list[PhotoEntry], source_name: str) -> list[SourcePhoto]:
     """Photos from (path parts, size, reader) of a folder or an archive laid out as Person/photo."""
     entries = sorted(entries, key=lambda e: e[0])
     # A ZIP of the folder itself holds one top-level folder: look through it.
@@ -206,6 +209,11 @@ def read_folder(folder: Path) -> ImportSource:
 
 
 # ---------------------------------------------------------------------------- ZIP archives
+
+
+def _path_parts(name: str) -> tuple[str, ...]:
+    """``a\\b/./c`` -> (a, b, c): a path as archives and spreadsheets write it, without empty or ``.`` parts."""
+    return tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
 
 
 def _member_name(info: zipfile.ZipInfo) -> str:
@@ -315,7 +323,7 @@ def read_zip(path: Path, label: str | None = None) -> ImportSource:
 def _archive_source(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInfo, str]], label: str) -> ImportSource:
     entries, others, csvs, skipped = [], [], [], 0
     by_name: dict[str, tuple[zipfile.ZipInfo, str]] = {}
-    named = [(info, tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))) for info, name in members]
+    named = [(info, _path_parts(name)) for info, name in members]
     named = [(info, parts) for info, parts in named if parts]
     tops = {parts[0] for _, parts in named if len(parts) > 1}
     wrapper = next(iter(tops)) if len(tops) == 1 and all(len(parts) > 1 for _, parts in named) else None
@@ -344,7 +352,7 @@ def _archive_source(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInf
         base = parts[:-1]
 
         def open_listed(written: str):
-            key = "/".join(base + tuple(p for p in written.replace("\\", "/").split("/") if p not in ("", ".")))
+            key = "/".join(base + _path_parts(written))
             found = by_name.get(nfc(key))
             if found is None:
                 return None, key

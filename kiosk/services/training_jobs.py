@@ -56,7 +56,9 @@ _threads: dict[str, threading.Thread] = {}
 ProgressFn = Callable[..., None]  # progress(fraction, stage, detail=None)
 
 _INTERRUPTED = {
-    "import": "Interrupted: the server restarted while it was importing. Resume it: photos already imported are skipped.",
+    "import": (
+        "Interrupted: the server restarted while it was importing. Resume it: photos already imported are skipped."
+    ),
 }
 
 
@@ -202,7 +204,9 @@ def start_job(
         jobs = _load_all(records)
         busy = next((j for j in jobs if j.kind == kind and j.running), None)
         if busy is not None:
-            what = "An import is already running" if kind == "import" else f"The {kind} model is already being retrained"
+            what = (
+                "An import is already running" if kind == "import" else f"The {kind} model is already being retrained"
+            )
             raise Conflict(
                 f"{what} (started {busy.created_at}).",
                 code="already_importing" if kind == "import" else "already_training",

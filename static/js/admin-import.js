@@ -14,7 +14,8 @@
     bar.value = fraction;
     bar.textContent = Math.round(fraction * 100) + "%";
     document.getElementById("import-percent").textContent = Math.round(fraction * 100) + "%";
-    document.getElementById("import-stage").textContent = done ? "Done" : (job.state === "failed" ? "Stopped" : job.stage);
+    var stage = done ? "Done" : (job.state === "failed" ? "Stopped" : job.stage);
+    document.getElementById("import-stage").textContent = stage;
     var counts = document.getElementById("import-counts");
     var d = job.detail || {};
     if (counts && d.total) {
