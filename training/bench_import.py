@@ -3,6 +3,7 @@ it, at 100 and 1,000 photos, for the default embedder and dlib side by side in o
 
     .venv/bin/python training/bench_import.py                          # 100 and 1,000 photos
     .venv/bin/python training/bench_import.py --sizes 100 --embedders dlib
+    .venv/bin/python training/bench_import.py --sizes 1000 --no-batches   # the imports only
 
 The photos are synthesised from the real dataset photos (../shared/datasets/faces-dev, or
 tests/data/faces when it is absent): each synthetic person is one source photo and
@@ -150,6 +151,8 @@ def main() -> None:
                              "are installed, else dlib); also facenet, dlib, facenet+dlib")
     parser.add_argument("--per-person", type=int, default=5)
     parser.add_argument("--batches-only", action="store_true", help="only the cost per face of each batch size")
+    parser.add_argument("--no-batches", action="store_true",
+                        help="skip the cost per face of each batch size (dlib's takes minutes): only the imports")
     args = parser.parse_args()
 
     from kiosk.vision.embedders import resolve_embedder_id
@@ -176,7 +179,7 @@ def main() -> None:
         folders = {} if args.batches_only else {
             size: synthesise(scratch / f"staff-{size}", size, args.per_person) for size in sizes
         }
-        for name in names:
+        for name in [] if args.no_batches else names:
             report["ms_per_face_by_batch_size"][name] = batch_costs(name)
             print(f"{name}: ms per face by batch size {report['ms_per_face_by_batch_size'][name]}", file=sys.stderr)
         for size in folders:
