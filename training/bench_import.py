@@ -14,9 +14,11 @@ photos and people, not on who they are.
 
 Each run uses a fresh data dir with the real migrations, imports the folder with the real
 service (:func:`kiosk.services.bulk_import.import_path`, as the command does, without the
-progress display), then trains once (:func:`kiosk.services.recognition.train_faces`). Before
-the runs it prints the embedders' cost per face for each batch size on real crops: the reason
-for each embedder's ``batch_size``. Prints one JSON object; the load average is in it (other
+progress display), then trains once (:func:`kiosk.services.recognition.train_faces`). The models
+are loaded and run once before the runs (loading TensorFlow and FaceNet's weights takes seconds
+once per process: it is not a cost per photo). Before the runs it also prints the embedders' cost
+per face for each batch size on real crops (``--no-batches`` skips that): the reason for each
+embedder's ``batch_size``. Prints one JSON object; the load average is in it (other
 work on the machine slows every figure alike: compare figures of the same run).
 """
 
@@ -76,10 +78,8 @@ def synthesise(folder: Path, photos: int, per_person: int, seed: int = 17) -> Pa
     return folder
 
 
-def batch_costs(embedder_id: str, rounds: int = 5, faces_per_round: int = 32) -> dict[str, float]:
-    """Median ms per face for each batch size, on canonical crops of real photos (after a warm-up).
-    The sizes take turns within each round, so a change of load on the machine hits them alike."""
-    from kiosk.vision.embedders import get_embedder
+def real_crops(count: int = max(BATCH_SIZES)) -> list[np.ndarray]:
+    """Canonical crops of the first ``count`` dataset photos with one usable face (loads the detector)."""
     from kiosk.vision.faces import analyze_frame, canonical_crop
     from kiosk.vision.image import load_image
 
@@ -89,8 +89,28 @@ def batch_costs(embedder_id: str, rounds: int = 5, faces_per_round: int = 32) ->
         analysis = analyze_frame(image)
         if analysis.status == "ok":
             crops.append(canonical_crop(image, analysis.face))
-        if len(crops) == max(BATCH_SIZES):
+        if len(crops) == count:
             break
+    return crops
+
+
+def warm_up(embedder_id: str) -> None:
+    """Load the detector and the embedder and run them once, so that no run's figures include loading
+    TensorFlow and the weights (a one-off of some seconds per process, not a cost per photo)."""
+    from kiosk.vision.embedders import get_embedder
+
+    embedder = get_embedder(embedder_id)
+    crops = real_crops(embedder.batch_size)
+    embedder.embed_crops(crops[:1])
+    embedder.embed_crops(crops)
+
+
+def batch_costs(embedder_id: str, rounds: int = 5, faces_per_round: int = 32) -> dict[str, float]:
+    """Median ms per face for each batch size, on canonical crops of real photos (after a warm-up).
+    The sizes take turns within each round, so a change of load on the machine hits them alike."""
+    from kiosk.vision.embedders import get_embedder
+
+    crops = real_crops()
     embedder = get_embedder(embedder_id)
     for size in BATCH_SIZES:  # warm-up: the first call of each shape may cost more
         embedder.embed_crops(crops[:size])
@@ -179,9 +199,11 @@ def main() -> None:
         folders = {} if args.batches_only else {
             size: synthesise(scratch / f"staff-{size}", size, args.per_person) for size in sizes
         }
-        for name in [] if args.no_batches else names:
-            report["ms_per_face_by_batch_size"][name] = batch_costs(name)
-            print(f"{name}: ms per face by batch size {report['ms_per_face_by_batch_size'][name]}", file=sys.stderr)
+        for name in names:
+            warm_up(name)
+            if not args.no_batches:
+                report["ms_per_face_by_batch_size"][name] = costs = batch_costs(name)
+                print(f"{name}: ms per face by batch size {costs}", file=sys.stderr)
         for size in folders:
             for name in names:
                 figures = one_run(folders[size], name, scratch)
