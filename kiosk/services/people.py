@@ -2,8 +2,8 @@
 
 Deleting a person is a privacy operation: their face samples (crops and embeddings),
 attendance events and photos all go, and their name from the results of past imports. Rows are
-deleted first, in one transaction; files are removed after the commit, so a failure can leave a stray file (logged by count, never
-by name) but never a row pointing at a missing file.
+deleted first, in one transaction; files are removed after the commit, so a failure can leave a
+stray file (logged by count, never by name) but never a row pointing at a missing file.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ is not kept (only the aligned crop), so its hash is stored instead: a hex sha256
 the look-up. Samples enrolled before this revision have none (NULL).
 
 Revision ID: b17c0a7e4a51
-Revises: 5ca1e0a70001
+Revises: 1ea4ed160001
 Create Date: 2026-11-29 17:00:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b17c0a7e4a51'
-down_revision = '5ca1e0a70001'
+down_revision = '1ea4ed160001'
 branch_labels = None
 depends_on = None
 
