@@ -119,7 +119,9 @@ def test_a_photo_that_fails_with_a_server_error_leaves_no_one(app, admin, monkey
 
 
 def test_a_disk_that_fails_half_way_leaves_no_person_and_no_crop(app, admin, monkeypatch):
-    monkeypatch.setattr(storage, "store_bytes", _FailsOnSecondCall(storage.store_bytes, OSError(28, "No space left")))
+    # store_samples writes its crops with write_relative (their paths are chosen first, for the import's journal)
+    monkeypatch.setattr(storage, "write_relative",
+                        _FailsOnSecondCall(storage.write_relative, OSError(28, "No space left")))
     answer = add_person(admin, "Colin Powell", real())
     assert answer.status_code == 500
     assert written(app) == NOTHING  # the first crop, written before the failure, was removed
@@ -127,7 +129,9 @@ def test_a_disk_that_fails_half_way_leaves_no_person_and_no_crop(app, admin, mon
 
 def test_enrolling_into_an_existing_person_stores_all_or_nothing(app, admin, make_person, monkeypatch):
     person = make_person("Colin Powell")
-    monkeypatch.setattr(storage, "store_bytes", _FailsOnSecondCall(storage.store_bytes, OSError(28, "No space left")))
+    # store_samples writes its crops with write_relative (their paths are chosen first, for the import's journal)
+    monkeypatch.setattr(storage, "write_relative",
+                        _FailsOnSecondCall(storage.write_relative, OSError(28, "No space left")))
     answer = admin.post(f"/api/v1/people/{person.id}/samples", headers={"X-CSRFToken": admin.csrf},
                         data={"photos": [(io.BytesIO(data), name) for data, name in real()]})
     assert answer.status_code == 500
@@ -144,7 +148,9 @@ def test_the_command_line_adds_nobody_when_no_photo_is_accepted(app, runner, tmp
 
 
 def test_the_command_line_adds_nobody_when_it_fails_half_way(app, runner, monkeypatch):
-    monkeypatch.setattr(storage, "store_bytes", _FailsOnSecondCall(storage.store_bytes, OSError(28, "No space left")))
+    # store_samples writes its crops with write_relative (their paths are chosen first, for the import's journal)
+    monkeypatch.setattr(storage, "write_relative",
+                        _FailsOnSecondCall(storage.write_relative, OSError(28, "No space left")))
     result = runner.invoke(args=["people", "enroll", "Colin Powell", *map(str, POWELL)])
     assert result.exit_code != 0
     assert written(app) == NOTHING
