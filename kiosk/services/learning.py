@@ -43,7 +43,7 @@ from ..extensions import db
 from ..models import FaceSample, Person, SampleKind, utcnow
 from ..vision.face_learning import LEARNED, CheckInEvidence, LearningPolicy, decide
 from . import recognition
-from .photos import ORPHAN_MIN_AGE_S
+from .photos import ORPHAN_MIN_AGE_S, remove_files
 
 log = logging.getLogger(__name__)
 
@@ -149,19 +149,8 @@ def _store(person_id: int, evidence: CheckInEvidence, kiosk_id: str, embedder: s
         db.session.rollback()
         storage.remove(relative)
         raise
-    _remove_files(evicted_files)
+    remove_files(evicted_files)
     return sample, len(evicted_files)
-
-
-def _remove_files(paths: list[str]) -> None:
-    failures = 0
-    for relative in paths:
-        try:
-            storage.remove(relative)
-        except (OSError, storage.UnsafePath):
-            failures += 1
-    if failures:
-        log.error("%d learned face crop(s) could not be removed; `kiosk purge --orphans` retries.", failures)
 
 
 def _delete(samples: list[FaceSample]) -> int:
@@ -172,7 +161,7 @@ def _delete(samples: list[FaceSample]) -> int:
     for sample in samples:
         db.session.delete(sample)
     db.session.commit()
-    _remove_files(files)
+    remove_files(files)
     recognition.sync_model_with_samples()
     return len(files)
 

@@ -319,7 +319,8 @@ def remove_files(paths: list[str | None]) -> int:
         except (OSError, storage.UnsafePath):
             failures += 1
     if failures:
-        log.error("%d photo file(s) could not be removed; `purge_orphan_files()` retries later.", failures)
+        log.error("%d photo or face file(s) could not be removed; `kiosk purge --orphans` removes them later.",
+                  failures)
     return failures
 
 
