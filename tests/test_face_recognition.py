@@ -40,6 +40,21 @@ def test_train_summary(trained_site):
     assert summary["trained_at"]
 
 
+def test_a_model_trained_after_the_last_enrollment_is_not_stale(trained_app):
+    """"Stale" compares the model's time with the last enrollment's, which the database keeps to the
+    microsecond. The model's time was cut to the second, so a model trained within the second of the last
+    photo looked older than it: reported stale, and a second bulk import of the same photos trained again."""
+    from datetime import datetime
+
+    from kiosk.services import model_status
+
+    trained_at = recognition.load_model().trained_at
+    assert datetime.fromisoformat(trained_at).isoformat(timespec="microseconds") == trained_at
+    info = model_status.face_model_info()
+    assert datetime.fromisoformat(info["last_enrolled_at"]) < datetime.fromisoformat(trained_at)
+    assert info["stale"] is False
+
+
 @pytest.mark.parametrize("name", sorted(HELD_OUT))
 def test_enrolled_people_are_identified_on_photos_not_enrolled(trained_app, name):
     result = identify(HELD_OUT[name])

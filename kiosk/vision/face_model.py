@@ -484,7 +484,8 @@ def build_face_model(
         gallery_sample_ids=np.array([s.sample_id for s in samples], dtype=np.int64),
         threshold=threshold,
         score_slope=slope,
-        trained_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # As precise as the sample times "stale" compares it with (model_status).
+        trained_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         cv_accuracy=_cross_validate(samples, rng) if cross_validate else None,
         threshold_source=source,
         augmentations=len(AUGMENTATIONS),
