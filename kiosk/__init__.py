@@ -16,10 +16,22 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "40000000")
 
 from flask import Flask  # noqa: E402
 
-from .config import REPO_ROOT, Config, check_settings  # noqa: E402
+from .config import ConfigError, REPO_ROOT, Config, check_settings  # noqa: E402
 from .extensions import csrf, db, login_manager, migrate  # noqa: E402
 
 __all__ = ["create_app"]
+
+
+def _check_machine_settings(settings) -> None:
+    """The check-in's KIOSK_CHECKIN_* settings and KIOSK_LIVENESS_POLICY, converted and checked once,
+    at start: a bad value or a misspelt name stops the start with a message naming it, instead of
+    failing (or being ignored) in the middle of someone's check-in."""
+    from .checkin.machine import MachineConfig
+
+    try:
+        MachineConfig.from_mapping(settings).liveness_settings()
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def create_app(config: object | dict | None = None) -> Flask:
@@ -37,6 +49,7 @@ def create_app(config: object | dict | None = None) -> Flask:
     else:
         app.config.from_object(config)
     check_settings(app.config)  # also the overrides: a bad time zone or repeat rule refuses to start
+    _check_machine_settings(app.config)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)

@@ -167,6 +167,10 @@ class Config:
         # day is the check-in, later ones check-outs (kiosk/services/attendance.py).
         self.KIOSK_REPEAT_RULE = os.environ.get("KIOSK_REPEAT_RULE", "ignore")
         self.KIOSK_PHOTO_RETENTION_DAYS = _env_int("KIOSK_PHOTO_RETENTION_DAYS", 0)  # 0 = keep
+        # What a check-in that fails liveness becomes (kiosk.checkin.liveness): "review" (default:
+        # kept for an administrator to approve, the kiosk says so), "refuse" (the kiosk asks the
+        # person to try again; the attempt is still kept) or "off" (recorded as normal).
+        self.KIOSK_LIVENESS_POLICY = os.environ.get("KIOSK_LIVENESS_POLICY", "review")
         self.KIOSK_REQUIRE_DEVICE_TOKEN = _env_bool("KIOSK_REQUIRE_DEVICE_TOKEN", False)
         # Kiosk sessions one registered device, or one address, may hold (kiosk.checkin.sessions).
         self.KIOSK_SESSIONS_PER_CLIENT = _env_int("KIOSK_SESSIONS_PER_CLIENT", 8)

@@ -99,6 +99,9 @@ class Person(db.Model):
     events: Mapped[list[AttendanceEvent]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
     )
+    suspected_spoofs: Mapped[list[SuspectedSpoof]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     __table_args__ = (CheckConstraint("length(trim(name)) > 0", name="name_not_blank"),)
 
@@ -190,6 +193,46 @@ class AttendanceEvent(db.Model):
     __table_args__ = (
         CheckConstraint("happy_score IS NULL OR (happy_score >= 0 AND happy_score <= 1)", name="happy_range"),
     )
+
+
+class SpoofStatus(str, enum.Enum):
+    open = "open"  # waiting for an administrator
+    approved = "approved"  # an administrator made it a normal check-in (event_id)
+    dismissed = "dismissed"  # an administrator confirmed it was not the person
+
+
+class SuspectedSpoof(db.Model):
+    """A check-in that failed liveness (kiosk.checkin.liveness): no attendance event until an
+    administrator approves it. Its photo and the neutral frame the expression cue rose from are
+    biometric data under ``spoofs/`` in the media dir: deleted with the person and by retention."""
+
+    __tablename__ = "suspected_spoof"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    kiosk_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    policy: Mapped[str] = mapped_column(String(16), nullable=False)  # review | refuse: what the kiosk said
+    status: Mapped[SpoofStatus] = mapped_column(
+        Enum(SpoofStatus, name="spoof_status", native_enum=False, validate_strings=True, length=16),
+        nullable=False, default=SpoofStatus.open,
+    )
+    identification_score: Mapped[float | None] = mapped_column(Float)
+    happy_score: Mapped[float | None] = mapped_column(Float)
+    liveness_score: Mapped[float] = mapped_column(Float, nullable=False)
+    failed_cues: Mapped[str] = mapped_column(String(64), nullable=False)  # comma-separated cue names
+    liveness_json: Mapped[str] = mapped_column(Text, nullable=False)  # the verdict's cues and figures
+    photo_path: Mapped[str | None] = mapped_column(String(255), unique=True)  # the captured frame (JPEG)
+    neutral_path: Mapped[str | None] = mapped_column(String(255), unique=True)  # the least happy frame (JPEG)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("attendance_event.id", ondelete="SET NULL"))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    person: Mapped[Person] = relationship(back_populates="suspected_spoofs")
+
+    @property
+    def files(self) -> list[str]:
+        return [p for p in (self.photo_path, self.neutral_path) if p]
 
 
 class AdminUser(UserMixin, db.Model):

@@ -30,7 +30,9 @@ OBAMA, BIDEN = 1, 2
 BOX = (260, 140, 120, 150)
 FPS = 15.0
 RATES = [4.0, 15.0, 30.0]
-CONFIG = MachineConfig()
+# These sequences are about transitions, holds and timeouts; liveness (which a synthetic sequence
+# of observations cannot pass without a face that changes) is tested in test_liveness.py.
+CONFIG = MachineConfig(liveness_policy="off")
 
 
 @dataclass
@@ -44,11 +46,18 @@ class MemoryBackend:
         earlier = self.recent.get(person_id)
         return None if earlier is None else RecordOutcome("check_in", earlier, None, duplicate=True)
 
-    def record(self, person_id, frame, happy, identification_score, evidence=None):
+    suspects: list[tuple[int, object, str]] = field(default_factory=list)
+
+    def record(self, person_id, frame, happy, identification_score, evidence=None, liveness=None):
         self.recorded.append((person_id, happy, identification_score))
         self.frames.append(frame)
         self.evidence.append(evidence)
         return RecordOutcome("check_in", datetime(2026, 11, 21, 9, 2, tzinfo=timezone.utc), "tok")
+
+    def record_suspect(self, person_id, frame, happy, identification_score, liveness, neutral_frame, policy):
+        self.suspects.append((person_id, liveness, policy))
+        kind = "refused" if policy == "refuse" else "needs_review"
+        return RecordOutcome(kind, datetime(2026, 11, 21, 9, 2, tzinfo=timezone.utc), None)
 
 
 class Clock:
@@ -75,7 +84,7 @@ def clock(request):
 
 @pytest.fixture
 def machine(backend, clock):
-    m = CheckInMachine(config=MachineConfig(), backend=backend)
+    m = CheckInMachine(config=CONFIG, backend=backend)
     m.reset(clock.t)
     return m
 

@@ -41,9 +41,10 @@ from typing import Any, Protocol
 from ..vision.face_learning import CheckInEvidence
 from ..vision.gestures import GesturePrediction
 from .evidence import EvidenceKeeper
-from .vote_frames import VoteEvidence
 from .gesture_hold import GestureHold
-from .smile import SmileCapture
+from .liveness import BodyGeometry, LivenessJudge, LivenessSettings, LivenessVerdict
+from .smile import Capture, SmileCapture
+from .vote_frames import VoteEvidence
 
 
 class State(str, enum.Enum):
@@ -63,7 +64,8 @@ class Stage(str, enum.Enum):
     IDENTITY = "identity"  # embedding + classifier (IDLE/IDENTIFYING, at most every vote_gap_s)
     SAME_PERSON = "same_person"  # embedding compared with the identified person (every same_person_every_s)
     POSE = "pose"  # pose landmarks + gesture (CONFIRMING, SMILING)
-    EMOTION = "emotion"  # happy score (SMILING)
+    EMOTION = "emotion"  # happy score (CONFIRMING: the neutral face liveness rises from; SMILING)
+    LIVENESS = "liveness"  # the passive presentation-attack score (CONFIRMING, SMILING; every liveness_every_s)
 
 
 UNKNOWN_VOTE = -1  # the vote of a face the recogniser rejects
@@ -92,14 +94,37 @@ class MachineConfig:
     smile_hold_s: float = 0.3
     smile_hold_frames: int = 2
     message_s: float = 4.0  # how long DONE / UNKNOWN / CANCELLED stay on screen
+    # Liveness (kiosk.checkin.liveness): what a check-in that fails it becomes, and the cues' cuts.
+    liveness_policy: str = "review"  # review | refuse | off
+    liveness_rise: float = LivenessSettings.rise
+    liveness_passive_floor: float = LivenessSettings.passive_floor
+    liveness_every_s: float = 0.2  # the passive score's cadence while confirming and smiling
+
+    def liveness_settings(self) -> LivenessSettings:
+        return LivenessSettings(policy=self.liveness_policy, rise=self.liveness_rise,
+                                passive_floor=self.liveness_passive_floor)
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any], prefix: str = "KIOSK_CHECKIN_") -> MachineConfig:
+    def from_mapping(cls, values: Any, prefix: str = "KIOSK_CHECKIN_") -> MachineConfig:
+        """The site's settings: ``KIOSK_CHECKIN_<FIELD>`` for each field, and ``KIOSK_LIVENESS_POLICY``.
+        Raises ValueError naming a setting that is unknown or whose value does not convert."""
         config = cls()
-        for name, default in vars(cls()).items():
+        fields = vars(cls())
+        for key in values:
+            if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):].lower() not in fields:
+                raise ValueError(f"{key} is not a setting of the check-in (known: "
+                                 f"{', '.join(prefix + name.upper() for name in fields)}).")
+        for name, default in fields.items():
             key = prefix + name.upper()
             if key in values and values[key] not in (None, ""):
-                setattr(config, name, type(default)(values[key]))
+                try:
+                    setattr(config, name, type(default)(values[key]))
+                except (TypeError, ValueError):
+                    raise ValueError(f"{key} must be a {type(default).__name__}, not {values[key]!r}.") from None
+        policy = values.get("KIOSK_LIVENESS_POLICY") if hasattr(values, "get") else None
+        if policy not in (None, ""):
+            config.liveness_policy = str(policy).strip().lower()
+        config.liveness_settings()  # refuses an unknown policy or a cut out of range
         return config
 
 
@@ -126,12 +151,16 @@ class Observation:
     gesture_score: float = 0.0
     body_owns_face: bool | None = None  # pose head landmarks inside the face box
     happy: float | None = None
+    mouth_width: float | None = None  # mouth corners / eye corners (kiosk.vision.face_mesh), with happy
+    body_geometry: BodyGeometry | None = None  # where the face sits on the gesturing body (liveness)
+    passive_liveness: float | None = None  # 0..1, higher = live (None: not computed on this frame)
+    passive_unavailable: bool = False  # the passive liveness model is missing or broken
     frame: Any = None  # the BGR frame, kept only by the smile step
 
 
 @dataclass
 class RecordOutcome:
-    kind: str  # check_in | check_out
+    kind: str  # check_in | check_out | needs_review | refused
     timestamp: datetime
     photo_token: str | None
     duplicate: bool = False
@@ -144,11 +173,19 @@ class CheckInBackend(Protocol):
 
     def record(
         self, person_id: int, frame: Any, happy: float, identification_score: float,
-        evidence: CheckInEvidence | None = None,
+        evidence: CheckInEvidence | None = None, liveness: LivenessVerdict | None = None,
     ) -> RecordOutcome:
         """Store the attendance event and its photo atomically. ``evidence``: the identification's
         closest frame of the person and its vote, from a check-in the person confirmed (the kiosk's
-        backend offers it to the learning service)."""
+        backend offers it to the learning service only when ``liveness`` passed with margin)."""
+
+    def record_suspect(
+        self, person_id: int, frame: Any, happy: float, identification_score: float,
+        liveness: LivenessVerdict, neutral_frame: Any, policy: str,
+    ) -> RecordOutcome:
+        """Keep a check-in that failed liveness for an administrator's review (no attendance event):
+        the photo, the neutral frame the expression cue rose from, the scores. ``policy`` is
+        ``review`` (the kiosk says it awaits confirmation) or ``refuse`` (the kiosk refused it)."""
 
 
 PROMPTS = {
@@ -217,6 +254,13 @@ class CheckInMachine:
     _outcome: RecordOutcome | None = None
     _candidates: EvidenceKeeper = field(default_factory=EvidenceKeeper)
     _evidence: CheckInEvidence | None = None
+    liveness: LivenessJudge = field(init=False)
+    _passive_at: float | None = None
+    _capture: Capture | None = None  # the photo taken, waiting for the liveness cues to finish
+    _neutral: tuple[float, Any] | None = None  # (happy, frame) of the least happy frame of this check-in
+
+    def __post_init__(self) -> None:
+        self.liveness = LivenessJudge(self.config.liveness_settings())
 
     # -- what the pipeline must compute -------------------------------------------------
     def stages_needed(self, now: float | None = None) -> set[Stage]:
@@ -232,9 +276,10 @@ class CheckInMachine:
                 return {Stage.FACE, Stage.IDENTITY}
             return {Stage.FACE}
         if self.state in (State.CONFIRMING, State.SMILING):
-            stages = {Stage.FACE, Stage.POSE}
-            if self.state == State.SMILING:
-                stages.add(Stage.EMOTION)
+            # Emotion in CONFIRMING too: the neutral face the liveness expression cue rises from.
+            stages = {Stage.FACE, Stage.POSE, Stage.EMOTION}
+            if due(self._passive_at, self.config.liveness_every_s):
+                stages.add(Stage.LIVENESS)
             # A person in the middle of a gesture hold is not kept waiting by the re-check's
             # embedding (it took the hold's last frame ~200 ms with dlib here): it waits for the
             # hold to end, up to twice its period. The face box is still checked every frame.
@@ -266,6 +311,8 @@ class CheckInMachine:
             self.config.gesture_hold_s, self.config.gesture_hold_frames, self.config.gesture_min_score
         )
         self._last_gesture = (None, 0.0)
+        if state not in (State.CONFIRMING, State.SMILING):
+            self._capture = self._neutral = None  # frames are not kept past the check-in
         if state == State.IDLE:
             self.person_id = self.person_name = self.identity_score = None
             self._smile = None
@@ -279,6 +326,11 @@ class CheckInMachine:
         if state == State.CONFIRMING:
             # The identifying votes were the last check of who this is.
             self._same_person_at = now
+            # Liveness is judged on this check-in's frames from here on.
+            self.liveness.reset()
+            self._passive_at = None
+            self._capture = None
+            self._neutral = None
         if state == State.SMILING:
             self._smile = SmileCapture(
                 threshold=self.config.smile_threshold,
@@ -425,6 +477,7 @@ class CheckInMachine:
             return
         if not self._still_same_person(obs, now):
             return
+        self._observe_liveness(obs)
         gesture = self._held_gesture(obs)
         if gesture == "X":
             self._enter(State.CANCELLED, now, "cancelled")
@@ -439,21 +492,60 @@ class CheckInMachine:
     def _on_smiling(self, obs: Observation, now: float) -> None:
         if not self._still_same_person(obs, now):
             return
+        self._observe_liveness(obs)
         if self._held_gesture(obs) == "capture":
             self._smile.capture_now()
         self._update_smile(obs, now)
 
+    def _observe_liveness(self, obs: Observation) -> None:
+        """Feed this frame's cues to the liveness judge (CONFIRMING and SMILING)."""
+        if obs.passive_unavailable:
+            self.liveness.passive_unavailable = True
+        if obs.passive_liveness is not None:
+            self._passive_at = obs.now
+            self.liveness.observe_passive(obs.passive_liveness)
+        if obs.body_owns_face:
+            self.liveness.observe_body(obs.body_geometry)
+        if obs.happy is not None:
+            self.liveness.observe_expression(obs.happy, obs.mouth_width)
+            if obs.frame is not None and (self._neutral is None or obs.happy < self._neutral[0]):
+                self._neutral = (obs.happy, obs.frame)
+
     def _update_smile(self, obs: Observation, now: float) -> None:
         assert self._smile is not None
         self._happy = obs.happy
-        capture = self._smile.update(obs.frame, obs.happy if obs.happy is not None else 0.0, now)
-        if capture is None:
+        if self._capture is None:
+            self._capture = self._smile.update(obs.frame, obs.happy if obs.happy is not None else 0.0, now)
+            if self._capture is None:
+                return
+        # The photo is taken (a held smile, the capture gesture, or the step's time); a check-in the
+        # liveness judge would refuse for want of an expression change waits for one until the
+        # smile step's time is up: the both-arms-up shortcut never skips it.
+        waiting = self.config.liveness_policy != "off" and not self.liveness.expression_passed
+        if waiting and self._elapsed(now) < self.config.smile_timeout_s:
             return
-        self._outcome = self.backend.record(
-            self.person_id, capture.frame, capture.happy, self.identity_score or 0.0, evidence=self._evidence
+        self._finish(self._capture, now)
+
+    def _finish(self, capture: Capture, now: float) -> None:
+        verdict = self.liveness.verdict()
+        score = self.identity_score or 0.0
+        policy = self.config.liveness_policy
+        if verdict.live or policy == "off":
+            self._outcome = self.backend.record(
+                self.person_id, capture.frame, capture.happy, score, evidence=self._evidence, liveness=verdict
+            )
+            self._happy = capture.happy
+            self._enter(State.DONE, now, capture.reason)
+            return
+        neutral_frame = self._neutral[1] if self._neutral is not None else None
+        self._outcome = self.backend.record_suspect(
+            self.person_id, capture.frame, capture.happy, score, verdict, neutral_frame, policy
         )
         self._happy = capture.happy
-        self._enter(State.DONE, now, capture.reason)
+        if policy == "refuse":
+            self._enter(State.CANCELLED, now, "not_live")
+        else:
+            self._enter(State.DONE, now, "needs_review")
 
     def _on_message(self, obs: Observation, now: float) -> None:
         if self._elapsed(now) >= self.config.message_s:
@@ -493,6 +585,10 @@ class CheckInMachine:
         if self.state == State.CONFIRMING:
             return f"Are you {name}? Make an O to confirm, an X to cancel."
         if self.state == State.SMILING:
+            if self._capture is not None or self.liveness.smiling_from_the_start:
+                if self.liveness.smiling_from_the_start:
+                    return f"{name}, relax your face for a moment, then give us a big smile."
+                return f"Photo taken, {name}. Now a big smile to show it's really you."
             return f"Thanks, {name}! Now smile for your check-in photo :)"
         if self.state == State.UNKNOWN:
             return "Sorry, I don't recognise you. Please see an administrator."
@@ -500,12 +596,16 @@ class CheckInMachine:
             return {
                 "second_face": "Cancelled: one person at a time, please.",
                 "different_person": "Cancelled: please check in one person at a time.",
+                "not_live": "Sorry, we could not see that you are here in person. Step up again, "
+                            "look at the camera and smile, or see an administrator.",
             }.get(self._reason, "Cancelled. Step up again when you are ready.")
         if self.state == State.DONE:
             outcome = self._outcome
             if outcome and outcome.duplicate:
                 done = "checked out" if outcome.kind == "check_out" else "checked in"
                 return f"{name}, you have already {done}."
+            if outcome and outcome.kind == "needs_review":
+                return f"Thanks, {name}. An administrator will confirm this check-in."
             if outcome and outcome.kind == "check_out":
                 return f"Goodbye, {name}!"
             return f"Welcome, {name}!"
@@ -519,6 +619,11 @@ class CheckInMachine:
         if hold is not None and hold.current is not None and not hold.complete:
             return {"kind": "gesture", "name": hold.current, "progress": round(hold.progress, 3),
                     "remaining_s": round(hold.remaining_s, 2), "hold_s": hold.hold_s}
+        if self.state == State.SMILING and self._capture is not None and not self.liveness.expression_passed:
+            # The photo is taken; the ring fills as the face rises from its neutral look to a smile.
+            progress = self.liveness.expression_progress
+            return {"kind": "smile", "name": "liveness", "progress": round(progress, 3), "remaining_s": 0.0,
+                    "hold_s": 0.0}
         smile = self._smile
         if self.state == State.SMILING and smile is not None and smile.held and not smile.done:
             return {"kind": "smile", "name": "smile", "progress": round(smile.hold_progress, 3),

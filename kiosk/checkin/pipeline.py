@@ -9,7 +9,9 @@ The expensive stages run only where they matter (BRIEF section 2 and issue 6):
 * CONFIRMING/SMILING: pose + gesture (tracking mode) and a cheap same-person check: the
   face box must move continuously, and every ``same_person_every_s`` the embedding is
   computed again and must still name the same person;
-* SMILING: the emotion model on the face crop (~0.4 ms).
+* CONFIRMING/SMILING: the emotion model on the face crop (~0.4 ms), where the face sits on the
+  body (from the pose's shoulders) and, every ``liveness_every_s``, the passive presentation-attack
+  score (~4 ms): the liveness cues (``kiosk.checkin.liveness``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..vision import emotion, faces, gestures
+from ..vision import emotion, face_mesh, faces, gestures
 from ..vision.faces import Face
 from ..vision.pose import PoseLandmarks
+from ..vision.lazy import ModelUnavailable
+from .liveness import BodyGeometry
 from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage, State
 
 
@@ -51,6 +55,13 @@ class PoseEstimator(Protocol):
     def estimate(self, bgr: np.ndarray) -> PoseLandmarks | None: ...
 
 
+class PassiveLiveness(Protocol):
+    """``predict(bgr, box)``: 0..1, higher = a live face (the kiosk's is ``kiosk.vision.liveness``);
+    raises ``ModelUnavailable`` when its model files are missing or broken."""
+
+    def predict(self, bgr: np.ndarray, box: tuple[int, int, int, int]) -> float: ...
+
+
 @dataclass
 class FrameResult:
     """The drawing data of one frame, next to the machine's snapshot."""
@@ -69,9 +80,11 @@ def analyse_frame(
     identify: Identify,
     pose_estimator: PoseEstimator | None,
     now: float | None = None,
+    passive_liveness: PassiveLiveness | None = None,
 ) -> FrameResult:
     """Run the stages the machine needs on ``bgr`` and step the machine. ``pose_estimator`` may
-    be None when the machine's state needs no pose (see ``KioskSession.pose_for_frame``)."""
+    be None when the machine's state needs no pose (see ``KioskSession.pose_for_frame``); without
+    ``passive_liveness`` the passive cue counts as unavailable."""
     started = time.perf_counter()
     now = time.monotonic() if now is None else now
     needed = machine.stages_needed(now)
@@ -123,10 +136,24 @@ def analyse_frame(
             # The body making the gesture must own the face being served: its head landmarks
             # lie in the face box. A photo held up by someone else fails this.
             obs.body_owns_face = obs.face_box is not None and landmarks.head_inside_box(obs.face_box)
+            if obs.body_owns_face:
+                placed = landmarks.face_on_shoulders(obs.face_box)
+                obs.body_geometry = BodyGeometry(*placed) if placed is not None else None
             pose_points = [[round(float(p[0]), 4), round(float(p[1]), 4), round(float(p[3]), 3)] for p in landmarks.array]
 
     if Stage.EMOTION in needed and usable:
         obs.happy = emotion.analyze_emotion(bgr, face).happy
+        mouth = face_mesh.get_face_mesh().predict(bgr, face)
+        obs.mouth_width = mouth.width if mouth is not None else None
+    if Stage.LIVENESS in needed and usable:
+        if passive_liveness is None:
+            obs.passive_unavailable = True
+        else:
+            try:
+                obs.passive_liveness = float(passive_liveness.predict(bgr, face.box))
+            except ModelUnavailable:
+                # Reported at start (/healthz); here the cue fails and the site's policy decides.
+                obs.passive_unavailable = True
     if Stage.POSE in needed:
         obs.frame = bgr  # CONFIRMING (capture gesture) and SMILING may keep this frame as the photo
 

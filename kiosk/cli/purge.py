@@ -42,7 +42,7 @@ def _count(value: Any) -> Any:
               help="Keep running: purge again every HOURS hours (for a service or sidecar).")
 @click.option("--runs", type=click.IntRange(min=0), default=0, hidden=True, help="With --every: stop after N runs.")
 def purge(days: int | None, orphans: bool, every_hours: float | None, runs: int) -> None:
-    """Delete check-in photos and learned faces older than the retention period (events stay)."""
+    """Delete check-in photos, learned faces and suspected-spoof frames older than the retention period (events stay)."""
     done = 0
     while True:
         _purge_once(days, orphans)
@@ -54,7 +54,7 @@ def purge(days: int | None, orphans: bool, every_hours: float | None, runs: int)
 
 def _purge_once(days: int | None, orphans: bool) -> None:
     from ..extensions import db
-    from ..services import learning, photos
+    from ..services import learning, photos, spoofs
 
     if days is None:
         days = int(current_app.config.get("KIOSK_PHOTO_RETENTION_DAYS", 0) or 0)
@@ -63,12 +63,14 @@ def _purge_once(days: int | None, orphans: bool) -> None:
         if days > 0:
             report["photos"] = _count(photos.purge_photos_older_than(days))
             report["learned_faces"] = learning.purge_older_than(days)
+            report["spoof_evidence"] = spoofs.purge_older_than(days)
         else:
-            report["photos"] = report["learned_faces"] = 0
+            report["photos"] = report["learned_faces"] = report["spoof_evidence"] = 0
             report["note"] = "Retention is off (KIOSK_PHOTO_RETENTION_DAYS=0): no photo is old enough to purge."
         if orphans:
             report["orphans"] = _count(photos.purge_orphan_files())
             report["orphan_crops"] = learning.purge_orphan_crops()
+            report["orphan_spoof_frames"] = spoofs.purge_orphan_files()
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     finally:

@@ -1,12 +1,16 @@
 """The kiosk's check-in service: frames in, the state the page shows out.
 
 The one adapter between the Flask-free check-in engine (``kiosk.checkin``) and the rest of
-the kiosk. It wires the engine's two services: :func:`identify` (face recognition, with "no
-model trained yet" answered as nobody) and :class:`DatabaseBackend` (recording through
-``kiosk.services.attendance``, then offering the confirmed check-in's face to
-``kiosk.services.learning``); the session lends the pose tracker. :func:`process_frame`
-decodes a frame, runs the pipeline under the session's lock and builds the JSON answer
-described in the frame API contract.
+the kiosk. It wires the engine's services: :func:`identify` (face recognition, with "no
+model trained yet" answered as nobody), the passive liveness model, and :class:`DatabaseBackend`
+(recording through ``kiosk.services.attendance``, or ``kiosk.services.spoofs`` for a check-in
+that failed liveness); the session lends the pose tracker. :func:`process_frame` decodes a
+frame, runs the pipeline under the session's lock and builds the JSON answer described in the
+frame API contract. A confirmed check-in's face is offered to ``kiosk.services.learning`` after
+the answer, in the background: the "Welcome" answer never waits for a model to be saved.
+
+It reads nothing from the request: the web layer passes the kiosk's name and how to link a
+welcome photo (``photo_url``).
 
 Errors (``kiosk.errors``): ``InvalidInput`` code ``bad_image`` (400) for undecodable
 frames, ``KioskError`` code ``busy`` (409) when the session already has a frame in flight,
@@ -21,11 +25,12 @@ import threading
 import time
 import weakref
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
-from flask import current_app, g, url_for
+from flask import current_app
 
+from ..checkin.liveness import LivenessVerdict
 from ..checkin.machine import CheckInMachine, MachineConfig, RecordOutcome, Snapshot
 from ..checkin.pipeline import FrameResult, analyse_frame
 from ..checkin.sessions import KioskSession, registry
@@ -36,7 +41,8 @@ from ..models import AttendanceEvent
 from ..sitetime import to_local
 from ..vision.faces import Face
 from ..vision.image import BadImage, decode_image
-from . import recognition
+from ..vision.liveness import passive_liveness
+from . import learning, recognition, spoofs
 from .gesture_samples import sync_site_model
 
 log = logging.getLogger(__name__)
@@ -79,13 +85,20 @@ class KioskIdentify:
 identify = KioskIdentify()
 
 
+PhotoUrl = Callable[[str], str]
+
+
 class DatabaseBackend:
-    """Records check-ins for one kiosk session; see ``CheckInBackend``."""
+    """Records check-ins for one kiosk session; see ``CheckInBackend``. ``kiosk_id`` is set for
+    each frame (the device that sent it); ``learn_next`` is the face to learn from once the
+    frame's answer is out."""
 
     def __init__(self, session: KioskSession) -> None:
         # Weak: the session owns the machine that owns this backend; a strong reference back
         # would make a cycle that keeps evicted sessions (and their frames) alive until a full GC.
         self._session = weakref.ref(session)
+        self.kiosk_id = ""
+        self.learn_next: tuple[int, CheckInEvidence, str] | None = None
 
     def recent_event(self, person_id: int) -> RecordOutcome | None:
         from . import attendance
@@ -97,9 +110,9 @@ class DatabaseBackend:
 
     def record(
         self, person_id: int, frame: Any, happy: float, identification_score: float,
-        evidence: CheckInEvidence | None = None,
+        evidence: CheckInEvidence | None = None, liveness: LivenessVerdict | None = None,
     ) -> RecordOutcome:
-        from . import attendance, database, learning
+        from . import attendance, database
         from .people import get_person
 
         result = attendance.record_check_in(
@@ -107,10 +120,12 @@ class DatabaseBackend:
             frame,
             happy=happy,
             identification_score=identification_score,
-            kiosk_id=_kiosk_id(),
+            kiosk_id=self.kiosk_id,
         )
-        if not result.duplicate:
-            learning.learn_from_check_in(person_id, evidence, _kiosk_id())  # never raises
+        # Only a face that passed liveness with margin may teach the model (a print that slipped
+        # through near the cuts must not become the person's face).
+        if not result.duplicate and evidence is not None and liveness is not None and liveness.with_margin:
+            self.learn_next = (person_id, evidence, self.kiosk_id)
         event = result.event
         token = None
         session = self._session()
@@ -120,10 +135,19 @@ class DatabaseBackend:
         return RecordOutcome(kind=kind, timestamp=event.timestamp, photo_token=token, duplicate=result.duplicate)
 
 
-def _kiosk_id() -> str:
-    """The registered device's name when the kiosk presented a token, else the site's KIOSK_ID."""
-    device = g.get("kiosk_device")
-    return device.name if device is not None else current_app.config["KIOSK_ID"]
+    def record_suspect(
+        self, person_id: int, frame: Any, happy: float, identification_score: float,
+        liveness: LivenessVerdict, neutral_frame: Any, policy: str,
+    ) -> RecordOutcome:
+        from . import database
+
+        spoof = database.retry_on_disconnect(
+            lambda: spoofs.record(person_id, frame, neutral_frame, verdict=liveness, policy=policy, happy=happy,
+                                  identification_score=identification_score, kiosk_id=self.kiosk_id),
+            "keeping a suspected spoof",
+        )
+        kind = "refused" if policy == "refuse" else "needs_review"
+        return RecordOutcome(kind=kind, timestamp=spoof.timestamp, photo_token=None)
 
 
 def machine_config() -> MachineConfig:
@@ -152,7 +176,7 @@ def _local_time(moment: datetime | None) -> str | None:
 
 
 def _payload(session: KioskSession | None, snapshot: Snapshot, frame: FrameResult | None,
-             machine: CheckInMachine | None = None) -> dict[str, Any]:
+             machine: CheckInMachine | None = None, photo_url: PhotoUrl | None = None) -> dict[str, Any]:
     width, min_interval_s = (machine or session.machine).frame_wanted()
     return {
         "state": snapshot.state.value,
@@ -167,7 +191,7 @@ def _payload(session: KioskSession | None, snapshot: Snapshot, frame: FrameResul
         "hold": snapshot.hold,
         "happy": None if snapshot.happy is None else round(float(snapshot.happy), 3),
         "countdown": snapshot.countdown,
-        "photo_url": url_for("api.kiosk_photo", token=snapshot.photo_token) if snapshot.photo_token else None,
+        "photo_url": photo_url(snapshot.photo_token) if snapshot.photo_token and photo_url else None,
         "checked_in_at": _local_time(snapshot.checked_in_at),
         "event_kind": snapshot.event_kind,
         "duplicate": snapshot.duplicate,
@@ -190,9 +214,11 @@ def decode_frame(data: bytes) -> Any:
     return bgr
 
 
-def process_frame(session_id: str | None, data: bytes, client: str = "") -> tuple[str, dict[str, Any]]:
+def process_frame(session_id: str | None, data: bytes, client: str = "", *, kiosk_id: str | None = None,
+                  photo_url: PhotoUrl | None = None) -> tuple[str, dict[str, Any]]:
     """Analyse one frame for this kiosk session (opened for ``client`` if it has none: see
-    ``SessionRegistry``); returns the session id and the answer."""
+    ``SessionRegistry``); returns the session id and the answer. ``kiosk_id``: the device that
+    sent it (default: the site's KIOSK_ID); ``photo_url(token)``: the welcome photo's link."""
     from .warmup import Warming, readiness
 
     if not readiness(current_app).serving:
@@ -203,18 +229,24 @@ def process_frame(session_id: str | None, data: bytes, client: str = "") -> tupl
     session = _session(session_id, client)
     if not session.lock.acquire(blocking=False):
         raise Busy("The previous frame is still being processed; send the next one after its answer.")
+    backend = session.machine.backend
     try:
+        backend.kiosk_id = kiosk_id or current_app.config["KIOSK_ID"]
         pose = session.pose_for_frame()
         if pose is not None:
             sync_site_model()  # the gesture model a site retrained on another app host
-        result = analyse_frame(session.machine, bgr, identify, pose)
+        result = analyse_frame(session.machine, bgr, identify, pose, passive_liveness=passive_liveness())
         snapshot = session.machine.snapshot(time.monotonic())
-        return session.id, _payload(session, snapshot, result)
+        answer = _payload(session, snapshot, result, photo_url=photo_url)
+        learn, backend.learn_next = backend.learn_next, None
     finally:
         session.lock.release()
+    if learn is not None:
+        learning.learn_in_background(current_app._get_current_object(), *learn)
+    return session.id, answer
 
 
-def current_state(session_id: str | None) -> tuple[str | None, dict[str, Any]]:
+def current_state(session_id: str | None, photo_url: PhotoUrl | None = None) -> tuple[str | None, dict[str, Any]]:
     """The session's state, or IDLE (and no session id) when it has none: nothing is opened."""
     session = registry.get(session_id)
     if session is None:
@@ -222,7 +254,7 @@ def current_state(session_id: str | None) -> tuple[str | None, dict[str, Any]]:
     with session.lock:
         now = time.monotonic()
         session.machine.tick(now)
-        return session.id, _payload(session, session.machine.snapshot(now), None)
+        return session.id, _payload(session, session.machine.snapshot(now), None, photo_url=photo_url)
 
 
 def reset(session_id: str | None) -> tuple[str | None, dict[str, Any]]:

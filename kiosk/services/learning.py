@@ -3,9 +3,12 @@
 The rules (when a check-in's face is worth adding) are pure code in
 :mod:`kiosk.vision.face_learning`; the model update is :meth:`FaceModel.with_learned`. Here:
 
-* :func:`learn_from_check_in`: the kiosk's check-in adapter (``kiosk.services.checkin``) hands
+* :func:`learn_in_background`: the kiosk's check-in adapter (``kiosk.services.checkin``) hands
   over the evidence of a check-in it has just recorded (the person confirmed with a held gesture,
-  the same face throughout). Under the face model's update lock
+  the same face throughout, and it passed liveness with margin: ``kiosk.checkin.liveness``) once
+  the frame's answer is built; one worker thread per process runs :func:`learn_from_check_in`
+  in its own app context, so the "Welcome" answer never waits for the model's lock or its save.
+  Under the face model's update lock
   (:func:`kiosk.services.recognition.model_update_lock`, across processes and app hosts) the
   rules are applied to the *saved* model; a face that passes is stored as a ``learned``
   :class:`~kiosk.models.FaceSample` (its canonical crop under ``faces/``, its embedding, the
@@ -30,11 +33,12 @@ name, an embedding, a crop or a distance.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import cv2
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from .. import storage
@@ -81,6 +85,32 @@ def _learned_query(person_id: int):
 def learned_samples(person: Person) -> list[FaceSample]:
     """The person's learned samples, newest first (the admin's person page)."""
     return list(reversed(db.session.scalars(_learned_query(person.id)).all()))
+
+
+# One thread: check-ins learn one at a time (they would queue on the model's update lock anyway).
+_background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="learning")
+_pending: list[Future] = []
+
+
+def learn_in_background(app: Flask, person_id: int, evidence: CheckInEvidence, kiosk_id: str) -> Future:
+    """Run :func:`learn_from_check_in` after the caller's answer, in this process's learning thread."""
+
+    def run() -> LearningOutcome:
+        with app.app_context():
+            try:
+                return learn_from_check_in(person_id, evidence, kiosk_id)
+            finally:
+                db.session.remove()
+
+    future = _background.submit(run)
+    _pending[:] = [f for f in _pending if not f.done()] + [future]
+    return future
+
+
+def wait_for_background(timeout_s: float = 30.0) -> None:
+    """Wait for the learning already handed over (tests, and a worker that is shutting down)."""
+    for future in list(_pending):
+        future.result(timeout=timeout_s)
 
 
 def learn_from_check_in(person_id: int, evidence: CheckInEvidence | None, kiosk_id: str) -> LearningOutcome:

@@ -170,6 +170,8 @@ def biometric_files(person: Person) -> list[str]:
     paths = [s.crop_path for s in person.samples]
     for event in person.events:
         paths.extend(p for p in (event.photo_path, event.original_photo_path) if p)
+    for spoof in person.suspected_spoofs:
+        paths.extend(spoof.files)
     return paths
 
 

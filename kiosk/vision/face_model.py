@@ -198,17 +198,24 @@ class FaceModel:
             person_id = int(self.person_ids[best])
             mine = self.gallery_person_ids == person_id
             rows = self.gallery[mine]
+            enrolled_distance = distance = float("inf")
             if len(rows):
                 distances = np.sqrt(np.sum((rows - vector) ** 2, axis=1))
+                learned = np.zeros(len(rows), dtype=bool)
                 if self.learned_sample_ids:
-                    # A learned sample accepts only within learned_accept_distance(): see LEARNED_ACCEPT_RATIO.
+                    # A learned sample counts only within learned_accept_distance(): see LEARNED_ACCEPT_RATIO.
                     learned = np.isin(self.gallery_sample_ids[mine], list(self.learned_sample_ids))
                     distances = np.where(learned, distances * self._learned_distance_scale(), distances)
                 distance = float(np.min(distances))
-            else:
-                distance = float("inf")
+                if (~learned).any():
+                    enrolled_distance = float(np.min(distances[~learned]))
             score = _score(distance, self.threshold, self.score_slope)
-            results.append((person_id if distance <= self.threshold else None, score, distance))
+            # Learned samples may name and score a face, never admit one: a face farther than the
+            # threshold from every enrollment photo of the person is unknown, however close it is to
+            # what was learned. Otherwise a look-alike accepted near the threshold is learned, and
+            # the next, farther look-alike is accepted through it (a drift, measured with blended faces).
+            accepted = distance <= self.threshold and enrolled_distance <= self.threshold
+            results.append((person_id if accepted else None, score, distance))
         return results
 
     def learned_accept_distance(self) -> float:

@@ -146,6 +146,26 @@ class PoseLandmarks:
         inside = (head[:, 0] >= x0) & (head[:, 0] <= x1) & (head[:, 1] >= y0) & (head[:, 1] <= y1)
         return bool(inside.mean() >= min_fraction)
 
+    def face_on_shoulders(
+        self, box: tuple[float, float, float, float], min_visibility: float = DEFAULT_MIN_VISIBILITY
+    ) -> tuple[float, float, float] | None:
+        """Where the face box ``(x, y, w, h)`` sits on this body: (face width / shoulder width,
+        (shoulder line - face centre) / face height, |face centre - shoulders' middle| / shoulder
+        width), in pixels; None when a shoulder is not seen. A human head on these shoulders has
+        a typical size and height above them; a printed face held over the head does not
+        (kiosk.checkin.liveness)."""
+        if not (self.is_visible(LEFT_SHOULDER, min_visibility) and self.is_visible(RIGHT_SHOULDER, min_visibility)):
+            return None
+        points = self.pixels()
+        left, right = points[LEFT_SHOULDER], points[RIGHT_SHOULDER]
+        shoulder_width = float(np.hypot(*(left - right)))
+        x, y, w, h = (float(v) for v in box)
+        if shoulder_width < 1.0 or w <= 0 or h <= 0:
+            return None
+        middle = (left + right) / 2
+        centre_x, centre_y = x + w / 2, y + h / 2
+        return (w / shoulder_width, (float(middle[1]) - centre_y) / h, abs(centre_x - float(middle[0])) / shoulder_width)
+
     def arm_points(self) -> np.ndarray:
         """(6, 2) shoulders, elbows, wrists in *isotropic* units (image heights, x scaled by the
         aspect ratio), so that distances and angles are true to the scene whatever the frame shape."""

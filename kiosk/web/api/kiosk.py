@@ -4,7 +4,7 @@ CSRF; when device tokens are required, only registered kiosks may use them."""
 
 from __future__ import annotations
 
-from flask import g, jsonify, request, send_file, session
+from flask import current_app, g, jsonify, request, send_file, session, url_for
 
 from ...errors import KioskError
 from ...extensions import csrf
@@ -47,6 +47,16 @@ def _client() -> str:
     return f"device:{device.name}" if device is not None else f"address:{request.remote_addr or 'unknown'}"
 
 
+def _kiosk_id() -> str:
+    """The registered device's name when the kiosk presented a token, else the site's KIOSK_ID."""
+    device = g.get("kiosk_device")
+    return device.name if device is not None else current_app.config["KIOSK_ID"]
+
+
+def _photo_url(token: str) -> str:
+    return url_for("api.kiosk_photo", token=token)
+
+
 def _answer(session_id: str | None, payload: dict):
     if session_id is not None:
         session[SESSION_KEY] = session_id
@@ -59,14 +69,15 @@ def _answer(session_id: str | None, payload: dict):
 @csrf.exempt
 def kiosk_frames():
     _require_device()
-    session_id, payload = checkin.process_frame(session.get(SESSION_KEY), _frame_bytes(), _client())
+    session_id, payload = checkin.process_frame(session.get(SESSION_KEY), _frame_bytes(), _client(),
+                                                kiosk_id=_kiosk_id(), photo_url=_photo_url)
     return _answer(session_id, payload)
 
 
 @api_bp.get("/kiosk/state")
 def kiosk_state():
     _require_device()
-    return _answer(*checkin.current_state(session.get(SESSION_KEY)))
+    return _answer(*checkin.current_state(session.get(SESSION_KEY), photo_url=_photo_url))
 
 
 @api_bp.post("/kiosk/reset")
