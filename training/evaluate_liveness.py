@@ -55,7 +55,8 @@ def labelled_images(data: Path) -> list[tuple[Path, str, str]]:
         for label in LABELS:
             folder = source / label
             if folder.is_dir():
-                found += [(p, source.name, label) for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+                images = [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+                found += [(p, source.name, label) for p in images]
     return found
 
 
@@ -130,7 +131,10 @@ def _cell(value, width: int, digits: int = 3) -> str:
 
 def print_table(rows: list[dict], threshold: float) -> None:
     print(f"\nPer-frame liveness, threshold {threshold} (a score >= it reads live)")
-    print(f"{'source':<58}{'real':>6}{'fake':>6}{'noface':>7}{'AUC':>7}{'APCER':>7}{'BPCER':>7}{'med.live':>9}{'med.spoof':>10}")
+    print(
+        f"{'source':<58}{'real':>6}{'fake':>6}{'noface':>7}{'AUC':>7}{'APCER':>7}{'BPCER':>7}"
+        f"{'med.live':>9}{'med.spoof':>10}"
+    )
     for row in rows:
         print(
             f"{row['source'][:57]:<58}{_cell(row['real'], 6)}{_cell(row['fake'], 6)}{_cell(row['no_face'], 7)}"
@@ -155,7 +159,8 @@ def print_project_photos(model: PassiveLiveness | None = None) -> None:
         if scores:
             print(
                 f"  {key:<50} n={len(scores):>2}  min {min(scores):.3f}  median {statistics.median(scores):.3f}"
-                f"  max {max(scores):.3f}  live@{DEFAULT_FRAME_THRESHOLD}: {sum(s >= DEFAULT_FRAME_THRESHOLD for s in scores)}"
+                f"  max {max(scores):.3f}  live@{DEFAULT_FRAME_THRESHOLD}: "
+                f"{sum(s >= DEFAULT_FRAME_THRESHOLD for s in scores)}"
             )
 
 

@@ -61,7 +61,7 @@ def load_network(upstream: Path, weights_file: str, class_name: str) -> torch.nn
     kernel = ((INPUT_SIZE + 15) // 16, (INPUT_SIZE + 15) // 16)
     network = getattr(upstream_models, class_name)(conv6_kernel=kernel)
     state = torch.load(upstream / weights_file, map_location="cpu", weights_only=True)
-    state = OrderedDict((key[len("module."):] if key.startswith("module.") else key, value) for key, value in state.items())
+    state = OrderedDict((key.removeprefix("module."), value) for key, value in state.items())
     network.load_state_dict(state)  # strict: a key too many or too few is an error
     return network.eval()
 

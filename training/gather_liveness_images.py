@@ -11,8 +11,9 @@ none of these repositories states a licence.
 
 Several repositories carry copies of the same tutorial dataset, sometimes re-encoded: an image whose
 picture (:func:`picture_key`) was already taken is skipped, so each picture counts once, under the
-first repository (sorted by name) that has it; files that do not decode are skipped too. At most ``--per-class`` images per class and repository, evenly spread
-over the sorted file names (consecutive frames are near duplicates).
+first repository (sorted by name) that has it; files that do not decode are skipped too. At most
+``--per-class`` images per class and repository, evenly spread over the sorted file names
+(consecutive frames are near duplicates).
 """
 
 from __future__ import annotations
@@ -80,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             for path, data, digest in chosen:
                 target.mkdir(parents=True, exist_ok=True)
                 (target / Path(path).name).write_bytes(data)
-                rows.append([f"{mirror.name}/{label}/{Path(path).name}", mirror.name.replace("+", "/"), commit, path,
-                             digest, label])
+                file_name = f"{mirror.name}/{label}/{Path(path).name}"
+                rows.append([file_name, mirror.name.replace("+", "/"), commit, path, digest, label])
             if paths:
-                print(f"{mirror.name:<60} {label}: {len(paths)} files, {len(fresh)} not seen before, {len(chosen)} taken")
+                print(f"{mirror.name:<60} {label}: {len(paths)} files, {len(fresh)} new pictures, {len(chosen)} taken")
     with open(args.out / "SOURCES.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "source_repo", "commit", "path", "sha256", "label"])
