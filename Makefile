@@ -1,7 +1,7 @@
 # The two commands a newcomer needs:
 #   make run    install everything (first time) and start the kiosk on https://localhost:8443
 #   make test   install everything (first time) and run the test suite
-.PHONY: setup system-deps run test reliability bench bench-import evaluate clean-venv
+.PHONY: setup system-deps run test reliability bench bench-import evaluate evaluate-liveness clean-venv
 
 setup:
 	scripts/setup.sh
@@ -27,6 +27,11 @@ bench-import: setup
 
 evaluate: setup
 	.venv/bin/python training/evaluate_faces.py
+
+# Per-frame liveness figures on the committed sample; pass a larger set with
+#   make evaluate-liveness LIVENESS_DATA=/tmp/liveness-eval   (training/gather_liveness_images.py makes one)
+evaluate-liveness: setup
+	.venv/bin/python training/evaluate_liveness.py $(if $(LIVENESS_DATA),--data $(LIVENESS_DATA))
 
 clean-venv:
 	rm -rf .venv

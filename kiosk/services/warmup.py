@@ -18,7 +18,7 @@ The warm-up frame is ``models/warmup/person.jpg`` (a face and a body with both a
 decoded like a kiosk frame, then face detection (both range models), the embedder the face model
 was trained with (or the configured one) and the classifier, a pooled pose tracker (lent to the
 first kiosk session afterwards, its track restarted) and the gesture classifier, the emotion
-model, and finally the whole per-frame pipeline on a private state machine that records nothing.
+model, the passive liveness model (MiniFASNet), and finally the whole per-frame pipeline on a private state machine that records nothing.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def warm_up() -> dict[str, float]:
     from ..checkin.machine import CheckInMachine, MachineConfig, State
     from ..checkin.pipeline import analyse_frame
     from ..checkin.sessions import pose_trackers
-    from ..vision import emotion, faces, gestures
+    from ..vision import emotion, faces, gestures, liveness
     from ..vision.embedders import get_embedder, resolve_embedder_id
     from ..vision.faces import canonical_crop
     from . import recognition
@@ -191,6 +191,7 @@ def warm_up() -> dict[str, float]:
         classifier = gestures.get_classifier()
         timed("gesture", lambda: classifier.warm_up() if landmarks is None else gestures.classify(landmarks))
         timed("emotion", lambda: emotion.analyze_emotion(bgr, face))
+        timed("liveness", lambda: liveness.passive_liveness().predict(bgr, face.box))
 
         machine = CheckInMachine(config=MachineConfig(), backend=_NoRecording())
         machine.reset(time.monotonic())
