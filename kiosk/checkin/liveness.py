@@ -55,7 +55,9 @@ class LivenessSettings:
     face_to_shoulders: tuple[float, float] = (0.3, 1.6)  # face box width / shoulder width
     head_height: tuple[float, float] = (0.3, 1.6)  # shoulder line - face centre, in face heights
     head_offset: float = 0.65  # face centre off the shoulders' middle, in shoulder widths
-    passive_floor: float = 0.2  # median passive score below which the face is refused
+    # The median passive score below which the face is refused: the model's per-frame equal-error
+    # point (kiosk.vision.liveness.DEFAULT_FRAME_THRESHOLD, models/liveness/MODEL_CARD.md).
+    passive_floor: float = 0.1
     passive_min_frames: int = 3
     margin: float = 0.15  # how far past each cut a check-in must be for learning to use its face
 
