@@ -273,3 +273,21 @@ def test_the_kiosk_page_never_sends_a_frame_larger_than_asked():
         machine.state = state
         widths.add(machine.frame_wanted()[0])
     assert max(widths) * 2 <= Config().KIOSK_MAX_FRAME_SIDE
+
+
+def test_damaged_headers_never_raise_anything_but_bad_image():
+    """Seeded mutations of every sample's first 200 bytes: a size (two non-negative ints) or
+    BadImage, never another exception (the frame route turns BadImage into 400 bad_image)."""
+    import random
+
+    rng = random.Random(21)
+    for name, (data, _) in samples().items():
+        for _ in range(400):
+            damaged = bytearray(data[: rng.choice((30, 60, 200, len(data)))])
+            for _ in range(rng.randint(1, 12)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            try:
+                width, height = image_size(bytes(damaged))
+            except BadImage:
+                continue
+            assert isinstance(width, int) and isinstance(height, int) and width >= 0 and height >= 0, name
