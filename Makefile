@@ -1,7 +1,8 @@
 # The two commands a newcomer needs:
 #   make run    install everything (first time) and start the kiosk on https://localhost:8443
+#               (nginx in front of gunicorn; nginx is installed with apt when it is missing)
 #   make test   install everything (first time) and run the test suite
-.PHONY: setup system-deps run test reliability bench bench-import evaluate evaluate-liveness clean-venv
+.PHONY: setup system-deps run-deps run test reliability bench bench-import evaluate evaluate-liveness clean-venv
 
 setup:
 	scripts/setup.sh
@@ -9,7 +10,12 @@ setup:
 system-deps:
 	scripts/system-deps.sh
 
-run: setup
+# nginx in front of gunicorn (installed when apt and root or password-less sudo allow; else
+# make run serves this machine only and says so).
+run-deps:
+	scripts/system-deps.sh --run
+
+run: setup run-deps
 	scripts/run_server.sh
 
 test: setup system-deps

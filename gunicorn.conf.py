@@ -21,6 +21,12 @@ Sized for a 2-core box running TensorFlow, MediaPipe, dlib and OpenCV:
   (tests/reliability/test_memory.py).
 * **Graceful**: on SIGTERM/HUP a worker gets ``graceful_timeout`` seconds to finish the
   check-ins in flight (the attendance write is atomic either way).
+* **Never facing the network itself**: the gthread worker does a client's TLS handshake and
+  reads its request headers and body in a request thread, with no time-out, so four clients
+  that connect and send nothing hold all four threads (issue 21). Nginx sits in front
+  everywhere (``make run`` included: scripts/run_server.sh) with its time-outs and per-address
+  limits, and buffers whole requests; gunicorn listens on a Unix socket or loopback. A bind on
+  another address is logged as a warning at start (``when_ready``).
 * **Request limits** here guard the HTTP layer; the app itself refuses large bodies
   (``MAX_CONTENT_LENGTH`` from ``KIOSK_MAX_UPLOAD_MB``) and huge images (``decode_image``).
 
@@ -92,6 +98,23 @@ loglevel = os.environ.get("KIOSK_LOG_LEVEL", "info")
 accesslog = os.environ.get("KIOSK_ACCESS_LOG") or None
 # %(U)s is the path without the query string: a kiosk link carries its device token there.
 access_log_format = '%({x-forwarded-for}i)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+
+def _exposed(address: str) -> bool:
+    """A TCP bind other machines may reach (not a Unix socket, not loopback)."""
+    if address.startswith(("unix:", "fd://")):
+        return False
+    host = address.rsplit(":", 1)[0].strip("[]") if ":" in address else address
+    return host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127.")
+
+
+def when_ready(server):  # noqa: ANN001 - gunicorn's hook signature
+    exposed = [address for address in bind if _exposed(address)]
+    if exposed:
+        server.log.warning(
+            "gunicorn listens on %s: keep it reachable by nginx only. Clients that connect and send "
+            "nothing hold its request threads (no time-out); nginx in front closes them "
+            "(docs/deployment.md, 'Slow and idle clients').", ", ".join(exposed))
 
 
 def post_fork(server, worker):  # noqa: ANN001 - gunicorn's hook signature

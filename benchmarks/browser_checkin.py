@@ -11,8 +11,9 @@ first frame), and it has no "Starting..." screen.
 
 What runs (all on this machine, sharing its cores, as a kiosk box does):
 
-* the server as ``make run`` starts it (``scripts/run_server.sh``: gunicorn with the shipped
-  ``gunicorn.conf.py``, HTTPS, one worker that warms its models up at start) on a throwaway
+* the server as ``make run`` starts it (``scripts/run_server.sh``: nginx with the shipped
+  ``nginx.conf`` when installed, in front of gunicorn with the shipped ``gunicorn.conf.py``, HTTPS,
+  one worker that warms its models up at start) on a throwaway
   site: Barack Obama, Joe Biden and Colin Powell enrolled from ``tests/data/faces`` through the
   ``kiosk`` command, and ``kiosk train faces``. The arms-out composite below is enrolled for
   Obama too: the camera shows composites, and this measures speed, not recognition accuracy

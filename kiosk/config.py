@@ -146,6 +146,10 @@ class Config:
         # Upload and frame limits (nginx's client_max_body_size matches MAX_CONTENT_LENGTH).
         self.MAX_CONTENT_LENGTH = _env_int("KIOSK_MAX_UPLOAD_MB", 20) * 1024 * 1024
         self.KIOSK_MAX_IMAGE_PIXELS = _env_int("KIOSK_MAX_IMAGE_PIXELS", 40_000_000)
+        # Kiosk camera frames: the page scales each one to the width the state asks for (at most
+        # 640 px on its longer side, CheckInMachine.frame_wanted); a frame wider or taller than
+        # this is refused (413 frame_too_large) from its header, before it costs a decode.
+        self.KIOSK_MAX_FRAME_SIDE = _env_int("KIOSK_MAX_FRAME_SIDE", 1280)
         # Bulk import archives uploaded to the admin console (nginx's import location matches).
         self.KIOSK_IMPORT_MAX_MB = _env_int("KIOSK_IMPORT_MAX_MB", 1024)
 

@@ -439,6 +439,139 @@ def test_run_server_starts_https_with_a_generated_certificate_and_migrations(tmp
     assert _fingerprint(cert) == first
 
 
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+HAVE_NGINX = os.access(NGINX, os.X_OK) and Path("/etc/nginx/mime.types").is_file()
+
+
+def _render_for_make_run(**options) -> str:
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    try:
+        from render_nginx_conf import render
+    finally:
+        sys.path.remove(str(REPO_ROOT / "scripts"))
+    arguments = {"listen": "0.0.0.0:8443", "upstream": "unix:/tmp/kiosk-run.x/gunicorn.sock",
+                 "cert": "/d/tls/kiosk.crt", "key": "/d/tls/kiosk.key", "static_parent": "/repo",
+                 "mime_types": "/etc/nginx/mime.types", **options}
+    return render(NGINX_CONF, **arguments)
+
+
+def _directives(text: str) -> list[str]:
+    return [line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def test_make_run_serves_the_shipped_nginx_conf_with_only_its_site_lines_changed():
+    rendered = _render_for_make_run()
+    assert "listen 0.0.0.0:8443 ssl default_server;" in rendered
+    assert "server unix:/tmp/kiosk-run.x/gunicorn.sock;" in rendered
+    assert "ssl_certificate /d/tls/kiosk.crt;" in rendered and "root /repo;" in rendered
+    assert "listen 80" not in rendered and "return 301" not in rendered  # one port, HTTPS only
+    assert "access_log off;" in rendered and "user root;" not in rendered
+    assert "user root;" in _render_for_make_run(run_as_root=True)
+    changed = set(_directives(NGINX_CONF)) ^ set(_directives(rendered))
+    site = ("listen ", "server ", "ssl_certificate", "root ", "include ", "access_log ", "location / {",
+            "return 301 ", "server_name _;", "}")
+    assert all(line.startswith(site) for line in changed), sorted(changed)
+    # Every time-out and limit is the shipped one.
+    for directive in ("client_header_timeout", "client_body_timeout", "send_timeout", "keepalive_timeout",
+                      "limit_conn ", "limit_conn_zone", "worker_connections", "proxy_request_buffering",
+                      "proxy_buffering", "client_max_body_size", "reset_timedout_connection"):
+        assert [d for d in _directives(rendered) if d.startswith(directive)] == \
+            [d for d in _directives(NGINX_CONF) if d.startswith(directive)], directive
+
+
+def test_nginx_conf_bounds_slow_and_idle_clients():
+    """Issue 21: a client that connects and sends nothing, half a handshake, half a request or a
+    trickle of body is closed by nginx after a time-out, and never reaches gunicorn."""
+    http = NGINX_CONF.split("http {", 1)[1]
+
+    def seconds(name: str) -> int:
+        values = re.findall(rf"^\s*{name} (\d+)s;", http, re.MULTILINE)
+        assert values, name
+        return int(values[0])
+
+    assert seconds("client_header_timeout") <= 15  # bounds the TLS handshake too
+    assert seconds("client_body_timeout") <= 15
+    assert seconds("send_timeout") <= 30
+    assert seconds("keepalive_timeout") <= 30
+    assert int(re.search(r"worker_connections (\d+);", NGINX_CONF).group(1)) >= 2048
+    assert re.search(r"limit_conn_zone \$binary_remote_addr zone=(\w+):", NGINX_CONF)
+    assert re.search(r"^\s*limit_conn per_address \d+;", NGINX_CONF, re.MULTILINE)
+    assert "proxy_request_buffering on;" in NGINX_CONF and "proxy_buffering on;" in NGINX_CONF
+    assert "reset_timedout_connection on;" in NGINX_CONF
+
+
+def _closed_by_server_within(port: int, payload: bytes, timeout_s: float) -> float | None:
+    """Seconds until the server closes a connection that sent ``payload`` and then nothing."""
+    import select
+
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        if payload:
+            sock.sendall(payload)
+        while time.monotonic() - started < timeout_s:
+            ready, _, _ = select.select([sock], [], [], 0.5)
+            if ready:
+                try:
+                    if not sock.recv(4096):
+                        return time.monotonic() - started
+                except (ConnectionResetError, OSError):
+                    return time.monotonic() - started
+    return None
+
+
+@pytest.mark.skipif(OPENSSL is None or not HAVE_NGINX, reason="needs openssl and nginx (scripts/system-deps.sh)")
+def test_make_run_puts_nginx_in_front_of_gunicorn_on_a_private_socket(tmp_path):
+    """`make run` with nginx installed: HTTPS on KIOSK_PORT is nginx; gunicorn listens on a Unix
+    socket in a 0700 folder and on no TCP port; a connection that sends one byte (the start of a
+    TLS record) and then nothing is closed after client_header_timeout; stopping the script stops
+    both and removes the socket's folder."""
+    data_dir, port = tmp_path / "data", free_port()
+    env = {**os.environ, "KIOSK_DATA_DIR": str(data_dir), "KIOSK_PORT": str(port), "KIOSK_BIN": str(VENV_BIN),
+           "KIOSK_WARM_UP": "0", "TMPDIR": str(tmp_path)}
+    env.pop("KIOSK_RUN_WITHOUT_NGINX", None)
+    log = tmp_path / "run.log"
+    with _running(["scripts/run_server.sh"], env, log) as proc:
+        cert = data_dir / "tls" / "kiosk.crt"
+        _wait_healthy(f"https://127.0.0.1:{port}/healthz", proc, log, verify=cert)
+        session = requests.Session()
+        session.trust_env = False
+        answer = session.get(f"https://localhost:{port}/", verify=str(cert), timeout=30)
+        assert answer.status_code == 200 and answer.headers["Server"] == "nginx"
+        assert "Content-Security-Policy" in answer.headers
+        run_dirs = list(tmp_path.glob("kiosk-run.*"))
+        assert len(run_dirs) == 1 and (run_dirs[0] / "gunicorn.sock").is_socket()
+        assert oct(run_dirs[0].stat().st_mode & 0o777) == "0o700"
+        text = log.read_text()
+        assert f"Kiosk on https://localhost:{port}/" in text
+        assert "Listening at: unix:" in text and "Listening at: http" not in text
+        released = _closed_by_server_within(port, b"\x16", timeout_s=30)
+        assert released is not None and released < 20, released
+    assert not port_in_use(port)
+    assert not list(tmp_path.glob("kiosk-run.*"))
+
+
+def port_in_use(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="needs openssl")
+def test_make_run_without_nginx_serves_this_machine_only(tmp_path):
+    """Without nginx, gunicorn serves TLS itself, bound to 127.0.0.1 only (the README's
+    https://localhost:8443/ still works), with a warning saying why and what to install."""
+    data_dir, port = tmp_path / "data", free_port()
+    env = {**os.environ, "KIOSK_DATA_DIR": str(data_dir), "KIOSK_PORT": str(port), "KIOSK_BIN": str(VENV_BIN),
+           "KIOSK_WARM_UP": "0", "KIOSK_NGINX": str(tmp_path / "no-nginx-here")}
+    log = tmp_path / "run.log"
+    with _running(["scripts/run_server.sh"], env, log) as proc:
+        _wait_healthy(f"https://127.0.0.1:{port}/healthz", proc, log, verify=data_dir / "tls" / "kiosk.crt")
+        text = log.read_text()
+        assert "WARNING: nginx is not installed" in text and "apt-get install nginx" in text
+        assert f"Listening at: https://127.0.0.1:{port}" in text
+        assert "this machine only" in text
+
+
 @pytest.mark.skipif(OPENSSL is None, reason="needs openssl")
 def test_docker_entrypoint_makes_the_nginx_certificate_migrates_and_serves(tmp_path):
     """scripts/entrypoint.sh outside Docker, with the image's environment pointed at

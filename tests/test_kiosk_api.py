@@ -80,7 +80,9 @@ def test_decompression_bomb_is_refused(client):
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0))
     png += chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
     response = post_frame(client, png, "image/png")
-    assert response.status_code == 400
+    # Far wider than any frame the page sends: refused from the header (tests/test_frame_size.py).
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "frame_too_large"
     assert "too large" in response.get_json()["message"]
 
 

@@ -125,9 +125,13 @@ def frame_cases(real_frames: list[bytes], png_frame: bytes, body_limit: int, see
     for cut in sorted(rng.sample(range(9, len(png_frame) - 13), 15)):
         add("truncated_png", png_frame[:cut], "image/png")
 
-    # Corrupt JPEGs: garbage between valid markers, damaged headers, random bytes.
+    # Corrupt JPEGs: garbage between valid markers, damaged headers, random bytes. A damaged
+    # frame header may declare a frame larger than any kiosk sends: refused from it (413
+    # frame_too_large) before the decoder sees the rest.
+    damaged_frame = {400, 413}
     for _ in range(40):
-        add("corrupt_jpeg", b"\xff\xd8\xff" + rng.randbytes(rng.randint(1, 60_000)) + b"\xff\xd9")
+        add("corrupt_jpeg", b"\xff\xd8\xff" + rng.randbytes(rng.randint(1, 60_000)) + b"\xff\xd9", "image/jpeg",
+            damaged_frame)
     damaged, attempts = 0, 0
     while damaged < 40 and attempts < 2000:
         attempts += 1
@@ -135,7 +139,7 @@ def frame_cases(real_frames: list[bytes], png_frame: bytes, body_limit: int, see
         for _ in range(rng.randint(4, 40)):
             frame[rng.randint(2, 620)] = rng.randint(0, 255)
         if _refused_by_decoder(bytes(frame)):  # only damage the decoder must refuse
-            add("corrupt_jpeg", bytes(frame))
+            add("corrupt_jpeg", bytes(frame), "image/jpeg", damaged_frame)
             damaged += 1
     for _ in range(30):
         add("corrupt_random", rng.randbytes(rng.randint(1, 50_000)))
@@ -192,9 +196,11 @@ def frame_cases(real_frames: list[bytes], png_frame: bytes, body_limit: int, see
         ("bomb_tiff_12000x12000", tiff_bomb(), "image/jpeg"),
         ("bomb_bmp_30000x30000", bmp_with_size(30_000, 30_000), "image/jpeg"),
     ]
+    # A bomb wider or taller than any kiosk frame is refused from its header (413
+    # frame_too_large); the others by the decoder (400 bad_image).
     for _ in range(5):
         for name, body, content_type in bombs:
-            add(f"bomb:{name}", body, content_type)
+            add(f"bomb:{name}", body, content_type, {400, 413})
     return cases
 
 

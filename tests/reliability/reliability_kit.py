@@ -122,8 +122,8 @@ class Kiosk:
     def frame(self, jpeg: bytes, timeout_s: float = 120) -> FrameAnswer:
         return self.post(jpeg, "image/jpeg", timeout_s=timeout_s)
 
-    def reset(self) -> FrameAnswer:
-        return self.post(None, None, path="/api/v1/kiosk/reset")
+    def reset(self, timeout_s: float = 120) -> FrameAnswer:
+        return self.post(None, None, path="/api/v1/kiosk/reset", timeout_s=timeout_s)
 
 
 CAMERA_FPS = 15  # the kiosk camera's rate (and the fake camera's): static/js/kiosk.js sends no faster
@@ -147,13 +147,15 @@ class KioskRun:
     statuses: Counter = field(default_factory=Counter)
     states: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    # How long one frame may take before it counts as no answer (a stalled server: issue 21).
+    timeout_s: float = 120
 
     def run(self, kiosk: Kiosk, deadline: float) -> None:
-        kiosk.reset()
+        kiosk.reset(timeout_s=self.timeout_s)
         index = 0
         while time.monotonic() < deadline:
             started = time.monotonic()
-            answer = kiosk.frame(self.frames[index % len(self.frames)], timeout_s=120)
+            answer = kiosk.frame(self.frames[index % len(self.frames)], timeout_s=self.timeout_s)
             index += 1
             if answer.error:
                 self.failures.append(answer.error)

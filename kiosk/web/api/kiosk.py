@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from flask import current_app, g, jsonify, request, send_file, session, url_for
 
-from ...errors import KioskError
+from ...errors import InvalidInput, KioskError
 from ...extensions import csrf
 from ...services import checkin
+from ...vision.image import BadImage, image_size
 from ..device_link import require_device_token
 from . import api_bp
 
@@ -19,6 +20,11 @@ FRAME_TYPES = ("image/jpeg", "image/png", "image/webp")
 class UnsupportedMediaType(KioskError):
     status = 415
     code = "unsupported_media_type"
+
+
+class FrameTooLarge(KioskError):
+    status = 413
+    code = "frame_too_large"
 
 
 def _require_device() -> None:
@@ -38,6 +44,24 @@ def _frame_bytes() -> bytes:
     raise UnsupportedMediaType(
         f"Frames must be sent as image/jpeg (or multipart with a 'frame' field), not {request.mimetype or 'no type'}."
     )
+
+
+def _refuse_oversized(data: bytes) -> bytes:
+    """Refuse, from its header alone, a frame larger than any the kiosk page sends (it scales each
+    one to next_frame.width, 640 px at most on its longer side): decoding a 7000x5700 JPEG costs
+    about half a second of CPU, a 640x480 one a few milliseconds. Nothing is decoded or stored."""
+    try:
+        width, height = image_size(data)
+    except BadImage as err:
+        raise InvalidInput(str(err), code="bad_image") from err
+    limit = current_app.config["KIOSK_MAX_FRAME_SIDE"]
+    if width > limit or height > limit:
+        raise FrameTooLarge(
+            f"The camera frame is too large ({width}x{height} pixels): the kiosk takes frames of at most "
+            f"{limit} pixels on each side. Reload the kiosk page; if this comes back, see an administrator.",
+            width=width, height=height, max_side=limit,
+        )
+    return data
 
 
 def _client() -> str:
@@ -69,7 +93,7 @@ def _answer(session_id: str | None, payload: dict):
 @csrf.exempt
 def kiosk_frames():
     _require_device()
-    session_id, payload = checkin.process_frame(session.get(SESSION_KEY), _frame_bytes(), _client(),
+    session_id, payload = checkin.process_frame(session.get(SESSION_KEY), _refuse_oversized(_frame_bytes()), _client(),
                                                 kiosk_id=_kiosk_id(), photo_url=_photo_url)
     return _answer(session_id, payload)
 
