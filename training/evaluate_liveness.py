@@ -170,11 +170,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=DEFAULT_FRAME_THRESHOLD)
     parser.add_argument("--box-scale", type=float, default=None, help="calibration only: BlazeFace box growth")
     parser.add_argument("--no-project-photos", action="store_true")
+    parser.add_argument("--no-sequences", action="store_true", help="skip the per-sequence (whole check-in) part")
     args = parser.parse_args(argv)
     model = PassiveLiveness(box_scale=args.box_scale) if args.box_scale else passive_liveness()
     print_table(evaluate_frames(args.data, args.threshold, model), args.threshold)
     if not args.no_project_photos:
         print_project_photos(model)
+    if not args.no_sequences:
+        from liveness_sequences import evaluate_sequences, print_sequence_table
+
+        print("\nWhole check-ins (training/liveness_sequences.py):")
+        print_sequence_table(evaluate_sequences())
     return 0
 
 

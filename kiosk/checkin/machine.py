@@ -32,188 +32,29 @@ machine that analyses 15 frames a second as on one that manages 5.
 
 from __future__ import annotations
 
-import enum
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from ..vision.face_learning import CheckInEvidence
 from ..vision.gestures import GesturePrediction
+from .contract import (  # noqa: F401 - the engine's vocabulary, also named from here by its users
+    UNKNOWN_VOTE,
+    CheckInBackend,
+    MachineConfig,
+    Observation,
+    RecordOutcome,
+    Snapshot,
+    Stage,
+    State,
+)
+from . import screen
 from .evidence import EvidenceKeeper
 from .gesture_hold import GestureHold
-from .liveness import BodyGeometry, LivenessJudge, LivenessSettings, LivenessVerdict
+from .liveness import LivenessJudge
 from .smile import Capture, SmileCapture
 from .vote_frames import VoteEvidence
 
-
-class State(str, enum.Enum):
-    IDLE = "IDLE"
-    IDENTIFYING = "IDENTIFYING"
-    CONFIRMING = "CONFIRMING"
-    SMILING = "SMILING"
-    DONE = "DONE"
-    UNKNOWN = "UNKNOWN"
-    CANCELLED = "CANCELLED"
-
-
-class Stage(str, enum.Enum):
-    """Work the pipeline may do on a frame; the machine asks only for what its state needs."""
-
-    FACE = "face"  # detection + quality (cheap, every state)
-    IDENTITY = "identity"  # embedding + classifier (IDLE/IDENTIFYING, at most every vote_gap_s)
-    SAME_PERSON = "same_person"  # embedding compared with the identified person (every same_person_every_s)
-    POSE = "pose"  # pose landmarks + gesture (CONFIRMING, SMILING)
-    EMOTION = "emotion"  # happy score (CONFIRMING: the neutral face liveness rises from; SMILING)
-    LIVENESS = "liveness"  # the passive presentation-attack score (CONFIRMING, SMILING; every liveness_every_s)
-
-
-UNKNOWN_VOTE = -1  # the vote of a face the recogniser rejects
-
-
-@dataclass
-class MachineConfig:
-    """Thresholds and timeouts; every one can be set per site (``KIOSK_CHECKIN_*``)."""
-
-    vote_window: int = 4  # the latest embeddings (votes) that count
-    votes_to_identify: int = 3  # agreeing votes one person needs inside the window
-    votes_to_reject: int = 4  # unknown votes that end in UNKNOWN
-    vote_gap_s: float = 0.1  # an embedding is new evidence only this long after the previous one
-    vote_min_span_s: float = 0.25  # the deciding votes must span at least this long
-    face_lost_s: float = 0.5  # the face missing this long (and face_lost_frames frames) -> give up
-    face_lost_frames: int = 3
-    gesture_hold_s: float = 0.3  # how long a gesture must be held ...
-    gesture_hold_frames: int = 3  # ... on at least this many consecutive frames
-    gesture_min_score: float = 0.6
-    same_person_every_s: float = 1.0  # full embedding re-check while confirming/smiling
-    min_box_iou: float = 0.2  # face box continuity between consecutive frames
-    identify_timeout_s: float = 8.0
-    confirm_timeout_s: float = 12.0
-    smile_timeout_s: float = 6.0
-    smile_threshold: float = 0.6
-    smile_hold_s: float = 0.3
-    smile_hold_frames: int = 2
-    message_s: float = 4.0  # how long DONE / UNKNOWN / CANCELLED stay on screen
-    # Liveness (kiosk.checkin.liveness): what a check-in that fails it becomes, and the cues' cuts.
-    liveness_policy: str = "review"  # review | refuse | off
-    liveness_rise: float = LivenessSettings.rise
-    liveness_passive_floor: float = LivenessSettings.passive_floor
-    liveness_every_s: float = 0.2  # the passive score's cadence while confirming and smiling
-
-    def liveness_settings(self) -> LivenessSettings:
-        return LivenessSettings(policy=self.liveness_policy, rise=self.liveness_rise,
-                                passive_floor=self.liveness_passive_floor)
-
-    @classmethod
-    def from_mapping(cls, values: Any, prefix: str = "KIOSK_CHECKIN_") -> MachineConfig:
-        """The site's settings: ``KIOSK_CHECKIN_<FIELD>`` for each field, and ``KIOSK_LIVENESS_POLICY``.
-        Raises ValueError naming a setting that is unknown or whose value does not convert."""
-        config = cls()
-        fields = vars(cls())
-        for key in values:
-            if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):].lower() not in fields:
-                raise ValueError(f"{key} is not a setting of the check-in (known: "
-                                 f"{', '.join(prefix + name.upper() for name in fields)}).")
-        for name, default in fields.items():
-            key = prefix + name.upper()
-            if key in values and values[key] not in (None, ""):
-                try:
-                    setattr(config, name, type(default)(values[key]))
-                except (TypeError, ValueError):
-                    raise ValueError(f"{key} must be a {type(default).__name__}, not {values[key]!r}.") from None
-        policy = values.get("KIOSK_LIVENESS_POLICY") if hasattr(values, "get") else None
-        if policy not in (None, ""):
-            config.liveness_policy = str(policy).strip().lower()
-        config.liveness_settings()  # refuses an unknown policy or a cut out of range
-        return config
-
-
-@dataclass
-class Observation:
-    """What the pipeline saw in one frame. Fields a state did not ask for stay None."""
-
-    now: float  # monotonic seconds
-    face_status: str  # ok | no_face | multiple_faces | face_too_small
-    face_box: tuple[int, int, int, int] | None = None
-    face_count: int = 0
-    quality_problem: str | None = None  # too_dark | too_bright | too_blurry
-    identity: int | None = None  # person id, UNKNOWN_VOTE, or None (not computed)
-    vote_skipped: str | None = None  # why a wanted embedding was not taken (kiosk.checkin.vote_frames)
-    identity_name: str | None = None
-    identity_score: float | None = None
-    identity_distance: float | None = None  # to the named person's nearest sample
-    identity_embedding: Any = None  # the face's embedding, for the check-in's evidence
-    identity_crop: Any = None  # the canonical face crop it was made from
-    identity_embedder: str | None = None  # the embedder id (with its weights key) that made the embedding
-    face_quality: float | None = None  # FaceQuality.score, 0..1
-    same_person: bool | None = None  # None: not checked on this frame
-    gesture: str | None = None  # O | X | capture | idle
-    gesture_score: float = 0.0
-    body_owns_face: bool | None = None  # pose head landmarks inside the face box
-    happy: float | None = None
-    mouth_width: float | None = None  # mouth corners / eye corners (kiosk.vision.face_mesh), with happy
-    body_geometry: BodyGeometry | None = None  # where the face sits on the gesturing body (liveness)
-    passive_liveness: float | None = None  # 0..1, higher = live (None: not computed on this frame)
-    passive_unavailable: bool = False  # the passive liveness model is missing or broken
-    frame: Any = None  # the BGR frame, kept only by the smile step
-
-
-@dataclass
-class RecordOutcome:
-    kind: str  # check_in | check_out | needs_review | refused
-    timestamp: datetime
-    photo_token: str | None
-    duplicate: bool = False
-
-
-class CheckInBackend(Protocol):
-    def recent_event(self, person_id: int) -> RecordOutcome | None:
-        """This person's earlier event (``duplicate=True``, its kind and time) when a check-in
-        now would only repeat it and nothing would be recorded; None when a new event may be."""
-
-    def record(
-        self, person_id: int, frame: Any, happy: float, identification_score: float,
-        evidence: CheckInEvidence | None = None, liveness: LivenessVerdict | None = None,
-    ) -> RecordOutcome:
-        """Store the attendance event and its photo atomically. ``evidence``: the identification's
-        closest frame of the person and its vote, from a check-in the person confirmed (the kiosk's
-        backend offers it to the learning service only when ``liveness`` passed with margin)."""
-
-    def record_suspect(
-        self, person_id: int, frame: Any, happy: float, identification_score: float,
-        liveness: LivenessVerdict, neutral_frame: Any, policy: str,
-    ) -> RecordOutcome:
-        """Keep a check-in that failed liveness for an administrator's review (no attendance event):
-        the photo, the neutral frame the expression cue rose from, the scores. ``policy`` is
-        ``review`` (the kiosk says it awaits confirmation) or ``refuse`` (the kiosk refused it)."""
-
-
-PROMPTS = {
-    "no_face": "Look at the camera to check in",
-    "multiple_faces": "One person at a time, please",
-    "face_too_small": "Please step closer",
-    "too_dark": "It is too dark here - please face the light",
-    "too_bright": "Too much light - please step out of the glare",
-    "too_blurry": "Please hold still",
-}
-
-
-@dataclass
-class Snapshot:
-    """What the kiosk page shows; built by :meth:`CheckInMachine.snapshot`."""
-
-    state: State
-    prompt: str
-    hint: str | None = None
-    person_name: str | None = None
-    gesture: dict | None = None
-    hold: dict | None = None  # a hold in progress: {"kind", "name", "progress", "remaining_s", "hold_s"}
-    happy: float | None = None
-    countdown: float | None = None
-    photo_token: str | None = None
-    checked_in_at: datetime | None = None
-    event_kind: str | None = None
-    duplicate: bool = False
 
 
 def box_iou(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> float:
@@ -577,84 +418,7 @@ class CheckInMachine:
         return None if limit is None else max(0.0, round(limit - self._elapsed(now), 1))
 
     def prompt(self) -> str:
-        name = self.person_name or ""
-        if self.state == State.IDLE:
-            return PROMPTS.get(self.hint or "no_face", PROMPTS["no_face"])
-        if self.state == State.IDENTIFYING:
-            return PROMPTS.get(self.hint, "Hold still - recognising you...") if self.hint else "Hold still - recognising you..."
-        if self.state == State.CONFIRMING:
-            return f"Are you {name}? Make an O to confirm, an X to cancel."
-        if self.state == State.SMILING:
-            if self._capture is not None or self.liveness.smiling_from_the_start:
-                if self.liveness.smiling_from_the_start:
-                    return f"{name}, relax your face for a moment, then give us a big smile."
-                return f"Photo taken, {name}. Now a big smile to show it's really you."
-            return f"Thanks, {name}! Now smile for your check-in photo :)"
-        if self.state == State.UNKNOWN:
-            return "Sorry, I don't recognise you. Please see an administrator."
-        if self.state == State.CANCELLED:
-            return {
-                "second_face": "Cancelled: one person at a time, please.",
-                "different_person": "Cancelled: please check in one person at a time.",
-                "not_live": "Sorry, we could not see that you are here in person. Step up again, "
-                            "look at the camera and smile, or see an administrator.",
-            }.get(self._reason, "Cancelled. Step up again when you are ready.")
-        if self.state == State.DONE:
-            outcome = self._outcome
-            if outcome and outcome.duplicate:
-                done = "checked out" if outcome.kind == "check_out" else "checked in"
-                return f"{name}, you have already {done}."
-            if outcome and outcome.kind == "needs_review":
-                return f"Thanks, {name}. An administrator will confirm this check-in."
-            if outcome and outcome.kind == "check_out":
-                return f"Goodbye, {name}!"
-            return f"Welcome, {name}!"
-        return ""
-
-    def _hold(self) -> dict | None:
-        """The hold the person is in the middle of (a gesture, or a smile while SMILING)."""
-        if self.state not in (State.CONFIRMING, State.SMILING):
-            return None
-        hold = self._gesture
-        if hold is not None and hold.current is not None and not hold.complete:
-            return {"kind": "gesture", "name": hold.current, "progress": round(hold.progress, 3),
-                    "remaining_s": round(hold.remaining_s, 2), "hold_s": hold.hold_s}
-        if self.state == State.SMILING and self._capture is not None and not self.liveness.expression_passed:
-            # The photo is taken; the ring fills as the face rises from its neutral look to a smile.
-            progress = self.liveness.expression_progress
-            return {"kind": "smile", "name": "liveness", "progress": round(progress, 3), "remaining_s": 0.0,
-                    "hold_s": 0.0}
-        smile = self._smile
-        if self.state == State.SMILING and smile is not None and smile.held and not smile.done:
-            return {"kind": "smile", "name": "smile", "progress": round(smile.hold_progress, 3),
-                    "remaining_s": round(max(0.0, smile.hold_s - smile.held_s), 2), "hold_s": smile.hold_s}
-        return None
+        return screen.prompt(self)
 
     def snapshot(self, now: float) -> Snapshot:
-        gesture = None
-        if self.state in (State.CONFIRMING, State.SMILING) and self._last_gesture[0] is not None:
-            hold = self._gesture
-            gesture = {
-                "name": self._last_gesture[0],
-                "score": round(float(self._last_gesture[1]), 3),
-                "held": hold.frames if hold else 0,
-                "needed": self.config.gesture_hold_frames,
-                "held_s": round(hold.held_s, 2) if hold else 0.0,
-                "hold_s": self.config.gesture_hold_s,
-                "progress": round(hold.progress, 3) if hold else 0.0,
-            }
-        outcome = self._outcome if self.state == State.DONE else None
-        return Snapshot(
-            state=self.state,
-            prompt=self.prompt(),
-            hint=self.hint if self.state in (State.IDLE, State.IDENTIFYING) else None,
-            person_name=self.person_name if self.state in (State.CONFIRMING, State.SMILING, State.DONE) else None,
-            gesture=gesture,
-            hold=self._hold(),
-            happy=self._happy if self.state in (State.SMILING, State.DONE) else None,
-            countdown=self.countdown(now),
-            photo_token=outcome.photo_token if outcome else None,
-            checked_in_at=outcome.timestamp if outcome else None,
-            event_kind=outcome.kind if outcome else None,
-            duplicate=bool(outcome and outcome.duplicate),
-        )
+        return screen.snapshot(self, now)

@@ -83,6 +83,8 @@ class Readiness:
             figures["warm_up_s"] = self.seconds
         if self.error:
             figures["error"] = self.error
+        if liveness_problem:
+            figures["liveness"] = {"model": "unavailable", "error": liveness_problem[-1]}
         return figures
 
 
@@ -146,10 +148,19 @@ class _NoRecording:
     def recent_event(self, person_id):
         return None
 
-    def record(self, person_id, frame, happy, identification_score):
+    def record(self, person_id, frame, happy, identification_score, evidence=None, liveness=None):
         from ..checkin.machine import RecordOutcome
 
         return RecordOutcome("check_in", datetime.now(timezone.utc), None)
+
+    def record_suspect(self, person_id, frame, happy, identification_score, liveness, neutral_frame, policy):
+        from ..checkin.machine import RecordOutcome
+
+        return RecordOutcome("needs_review", datetime.now(timezone.utc), None)
+
+
+# What stopped the passive liveness model loading in this worker's warm-up (empty: nothing).
+liveness_problem: list[str] = []
 
 
 def warm_up() -> dict[str, float]:
@@ -158,7 +169,8 @@ def warm_up() -> dict[str, float]:
     from ..checkin.machine import CheckInMachine, MachineConfig, State
     from ..checkin.pipeline import analyse_frame
     from ..checkin.sessions import pose_trackers
-    from ..vision import emotion, faces, gestures, liveness
+    from ..vision import emotion, face_mesh, faces, gestures, liveness
+    from ..vision.lazy import ModelUnavailable
     from ..vision.embedders import get_embedder, resolve_embedder_id
     from ..vision.faces import canonical_crop
     from . import recognition
@@ -191,7 +203,14 @@ def warm_up() -> dict[str, float]:
         classifier = gestures.get_classifier()
         timed("gesture", lambda: classifier.warm_up() if landmarks is None else gestures.classify(landmarks))
         timed("emotion", lambda: emotion.analyze_emotion(bgr, face))
-        timed("liveness", lambda: liveness.passive_liveness().predict(bgr, face.box))
+        timed("face_mesh", lambda: face_mesh.get_face_mesh().predict(bgr, face))
+        try:
+            timed("liveness", lambda: liveness.passive_liveness().predict(bgr, face.box))
+        except ModelUnavailable as err:
+            # Not fatal: the kiosk still serves; its check-ins fail the passive cue, and the site's
+            # liveness policy decides (review by default). /healthz and the kiosk page say so.
+            liveness_problem.append(str(err))
+            log.error("The liveness model is unavailable (%s): check-ins go to review.", err)
 
         machine = CheckInMachine(config=MachineConfig(), backend=_NoRecording())
         machine.reset(time.monotonic())
@@ -208,3 +227,13 @@ def warm_up() -> dict[str, float]:
             tracker.restart_tracking()  # the first kiosk session must not inherit this picture's track
             pose_trackers.release(tracker)
     return stages
+
+
+def liveness_files_present() -> bool:
+    """Whether the passive liveness model's files are where the kiosk loads them from (a cheap
+    look for /healthz: the warm-up's load says whether they also work)."""
+    from ..vision.liveness import MODEL_FILES
+    from ..vision.settings import models_dir
+
+    folder = models_dir() / "liveness"
+    return all((folder / name).is_file() for name in MODEL_FILES)

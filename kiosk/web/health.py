@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from ..extensions import db
-from ..services.warmup import readiness
+from ..services.warmup import liveness_files_present, readiness
 
 health_bp = Blueprint("health", __name__)
 
@@ -18,7 +18,10 @@ def healthz():
         db.session.execute(text("SELECT 1"))
     except Exception:  # noqa: BLE001 - any DB failure means "not healthy"
         return jsonify({"status": "error", "database": "unreachable"}), 503
-    return jsonify({"status": "ok", **readiness(current_app).as_dict()})
+    figures = readiness(current_app).as_dict()
+    figures.setdefault("liveness", {"model": "ok" if liveness_files_present() else "missing"})
+    figures["liveness"]["policy"] = current_app.config.get("KIOSK_LIVENESS_POLICY", "review")
+    return jsonify({"status": "ok", **figures})
 
 
 @health_bp.get("/readyz")

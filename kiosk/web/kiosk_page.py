@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from ..services.warmup import liveness_files_present
+
 kiosk_bp = Blueprint("kiosk_page", __name__)
 
 
 @kiosk_bp.get("/")
 def index():
-    return render_template("kiosk.html", kiosk_id=current_app.config["KIOSK_ID"])
+    # A missing liveness model is said on the screen, where the site sees it on its first day.
+    liveness_missing = current_app.config.get("KIOSK_LIVENESS_POLICY") != "off" and not liveness_files_present()
+    return render_template("kiosk.html", kiosk_id=current_app.config["KIOSK_ID"], liveness_missing=liveness_missing)

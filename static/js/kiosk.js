@@ -549,6 +549,9 @@
     if (!hold) {
       label = gesture && gesture.name !== "idle" && gesture.name ? "Seen: " + gestureName(gesture.name) :
         "Make an O (yes) or an X (no)";
+    } else if (hold.kind === "smile" && hold.name === "liveness") {
+      // The photo is taken; the ring fills as the face goes from neutral to a smile (liveness).
+      label = "Now a big smile!";
     } else if (hold.kind === "smile") {
       label = "Keep smiling";
     } else {
