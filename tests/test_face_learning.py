@@ -143,14 +143,16 @@ def test_a_learned_sample_accepts_only_within_its_own_distance(site):
     away = np.random.default_rng(0).normal(size=face.shape).astype(np.float32)
     away -= away @ face * face
     away /= np.linalg.norm(away)
-    for chord, accepted in ((0.97 * limit, True), (1.03 * limit, False)):
+    for chord in (0.97 * limit, 1.03 * limit):
         angle = 2 * np.arcsin(chord / 2)  # a unit vector at exactly this distance from the learned face
         probe = np.cos(angle) * face + np.sin(angle) * away
         assert np.min(np.linalg.norm(learned.enrolled_rows(powell) - probe, axis=1)) > learned.threshold
         assert learned.person_ids[np.argmax(learned.weights @ probe + learned.bias)] == powell  # his row names it
         who, _, distance = learned.classify(probe[None, :])[0]
         assert distance == pytest.approx(chord * learned.threshold / limit, rel=1e-4)
-        assert (who == powell) is accepted
+        # Farther than the threshold from every enrollment photo: never accepted, however close to
+        # the learned face (before liveness, the nearer probe was).
+        assert who is None
 
 
 def test_a_full_training_keeps_learned_samples_but_not_in_the_threshold(site):
@@ -194,5 +196,45 @@ def test_a_stranger_accepted_once_is_not_learned_and_would_have_opened_the_galle
     before = [who for who, _, _ in capped.classify(vectors)]
     assert before == [None] * len(others)
     poisoned = capped.with_learned([TrainingSample(9001, blair, evidence.embedding, learned=True)])
+    # Learned anyway, his face sits close to most of his other photos: by its distance alone (the
+    # rule before liveness) it would have accepted them as Blair ...
+    scaled = poisoned._learned_distance_scale()
+    near_learned = np.linalg.norm(vectors - evidence.embedding, axis=1) * scaled <= poisoned.threshold
+    assert near_learned.sum() >= 4, near_learned
+    # ... but a learned sample never admits a face farther than the threshold from the enrollment photos.
     after = [who for who, _, _ in poisoned.classify(vectors)]
-    assert sum(who == blair for who in after) >= 4, after  # what the rule prevented
+    assert after == [None] * len(others)
+
+
+def test_learned_blends_do_not_walk_acceptance_away_from_the_enrollment_photos(site):
+    """The drift found by the liveness issue: faces blended from the victim (Colin Powell) and an
+    attacker (Ariel Sharon, never enrolled), accepted near the threshold and learned, then blends
+    a little farther along. Before, blends 1.04-1.21 x the threshold from the victim's nearest
+    enrollment photo were accepted through the learned ones; now none farther than the threshold is."""
+    from kiosk.vision.embedders import get_embedder
+    from kiosk.vision.faces import canonical_crop
+
+    powell = person_id("Colin Powell")
+    embedder = get_embedder(site.embedder)
+
+    def crop(path):
+        image = load_image(path)
+        return canonical_crop(image, analyze_frame(image).face).astype(np.float32)
+
+    victim, attacker = crop(HELD_OUT["Colin Powell"]), crop(STRANGERS[0])
+    mixes = np.linspace(0.0, 1.0, 41)
+    blends = embedder.embed_crops([np.clip((1 - a) * victim + a * attacker, 0, 255).astype(np.uint8) for a in mixes])
+    enrolled = site.enrolled_rows(powell)
+    to_enrolled = np.array([np.min(np.linalg.norm(enrolled - b, axis=1)) for b in blends]) / site.threshold
+    accepted_near = [i for i, r in enumerate(to_enrolled) if 0.9 <= r <= 1.0]
+    assert len(accepted_near) >= 2, to_enrolled.round(2)
+    taught = site.with_learned([TrainingSample(9100 + i, powell, blends[i], learned=True) for i in accepted_near[-2:]])
+    farther = [i for i, r in enumerate(to_enrolled) if 1.0 < r <= 1.25]
+    assert farther, to_enrolled.round(2)
+    scale = taught._learned_distance_scale()
+    learned_rows = blends[accepted_near[-2:]]
+    old_rule = [i for i in farther if np.min(np.linalg.norm(learned_rows - blends[i], axis=1)) * scale <= taught.threshold]
+    assert old_rule, "the premise: by the learned samples' distance, farther blends were within the threshold"
+    for i in farther:
+        who, _, _ = taught.classify(blends[i][None, :])[0]
+        assert who is None, (mixes[i], to_enrolled[i])
