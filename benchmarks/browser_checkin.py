@@ -19,11 +19,14 @@ What runs (all on this machine, sharing its cores, as a kiosk box does):
   Obama too: the camera shows composites, and this measures speed, not recognition accuracy
   (``make evaluate`` does that);
 * Debian's Chromium, headless, driven by Playwright, with its fake camera playing a Y4M loop at
-  15 frames a second: an empty room (5 s), then Obama with his arms held out (2.5 s: identify
-  him), making an O (1.5 s: confirm), raising both arms in a V (1.5 s: take the photo). The three
-  pictures are composites of one real photo (``training/make_arm_composites.py``; there is no
-  photo of anyone making an O); the face stays in place across them, with a webcam's small
-  shifts and exposure changes. Every segment has a grey marker in its top-left corner, which a
+  15 frames a second: an empty room (5 s), then Obama with his arms held out and a neutral face
+  (2.5 s: identify him), making an O (1.5 s: confirm), then smiling (2 s: the photo; the liveness
+  check sees the face rise from neutral to a smile). The pictures are composites of real photos:
+  the arms from one (``training/make_arm_composites.py``; there is no photo of anyone making an O),
+  the neutral face (fr_obama/4) and the smile (fr_obama/5) swapped onto it
+  (``kiosk.benchmarks.spoof_frames.swap_face``); the face stays in place across them, with a
+  webcam's small shifts and exposure changes. Code from before the liveness check takes the photo
+  on the held smile too, so old and new are compared on the same person. Every segment has a grey marker in its top-left corner, which a
   script added to the page for the benchmark only reads on each camera frame, so the moment a
   segment appears on the camera is known;
 * the page is opened while the server is still warming up (it must show "Starting...").
@@ -64,9 +67,9 @@ FPS = 15
 # (segment, seconds, picture); the marker grey of each segment is its index * MARKER_STEP.
 TIMELINE = [
     ("empty", 5.0, None),
-    ("face", 2.5, GESTURES / "composite_obama_arms_out.jpg"),
-    ("o", 1.5, GESTURES / "composite_obama_o.jpg"),
-    ("v", 1.5, GESTURES / "composite_obama_v.jpg"),
+    ("face", 2.5, (GESTURES / "composite_obama_arms_out.jpg", FACES / "fr_obama" / "4.jpg")),
+    ("o", 1.5, (GESTURES / "composite_obama_o.jpg", FACES / "fr_obama" / "4.jpg")),
+    ("smile", 2.0, (GESTURES / "composite_obama_arms_out.jpg", FACES / "fr_obama" / "5.jpg")),
 ]
 MARKER_STEP = 80
 MARKER = (slice(0, 16), slice(0, 16))
@@ -161,7 +164,10 @@ def camera_frames() -> list[np.ndarray]:
             cv2.putText(room, "empty room", (200, 240), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (110, 110, 110), 2)
             base = room
         else:
-            base = cv2.imread(str(picture))
+            from kiosk.benchmarks.spoof_frames import swap_face
+
+            body, face = picture
+            base = swap_face(cv2.imread(str(body)), cv2.imread(str(face)))
         for frame in live_jitter(base, count, seed=index):
             frame[MARKER] = index * MARKER_STEP
             frames.append(frame)

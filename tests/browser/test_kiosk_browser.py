@@ -668,12 +668,19 @@ def test_stranger_reaches_unknown(enrolled_server, launch_chromium, camera_files
 
 def test_a_whole_check_in_in_the_browser_ends_with_the_photo_and_one_event(enrolled_server, launch_chromium,
                                                                            tmp_path):
-    """The camera shows Obama with both arms up ("take the photo now"): identified, confirmed
-    and captured by the real models through the page, then welcomed with the photo the server
-    kept, and exactly one attendance event with both files in the data dir."""
+    """The camera shows Obama with both arms up ("take the photo now") and a neutral face, then
+    smiling (his own photos swapped onto the body: kiosk/benchmarks/spoof_frames.py): identified,
+    confirmed, the photo taken, the liveness check satisfied by the smile, all by the real models
+    through the page; then welcomed with the photo the server kept, and exactly one attendance
+    event with both files in the data dir."""
+    from kiosk.benchmarks.spoof_frames import swap_face
+
     events_before = len(attendance_rows(enrolled_server))
-    frame = place_on_canvas(cv2.imread(str(CAPTURE_CAMERA_PHOTO)))
-    browser = launch_chromium(write_y4m(tmp_path / "capture.y4m", live_jitter(frame, 6, seed=3)))
+    body = place_on_canvas(cv2.imread(str(CAPTURE_CAMERA_PHOTO)))
+    neutral = swap_face(body, cv2.imread(str(FACES / "fr_obama" / "4.jpg")))
+    smiling = swap_face(body, cv2.imread(str(FACES / "fr_obama" / "5.jpg")))
+    frames = live_jitter(neutral, 45, seed=3) + live_jitter(smiling, 30, seed=4)  # 3 s neutral, 2 s smiling
+    browser = launch_chromium(write_y4m(tmp_path / "capture.y4m", frames))
     page, _ = open_kiosk(browser, enrolled_server.url)
 
     wait_for_state(page, "DONE")
@@ -708,7 +715,8 @@ def attendance_rows(server) -> list[tuple]:
 def test_an_o_made_in_front_of_the_camera_confirms_and_the_smile_checks_in(enrolled_server, launch_chromium,
                                                                             tmp_path):
     """The browser benchmark's camera (benchmarks/browser_checkin.py): an empty room, then Obama
-    with his arms out, making an O, raising a V (arm composites of one real photo). Through the
+    with his arms out and a neutral face, making an O, then smiling (arm composites of one real
+    photo, his own neutral and smiling faces swapped onto it). Through the
     real page and models: identified while his arms are out, SMILING only once the O is on the
     camera (never before), then checked in. The benchmark's figures are printed, not asserted."""
     sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
