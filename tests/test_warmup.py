@@ -12,7 +12,7 @@ import pytest
 from kiosk import create_app
 from kiosk.config import TestingConfig
 from kiosk.services import warmup
-from kiosk.services.warmup import readiness
+from kiosk.services.readiness import WARM_UP_PATIENCE_S, readiness
 
 FRAMES = "/api/v1/kiosk/frames"
 
@@ -25,7 +25,8 @@ def test_apps_do_not_warm_up_unless_asked(app, client):
     """Test apps, commands and `flask run` load models on first use: their readiness is lazy
     (only gunicorn's post_worker_init starts a warm-up: tests/test_deploy.py)."""
     assert readiness(app).state == "lazy"
-    assert client.get("/healthz").get_json() == {"status": "ok", "models": "lazy"}
+    assert client.get("/healthz").get_json() == {
+        "status": "ok", "models": "lazy", "liveness": {"model": "ok", "policy": "review"}}
     assert client.get("/readyz").status_code == 200
 
 
@@ -38,7 +39,7 @@ def test_while_warming_frames_are_refused_with_warming_and_health_says_so(app, c
     assert 0 < body["retry_after_s"] <= 1
     # Alive and healthy (Docker's check, nginx's upstream), but not ready.
     health = client.get("/healthz")
-    assert health.status_code == 200 and health.get_json() == {"status": "ok", "models": "warming"}
+    assert health.status_code == 200 and health.get_json()["models"] == "warming"
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.get_json()["status"] == "warming"
     # The page's other calls work meanwhile.
@@ -49,7 +50,7 @@ def test_a_warm_up_that_takes_too_long_is_not_waited_for(app, client):
     import time
 
     ready = readiness(app)
-    ready.state, ready.started_at = "warming", time.monotonic() - warmup.WARM_UP_PATIENCE_S - 1
+    ready.state, ready.started_at = "warming", time.monotonic() - WARM_UP_PATIENCE_S - 1
     response = client.post(FRAMES, data=frame_jpeg(), content_type="image/jpeg")
     assert response.status_code == 200  # analysed: the models load on first use, as without a warm-up
     assert client.get("/healthz").get_json()["models"] == "warming"
@@ -108,3 +109,15 @@ def test_a_model_that_cannot_load_fails_the_warm_up_but_the_kiosk_still_answers(
     assert client.get("/readyz").status_code == 503
     assert client.post(FRAMES, data=frame_jpeg(), content_type="image/jpeg").status_code == 200
 
+
+
+def test_a_missing_liveness_model_is_said_by_health_and_the_kiosk_page(app, client, tmp_path):
+    """Not fatal: the kiosk still serves, its check-ins go to review (the policy decides)."""
+    app.config["KIOSK_MODELS_DIR"] = str(tmp_path)  # a models dir without liveness/
+    from kiosk.vision import settings
+
+    assert settings.models_dir() == tmp_path
+    health = client.get("/healthz").get_json()
+    assert health["liveness"] == {"model": "missing", "policy": "review"}
+    page = client.get("/").get_data(as_text=True)
+    assert "liveness check" in page and "administrator" in page

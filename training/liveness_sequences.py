@@ -197,8 +197,8 @@ def print_sequence_table(results: list[dict[str, Any]]) -> None:
     recognised = [r for r in attacks if r["identified"] == r["claimed"]]
     print()
     print("Per sequence (kiosk engine, every real model, 15 frames/s, default policy: review)")
-    print(f"| sequences | count | recognised as the claimed person | checked in | kept as suspect |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| sequences | count | recognised as the claimed person | checked in | kept as suspect |")
+    print("|---|---:|---:|---:|---:|")
     print(f"| attacks (print, moved print, smiling print, phone) | {len(attacks)} | {len(recognised)} | "
           f"{sum(r['checked_in'] for r in attacks)} | {sum(r['suspect'] for r in attacks)} |")
     print(f"| live-like (neutral, then smiling) | {len(lives)} | {sum(r['identified'] == r['claimed'] for r in lives)} | "

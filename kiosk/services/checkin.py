@@ -15,7 +15,7 @@ welcome photo (``photo_url``).
 Errors (``kiosk.errors``): ``InvalidInput`` code ``bad_image`` (400) for undecodable
 frames, ``KioskError`` code ``busy`` (409) when the session already has a frame in flight,
 ``ModelUnavailable`` (503 ``model_unavailable``) when a model file is missing, ``Warming``
-(503 ``warming``) while the worker is still loading its models (``kiosk.services.warmup``).
+(503 ``warming``) while the worker is still loading its models (``kiosk.services.readiness``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from ..vision.faces import Face
 from ..vision.image import BadImage, decode_image
 from ..vision.liveness import passive_liveness
 from . import learning, recognition, spoofs
+from .readiness import Warming, readiness
 from .gesture_samples import sync_site_model
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,6 @@ def process_frame(session_id: str | None, data: bytes, client: str = "", *, kios
     """Analyse one frame for this kiosk session (opened for ``client`` if it has none: see
     ``SessionRegistry``); returns the session id and the answer. ``kiosk_id``: the device that
     sent it (default: the site's KIOSK_ID); ``photo_url(token)``: the welcome photo's link."""
-    from .warmup import Warming, readiness
 
     if not readiness(current_app).serving:
         raise Warming(
