@@ -19,6 +19,7 @@ from kiosk.extensions import db
 from kiosk.models import FaceSample, Person
 from kiosk.services import bulk_import
 from kiosk.services.import_sources import SourceRefused, open_source
+from kiosk.services.site_lock import SITE_LOCKS
 
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 PHOTO = FACES / "lfw_Colin_Powell" / "1.jpg"
@@ -47,7 +48,7 @@ def assert_nothing_written(app) -> None:
     data_dir = Path(app.config["KIOSK_DATA_DIR"])
     assert not (data_dir / "faces").exists() or not any((data_dir / "faces").iterdir())
     leftovers = [p.name for p in (data_dir / "imports").iterdir()] if (data_dir / "imports").exists() else []
-    assert set(leftovers) <= {bulk_import.LOCK_NAME}, leftovers
+    assert set(leftovers) <= {Path(SITE_LOCKS["import"].file).name}, leftovers
 
 
 def refused(app, path: Path) -> SourceRefused:

@@ -34,7 +34,6 @@ Nothing here logs names, photos or embeddings.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -49,14 +48,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from .. import storage
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import FaceSample, Person
 from . import people as people_service
-from .database import is_postgresql
 from .enrollment import (
     CheckedPhoto,
     EnrolledFaces,
@@ -77,13 +75,12 @@ from .import_sources import (
     read_csv_with_photos,
     read_zip,
 )
+from .site_lock import site_lock
 
 log = logging.getLogger(__name__)
 
 IMPORTS_FOLDER = "imports"
-IMPORT_LOCK_KEY = 0x6B696F736B17  # PostgreSQL advisory lock of bulk imports ("kiosk", issue 17)
 JOURNAL_NAME = "pending-crops.json"
-LOCK_NAME = "import.lock"
 MAX_EXTERNAL_ID = 64
 STAGED_MAX_AGE_S = 7 * 24 * 3600  # an interrupted import's upload, kept for resuming
 MAX_UPLOADED_FILES = 5000  # a CSV with its photos through the console; larger sets go in a ZIP
@@ -164,22 +161,13 @@ def imports_dir() -> Path:
 def import_lock() -> Iterator[None]:
     """Held for a whole import; raises Conflict when another import (CLI or console) holds it.
 
-    An ``flock`` in the data dir covers the processes of one host; on PostgreSQL a session-level
-    advisory lock covers every app host on the database too. Both go with the process that holds
-    them, whatever happens to it (a SIGKILL, a power cut)."""
-    with open(imports_dir() / LOCK_NAME, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise _another_import() from None
-        try:
-            if is_postgresql():
-                with _database_lock():
-                    yield
-            else:
-                yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    The site lock ``import``: an ``flock`` in the data dir covers the processes of one host; on
+    PostgreSQL an advisory lock covers every app host on the database too. Both go with the
+    process that holds them, whatever happens to it (a SIGKILL, a power cut)."""
+    with site_lock("import", timeout_s=0) as held:
+        if not held:
+            raise _another_import()
+        yield
 
 
 def _another_import() -> Conflict:
@@ -188,17 +176,6 @@ def _another_import() -> Conflict:
         "if you then run yours again).",
         code="already_importing",
     )
-
-
-@contextmanager
-def _database_lock() -> Iterator[None]:
-    with db.engine.connect() as connection:
-        if not connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": IMPORT_LOCK_KEY}):
-            raise _another_import()
-        try:
-            yield
-        finally:
-            connection.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": IMPORT_LOCK_KEY})
 
 
 def import_running() -> bool:

@@ -21,7 +21,6 @@ Nothing here logs embeddings, crops or names.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import tempfile
@@ -34,7 +33,6 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
-from sqlalchemy import text
 
 from ..errors import KioskError
 from ..vision.face_model import (
@@ -54,6 +52,7 @@ from ..vision.face_model import (
 from ..vision.facenet_weights import LEGACY_KEY
 from ..vision.faces import Face, FrameAnalysis, analyze_frame, canonical_crop
 from . import model_store
+from .site_lock import site_lock
 
 log = logging.getLogger(__name__)
 
@@ -387,70 +386,15 @@ def model_info() -> dict[str, Any]:
     return {"trained": True, **model.summary()}
 
 
-MODEL_LOCK_FILE = ".face-model.lock"
-MODEL_LOCK_KEY = 0x1EA4ED16  # PostgreSQL advisory lock: the site's face model
-_model_thread_lock = threading.Lock()
-
-
 @contextmanager
 def model_update_lock(timeout_s: float | None = None) -> Iterator[bool]:
     """Changes to the saved face model (load, change, save) one at a time, across the threads and
-    processes of this host (a thread lock and an ``flock`` in the data dir) and, on PostgreSQL,
-    across app hosts (a transaction-level advisory lock, released by the server if a host dies).
+    processes of this host and, on PostgreSQL, across app hosts (the site lock ``face_model``).
     Yields True once held; with ``timeout_s``, False if it could not be had in that time (the
     caller leaves its change for the next :func:`sync_model_with_samples`). Never held through
     a training's fitting: only around saves and the cheap updates here, so waits are short."""
-    from .. import storage
-    from ..extensions import db
-    from .database import is_postgresql
-
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-
-    def left() -> float:
-        return -1 if deadline is None else max(0.0, deadline - time.monotonic())
-
-    if not _model_thread_lock.acquire(timeout=left()):
-        yield False
-        return
-    try:
-        folder = storage.data_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / MODEL_LOCK_FILE, "a+b") as handle:
-            if not _wait_for(lambda: _try_flock(handle), deadline):
-                yield False
-                return
-            try:
-                if not is_postgresql():
-                    yield True
-                    return
-                with db.engine.connect() as connection, connection.begin():
-                    try_lock = text("SELECT pg_try_advisory_xact_lock(:key)").bindparams(key=MODEL_LOCK_KEY)
-                    if deadline is None:
-                        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MODEL_LOCK_KEY})
-                    elif not _wait_for(lambda: bool(connection.scalar(try_lock)), deadline):
-                        yield False
-                        return
-                    yield True
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    finally:
-        _model_thread_lock.release()
-
-
-def _try_flock(handle) -> bool:  # noqa: ANN001 - an open file
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
-def _wait_for(attempt: Callable[[], bool], deadline: float | None) -> bool:
-    while not attempt():
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    with site_lock("face_model", timeout_s) as held:
+        yield held
 
 
 def on_people_changed() -> None:
