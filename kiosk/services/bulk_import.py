@@ -508,12 +508,12 @@ def import_photos(
 
 
 def _train_if_needed(summary: ImportSummary, on_training: Callable[[float, str], None] | None) -> dict[str, Any] | None:
-    from . import model_status, recognition
+    from . import face_training, model_status
 
     if not summary.accepted and not model_status.face_model_info().get("stale"):
         return None
     try:
-        return recognition.train_faces(progress=on_training)
+        return face_training.train_faces(progress=on_training)
     except KioskError as err:  # nobody enrolled (all refused) or a model file missing
         return {"error": str(err)}
 

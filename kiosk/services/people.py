@@ -221,6 +221,6 @@ def delete_person(person: Person) -> DeletionReport:
 
 def _notify_people_changed() -> None:
     """A deleted person or sample must stop being recognised now: drop them from the face model."""
-    from . import recognition  # imported here: listing or renaming people needs no model code
+    from . import face_training  # imported here: listing or renaming people needs no model code
 
-    recognition.on_people_changed()
+    face_training.on_people_changed()

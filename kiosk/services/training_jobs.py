@@ -312,10 +312,10 @@ def _call_with_progress(fn: Callable[..., Any], progress: ProgressFn) -> Any:
 
 
 def _train_faces(progress: ProgressFn) -> dict[str, Any]:
-    from . import recognition
+    from . import face_training
 
     progress(0.05, "Embedding the enrollment photos and fitting the classifier")
-    return _call_with_progress(recognition.train_faces, progress)
+    return _call_with_progress(face_training.train_faces, progress)
 
 
 def _train_gestures(progress: ProgressFn) -> dict[str, Any]:
