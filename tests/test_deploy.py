@@ -269,7 +269,7 @@ def test_body_limits_agree_everywhere():
 
 
 def test_import_body_limits_agree_everywhere():
-    from kiosk.services.bulk_import import upload_request_limit
+    from kiosk.web.request_body import upload_request_limit
 
     import_mb = Config().KIOSK_IMPORT_MAX_MB
     location = NGINX_CONF.split("location = /admin/people/import {", 1)[1].split("}", 1)[0]

@@ -44,11 +44,14 @@ from ..errors import InvalidInput, KioskError, NotFound
 from ..extensions import csrf, db
 from ..models import AttendanceEvent, FaceSample, Person, SampleKind
 from ..services import attendance as attendance_service
-from ..services import bulk_import, enrollment, learning, model_status, photos, reports, training_jobs
+from ..services import enrollment, learning, model_status, photos, reports, training_jobs
+from ..services.bulk_import.job import start_import_job
+from ..services.bulk_import.uploads import MAX_UPLOADED_FILES, StagedImport, stage_upload, staged_import
 from ..services.import_sources import SourceRefused
 from ..services import people as people_service
 from .exports import export_response
 from .forms import MAX_PHOTOS_PER_REQUEST, memo_text, parse_bool, read_uploads
+from .request_body import upload_request_limit
 from .security import admin_required
 
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -198,7 +201,7 @@ def _import_page(job: training_jobs.TrainingJob | None = None, status: int = 200
     resumable = None
     if job is not None and job.state == "failed" and (job.detail or {}).get("staged"):
         try:
-            resumable = bulk_import.staged_import(job.detail["staged"])
+            resumable = staged_import(job.detail["staged"])
         except NotFound:
             resumable = None
     page = render_template(
@@ -224,8 +227,8 @@ def people_import():
 @admin_required
 @csrf.exempt  # checked below, once the body limit is the import's (the global check would parse it at 20 MB)
 def people_import_upload():
-    request.max_content_length = bulk_import.upload_request_limit(current_app.config["KIOSK_IMPORT_MAX_MB"])
-    request.max_form_parts = bulk_import.MAX_UPLOADED_FILES + 10
+    request.max_content_length = upload_request_limit(current_app.config["KIOSK_IMPORT_MAX_MB"])
+    request.max_form_parts = MAX_UPLOADED_FILES + 10
     try:
         csrf.protect()
         source = request.files.get("source")
@@ -233,7 +236,7 @@ def people_import_upload():
     except RequestEntityTooLarge:
         limit = current_app.config.get("KIOSK_IMPORT_MAX_MB")
         error = SourceRefused(
-            f"The upload is too large: an import may be at most {limit} MB (or {bulk_import.MAX_UPLOADED_FILES} "
+            f"The upload is too large: an import may be at most {limit} MB (or {MAX_UPLOADED_FILES} "
             "files). Split it in parts, or import it on the server with `kiosk people import`.",
             code="too_large",
             status=413,
@@ -243,7 +246,7 @@ def people_import_upload():
     try:
         if source is None or not source.filename:
             raise InvalidInput("Choose a ZIP archive or a CSV file to import.", code="missing_source")
-        staged = bulk_import.stage_upload(source, photo_files)
+        staged = stage_upload(source, photo_files)
     except KioskError as err:
         flash(str(err), "error")
         return _import_page(status=err.status)
@@ -254,13 +257,13 @@ def people_import_upload():
 @admin_bp.post("/people/import/<staged_id>/resume")
 @admin_required
 def people_import_resume(staged_id: str):
-    staged = bulk_import.staged_import(staged_id)
+    staged = staged_import(staged_id)
     return _start_import(staged, f"Resuming the import of {staged.label}: photos already imported are skipped.")
 
 
-def _start_import(staged: bulk_import.StagedImport, started: str, *, discard_on_error: bool = False):
+def _start_import(staged: StagedImport, started: str, *, discard_on_error: bool = False):
     try:
-        job = bulk_import.start_import_job(staged)
+        job = start_import_job(staged)
     except KioskError as err:  # another import is running
         if discard_on_error:
             staged.discard()
@@ -273,7 +276,7 @@ def _start_import(staged: bulk_import.StagedImport, started: str, *, discard_on_
 @admin_bp.post("/people/import/<staged_id>/discard")
 @admin_required
 def people_import_discard(staged_id: str):
-    bulk_import.staged_import(staged_id).discard()
+    staged_import(staged_id).discard()
     flash("The upload was deleted. What was imported before stays.", "success")
     return redirect(url_for("admin.people_import"), 303)
 
