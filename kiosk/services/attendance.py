@@ -292,6 +292,18 @@ def get_event(event_id: int) -> AttendanceEvent:
     return event
 
 
+def recent_events(person_id: int, limit: int) -> list[AttendanceEvent]:
+    """A person's latest check-ins, newest first."""
+    return list(
+        db.session.scalars(
+            select(AttendanceEvent)
+            .where(AttendanceEvent.person_id == person_id)
+            .order_by(AttendanceEvent.timestamp.desc())
+            .limit(limit)
+        )
+    )
+
+
 def delete_event(event: AttendanceEvent) -> None:
     """Delete an attendance event and its photo files (row first, then the files)."""
     paths = photos.event_files(event)
