@@ -15,7 +15,11 @@ BASE = {"kiosk.config", "kiosk.errors", "kiosk.extensions", "kiosk.models", "kio
         "kiosk.names"}
 LAYERS = {"kiosk.vision": 1, "kiosk.checkin": 2, "kiosk.services": 3, "kiosk.web": 4}
 TOP = 5  # the app factory (kiosk/__init__.py), the CLI and the benchmarks wire everything together
-FLASK_FREE = ("kiosk.vision", "kiosk.checkin")
+# Setup-time tools (run by `make setup` through the CLI, never by a running kiosk): they may use
+# vision and the base modules; no runtime layer imports them.
+SETUP_TOOLS = "kiosk.setup_tools"
+RUNTIME = ("kiosk.vision", "kiosk.checkin", "kiosk.services", "kiosk.web")
+FLASK_FREE = ("kiosk.vision", "kiosk.checkin", SETUP_TOOLS)
 
 
 def module_name(path: Path) -> str:
@@ -53,12 +57,14 @@ def imported_modules(source: str, importer: str, is_package: bool = False) -> li
     return found
 
 
-def layer_of(name: str) -> int | None:
+def layer_of(name: str) -> float | None:
     """The layer of a kiosk module; None for third-party modules."""
     if name == "kiosk" or name.startswith(("kiosk.cli", "kiosk.benchmarks")):
         return TOP
     if name in BASE:
         return 0
+    if name == SETUP_TOOLS or name.startswith(SETUP_TOOLS + "."):
+        return LAYERS["kiosk.vision"] + 0.5  # above vision, below every other runtime layer
     for prefix, layer in LAYERS.items():
         if name == prefix or name.startswith(prefix + "."):
             return layer
@@ -108,6 +114,17 @@ def flask_in_engine() -> list[str]:
 
 def test_no_module_imports_a_higher_layer():
     assert upward_imports() == []
+
+
+def test_the_runtime_never_imports_the_setup_tools():
+    found = [
+        f"{path.relative_to(PACKAGE_DIR.parent)}:{line} imports {target}"
+        for name, path in kiosk_modules()
+        if name.startswith(RUNTIME)
+        for target, line in imported_modules(path.read_text(), name, path.name == "__init__.py")
+        if target == SETUP_TOOLS or target.startswith(SETUP_TOOLS + ".")
+    ]
+    assert found == []
 
 
 def test_the_check_in_engine_and_the_model_wrappers_know_no_flask():
