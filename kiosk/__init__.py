@@ -61,14 +61,12 @@ def create_app(config: object | dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
 
-    from .web.request_body import DrainUnreadBody, KioskRequest
+    from .web.request_body import DrainUnreadBody, KioskRequest, upload_request_limit
 
     app.request_class = KioskRequest  # streamed (chunked) bodies over the limit: 413, not cut short
     # Outermost: bodies the app answered without reading are read before the connection is
     # reused (otherwise Nginx's next POST on it gets a 502; see kiosk/web/request_body.py).
-    from .services.bulk_import import upload_request_limit
-
-    # The bulk import route takes larger bodies (KIOSK_IMPORT_MAX_MB, see kiosk/web/admin.py).
+    # The bulk import route takes larger bodies (KIOSK_IMPORT_MAX_MB, see kiosk/web/admin/imports.py).
     import_limit = upload_request_limit(app.config.get("KIOSK_IMPORT_MAX_MB") or 0)
     app.wsgi_app = DrainUnreadBody(  # type: ignore[method-assign]
         app.wsgi_app, app.config.get("MAX_CONTENT_LENGTH") or 0, {"/admin/people/import": import_limit}

@@ -48,7 +48,7 @@ def build_site(folder: Path, template: Path | None, *, database_url: str | None 
     from kiosk import create_app
     from kiosk.config import TestingConfig
     from kiosk.extensions import db
-    from kiosk.services import enrollment, recognition
+    from kiosk.services import enrollment, face_training
 
     if database_url is None:
         shutil.copy(template, folder / "kiosk.sqlite3")
@@ -57,7 +57,7 @@ def build_site(folder: Path, template: Path | None, *, database_url: str | None 
         for name in people:
             results = enrollment.enroll_files(name, [str(p) for p in photos_of(name)[:photos_each]])
             assert all(r.accepted for r in results), [(r.file, r.code) for r in results]
-        summary = recognition.train_faces()
+        summary = face_training.train_faces()
         db.session.remove()
         db.engine.dispose()
     return summary

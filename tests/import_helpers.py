@@ -128,15 +128,15 @@ def count_trainings(monkeypatch) -> list[int]:
     """Counts calls of the real face training (how many samples each saw); the training still runs."""
     from kiosk.extensions import db
     from kiosk.models import FaceSample
-    from kiosk.services import recognition
+    from kiosk.services import face_training
     from sqlalchemy import func, select
 
     calls: list[int] = []
-    real_train = recognition.train_faces
+    real_train = face_training.train_faces
 
     def counting_train(**kwargs):
         calls.append(db.session.scalar(select(func.count(FaceSample.id))))
         return real_train(**kwargs)
 
-    monkeypatch.setattr(recognition, "train_faces", counting_train)
+    monkeypatch.setattr(face_training, "train_faces", counting_train)
     return calls

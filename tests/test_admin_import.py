@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 
 from kiosk.extensions import db
 from kiosk.models import Person
-from kiosk.services import bulk_import, training_jobs
+from kiosk.services import training_jobs
+from kiosk.services.bulk_import import lock, uploads
 
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 
@@ -187,7 +188,7 @@ def test_an_interrupted_import_can_be_resumed_or_its_upload_deleted(app, admin, 
     """A server restart leaves the job record 'running' with a dead process id and the upload on disk."""
     archive = write_zip(tmp_path / "staff.zip", staff_folder)
 
-    staged = bulk_import.stage_upload(FileUpload(archive))
+    staged = uploads.stage_upload(FileUpload(archive))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     record = training_jobs.TrainingJob(id="0123456789abcdef", kind="import", state="running", progress=0.4,
                                        pid=int(dead.stdout), detail={"staged": staged.id, "source": "staff.zip"})
@@ -204,7 +205,7 @@ def test_an_interrupted_import_can_be_resumed_or_its_upload_deleted(app, admin, 
     assert job.state == "done" and job.result["accepted"] == EXPECTED["accepted"]
     assert imports_left(app) == []
 
-    again = bulk_import.stage_upload(FileUpload(archive))
+    again = uploads.stage_upload(FileUpload(archive))
     response = admin.post(f"/admin/people/import/{again.id}/discard", data={"csrf_token": admin.token})
     assert response.status_code == 303 and imports_left(app) == []
     assert admin.post("/admin/people/import/nothing/resume", data={"csrf_token": admin.token}).status_code == 404
@@ -213,7 +214,7 @@ def test_an_interrupted_import_can_be_resumed_or_its_upload_deleted(app, admin, 
 
 def test_only_one_import_runs_at_a_time(app, admin, staff_folder, tmp_path):
     archive = write_zip(tmp_path / "staff.zip", staff_folder)
-    with bulk_import.import_lock():  # an import running from the command line
+    with lock.import_lock():  # an import running from the command line
         with open(archive, "rb") as handle:
             response = upload(admin, {"source": (handle, "staff.zip")}, admin.token)
     assert response.status_code == 409 and "Another import is running" in response.text
@@ -244,8 +245,8 @@ def test_an_unresumed_upload_is_deleted_after_a_week(app, staff_folder, tmp_path
 
     archive = write_zip(tmp_path / "staff.zip", staff_folder)
 
-    old = bulk_import.stage_upload(FileUpload(archive))
-    week_ago = time.time() - bulk_import.STAGED_MAX_AGE_S - 60
+    old = uploads.stage_upload(FileUpload(archive))
+    week_ago = time.time() - uploads.STAGED_MAX_AGE_S - 60
     os.utime(old.folder, (week_ago, week_ago))
-    recent = bulk_import.stage_upload(FileUpload(archive))
+    recent = uploads.stage_upload(FileUpload(archive))
     assert imports_left(app) == [recent.id]

@@ -19,6 +19,8 @@ from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, FaceSample, Person
 from kiosk.vision.image import encode_jpeg, load_image
 
+import factories
+
 MY_API_MODULES = {"kiosk.web.api.people", "kiosk.web.api.attendance", "kiosk.web.api.models_admin"}
 STATE_CHANGING = {"POST", "PATCH", "DELETE", "PUT"}
 
@@ -55,11 +57,7 @@ def face_image(faces_data):
 
 def add_sample(person: Person, image) -> FaceSample:
     """A face sample row with a real crop file (no embedding: not needed by these routes)."""
-    crop_path = storage.store_bytes("faces", encode_jpeg(image[60:190, 60:190]), ".jpg")
-    sample = FaceSample(person_id=person.id, crop_path=crop_path, quality=0.8, source_photo="powell.jpg")
-    db.session.add(sample)
-    db.session.commit()
-    return sample
+    return factories.sample(person, encode_jpeg(image[60:190, 60:190]), ".jpg", quality=0.8, source_photo="powell.jpg")
 
 
 def add_check_in(person: Person, image, when: datetime, **kw) -> AttendanceEvent:

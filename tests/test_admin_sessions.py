@@ -13,6 +13,7 @@ from kiosk.extensions import db
 from kiosk.models import AdminSession, utcnow
 from kiosk.services import accounts
 
+import factories
 from conftest import ADMIN_PASSWORD
 
 # On SQLite and on a real PostgreSQL server (conftest.py): the counting, locking and unique keys
@@ -45,7 +46,7 @@ def sign_in(app, username: str = "admin", password: str = ADMIN_PASSWORD):
 
 @pytest.fixture
 def admin_account(app):
-    return accounts.create_admin("admin", ADMIN_PASSWORD)
+    return factories.admin()
 
 
 def test_a_cookie_saved_before_sign_out_is_refused_after_it(app, admin_account):

@@ -175,9 +175,9 @@ def test_the_models_api_shows_no_server_paths(app, admin):
         assert not text.startswith("/") and data_dir not in text and repo not in text, text
     # A broken face model: the admin reads why without the file's path.
     (Path(data_dir) / "models").mkdir(exist_ok=True)
-    from kiosk.services import recognition
+    from kiosk.services import face_model_file, recognition
 
-    recognition.model_path().write_bytes(b"not a model")
+    face_model_file.model_path().write_bytes(b"not a model")
     recognition.get_recognizer().invalidate()
     broken = admin.get("/api/v1/models").get_json()
     for text in strings_in(broken):

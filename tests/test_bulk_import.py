@@ -36,8 +36,10 @@ from sqlalchemy import func, select
 from kiosk import storage
 from kiosk.extensions import db
 from kiosk.models import FaceSample, Person
-from kiosk.services import bulk_import
-from kiosk.services.bulk_import import ImportProgress
+from kiosk.services.bulk_import.journal import JOURNAL_NAME
+from kiosk.services.bulk_import.lock import import_lock
+from kiosk.services.bulk_import.progress import ImportProgress
+from kiosk.services.bulk_import.run import import_path
 from kiosk.services.import_sources import open_source
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +74,7 @@ def people_and_samples() -> dict[str, list[FaceSample]]:
 def test_a_folder_a_zip_and_a_csv_import_the_same_people(app, staff_folder, tmp_path, kind):
     source = build_source(kind, staff_folder, tmp_path)
     lines = []
-    summary = bulk_import.import_path(source, on_photo=lines.append, train=False)
+    summary = import_path(source, on_photo=lines.append, train=False)
 
     assert summary.photos == EXPECTED["photos"] == len(lines)
     assert summary.people_created == EXPECTED["people_created"]
@@ -107,9 +109,9 @@ def test_a_folder_a_zip_and_a_csv_import_the_same_people(app, staff_folder, tmp_
 @pytest.mark.both_databases
 def test_a_second_run_changes_nothing(app, staff_folder, tmp_path):
     source = write_zip(tmp_path / "staff.zip", staff_folder)
-    bulk_import.import_path(source, train=False)
+    import_path(source, train=False)
     before = database_state(db.engine, storage.media_dir())
-    again = bulk_import.import_path(source, train=False)
+    again = import_path(source, train=False)
     assert database_state(db.engine, storage.media_dir()) == before
     assert again.accepted == 0 and again.people_created == 0 and again.people_added_to == 0
     assert again.duplicates == EXPECTED["accepted"] + EXPECTED["duplicates"]
@@ -121,7 +123,7 @@ def test_photos_enrolled_by_hand_are_skipped_and_new_ones_go_to_the_same_person(
 
     (outcome,) = enroll_files("colin powell", [str(staff_folder / "Colin Powell" / "1.jpg")])
     assert outcome.accepted and outcome.sample.content_hash == sha256(staff_folder / "Colin Powell" / "1.jpg")
-    summary = bulk_import.import_path(staff_folder, train=False)
+    summary = import_path(staff_folder, train=False)
     assert summary.accepted == EXPECTED["accepted"] - 1 and summary.duplicates == EXPECTED["duplicates"] + 1
     assert summary.people_created == 2 and summary.people_added_to == 1
     assert db.session.scalar(select(func.count(Person.id))) == 3  # "colin powell" is Colin Powell
@@ -129,10 +131,10 @@ def test_photos_enrolled_by_hand_are_skipped_and_new_ones_go_to_the_same_person(
 
 def test_training_runs_once_at_the_end_and_only_when_something_changed(app, staff_folder, monkeypatch):
     calls = count_trainings(monkeypatch)
-    summary = bulk_import.import_path(staff_folder)
+    summary = import_path(staff_folder)
     assert calls == [EXPECTED["accepted"]]  # once, after every photo was stored
     assert summary.training["people"] == 3 and summary.training["samples"] == EXPECTED["accepted"]
-    again = bulk_import.import_path(staff_folder)
+    again = import_path(staff_folder)
     assert calls == [EXPECTED["accepted"]] and again.training is None
 
 
@@ -154,7 +156,7 @@ def test_csv_rows_that_cannot_be_used_are_refused_one_by_one(app, tmp_path, staf
         "Nobody Listed;;\n".encode()
     )
     lines = []
-    summary = bulk_import.import_path(csv_file, on_photo=lines.append, train=False)
+    summary = import_path(csv_file, on_photo=lines.append, train=False)
     got = [(line.image, line.person, line.status, line.reason) for line in lines]
     assert got == [
         ("pics/powell.jpg", "Colin Powell", "accepted", None),
@@ -179,7 +181,7 @@ def test_rows_naming_one_person_differently_reach_the_same_person(app, tmp_path)
         f"Powell Colin,E-7,{faces / '3.jpg'}\n"
     )
     lines = []
-    summary = bulk_import.import_path(csv_file, on_photo=lines.append, train=False)
+    summary = import_path(csv_file, on_photo=lines.append, train=False)
     assert [line.status for line in lines] == ["accepted"] * 3 and summary.people_created == 1
     (person,) = db.session.scalars(select(Person)).all()
     assert (person.name, person.external_id, len(person.samples)) == ("Colin Powell", "E-7", 3)
@@ -192,21 +194,21 @@ def test_a_csv_that_is_not_utf8_is_refused_before_anything_is_imported(app, tmp_
     csv_file = tmp_path / "latin1.csv"
     csv_file.write_bytes("Jos\xe9 Mart\xed,,a.jpg\n".encode("latin-1"))
     with pytest.raises(SourceRefused) as caught:
-        bulk_import.import_path(csv_file, train=False)
+        import_path(csv_file, train=False)
     assert caught.value.code == "bad_csv" and "UTF-8" in str(caught.value)
 
 
 def test_crops_of_a_killed_batch_are_removed_by_the_next_import(app, staff_folder):
     """A process killed between writing a batch's crops and committing them leaves crops no row
     names; they were journalled first, and the next import removes exactly those."""
-    bulk_import.import_path(staff_folder, train=False)
+    import_path(staff_folder, train=False)
     kept = db.session.scalars(select(FaceSample.crop_path)).all()
     stray = storage.store_bytes("faces", b"crop of a killed batch", ".png")
     unrelated = storage.store_bytes("faces", b"not journalled by an import", ".png")
-    (Path(app.config["KIOSK_DATA_DIR"]) / "imports" / bulk_import.JOURNAL_NAME).write_text(
+    (Path(app.config["KIOSK_DATA_DIR"]) / "imports" / JOURNAL_NAME).write_text(
         json.dumps([stray, kept[0]])
     )
-    bulk_import.import_path(staff_folder, train=False)
+    import_path(staff_folder, train=False)
     assert not storage.resolve(stray).exists()
     assert storage.resolve(kept[0]).exists() and storage.resolve(unrelated).exists()
 
@@ -215,9 +217,9 @@ def test_crops_of_a_killed_batch_are_removed_by_the_next_import(app, staff_folde
 def test_one_import_at_a_time(app, staff_folder):
     from kiosk.errors import Conflict
 
-    with bulk_import.import_lock():
+    with import_lock():
         with pytest.raises(Conflict) as caught:
-            bulk_import.import_path(staff_folder, train=False)
+            import_path(staff_folder, train=False)
     assert caught.value.status == 409 and "Another import" in str(caught.value)
     assert db.session.scalar(select(func.count(Person.id))) == 0
 
@@ -229,16 +231,16 @@ def test_one_import_at_a_time_across_app_hosts(postgres_database, tmp_path, staf
     from kiosk.errors import Conflict
 
     hosts = [create_app(TestingConfig(tmp_path / name, database_url=postgres_database)) for name in ("a", "b")]
-    with hosts[0].app_context(), bulk_import.import_lock():
+    with hosts[0].app_context(), import_lock():
         with hosts[1].app_context():
             with pytest.raises(Conflict) as caught:
-                bulk_import.import_path(staff_folder, train=False)
+                import_path(staff_folder, train=False)
             assert caught.value.code == "already_importing"
             assert db.session.scalar(select(func.count(Person.id))) == 0
             db.session.remove()
             db.engine.dispose()
     with hosts[1].app_context():  # free again once the other host's import ended
-        assert bulk_import.import_path(staff_folder, train=False).accepted == EXPECTED["accepted"]
+        assert import_path(staff_folder, train=False).accepted == EXPECTED["accepted"]
         db.session.remove()
         db.engine.dispose()
     with hosts[0].app_context():

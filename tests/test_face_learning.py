@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import Person
-from kiosk.services import recognition
+from kiosk.services import face_model_file, recognition
 from kiosk.vision.face_learning import CheckInEvidence, LearningPolicy, VoteCount, confident_base, decide
 from kiosk.vision.face_model import TrainingSample, build_face_model, default_threshold
 from kiosk.vision.faces import analyze_frame
@@ -42,7 +42,7 @@ def person_id(name: str) -> int:
 
 @pytest.fixture
 def site(trained_app):
-    return recognition.load_model()
+    return face_model_file.load_model()
 
 
 def test_a_confident_new_face_of_the_person_is_learned(site):
@@ -170,7 +170,7 @@ def test_a_model_file_saved_before_learning_existed_still_loads(site, tmp_path):
     old = replace(site)
     del old.__dict__["learned_sample_ids"], old.__dict__["learned_accept_ratio"]  # as pickled by main
     joblib.dump(old, tmp_path / "faces.joblib")
-    loaded = recognition.load_model(tmp_path / "faces.joblib")
+    loaded = face_model_file.load_model(tmp_path / "faces.joblib")
     assert loaded.learned_sample_ids == frozenset()
     named, evidence = look(HELD_OUT["Colin Powell"])
     assert loaded.classify(evidence.embedding[None, :])[0][0] == named

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from kiosk.extensions import db
 from kiosk.models import Person
 from kiosk.services import people as people_service
-from kiosk.services import recognition
+from kiosk.services import face_model_file, face_training, recognition
 from kiosk.services.enrollment import enroll_files
 from kiosk.services.recognition import ModelNotTrained
 from kiosk.vision import face_model
@@ -48,7 +48,7 @@ def test_a_model_trained_after_the_last_enrollment_is_not_stale(trained_app):
 
     from kiosk.services import model_status
 
-    trained_at = recognition.load_model().trained_at
+    trained_at = face_model_file.load_model().trained_at
     assert datetime.fromisoformat(trained_at).isoformat(timespec="microseconds") == trained_at
     info = model_status.face_model_info()
     assert datetime.fromisoformat(info["last_enrolled_at"]) < datetime.fromisoformat(trained_at)
@@ -98,9 +98,9 @@ def test_identify_face_returns_the_match_and_the_embedding(trained_app):
 def test_deleted_person_is_never_recognised_again(trained_app):
     person = db.session.scalar(select(Person).where(Person.name == "Colin Powell"))
     assert identify(HELD_OUT["Colin Powell"]).status == "ok"
-    people_service.delete_person(person)  # calls recognition.on_people_changed()
+    people_service.delete_person(person)  # calls face_training.on_people_changed()
     assert identify(HELD_OUT["Colin Powell"]).status == "unknown"
-    model = recognition.load_model()  # the file itself no longer holds them
+    model = face_model_file.load_model()  # the file itself no longer holds them
     assert person.id not in model.person_ids and person.id not in model.gallery_person_ids
     assert identify(HELD_OUT["George W Bush"]).person == "George W Bush"
 
@@ -121,9 +121,9 @@ def test_running_server_picks_up_a_retrain_without_restart(trained_app):
     assert identify(STRANGERS[0]).status == "unknown"
     # Another process enrolls Ariel Sharon and retrains: the model file is replaced.
     enroll_files("Ariel Sharon", [str(FACES / "lfw_Ariel_Sharon" / f"{i}.jpg") for i in (1, 2, 3, 4)])
-    path = recognition.model_path()
+    path = face_model_file.model_path()
     mtime = path.stat().st_mtime_ns
-    summary = recognition.train_faces()
+    summary = face_training.train_faces()
     assert summary["people"] == len(ENROLLED) + 1 and summary["re_embedded"] == 0
     if path.stat().st_mtime_ns == mtime:  # coarse file-system clocks
         os.utime(path, ns=(time.time_ns(), mtime + 1_000_000))
@@ -138,7 +138,7 @@ def test_reload_when_another_process_rewrites_the_file(trained_app):
     recognizer = recognition.get_recognizer()
     model = recognizer.model()
     powell = db.session.scalar(select(Person.id).where(Person.name == "Colin Powell"))
-    recognition.save_model(model.without(people={powell}))
+    face_model_file.save_model(model.without(people={powell}))
     assert identify(HELD_OUT["Colin Powell"]).status == "unknown"
 
 
@@ -153,7 +153,7 @@ def test_switching_embedder_or_weights_re_embeds_the_stored_crops(trained_app, s
     for s in switched:
         s.set_embedding(np.zeros(128 if stored_by == "dlib" else 512, np.float32), stored_by)
     db.session.commit()
-    summary = recognition.train_faces()
+    summary = face_training.train_faces()
     assert summary["re_embedded"] == 2
     assert (summary["embedder"], summary["weights"]) == ("facenet", "20180408-102900")
     for s in switched:
@@ -165,14 +165,14 @@ def test_switching_embedder_or_weights_re_embeds_the_stored_crops(trained_app, s
 def test_a_model_file_of_other_weights_lends_no_augmented_copies(trained_app):
     """A model file from before keys were recorded (embedder "facenet") was made with the fetched
     20180402-114759 weights: its cached augmented copies are not reused for 20180408-102900."""
-    model = recognition.load_model()
+    model = face_model_file.load_model()
     model.embedder = "facenet"
     model.augmented_cache = {k: np.zeros_like(v) for k, v in model.augmented_cache.items()}
-    recognition.save_model(model)
-    assert recognition.load_model().embedder == "facenet:20180402-114759"
-    summary = recognition.train_faces()
+    face_model_file.save_model(model)
+    assert face_model_file.load_model().embedder == "facenet:20180402-114759"
+    summary = face_training.train_faces()
     assert summary["weights"] == "20180408-102900" and summary["re_embedded"] == 0
-    rebuilt = recognition.load_model().augmented_cache
+    rebuilt = face_model_file.load_model().augmented_cache
     assert rebuilt.keys() == model.augmented_cache.keys()
     assert all(np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4) for v in rebuilt.values())
 
@@ -180,22 +180,22 @@ def test_a_model_file_of_other_weights_lends_no_augmented_copies(trained_app):
 def test_no_model_is_a_clear_error(app):
     with pytest.raises(ModelNotTrained, match="kiosk train faces"):
         recognition.identify_image(load_image(HELD_OUT["Colin Powell"]))
-    with pytest.raises(recognition.NotEnoughData, match="enroll"):
-        recognition.train_faces()
+    with pytest.raises(face_training.NotEnoughData, match="enroll"):
+        face_training.train_faces()
     assert recognition.model_info()["trained"] is False
 
 
 def test_model_file_is_replaced_atomically(trained_app):
-    path = recognition.model_path()
+    path = face_model_file.model_path()
     assert path.name == "faces.joblib" and path.parent.name == "models"
-    recognition.save_model(recognition.load_model())
+    face_model_file.save_model(face_model_file.load_model())
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".tmp")] == []
     info = recognition.model_info()
     assert info["trained"] and info["embedder"] == "facenet" and info["threshold"] > 0
 
 
 def test_damaged_model_file_is_reported(trained_app):
-    recognition.model_path().write_bytes(b"not a model")
+    face_model_file.model_path().write_bytes(b"not a model")
     with pytest.raises(ModelNotTrained, match="train faces"):
         identify(HELD_OUT["Colin Powell"])
 
@@ -209,8 +209,8 @@ def test_a_model_file_saved_before_the_face_model_moved_still_loads(app, monkeyp
     model = build_face_model([TrainingSample(i, 1 + i % 2, v) for i, v in enumerate(vectors)], "dlib")
     with monkeypatch.context() as patched:
         patched.setattr(FaceModel, "__module__", "kiosk.services.recognition")
-        recognition.save_model(model)
-    assert b"kiosk.services.recognition" in recognition.model_path().read_bytes()
-    loaded = recognition.load_model()
+        face_model_file.save_model(model)
+    assert b"kiosk.services.recognition" in face_model_file.model_path().read_bytes()
+    loaded = face_model_file.load_model()
     assert isinstance(loaded, FaceModel) and type(loaded).__module__ == "kiosk.vision.face_model"
     assert np.array_equal(loaded.gallery, model.gallery) and loaded.threshold == model.threshold

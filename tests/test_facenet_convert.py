@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiosk.vision import embedders, facenet_convert, facenet_weights
+from kiosk.setup_tools import facenet_convert
+from kiosk.vision import embedders, facenet_weights
 from kiosk.vision.facenet_weights import CASIA_WEBFACE
 
 FACES = Path(__file__).resolve().parent / "data" / "faces"

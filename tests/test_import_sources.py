@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from kiosk.extensions import db
 from kiosk.models import FaceSample, Person
-from kiosk.services import bulk_import
+from kiosk.services.bulk_import.run import import_path
 from kiosk.services.import_sources import SourceRefused, open_source
+from kiosk.services.site_lock import SITE_LOCKS
 
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 PHOTO = FACES / "lfw_Colin_Powell" / "1.jpg"
@@ -47,12 +48,12 @@ def assert_nothing_written(app) -> None:
     data_dir = Path(app.config["KIOSK_DATA_DIR"])
     assert not (data_dir / "faces").exists() or not any((data_dir / "faces").iterdir())
     leftovers = [p.name for p in (data_dir / "imports").iterdir()] if (data_dir / "imports").exists() else []
-    assert set(leftovers) <= {bulk_import.LOCK_NAME}, leftovers
+    assert set(leftovers) <= {Path(SITE_LOCKS["import"].file).name}, leftovers
 
 
 def refused(app, path: Path) -> SourceRefused:
     with pytest.raises(SourceRefused) as caught:
-        bulk_import.import_path(path, train=False)
+        import_path(path, train=False)
     assert_nothing_written(app)
     return caught.value
 
@@ -162,7 +163,7 @@ def test_a_photo_over_the_size_limit_is_refused_alone(app, tmp_path):
                                                    "Colin Powell/poster.bmp": os.urandom(1_500_000)},
                        zipfile.ZIP_STORED)
     lines = []
-    summary = bulk_import.import_path(archive, on_photo=lines.append, train=False)
+    summary = import_path(archive, on_photo=lines.append, train=False)
     assert [(line.image, line.status) for line in lines] == [("Colin Powell/1.jpg", "accepted"),
                                                              ("Colin Powell/poster.bmp", "refused")]
     assert "a photo may be at most 1 MB" in lines[1].message and summary.accepted == 1

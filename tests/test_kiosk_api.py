@@ -295,14 +295,14 @@ def test_a_missing_model_file_is_503_model_unavailable(app, tmp_path, monkeypatc
     face answers 503 ``model_unavailable`` naming the file and the fix, never a 500. The model
     file is built from made-up 512-d embeddings: this test is about the missing weights, and
     recognition never gets as far as comparing them."""
-    from kiosk.services import recognition
+    from kiosk.services import face_model_file
     from kiosk.vision import embedders
     from kiosk.vision.face_model import TrainingSample, build_face_model
 
     vectors = np.random.default_rng(0).normal(size=(6, 512)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     samples = [TrainingSample(sample_id=i, person_id=1 + i % 2, embedding=v) for i, v in enumerate(vectors)]
-    recognition.save_model(build_face_model(samples, "facenet", cross_validate=False))
+    face_model_file.save_model(build_face_model(samples, "facenet", cross_validate=False))
     app.config["KIOSK_MODELS_DIR"] = str(tmp_path / "no-models")
     monkeypatch.setattr(embedders, "_embedders", {})  # a FaceNet loaded by another test must not answer
     client = app.test_client()

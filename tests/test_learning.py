@@ -22,7 +22,7 @@ from kiosk import storage
 from kiosk.checkin import sessions
 from kiosk.extensions import db
 from kiosk.models import FaceSample, Person, SampleKind, utcnow
-from kiosk.services import learning, model_store, recognition
+from kiosk.services import face_model_file, face_training, learning, model_store, recognition
 from kiosk.services.people import delete_person, deletion_preview
 from kiosk.vision.face_learning import CheckInEvidence, VoteCount
 from kiosk.vision.faces import analyze_frame
@@ -80,7 +80,7 @@ def test_a_check_in_confirmed_at_the_kiosk_teaches_the_model_its_own_face(traine
     pose = ReplayedPose(_ymca_rows("A")[:8], face_box)
     monkeypatch.setattr(sessions.KioskSession, "pose_for_frame", lambda session: pose)
     client = trained_app.test_client()
-    trained_before = recognition.load_model().trained_at
+    trained_before = face_model_file.load_model().trained_at
 
     stream(client, frames[:1], until="CONFIRMING")
     assert stream(client, frames[:1], until="SMILING", limit=12)["state"] == "SMILING"
@@ -88,7 +88,7 @@ def test_a_check_in_confirmed_at_the_kiosk_teaches_the_model_its_own_face(traine
     assert stream(client, frames[:1], until="DONE", limit=12)["prompt"] == "Welcome, Barack Obama!"
 
     (sample,) = learned_rows("Barack Obama")
-    assert sample.kiosk_id == KIOSK and sample.embedder == recognition.load_model().embedder
+    assert sample.kiosk_id == KIOSK and sample.embedder == face_model_file.load_model().embedder
     assert (utcnow() - sample.created_at) < timedelta(minutes=1)
     crop = cv2.imread(str(storage.resolve(sample.crop_path)))
     assert crop.shape == (224, 224, 3)
@@ -97,10 +97,10 @@ def test_a_check_in_confirmed_at_the_kiosk_teaches_the_model_its_own_face(traine
 
     again = get_embedder(sample.embedder).embed_crops([crop])[0]
     assert np.linalg.norm(again - sample.embedding_array()) < 1e-4
-    enrolled = recognition.load_model().enrolled_rows(person("Barack Obama").id)
+    enrolled = face_model_file.load_model().enrolled_rows(person("Barack Obama").id)
     assert sample.match_distance == pytest.approx(np.min(np.linalg.norm(enrolled - again, axis=1)), abs=1e-3)
 
-    model = recognition.load_model()
+    model = face_model_file.load_model()
     assert sample.id in model.learned_sample_ids and model.trained_at == trained_before  # no retraining
     assert "Learned a face sample from a confirmed check-in at kiosk front-door" in caplog.text
     assert "Obama" not in caplog.text  # nothing that names or shows the person goes to the log
@@ -168,8 +168,8 @@ def test_a_stranger_accepted_once_who_confirms_teaches_the_kiosk_nothing(trained
     """Poisoning through the service (the pure rule and what it prevents: test_face_learning.py).
     At a site whose threshold reached its cap, Donald Rumsfeld is accepted as Tony Blair; he
     confirms: nothing is learned, and his other photos and the other strangers stay unknown."""
-    model = recognition.load_model()
-    recognition.save_model(replace(model, threshold=1.05))  # the cap of FaceNet 20180408-102900
+    model = face_model_file.load_model()
+    face_model_file.save_model(replace(model, threshold=1.05))  # the cap of FaceNet 20180408-102900
     rumsfeld = [FACES / "lfw_Donald_Rumsfeld" / f"{i}.jpg" for i in range(1, 11)]
     others = [p for p in rumsfeld if p.name != "6.jpg"] + STRANGERS
     assert identified(rumsfeld[5]) == "Tony Blair", "the premise: he is accepted once"
@@ -179,7 +179,7 @@ def test_a_stranger_accepted_once_who_confirms_teaches_the_kiosk_nothing(trained
     assert not outcome.added and outcome.reason == "not_confident"
     assert learned_rows() == []
     assert len(list(storage.resolve("faces").iterdir())) == db.session.query(FaceSample).count()  # no new crop
-    assert recognition.load_model().learned_sample_ids == frozenset()
+    assert face_model_file.load_model().learned_sample_ids == frozenset()
     assert [identified(p) for p in others] == [None] * len(others)
 
 
@@ -193,17 +193,17 @@ def test_the_cap_pushes_out_the_oldest_learned_face_never_an_enrolled_one(traine
     (kept,) = learned_rows("Colin Powell")
     assert kept.id == second.sample_id and not first_crop.exists()
     assert len(person("Colin Powell").enrollment_samples) == 3
-    model = recognition.load_model()
+    model = face_model_file.load_model()
     assert model.learned_sample_ids == {second.sample_id}
     assert int(np.sum(model.gallery_person_ids == person("Colin Powell").id)) == 4
 
 
 def test_the_off_switch_learns_nothing_and_says_so(trained_app, sign_in_admin):
     trained_app.config["KIOSK_LEARN_FROM_CHECKINS"] = False
-    version = recognition.model_path().stat().st_mtime_ns
+    version = face_model_file.model_path().stat().st_mtime_ns
     outcome = check_in(HELD_OUT["Colin Powell"])
     assert not outcome.added and outcome.reason == "off"
-    assert learned_rows() == [] and recognition.model_path().stat().st_mtime_ns == version
+    assert learned_rows() == [] and face_model_file.model_path().stat().st_mtime_ns == version
     client = trained_app.test_client()
     sign_in_admin(client)
     page = client.get(f"/admin/people/{person('Colin Powell').id}").text
@@ -224,9 +224,9 @@ def test_the_off_switch_is_read_from_the_environment(monkeypatch, tmp_path):
 
 def test_a_full_retraining_keeps_the_learned_faces(trained_app):
     outcome = check_in(HELD_OUT["Colin Powell"])
-    threshold = recognition.load_model().threshold
-    summary = recognition.train_faces()
-    model = recognition.load_model()
+    threshold = face_model_file.load_model().threshold
+    summary = face_training.train_faces()
+    model = face_model_file.load_model()
     assert summary["learned_samples"] == 1 and model.learned_sample_ids == {outcome.sample_id}
     assert outcome.sample_id not in model.augmented_cache  # a real kiosk face: no augmented copies
     assert model.threshold == pytest.approx(threshold)  # set by the enrollment photos alone
@@ -317,7 +317,7 @@ def test_an_admin_removes_one_learned_face_then_all(admin, trained_app):
     response = admin.post(f"/admin/people/{powell.id}/learned/{first.id}/delete", data={"csrf_token": form_token(page)})
     assert response.status_code == 303 and response.headers["Location"].endswith("#learned")
     assert [s.id for s in learned_rows("Colin Powell")] == [second.id] and not files[0].exists()
-    assert first.id not in recognition.load_model().learned_sample_ids
+    assert first.id not in face_model_file.load_model().learned_sample_ids
 
     # An enrollment photo or another person's face is not a learned face of this person.
     enrolled = powell.enrollment_samples[0]
@@ -331,7 +331,7 @@ def test_an_admin_removes_one_learned_face_then_all(admin, trained_app):
     response = admin.post(f"/admin/people/{powell.id}/learned/delete", data={"csrf_token": form_token(page)})
     assert response.status_code == 303
     assert learned_rows("Colin Powell") == [] and not files[1].exists()
-    model = recognition.load_model()
+    model = face_model_file.load_model()
     assert model.learned_sample_ids == {bush_face.id}
     assert int(np.sum(model.gallery_person_ids == powell.id)) == 3
     assert "Removed 1 learned face(s) of Colin Powell" in admin.get(f"/admin/people/{powell.id}").text
@@ -355,7 +355,7 @@ def test_deleting_a_person_deletes_their_learned_faces_and_crops(admin, trained_
     assert 'data-count="learned_samples">2<' in page
     assert admin.post(f"/admin/people/{powell.id}/delete", data={"csrf_token": form_token(page)}).status_code == 303
     assert learned_rows() == [] and not any(p.exists() for p in crops)
-    model = recognition.load_model()
+    model = face_model_file.load_model()
     assert model.learned_sample_ids == frozenset() and powell.id not in model.gallery_person_ids
 
 
@@ -382,7 +382,7 @@ def test_kiosk_purge_applies_the_retention_to_learned_faces(trained_app):
     assert report["learned_faces"] == 1 and report["orphan_crops"] == 1
     assert [s.id for s in learned_rows()] == [new.sample_id]
     assert not old_crop.exists() and not orphan.exists() and all(p.is_file() for p in enrolled_crops)
-    assert recognition.load_model().learned_sample_ids == {new.sample_id}
+    assert face_model_file.load_model().learned_sample_ids == {new.sample_id}
 
 
 # --------------------------------------------------------------------------- several app hosts

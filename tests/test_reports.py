@@ -9,10 +9,11 @@ from datetime import date, datetime, time, timezone
 import pytest
 
 from kiosk.errors import InvalidInput, NotFound
-from kiosk.extensions import db
-from kiosk.models import AttendanceEvent, EventKind
+from kiosk.models import EventKind
 from kiosk import sitetime
 from kiosk.services import reports
+
+import factories
 
 pytestmark = pytest.mark.both_databases
 
@@ -27,18 +28,11 @@ def seoul(app):
     return app
 
 
-def add_event(person, when: datetime, kind=EventKind.check_in, **fields) -> AttendanceEvent:
-    event = AttendanceEvent(person_id=person.id, timestamp=when, kind=kind, kiosk_id="kiosk-1", **fields)
-    db.session.add(event)
-    db.session.commit()
-    return event
-
-
 def test_a_local_day_is_a_calendar_day_in_the_site_time_zone(seoul, make_person):
     ada = make_person("Ada")
     # 23:30 UTC on the 1st is 08:30 on the 2nd in Seoul.
-    late = add_event(ada, utc(2025, 3, 1, 23, 30))
-    add_event(ada, utc(2025, 3, 1, 14, 0))  # 23:00 on the 1st in Seoul
+    late = factories.event(ada, utc(2025, 3, 1, 23, 30))
+    factories.event(ada, utc(2025, 3, 1, 14, 0))  # 23:00 on the 1st in Seoul
     assert [e.id for e in reports.events_between(date(2025, 3, 2), date(2025, 3, 2))] == [late.id]
     (day,) = reports.attendance_days(date(2025, 3, 2), date(2025, 3, 2))
     assert day.day == date(2025, 3, 2)
@@ -56,12 +50,12 @@ def test_bounds_follow_daylight_saving(app):
 
 def test_time_in_and_time_out(seoul, make_person):
     ada, bob, cy = make_person("Ada"), make_person("Bob"), make_person("Cy")
-    add_event(ada, utc(2025, 3, 3, 0, 2))  # 09:02
-    add_event(ada, utc(2025, 3, 3, 9, 0), kind=EventKind.check_out)  # 18:00
-    add_event(ada, utc(2025, 3, 3, 9, 30))  # a later check-in does not override an explicit check-out
-    add_event(bob, utc(2025, 3, 3, 0, 10))
-    add_event(bob, utc(2025, 3, 3, 8, 0))  # no check-out rule: the last later event is "out"
-    add_event(cy, utc(2025, 3, 3, 1, 0))  # just one event: no time out
+    factories.event(ada, utc(2025, 3, 3, 0, 2))  # 09:02
+    factories.event(ada, utc(2025, 3, 3, 9, 0), kind=EventKind.check_out)  # 18:00
+    factories.event(ada, utc(2025, 3, 3, 9, 30))  # a later check-in does not override an explicit check-out
+    factories.event(bob, utc(2025, 3, 3, 0, 10))
+    factories.event(bob, utc(2025, 3, 3, 8, 0))  # no check-out rule: the last later event is "out"
+    factories.event(cy, utc(2025, 3, 3, 1, 0))  # just one event: no time out
     days = {d.person_name: d for d in reports.attendance_days(date(2025, 3, 3), date(2025, 3, 3))}
     assert days["Ada"].time_in.strftime("%H:%M") == "09:02"
     assert days["Ada"].time_out.strftime("%H:%M") == "18:00"
@@ -72,8 +66,8 @@ def test_time_in_and_time_out(seoul, make_person):
 
 def test_person_filter_and_unknown_person(seoul, make_person):
     ada, bob = make_person("Ada"), make_person("Bob")
-    add_event(ada, utc(2025, 3, 3, 0, 0))
-    add_event(bob, utc(2025, 3, 3, 0, 5))
+    factories.event(ada, utc(2025, 3, 3, 0, 0))
+    factories.event(bob, utc(2025, 3, 3, 0, 5))
     assert [e.person_id for e in reports.events_between(date(2025, 3, 3), date(2025, 3, 3), bob.id)] == [bob.id]
     with pytest.raises(NotFound):
         reports.parse_person_id("999")
@@ -85,11 +79,11 @@ def test_monthly_summary(seoul, make_person):
     ada, bob = make_person("Ada"), make_person("Bob")
     make_person("Absent Al")
     for day, hour_utc in ((3, 0), (4, 1), (5, 23)):  # 09:00, 10:00 and (6th) 08:00 local
-        add_event(ada, utc(2025, 3, day, hour_utc, 0))
-    add_event(ada, utc(2025, 3, 4, 9, 15), kind=EventKind.check_out)  # 18:15 on the 4th
-    add_event(bob, utc(2025, 2, 28, 0, 0))  # February: not in March
-    add_event(bob, utc(2025, 3, 31, 14, 59))  # 23:59 on 31 March: in March
-    add_event(bob, utc(2025, 3, 31, 15, 0))  # 00:00 on 1 April: not in March
+        factories.event(ada, utc(2025, 3, day, hour_utc, 0))
+    factories.event(ada, utc(2025, 3, 4, 9, 15), kind=EventKind.check_out)  # 18:15 on the 4th
+    factories.event(bob, utc(2025, 2, 28, 0, 0))  # February: not in March
+    factories.event(bob, utc(2025, 3, 31, 14, 59))  # 23:59 on 31 March: in March
+    factories.event(bob, utc(2025, 3, 31, 15, 0))  # 00:00 on 1 April: not in March
     summary = {m.name: m for m in reports.monthly_summary(date(2025, 3, 1))}
     assert summary["Ada"].days_present == 3
     assert summary["Ada"].first_in_earliest == time(8, 0)
@@ -103,10 +97,10 @@ def test_monthly_summary(seoul, make_person):
 
 def test_daily_counts_count_people_not_events(seoul, make_person):
     ada, bob = make_person("Ada"), make_person("Bob")
-    add_event(ada, utc(2025, 3, 3, 0, 0))
-    add_event(ada, utc(2025, 3, 3, 5, 0))
-    add_event(bob, utc(2025, 3, 3, 1, 0))
-    add_event(bob, utc(2025, 3, 5, 1, 0))
+    factories.event(ada, utc(2025, 3, 3, 0, 0))
+    factories.event(ada, utc(2025, 3, 3, 5, 0))
+    factories.event(bob, utc(2025, 3, 3, 1, 0))
+    factories.event(bob, utc(2025, 3, 5, 1, 0))
     assert reports.daily_counts(date(2025, 3, 2), date(2025, 3, 5)) == [
         (date(2025, 3, 2), 0),
         (date(2025, 3, 3), 2),
@@ -149,9 +143,9 @@ def test_parsing_errors_are_specific():
 def test_csv_export_columns_quoting_and_formula_guard(seoul, make_person):
     mallory = make_person("=HYPERLINK(\"http://evil\")", external_id="+1")
     kim = make_person("김민수")
-    add_event(mallory, utc(2025, 3, 3, 0, 0, 5), memo='said "hi", then left', happy_score=0.91234,
+    factories.event(mallory, utc(2025, 3, 3, 0, 0, 5), memo='said "hi", then left', happy_score=0.91234,
               identification_score=0.8)
-    add_event(kim, utc(2025, 3, 3, 0, 1), memo="@everyone")
+    factories.event(kim, utc(2025, 3, 3, 0, 1), memo="@everyone")
     data = reports.export_attendance(date(2025, 3, 3), date(2025, 3, 3), "csv").data
     assert data.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8 names correctly
     assert b"\r\n" in data
@@ -173,7 +167,7 @@ def test_xlsx_export_has_typed_cells_and_no_formulas(seoul, make_person):
     from openpyxl import load_workbook
 
     mallory = make_person("=1+1")
-    add_event(mallory, utc(2025, 3, 3, 0, 0), happy_score=0.5)
+    factories.event(mallory, utc(2025, 3, 3, 0, 0), happy_score=0.5)
     export = reports.export_attendance(date(2025, 3, 3), date(2025, 3, 3), "xlsx")
     assert export.filename == "attendance_2025-03-03_2025-03-03.xlsx"
     sheet = load_workbook(io.BytesIO(export.data)).active

@@ -33,7 +33,7 @@ from kiosk import create_app
 from kiosk.config import TestingConfig
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, Person, StoredModel
-from kiosk.services import attendance, gesture_samples, model_store, recognition
+from kiosk.services import attendance, face_model_file, face_training, gesture_samples, model_store, recognition
 from kiosk.vision import gestures as g
 
 from face_helpers import HELD_OUT, STRANGERS
@@ -167,9 +167,9 @@ def test_a_deletion_on_one_host_reaches_the_others_model_within_seconds(postgres
         while obama in recognition.get_recognizer().model().person_ids.tolist():
             assert time.monotonic() < deadline, "host B still serves the old face model"
             time.sleep(0.1)
-        assert model_store.local_version(recognition.model_path()) == version_before + 1
+        assert model_store.local_version(face_model_file.model_path()) == version_before + 1
         stored = db.session.get(StoredModel, model_store.FACE_MODEL)
-        assert stored.sha256 == hashlib.sha256(recognition.model_path().read_bytes()).hexdigest()
+        assert stored.sha256 == hashlib.sha256(face_model_file.model_path().read_bytes()).hexdigest()
         db.session.remove()
     for app in (host_a, host_b):
         with app.app_context():
@@ -182,9 +182,9 @@ def test_a_damaged_stored_model_is_not_served(postgres_site, tmp_path, caplog):
         recognition.get_recognizer().model()  # version 1, pulled
         db.session.execute(text("UPDATE stored_model SET version = version + 1, data = 'garbage'::bytea"))
         db.session.commit()
-        assert model_store.pull(model_store.FACE_MODEL, recognition.model_path(), force=True) is False
+        assert model_store.pull(model_store.FACE_MODEL, face_model_file.model_path(), force=True) is False
         assert "does not match its checksum" in caplog.text
-        assert model_store.local_version(recognition.model_path()) == 1
+        assert model_store.local_version(face_model_file.model_path()) == 1
         assert recognition.get_recognizer().model().people == 3  # the good local copy stays in service
         db.session.remove()
         db.engine.dispose()
@@ -334,7 +334,7 @@ def test_a_person_deleted_during_a_training_on_another_host_stays_deleted(postgr
     with host_b.app_context():
         obama = db.session.scalar(select(Person.id).where(Person.name == "Barack Obama"))
         db.session.remove()
-    fit = recognition.build_face_model
+    fit = face_training.build_face_model
 
     def fit_then_someone_deletes(*args, **kwargs):
         model = fit(*args, **kwargs)
@@ -346,13 +346,13 @@ def test_a_person_deleted_during_a_training_on_another_host_stays_deleted(postgr
             db.session.remove()
         return model
 
-    monkeypatch.setattr(recognition, "build_face_model", fit_then_someone_deletes)
+    monkeypatch.setattr(face_training, "build_face_model", fit_then_someone_deletes)
     with host_a.app_context():
-        recognition.train_faces()
+        face_training.train_faces()
         db.session.remove()
     for app in (host_a, host_b):
         with app.app_context():
-            model = recognition.load_model()
+            model = face_model_file.load_model()
             assert obama not in model.person_ids.tolist()
             assert obama not in model.gallery_person_ids.tolist()
             db.session.remove()

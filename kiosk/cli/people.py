@@ -52,12 +52,12 @@ def import_people(source: Path, as_json: bool, train: bool) -> None:
     Each photo gets the same checks as `kiosk people enroll`; people are created as needed.
     Photos already enrolled are skipped, so running it again is harmless and resumes an
     interrupted import. Progress goes to stderr; a summary (or --json lines) to stdout."""
-    from ..services import bulk_import
+    from ..services.bulk_import.run import ImportedPhoto, import_path
     from .progress import ImportProgressDisplay
 
-    refused: list[bulk_import.ImportedPhoto] = []
+    refused: list[ImportedPhoto] = []
 
-    def on_photo(outcome: bulk_import.ImportedPhoto) -> None:
+    def on_photo(outcome: ImportedPhoto) -> None:
         if as_json:
             emit(outcome.as_dict())
         elif outcome.status == "refused":
@@ -65,7 +65,7 @@ def import_people(source: Path, as_json: bool, train: bool) -> None:
 
     try:
         with ImportProgressDisplay() as display:
-            summary = bulk_import.import_path(
+            summary = import_path(
                 source,
                 on_photo=on_photo,
                 on_progress=display.update,
@@ -103,7 +103,7 @@ def _embedder_id(training: dict) -> str:
 
 
 def summary_text(summary) -> str:
-    from ..services.bulk_import import format_duration
+    from ..services.bulk_import.progress import format_duration
 
     refused = ", ".join(f"{reason} {n}" for reason, n in summary.refused.items())
     lines = [

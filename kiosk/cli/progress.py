@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ..services.bulk_import import ImportProgress, format_duration
+from ..services.bulk_import.progress import ImportProgress, format_duration
 
 PLAIN_EVERY_SECONDS = 5.0
 

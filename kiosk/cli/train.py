@@ -21,7 +21,7 @@ def train_group() -> None:
 def train_faces() -> None:
     """Fit the face classifier on the enrolled photos; prints one JSON object
     (people, samples, embedder, weights, cv_accuracy, threshold, trained_at)."""
-    from ..services import recognition
+    from ..services import face_training
 
     last = [0.0]
 
@@ -33,7 +33,7 @@ def train_faces() -> None:
             click.echo(f"train faces: {fraction:4.0%} {stage}", err=True)
 
     try:
-        summary = recognition.train_faces(progress=progress)
+        summary = face_training.train_faces(progress=progress)
     except KioskError as err:  # nothing enrolled, or a model file is missing (ModelUnavailable)
         raise click.ClickException(str(err)) from err
     click.echo(json.dumps(summary, ensure_ascii=False))

@@ -27,10 +27,8 @@ KIOSK_REPEAT_RULE, KIOSK_PHOTO_RETENTION_DAYS, KIOSK_MEMO_FONT (via photos).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import math
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,13 +38,13 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import func, select
 
-from .. import storage
 from ..config import ConfigError, repeat_rule_named
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, utcnow
 from ..sitetime import day_start, to_local
 from . import database, photos
+from .site_lock import site_lock
 
 # Retention and orphan clean-up live with the files (kiosk.services.photos); re-exported here
 # because they are part of the attendance service's contract.
@@ -54,10 +52,6 @@ from .photos import apply_photo_retention, purge_orphan_files, purge_photos_olde
 
 log = logging.getLogger(__name__)
 
-# SQLite: serialises "is there an event in the window? -> write photos -> insert" between the
-# threads of a process; _one_recorder_at_a_time adds a file lock for the processes sharing the data dir.
-_record_lock = threading.Lock()
-LOCK_FILE = ".attendance.lock"
 
 
 @contextmanager
@@ -72,8 +66,8 @@ def _one_recorder_at_a_time(person_id: int) -> Iterator[None]:
       recorder of the same person waits for that transaction to end, then sees its event (read
       committed: each statement sees what was committed before it). Other people are not held up,
       and the lock goes with the transaction, whatever happens to the process that held it.
-    * SQLite (one box): an ``flock`` on a file in the data dir serialises the processes sharing it
-      (released by the kernel if the holder dies); the thread lock the threads of one process.
+    * SQLite (one box): the site lock ``attendance`` (a thread lock and an ``flock`` in the data
+      dir, released by the kernel if the holder dies) serialises the threads and processes sharing it.
     """
     if database.is_postgresql():
         db.session.commit()  # whatever the request did before, it does not share the lock's transaction
@@ -88,19 +82,12 @@ def _one_recorder_at_a_time(person_id: int) -> Iterator[None]:
             raise
         db.session.commit()  # ends the transaction (and the lock) when nothing was recorded
         return
-    with _record_lock:
-        folder = storage.data_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / LOCK_FILE, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                # A read transaction begun before the lock would keep SQLite's (WAL) snapshot from
-                # then and miss a check-in another process has just committed: start afresh.
-                # (Pending changes would be committed by the recording anyway.)
-                db.session.commit()
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with site_lock("attendance"):
+        # A read transaction begun before the lock would keep SQLite's (WAL) snapshot from
+        # then and miss a check-in another process has just committed: start afresh.
+        # (Pending changes would be committed by the recording anyway.)
+        db.session.commit()
+        yield
 
 
 @dataclass
@@ -303,6 +290,18 @@ def get_event(event_id: int) -> AttendanceEvent:
     if event is None:
         raise NotFound("No such attendance event.")
     return event
+
+
+def recent_events(person_id: int, limit: int) -> list[AttendanceEvent]:
+    """A person's latest check-ins, newest first."""
+    return list(
+        db.session.scalars(
+            select(AttendanceEvent)
+            .where(AttendanceEvent.person_id == person_id)
+            .order_by(AttendanceEvent.timestamp.desc())
+            .limit(limit)
+        )
+    )
 
 
 def delete_event(event: AttendanceEvent) -> None:

@@ -21,7 +21,7 @@ first; if the database write then fails the file is removed, so no orphan crop i
 A photo whose face is very close to an *other* person's enrolled faces is accepted with a
 warning (a possible duplicate enrollment under two names, or a mix-up of photos).
 
-Augmented copies for training are not made here: :func:`kiosk.services.recognition.train_faces`
+Augmented copies for training are not made here: :func:`kiosk.services.face_training.train_faces`
 makes them from the stored crops.
 """
 

@@ -48,6 +48,29 @@ def get_person_by_name(name: str) -> Person:
     return person
 
 
+def all_people() -> list[Person]:
+    """Everyone, active or not, by name (case-insensitive): the admin's "which person" choices."""
+    return list(db.session.scalars(select(Person).order_by(func.lower(Person.name))))
+
+
+def get_sample(person_id: int, sample_id: int) -> FaceSample:
+    """One face sample (enrolled or learned) of a person; NotFound when it is not theirs."""
+    sample = db.session.get(FaceSample, sample_id)
+    if sample is None or sample.person_id != person_id:
+        raise NotFound("No such face sample.")
+    return sample
+
+
+def site_counts() -> dict[str, int]:
+    """The dashboard's numbers: active and inactive people, enrollment photos, check-ins ever."""
+    return {
+        "people": db.session.scalar(select(func.count(Person.id)).where(Person.active.is_(True))),
+        "inactive": db.session.scalar(select(func.count(Person.id)).where(Person.active.is_(False))),
+        "samples": db.session.scalar(select(func.count(FaceSample.id)).where(FaceSample.kind == SampleKind.enrollment)),
+        "events": db.session.scalar(select(func.count(AttendanceEvent.id))),
+    }
+
+
 def _name_taken(name: str, other: Person) -> Conflict:
     same = "already exists" if other.name == name else f"looks the same as {other.name!r}, who already exists"
     return Conflict(f"A person named {name!r} {same}.", code="name_taken")
@@ -223,6 +246,6 @@ def delete_person(person: Person) -> DeletionReport:
 
 def _notify_people_changed() -> None:
     """A deleted person or sample must stop being recognised now: drop them from the face model."""
-    from . import recognition  # imported here: listing or renaming people needs no model code
+    from . import face_training  # imported here: listing or renaming people needs no model code
 
-    recognition.on_people_changed()
+    face_training.on_people_changed()

@@ -1,214 +1,42 @@
-"""Face recognition as a service: the model file, training on the enrolled faces, identifying faces.
+"""Face recognition as a service: identifying faces with the site's face model.
 
 The model itself (augmentation, the one-vs-rest SVM, the unknown threshold, :class:`FaceModel`)
-is pure code in :mod:`kiosk.vision.face_model`; this module gives it the database and the disk.
+is pure code in :mod:`kiosk.vision.face_model`; its file and lock are
+:mod:`kiosk.services.face_model_file`, training it :mod:`kiosk.services.face_training`.
 
-The model file ``<data dir>/models/faces.joblib`` is written atomically (joblib to a temp file +
-``os.replace``) and records the embedder, threshold and training date. The
-:class:`FaceRecognizer` reloads it when its mtime changes, so running servers pick up a retrain.
-With several app hosts on PostgreSQL the file is also kept in the database
-(``kiosk.services.model_store``), and each host's copy follows the stored version.
-It stores embeddings keyed by person id, never names; names come from the database at
-identification time, which also skips inactive or deleted people. Deleting a person
-(:func:`on_people_changed`) removes their rows from the model file at once.
+The :class:`FaceRecognizer` reloads the model file when its mtime changes, so running servers
+pick up a retrain (other app hosts once their copy follows the stored version). The file keys
+embeddings by person id, never names; names come from the database at identification time,
+which also skips inactive or deleted people.
 
-Errors (``kiosk.errors``): :class:`ModelNotTrained` (503) when there is no usable model file,
-:class:`~kiosk.vision.face_model.NotEnoughData` (409) when nobody is enrolled; a missing embedder
-file is :class:`~kiosk.vision.lazy.ModelUnavailable` (503).
+Errors (``kiosk.errors``): :class:`ModelNotTrained` (503) when there is no usable model file; a
+missing embedder file is :class:`~kiosk.vision.lazy.ModelUnavailable` (503).
 
 Nothing here logs embeddings, crops or names.
 """
 
 from __future__ import annotations
 
-import fcntl
-import logging
-import os
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import text
 
-from ..errors import KioskError
 from ..vision.face_model import (
-    AUGMENT_VERSION,
-    AUGMENTATIONS,
-    MODEL_VERSION,
-    NOBODY_ENROLLED_MESSAGE,
     FaceModel,  # also what model files pickled before the split name as kiosk.services.recognition.FaceModel
-    NotEnoughData,
-    TrainingSample,
-    augment_crop,
-    build_face_model,
     default_threshold,
-    embed_with_augmentations,
     embedding_distance,
 )
-from ..vision.facenet_weights import LEGACY_KEY
 from ..vision.faces import Face, FrameAnalysis, analyze_frame, canonical_crop
 from . import model_store
+from .face_model_file import NO_MODEL_MESSAGE, ModelNotTrained, load_model, model_path
 
-log = logging.getLogger(__name__)
-
-MODEL_FILENAME = "faces.joblib"
-
-ProgressFn = Callable[[float, str], None]
-NO_MODEL_MESSAGE = "No face model has been trained yet: enroll people, then run `kiosk train faces`."
-
-class ModelNotTrained(KioskError):
-    """No usable face model: nobody enrolled yet, or ``kiosk train faces`` never ran."""
-
-    status = 503
-    code = "model_not_trained"
-
-
-# --------------------------------------------------------------------------- model file
-
-
-def model_path() -> Path:
-    from .. import storage
-
-    return storage.data_dir() / "models" / MODEL_FILENAME
-
-
-def save_model(model: FaceModel, path: Path | None = None) -> Path:
-    """joblib to a temp file in the same folder, then ``os.replace``: readers never see half a file.
-    The site's model (no ``path``) also goes to the database for the other app hosts (model_store)."""
-    import joblib
-
-    site_model = path is None
-    path = path or model_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-faces-", suffix=".joblib", dir=path.parent)
-    os.close(fd)
-    try:
-        joblib.dump(model, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if site_model:
-        model_store.push(model_store.FACE_MODEL, path)
-    return path
-
-
-def load_model(path: Path | None = None) -> FaceModel:
-    import joblib
-
-    if path is None:
-        path = model_path()
-        model_store.pull(model_store.FACE_MODEL, path, force=True)  # another host may have retrained
-    if not path.is_file():
-        raise ModelNotTrained(NO_MODEL_MESSAGE)
-    try:
-        model = joblib.load(path)
-    except Exception as err:  # a damaged file: joblib/pickle raise many types
-        raise ModelNotTrained(
-            f"The face model file {path} is unreadable ({type(err).__name__}); run `kiosk train faces` again."
-        ) from err
-    if not isinstance(model, FaceModel) or model.version != MODEL_VERSION:
-        raise ModelNotTrained(
-            "The face model file is from another version of the kiosk; run `kiosk train faces` again."
-        )
-    if model.embedder == "facenet":  # trained before weights keys were recorded: the fetched weights
-        model.embedder = f"facenet:{LEGACY_KEY}"
-    return model
-
-
-# --------------------------------------------------------------------------- training service
-
-
-def _report(progress: ProgressFn | None, fraction: float, stage: str) -> None:
-    if progress is not None:
-        progress(fraction, stage)
-
-
-def train_faces(progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Re-embed what needs it, fit, save atomically; returns the summary ``kiosk train faces`` prints.
-
-    Stored embeddings made by another embedder are recomputed from the stored crops (and saved);
-    augmented copies are reused from the previous model file when it used the same embedder and
-    augmentation recipe, so a retrain after enrolling one person only embeds that person's copies.
-    """
-    from sqlalchemy import select
-
-    from .. import storage
-    from ..extensions import db
-    from ..models import FaceSample, Person, SampleKind
-    from ..vision.embedders import get_embedder, resolve_embedder_id
-    from ..vision.image import load_image
-
-    started = time.perf_counter()
-    embedder_name = resolve_embedder_id()  # with the weights key: a new key re-embeds like a new embedder
-    embedder = get_embedder(embedder_name)
-    rows = db.session.scalars(
-        select(FaceSample).join(Person).where(Person.active.is_(True)).order_by(FaceSample.person_id, FaceSample.id)
-    ).all()
-    if not rows:
-        raise NotEnoughData(NOBODY_ENROLLED_MESSAGE)
-
-    cache: dict[int, np.ndarray] = {}
-    try:
-        previous = load_model()
-        if previous.embedder == embedder_name and previous.augment_version == AUGMENT_VERSION:
-            cache = previous.augmented_cache
-    except ModelNotTrained:
-        pass
-
-    samples: list[TrainingSample] = []
-    re_embedded = skipped = 0
-    for i, row in enumerate(rows):
-        _report(progress, 0.05 + 0.8 * i / len(rows), f"Embedding enrollment photo {i + 1} of {len(rows)}")
-        # A learned sample is a real face from the kiosk's own camera: no augmented copies.
-        learned = row.kind is SampleKind.learned
-        vector = row.embedding_array() if row.embedder == embedder_name else None
-        augmented = None if learned else cache.get(row.id)
-        if vector is None or (not learned and (augmented is None or len(augmented) != len(AUGMENTATIONS))):
-            try:
-                crop = load_image(storage.resolve(row.crop_path))
-            except Exception:  # a missing or damaged crop must not stop the whole training
-                skipped += 1
-                continue
-            if vector is None:
-                if learned:
-                    vector = embedder.embed_crops([crop])[0]
-                else:
-                    vector, augmented = embed_with_augmentations(embedder, crop)
-                row.set_embedding(vector, embedder_name)
-                re_embedded += 1
-            else:
-                augmented = embedder.embed_crops(augment_crop(crop))
-        samples.append(
-            TrainingSample(row.id, row.person_id, np.asarray(vector, dtype=np.float32), augmented, learned)
-        )
-    if re_embedded:
-        db.session.commit()
-    _report(progress, 0.88, "Fitting the classifier")
-    model = build_face_model(samples, embedder_name)
-    with model_update_lock():
-        save_model(model)
-        # Someone deleted while this training ran (here or on another app host) must not come back
-        # with the new model: their deletion may have pruned the previous one before this was saved.
-        # A sample learned meanwhile is added to it the same way.
-        sync_model_with_samples_locked()
-    summary = model.summary()
-    summary.update(
-        re_embedded=re_embedded,
-        skipped_crops=skipped,
-        seconds=round(time.perf_counter() - started, 1),
-    )
-    _report(progress, 1.0, "Done")
-    return summary
-
-
-# --------------------------------------------------------------------------- identification
+# What kiosk.services.learning and kiosk.services.checkin (being changed by others now) still
+# reach through this module; new code imports them from their homes.
+from .face_model_file import model_update_lock  # noqa: F401
+from .face_training import sync_model_with_samples, sync_model_with_samples_locked  # noqa: F401
 
 
 class FaceMatch(NamedTuple):
@@ -385,138 +213,3 @@ def model_info() -> dict[str, Any]:
     except ModelNotTrained as err:
         return {"trained": False, "message": str(err)}
     return {"trained": True, **model.summary()}
-
-
-MODEL_LOCK_FILE = ".face-model.lock"
-MODEL_LOCK_KEY = 0x1EA4ED16  # PostgreSQL advisory lock: the site's face model
-_model_thread_lock = threading.Lock()
-
-
-@contextmanager
-def model_update_lock(timeout_s: float | None = None) -> Iterator[bool]:
-    """Changes to the saved face model (load, change, save) one at a time, across the threads and
-    processes of this host (a thread lock and an ``flock`` in the data dir) and, on PostgreSQL,
-    across app hosts (a transaction-level advisory lock, released by the server if a host dies).
-    Yields True once held; with ``timeout_s``, False if it could not be had in that time (the
-    caller leaves its change for the next :func:`sync_model_with_samples`). Never held through
-    a training's fitting: only around saves and the cheap updates here, so waits are short."""
-    from .. import storage
-    from ..extensions import db
-    from .database import is_postgresql
-
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-
-    def left() -> float:
-        return -1 if deadline is None else max(0.0, deadline - time.monotonic())
-
-    if not _model_thread_lock.acquire(timeout=left()):
-        yield False
-        return
-    try:
-        folder = storage.data_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / MODEL_LOCK_FILE, "a+b") as handle:
-            if not _wait_for(lambda: _try_flock(handle), deadline):
-                yield False
-                return
-            try:
-                if not is_postgresql():
-                    yield True
-                    return
-                with db.engine.connect() as connection, connection.begin():
-                    try_lock = text("SELECT pg_try_advisory_xact_lock(:key)").bindparams(key=MODEL_LOCK_KEY)
-                    if deadline is None:
-                        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MODEL_LOCK_KEY})
-                    elif not _wait_for(lambda: bool(connection.scalar(try_lock)), deadline):
-                        yield False
-                        return
-                    yield True
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    finally:
-        _model_thread_lock.release()
-
-
-def _try_flock(handle) -> bool:  # noqa: ANN001 - an open file
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-
-
-def _wait_for(attempt: Callable[[], bool], deadline: float | None) -> bool:
-    while not attempt():
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def on_people_changed() -> None:
-    """Called after people or face samples are deleted (``kiosk.services.people``) or learned
-    samples change (``kiosk.services.learning``): :func:`sync_model_with_samples`, waiting for the lock."""
-    sync_model_with_samples()
-
-
-def sync_model_with_samples(timeout_s: float | None = None) -> bool:
-    """Bring the saved face model in line with the face samples in the database, without retraining.
-
-    * Drops the rows of every person and sample that no longer exists (SVM row, enrolled
-      embeddings, cached augmented copies) and refits the SVM rows of the people who lost a
-      sample, so a deleted person or face can never be recognised again, in this process or in
-      any other (they reload on the file's change, other app hosts on the stored version).
-      Inactive people stay in the file and are skipped at identification time. The other
-      people's rows were fitted with the deleted faces among their negatives; they hold no copy
-      of them, and the next retraining refits them without.
-    * Adds the learned samples (``kiosk.services.learning``) that the model lacks, made by its
-      embedder, and refits their people's SVM rows (:meth:`FaceModel.with_learned`).
-
-    Returns False when ``timeout_s`` passed before the model could be locked (nothing changed)."""
-    with model_update_lock(timeout_s) as locked:
-        if locked:
-            sync_model_with_samples_locked()
-        return locked
-
-
-def sync_model_with_samples_locked() -> None:
-    """:func:`sync_model_with_samples` for a caller that holds :func:`model_update_lock`."""
-    from sqlalchemy import select
-
-    from ..extensions import db
-    from ..models import FaceSample, Person, SampleKind
-
-    _recognizer.invalidate()
-    try:
-        model = load_model()
-    except ModelNotTrained:
-        return
-    existing_people = set(db.session.scalars(select(Person.id)).all())
-    existing_samples = dict(db.session.execute(select(FaceSample.id, FaceSample.kind)).all())
-    gone_people = (set(model.person_ids.tolist()) | set(model.gallery_person_ids.tolist())) - existing_people
-    gone_samples = set(model.gallery_sample_ids.tolist()) - set(existing_samples)
-    learned_missing = {
-        sample_id for sample_id, kind in existing_samples.items() if kind is SampleKind.learned
-    } - set(model.gallery_sample_ids.tolist())
-    if not (gone_people or gone_samples or learned_missing):
-        return
-    updated = model
-    if gone_people or gone_samples:
-        lost = set(model.gallery_person_ids[np.isin(model.gallery_sample_ids, list(gone_samples))].tolist())
-        updated = model.without(people=gone_people, samples=gone_samples).refit(lost - gone_people)
-    if learned_missing:
-        rows = db.session.execute(
-            select(FaceSample.id, FaceSample.person_id, FaceSample.embedding)
-            .where(FaceSample.id.in_(learned_missing), FaceSample.embedder == model.embedder)
-        ).all()
-        updated = updated.with_learned([
-            TrainingSample(sample_id, person_id, np.frombuffer(vector, dtype=np.float32), learned=True)
-            for sample_id, person_id, vector in rows if vector is not None
-        ])
-    if updated is not model:
-        save_model(updated)
-        log.info(
-            "Updated the face model: %d deleted person(s) and %d sample(s) removed, %d learned sample(s) added.",
-            len(gone_people), len(gone_samples), len(updated.learned_sample_ids - model.learned_sample_ids),
-        )
-    _recognizer.invalidate()

@@ -13,8 +13,8 @@ service reloads it when its mtime changes, so there is never a moment without a 
 
 The record lives in ``<data dir>/jobs/training.json`` rather than only in memory because
 gunicorn runs several worker processes: a job started by one worker must be visible from
-the others. Writes are serialised with a thread lock plus an ``flock`` on a lock file (so
-two workers cannot both start a job of the same kind). A record left "running" by a process
+the others. Writes are serialised with the site lock ``jobs`` (a thread lock plus an ``flock``
+on a lock file, so two workers cannot both start a job of the same kind). A record left "running" by a process
 that died (a restart, an OOM kill) is reported as failed instead of running forever.
 
 Errors: :class:`kiosk.errors.Conflict` (a job of that kind is already running),
@@ -23,7 +23,6 @@ Errors: :class:`kiosk.errors.Conflict` (a job of that kind is already running),
 
 from __future__ import annotations
 
-import fcntl
 import inspect
 import json
 import logging
@@ -42,6 +41,7 @@ from flask import Flask, current_app
 from .. import storage
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..models import utcnow
+from .site_lock import site_lock
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ TRAINABLE_KINDS = ("faces", "gestures")
 HISTORY_LENGTH = 20
 _RUNNING_STATES = ("queued", "running")
 
-_process_lock = threading.Lock()
 _threads: dict[str, threading.Thread] = {}
 
 ProgressFn = Callable[..., None]  # progress(fraction, stage, detail=None)
@@ -100,17 +99,13 @@ def _jobs_dir() -> Path:
 def _locked_records():
     """Yield the list of job records under both locks; whatever the caller leaves in it is saved."""
     folder = _jobs_dir()
-    with _process_lock, open(folder / "training.lock", "a+") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            records = _read(folder / "training.json")
-            before = json.dumps(records, indent=1)
-            yield records
-            after = json.dumps(records, indent=1)
-            if after != before:  # polling pages read far more often than jobs change
-                storage.atomic_write(folder / "training.json", after.encode())
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+    with site_lock("jobs"):
+        records = _read(folder / "training.json")
+        before = json.dumps(records, indent=1)
+        yield records
+        after = json.dumps(records, indent=1)
+        if after != before:  # polling pages read far more often than jobs change
+            storage.atomic_write(folder / "training.json", after.encode())
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -317,10 +312,10 @@ def _call_with_progress(fn: Callable[..., Any], progress: ProgressFn) -> Any:
 
 
 def _train_faces(progress: ProgressFn) -> dict[str, Any]:
-    from . import recognition
+    from . import face_training
 
     progress(0.05, "Embedding the enrollment photos and fitting the classifier")
-    return _call_with_progress(recognition.train_faces, progress)
+    return _call_with_progress(face_training.train_faces, progress)
 
 
 def _train_gestures(progress: ProgressFn) -> dict[str, Any]:

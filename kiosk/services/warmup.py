@@ -115,7 +115,7 @@ def warm_up() -> dict[str, float]:
     from ..vision.lazy import ModelUnavailable
     from ..vision.embedders import get_embedder, resolve_embedder_id
     from ..vision.faces import canonical_crop
-    from . import recognition
+    from . import face_model_file, recognition
     from .checkin import decode_frame, identify
 
     stages: dict[str, float] = {}
@@ -134,7 +134,7 @@ def warm_up() -> dict[str, float]:
         raise RuntimeError(f"the warm-up picture {WARM_UP_FRAME} shows no usable face ({analysis.status})")
     try:
         embedder_id = recognition.get_recognizer().model().embedder  # identification uses the model's embedder
-    except recognition.ModelNotTrained:
+    except face_model_file.ModelNotTrained:
         embedder_id = resolve_embedder_id()
     timed(f"embedding {embedder_id}", lambda: get_embedder(embedder_id).embed_crops([canonical_crop(bgr, face)]))
     timed("identification", lambda: identify(bgr, face))  # the face model file and the people, when trained

@@ -17,6 +17,8 @@ the socket gunicorn puts in the environ), then the server closes that connection
 
 :class:`KioskRequest` (the app's request class) answers a *streamed* body (chunked, without
 ``Content-Length``) that goes past ``MAX_CONTENT_LENGTH`` with 413, like a sized one.
+
+The bulk import's upload may be larger (``KIOSK_IMPORT_MAX_MB``): :func:`upload_request_limit`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ from werkzeug.wsgi import LimitedStream, get_content_length
 
 CHUNK_BYTES = 64 * 1024
 DRAIN_SECONDS = 10.0
+UPLOAD_FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and headers around the import's files
+
+
+def upload_request_limit(import_max_mb: int) -> int:
+    """The largest request body of an import upload (nginx.conf's import location allows the same)."""
+    return int(import_max_mb) * 1024 * 1024 + UPLOAD_FORM_OVERHEAD
 
 
 class _CountingInput:

