@@ -31,13 +31,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
-import cv2
 import numpy as np
 
 from ..errors import KioskError
-from .embedders import score_slopes, split_embedder_id, threshold_ranges
+from .embedders import split_embedder_id
+from .face_augment import AUGMENT_VERSION, AUGMENTATIONS, augment_crop, embed_with_augmentations  # noqa: F401
+from .face_threshold import DEFAULT_SCORE_SLOPE, THRESHOLD_RANGES, learn_threshold  # noqa: F401
 
 #: Version of :class:`FaceModel`'s fields; a saved model of another version is refused ("retrain").
 MODEL_VERSION = 1
@@ -56,9 +57,6 @@ CV_MAX_PEOPLE = 300
 # :meth:`FaceModel.classify` reports for a learned sample is scaled by threshold / learned_accept_distance(),
 # so the threshold and the score apply unchanged.
 LEARNED_ACCEPT_RATIO = 1.0
-# (low, high, default) threshold per embedder id (FaceNet: per weights key), on L2-normalised embeddings.
-THRESHOLD_RANGES = threshold_ranges()
-DEFAULT_SCORE_SLOPE = score_slopes()
 NOBODY_ENROLLED_MESSAGE = "No one is enrolled yet: enroll people with `kiosk people enroll NAME PHOTO...` first."
 
 
@@ -70,49 +68,6 @@ class NotEnoughData(KioskError):
 def default_threshold(embedder: str) -> float:
     """The embedder's threshold for when no model has learned one."""
     return THRESHOLD_RANGES.get(embedder, (0.0, 0.0, 0.5))[2]
-
-
-# --------------------------------------------------------------------------- augmentation
-
-AUGMENT_VERSION = 1
-
-
-def _warp(crop: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
-    size = crop.shape[1], crop.shape[0]
-    matrix = cv2.getRotationMatrix2D((size[0] / 2.0, size[1] / 2.0), angle, scale)
-    matrix[0, 2] += dx
-    matrix[1, 2] += dy
-    return cv2.warpAffine(crop, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def _gamma(crop: np.ndarray, gamma: float) -> np.ndarray:
-    table = np.clip(((np.arange(256) / 255.0) ** gamma) * 255.0, 0, 255).astype(np.uint8)
-    return cv2.LUT(crop, table)
-
-
-# Eight copies per enrollment photo: a mirror, darker and brighter light (the source report's
-# photos-vs-webcam gap was mostly lighting), small rotations, a shift, a zoom, a slight blur.
-# The source report used ~20. Each copy costs one descriptor pass (dlib as shipped: 83 ms), so eight
-# keep the first training of a 100-person site with 3 photos each near four minutes; the copies are
-# cached in the model file, so a retrain only embeds new photos. On faces-dev the copies change the
-# SVM's top-1 by +-0.2 points (training/evaluate_faces.py --no-augment); they are kept for the
-# lighting gap between enrollment photos and the kiosk's webcam that the source report met, which
-# that photo-only set cannot measure.
-AUGMENTATIONS: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = (
-    ("mirror", lambda c: np.ascontiguousarray(c[:, ::-1])),
-    ("darker", lambda c: _gamma(c, 1.6)),
-    ("brighter", lambda c: _gamma(c, 0.6)),
-    ("rotate_left", lambda c: _warp(c, angle=8.0)),
-    ("rotate_right", lambda c: _warp(c, angle=-8.0)),
-    ("shift", lambda c: _warp(c, dx=6.0, dy=-6.0)),
-    ("zoom", lambda c: _warp(c, scale=1.08)),
-    ("soft", lambda c: cv2.GaussianBlur(c, (0, 0), 1.2)),
-)
-
-
-def augment_crop(crop: np.ndarray) -> list[np.ndarray]:
-    """The augmented copies of a canonical crop used to train the classifier (not the original)."""
-    return [fn(crop) for _, fn in AUGMENTATIONS]
 
 
 # --------------------------------------------------------------------------- model building
@@ -365,59 +320,6 @@ def _training_matrix(samples: list[TrainingSample], use_augmented: bool = True) 
     return np.concatenate(rows).astype(np.float32), np.asarray(labels, dtype=np.int64)
 
 
-THRESHOLD_QUERY_SAMPLES = 2000
-
-
-def _nearest_distances(gallery: np.ndarray, person_ids: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """For each (sampled) enrolled embedding: the distance to the nearest other embedding of the same
-    person, and to the nearest embedding of anyone else. At most THRESHOLD_QUERY_SAMPLES queries,
-    in blocks: a full 20,000 x 20,000 distance matrix would take 3 GB."""
-    gallery = np.asarray(gallery, dtype=np.float32)
-    queries = np.arange(len(gallery))
-    if len(queries) > THRESHOLD_QUERY_SAMPLES:
-        queries = np.sort(np.random.default_rng(seed).choice(queries, THRESHOLD_QUERY_SAMPLES, replace=False))
-    squares = np.sum(gallery**2, axis=1)
-    genuine, impostor = [], []
-    for start in range(0, len(queries), 256):
-        rows = queries[start : start + 256]
-        d2 = squares[rows, None] + squares[None, :] - 2.0 * gallery[rows] @ gallery.T
-        dist = np.sqrt(np.maximum(d2, 0.0))
-        dist[np.arange(len(rows)), rows] = np.inf  # not itself
-        same = person_ids[rows, None] == person_ids[None, :]
-        genuine.append(np.where(same, dist, np.inf).min(axis=1))
-        impostor.append(np.where(~same, dist, np.inf).min(axis=1))
-    return np.concatenate(genuine), np.concatenate(impostor)
-
-
-def learn_threshold(gallery: np.ndarray, person_ids: np.ndarray, embedder: str) -> tuple[float, float, str]:
-    """(threshold, score slope, source) from the enrolled embeddings; see the module docstring."""
-    low, high, default = THRESHOLD_RANGES.get(embedder, (0.0, 2.0, 0.5))
-    slope = DEFAULT_SCORE_SLOPE.get(embedder, 20.0)
-    if len(np.unique(person_ids)) < 2 or len(gallery) < 4:
-        return default, slope, "default"
-    genuine, impostor = _nearest_distances(gallery, person_ids)
-    genuine = genuine[np.isfinite(genuine)]
-    impostor = impostor[np.isfinite(impostor)]
-    if len(genuine) < 3 or len(impostor) < 3:
-        return default, slope, "default"
-    learned = 0.5 * (np.quantile(genuine, 0.90) + np.quantile(impostor, 0.05))
-    threshold = float(np.clip(learned, low, high))
-    if low <= learned <= high:
-        source = "learned"
-    else:
-        source = "learned, raised to the minimum" if learned < low else "learned, capped"
-    try:
-        from sklearn.linear_model import LogisticRegression
-
-        d = np.r_[genuine, impostor][:, None]
-        target = np.r_[np.ones(len(genuine)), np.zeros(len(impostor))]
-        fitted = LogisticRegression(C=100.0, class_weight="balanced").fit(d, target)
-        slope = float(np.clip(-fitted.coef_[0, 0], slope / 4, slope * 4))
-    except ValueError:
-        pass
-    return threshold, slope, source
-
-
 def _cross_validate(samples: list[TrainingSample], rng: np.random.Generator) -> float | None:
     """Top-1 accuracy (the SVM's name, no rejection) on held-out enrollment photos, folds by photo."""
     by_person: dict[int, list[TrainingSample]] = {}
@@ -499,9 +401,3 @@ def build_face_model(
         augmented_cache={s.sample_id: s.augmented for s in samples if s.augmented is not None},
         learned_sample_ids=frozenset(s.sample_id for s in samples if s.learned),
     )
-
-
-def embed_with_augmentations(embedder, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(embedding of the crop, embeddings of its augmented copies) with one embedder call."""
-    vectors = embedder.embed_crops([crop, *augment_crop(crop)])
-    return vectors[0], vectors[1:]

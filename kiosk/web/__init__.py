@@ -34,7 +34,6 @@ class RowIdConverter(IntegerConverter):
 
 def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = RowIdConverter  # before any rule is added
-    from . import admin_spoofs  # noqa: F401 - its routes join the admin blueprint
     from .admin import admin_bp
     from .api import api_bp
     from .auth import auth_bp

@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
 from ..extensions import db
-from ..services.warmup import liveness_files_present, readiness
+from ..services.readiness import liveness_files_present, readiness
 
 health_bp = Blueprint("health", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-from ..services.warmup import liveness_files_present
+from ..services.readiness import liveness_files_present
 
 kiosk_bp = Blueprint("kiosk_page", __name__)
 

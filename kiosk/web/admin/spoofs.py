@@ -11,10 +11,10 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 
-from .. import sitetime
-from ..services import spoofs
-from .admin import admin_bp
-from .security import admin_required
+from ... import sitetime
+from ...services import spoofs
+from ..security import admin_required
+from . import admin_bp
 
 STATUSES = ("open", "approved", "dismissed", "all")
 CUE_NAMES = {"expression": "No smile from a neutral face", "body": "Face does not fit the body",
