@@ -215,6 +215,10 @@ def trained_app(tmp_path, trained_site):
     with app.app_context():
         recognition.get_recognizer().invalidate()
         yield app
+        # The kiosk sessions its frames opened hold pose trackers from a pool of four: give them back.
+        from kiosk.checkin.sessions import registry
+
+        registry.close_all()
         db.session.remove()
         db.engine.dispose()
 

@@ -23,15 +23,30 @@ from kiosk.checkin import sessions
 from kiosk.extensions import db
 from kiosk.models import FaceSample, Person, SampleKind, utcnow
 from kiosk.services import face_model_file, face_training, learning, model_store, recognition
-from kiosk.services.people import delete_person, deletion_preview
+from kiosk.services.people import deletion_preview
 from kiosk.vision.face_learning import CheckInEvidence, VoteCount
 from kiosk.vision.faces import analyze_frame
 from kiosk.vision.image import load_image
 
 from face_helpers import FACES, HELD_OUT, STRANGERS, build_site
-from test_kiosk_api import ReplayedPose, _ymca_rows, frames_of, stream
+from test_kiosk_api import ReplayedPose, frames_of, stream
 
 KIOSK = "front-door"
+
+
+def live_with_margin():
+    """A liveness verdict that passed every cue with margin (kiosk.checkin.liveness)."""
+    from kiosk.checkin.liveness import BodyGeometry, LivenessJudge
+
+    judge = LivenessJudge()
+    for _ in range(4):
+        judge.observe_expression(0.02, 0.58)
+        judge.observe_body(BodyGeometry(0.5, 0.9, 0.02))
+        judge.observe_passive(0.9)
+    for _ in range(3):
+        judge.observe_expression(0.97, 0.84)
+    assert judge.verdict().with_margin
+    return judge.verdict()
 
 
 def evidence_of(photo, votes: VoteCount = VoteCount(5)) -> tuple[int | None, CheckInEvidence]:
@@ -69,23 +84,21 @@ def identified(photo) -> str | None:
 # --------------------------------------------------------------------------- the kiosk, end to end
 
 
-def test_a_check_in_confirmed_at_the_kiosk_teaches_the_model_its_own_face(trained_app, monkeypatch, caplog):
-    """Frames of Obama (a photo he was not enrolled with) through the frame API: identified, an O,
-    a V for the photo, recorded. The face the kiosk learned is the check-in's own: its embedding
-    is the closest frame's, made by the site's embedder, and it is in the model file at once."""
+def test_a_check_in_confirmed_at_the_kiosk_teaches_the_model_its_own_face(trained_app, live_person, caplog):
+    """A live person through the frame API with every real model (his neutral face swapped onto the
+    arm composites, then his smile: tests/liveness_helpers.py): identified, both arms up, the smile,
+    recorded, live with margin. After the answer, the face the kiosk learned is the check-in's own:
+    its embedding is the closest frame's, made by the site's embedder, and it is in the model file."""
     caplog.set_level(logging.DEBUG, logger="kiosk")
     trained_app.config["KIOSK_ID"] = KIOSK
-    frames = frames_of("fr_obama", (5,))
-    face_box = analyze_frame(frames[0]).face.box
-    pose = ReplayedPose(_ymca_rows("A")[:8], face_box)
-    monkeypatch.setattr(sessions.KioskSession, "pose_for_frame", lambda session: pose)
     client = trained_app.test_client()
     trained_before = face_model_file.load_model().trained_at
 
-    stream(client, frames[:1], until="CONFIRMING")
-    assert stream(client, frames[:1], until="SMILING", limit=12)["state"] == "SMILING"
-    pose.arms, pose.i = _ymca_rows("Y")[:8], 0
-    assert stream(client, frames[:1], until="DONE", limit=12)["prompt"] == "Welcome, Barack Obama!"
+    assert stream(client, live_person[("arms_out", "neutral")], until="CONFIRMING", limit=90)["state"] == "CONFIRMING"
+    assert stream(client, live_person[("v", "neutral")], until="SMILING", limit=60)["state"] == "SMILING"
+    body = stream(client, live_person[("arms_out", "smiling")], until="DONE", limit=120)
+    assert body["prompt"] == "Welcome, Barack Obama!", body
+    learning.wait_for_background()  # learning runs after the answer, in the worker's learning thread
 
     (sample,) = learned_rows("Barack Obama")
     assert sample.kiosk_id == KIOSK and sample.embedder == face_model_file.load_model().embedder
@@ -107,9 +120,50 @@ def test_a_check_in_confirmed_at_the_kiosk_teaches_the_model_its_own_face(traine
 
     # Standing there again inside the duplicate window: nothing recorded, nothing learned.
     client.post("/api/v1/kiosk/reset")
-    # A live camera's frames (the very same picture again is a frozen camera, voted on only slowly).
-    assert stream(client, frames, until="DONE", limit=12)["duplicate"] is True
+    assert stream(client, live_person[("arms_out", "neutral")], until="DONE", limit=90)["duplicate"] is True
+    learning.wait_for_background()
     assert len(learned_rows()) == 1
+
+
+@pytest.fixture(scope="module")
+def live_person():
+    import liveness_helpers
+
+    return liveness_helpers.live_frames()
+
+
+def test_only_a_check_in_live_with_margin_is_offered_to_learning(trained_app):
+    """The backend hands a recorded check-in's face to learning only when every liveness cue passed
+    with margin: a verdict that passed near a cut, a failed one, or none, teach nothing."""
+    from kiosk.checkin.liveness import BodyGeometry, LivenessJudge
+    from kiosk.services.checkin import DatabaseBackend
+
+    def verdict(smile: float, passive: float):
+        judge = LivenessJudge()
+        for _ in range(4):
+            judge.observe_expression(0.02, 0.58)
+            judge.observe_body(BodyGeometry(0.5, 0.9, 0.02))
+            judge.observe_passive(passive)
+        for _ in range(3):
+            judge.observe_expression(smile, 0.58 * (1 + smile / 2))
+        return judge.verdict()
+
+    clear, near = verdict(0.97, 0.9), verdict(0.4, 0.12)
+    assert clear.with_margin and near.live and not near.with_margin
+    powell, evidence = evidence_of(HELD_OUT["Colin Powell"])
+    photo = load_image(HELD_OUT["Colin Powell"])
+
+    class Session:
+        def add_photo(self, event_id):
+            return "token"
+
+    session = Session()
+    trained_app.config["KIOSK_DUPLICATE_WINDOW_MINUTES"] = 0
+    for given, offered in ((None, False), (near, False), (clear, True)):
+        backend = DatabaseBackend(session)
+        backend.kiosk_id = KIOSK
+        backend.record(powell, photo, 0.9, 0.95, evidence=evidence, liveness=given)
+        assert (backend.learn_next is not None) is offered, given
 
 
 def test_a_kiosk_cancelled_with_an_x_learns_nothing(trained_app, monkeypatch):
@@ -151,16 +205,19 @@ def one_photo_app(tmp_path, one_photo_site):
         db.engine.dispose()
 
 
-def test_a_face_rejected_before_is_recognised_after_a_confirmed_check_in(one_photo_app):
+def test_a_face_rejected_before_stays_rejected_after_a_confirmed_check_in(one_photo_app):
     """Chavez enrolled with one photo: his photo 2 is rejected (0.95 from it, threshold 0.93). He
-    checks in with photo 3 (0.74 from the enrolled one: confident); photo 2 is 0.79 from that face,
-    so he is recognised from it at once, without a retraining, and strangers still are not."""
+    checks in with photo 3 (0.74 from the enrolled one: confident), which is learned; photo 2 is
+    0.79 from that face, but still farther than the threshold from his enrollment photo."""
     chavez = FACES / "lfw_Hugo_Chavez"
     assert identified(chavez / "2.jpg") is None
     assert [identified(p) for p in STRANGERS] == [None] * len(STRANGERS)
     outcome = check_in(chavez / "3.jpg")
     assert outcome.added and outcome.reason == "learned"
-    assert identified(chavez / "2.jpg") == "Hugo Chavez"
+    # Photo 2 is 0.79 from the learned face but 0.95 from the enrollment photo: a learned sample never
+    # admits a face farther than the threshold from the enrollment photos (the liveness issue's drift:
+    # test_face_learning.py). Enrolling photo 2 (or 3) is what makes him recognised from it.
+    assert identified(chavez / "2.jpg") is None
     assert [identified(p) for p in STRANGERS] == [None] * len(STRANGERS)
 
 
@@ -255,11 +312,12 @@ def test_a_failure_while_learning_never_costs_the_check_in(trained_app, monkeypa
             return "token"
 
     session = Session()
-    with trained_app.test_request_context():
-        outcome = DatabaseBackend(session).record(
-            powell, load_image(HELD_OUT["Colin Powell"]), 0.9, 0.95, evidence=evidence
-        )
+    backend = DatabaseBackend(session)
+    backend.kiosk_id = KIOSK
+    outcome = backend.record(powell, load_image(HELD_OUT["Colin Powell"]), 0.9, 0.95, evidence=evidence,
+                             liveness=live_with_margin())
     assert outcome.kind == "check_in" and not outcome.duplicate and outcome.photo_token == "token"
+    learning.learn_in_background(trained_app, *backend.learn_next).result(timeout=60)
     event = db.session.scalars(select(AttendanceEvent)).one()
     assert storage.resolve(event.photo_path).is_file()
     assert learned_rows() == [] and sorted(storage.resolve("faces").iterdir()) == crops_before

@@ -228,3 +228,27 @@ def test_the_kiosk_ring_shows_the_rise_while_the_photo_waits(clock, backend):
     machine.step(frame_obs(clock, happy=0.3, mouth=0.64))
     hold = machine.snapshot(clock.t).hold
     assert hold is not None and hold["name"] == "liveness" and 0 < hold["progress"] < 1
+
+
+def test_a_quick_decisive_person_has_the_identifying_votes_passive_scores(clock, backend):
+    """Arms up at once and a smile straight after: only a few frames after identification. The
+    passive scores of the identifying votes (the same tracked face) count too, so the check-in is
+    not refused for want of passive frames."""
+    from kiosk.checkin.machine import Stage
+    from test_checkin_machine import face, run_until, tracked
+
+    machine = machine_with("review", backend, clock)
+
+    def voting():
+        if Stage.IDENTITY in machine.stages_needed(clock.t + 1 / clock.fps):
+            return face(clock, OBAMA, "Barack Obama", passive_liveness=0.95)
+        return tracked(clock)
+
+    run_until(machine, voting, {State.CONFIRMING})
+    assert machine.liveness.verdict().cues["passive"]["frames"] >= 3
+    for _ in range(6):  # the arms-up hold (its frames carry no passive score here)
+        machine.step(frame_obs(clock, gesture="capture", passive=None))
+        if machine.state != State.CONFIRMING:
+            break
+    stream(machine, clock, 1, happy=0.97, mouth=0.84, passive=None)
+    assert machine.state == State.DONE and len(backend.recorded) == 1, backend.suspects

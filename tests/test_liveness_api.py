@@ -9,57 +9,21 @@ recorded (the issue's attack, reproduced by ``test_a_print_over_a_strangers_face
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
+import liveness_helpers
 import pytest
 
-from kiosk.benchmarks.checkin import live
-from kiosk.benchmarks.spoof_frames import held_print, phone_screen, swap_face, wobble
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, FaceSample, SampleKind, SpoofStatus, SuspectedSpoof
 from test_kiosk_api import stream
 
-DATA = Path(__file__).parent / "data"
-GESTURES = DATA / "gestures"
-FACES = DATA / "faces"
-
-
-def _read(path: Path):
-    image = cv2.imread(str(path))
-    assert image is not None, path
-    return image
+@pytest.fixture(scope="module")
+def live_frames():
+    return liveness_helpers.live_frames()
 
 
 @pytest.fixture(scope="module")
-def bodies():
-    """Obama's body making the kiosk's gestures (the arm composites: one face position for all three)."""
-    return {pose: _read(GESTURES / f"composite_obama_{pose}.jpg") for pose in ("arms_out", "o", "v")}
-
-
-@pytest.fixture(scope="module")
-def live_frames(bodies):
-    """The enrolled person's own body and face: neutral (a photo not enrolled), then smiling."""
-    neutral, smiling = _read(FACES / "fr_obama" / "4.jpg"), _read(FACES / "fr_obama" / "5.jpg")
-    return {
-        (pose, mood): live(swap_face(body, neutral if mood == "neutral" else smiling))
-        for pose, body in bodies.items() for mood in ("neutral", "smiling")
-    }
-
-
-@pytest.fixture(scope="module")
-def print_frames(bodies):
-    """George W Bush (enrolled) printed head and shoulders, held over the face of the body making
-    the gestures: still, and moved a little on each frame; a smiling print too."""
-    plain = _read(FACES / "lfw_George_W_Bush" / "4.jpg")
-    smiling = _read(DATA / "liveness_sequences" / "bush_smiling_lfw_6.jpg")
-    frames = {}
-    for pose, body in bodies.items():
-        frames[("still", pose)] = live(held_print(body, plain))
-        frames[("smiling", pose)] = live(held_print(body, smiling))
-        frames[("moved", pose)] = [held_print(body, plain, shift=shift, angle=angle) for shift, angle in wobble(12)]
-        frames[("phone", pose)] = live(phone_screen(body, plain))
-    return frames
+def print_frames():
+    return liveness_helpers.print_frames()
 
 
 def spoofs():

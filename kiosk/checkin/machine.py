@@ -99,6 +99,7 @@ class CheckInMachine:
     _passive_at: float | None = None
     _capture: Capture | None = None  # the photo taken, waiting for the liveness cues to finish
     _neutral: tuple[float, Any] | None = None  # (happy, frame) of the least happy frame of this check-in
+    _vote_passive: list = field(default_factory=list)  # (passive score, unavailable) of the identifying votes
 
     def __post_init__(self) -> None:
         self.liveness = LivenessJudge(self.config.liveness_settings())
@@ -114,7 +115,9 @@ class CheckInMachine:
         if self.state == State.IDENTIFYING or self.state == State.IDLE:
             # IDLE asks for identity too: the frame that starts IDENTIFYING is its first vote.
             if self.state == State.IDLE or due(self._last_vote_at, self.config.vote_gap_s):
-                return {Stage.FACE, Stage.IDENTITY}
+                # The passive liveness score rides on the embedded frames: a quick, decisive person
+                # gives the check-in only a few frames after identification.
+                return {Stage.FACE, Stage.IDENTITY, Stage.LIVENESS}
             return {Stage.FACE}
         if self.state in (State.CONFIRMING, State.SMILING):
             # Emotion in CONFIRMING too: the neutral face the liveness expression cue rises from.
@@ -167,8 +170,12 @@ class CheckInMachine:
         if state == State.CONFIRMING:
             # The identifying votes were the last check of who this is.
             self._same_person_at = now
-            # Liveness is judged on this check-in's frames from here on.
+            # Liveness is judged on this check-in's frames: the identifying votes' passive scores (the
+            # same tracked face), then every frame from here on.
             self.liveness.reset()
+            for score, unavailable in self._vote_passive:
+                self.liveness.observe_passive(score)
+                self.liveness.passive_unavailable |= unavailable
             self._passive_at = None
             self._capture = None
             self._neutral = None
@@ -186,6 +193,7 @@ class CheckInMachine:
         # face's history, which belonged to the face whose votes are dropped, goes.
         self._votes.clear()
         self._candidates.clear()
+        self._vote_passive.clear()
         self._last_vote_at = None
         self.evidence.sharpness.clear()
 
@@ -253,6 +261,8 @@ class CheckInMachine:
             return  # no embedding, or one too close to the last vote to be new evidence
         self._last_vote_at = now
         self._votes.append((now, obs.identity, obs.identity_name, obs.identity_score))
+        if obs.passive_liveness is not None or obs.passive_unavailable:
+            self._vote_passive.append((obs.passive_liveness, obs.passive_unavailable))
         if obs.identity != UNKNOWN_VOTE:
             self._candidates.offer(obs.identity, obs.identity_distance, obs.identity_embedding, obs.identity_crop,
                                    obs.face_quality, obs.face_box[2] if obs.face_box else 0, obs.identity_embedder)

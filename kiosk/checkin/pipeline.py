@@ -145,7 +145,9 @@ def analyse_frame(
         obs.happy = emotion.analyze_emotion(bgr, face).happy
         mouth = face_mesh.get_face_mesh().predict(bgr, face)
         obs.mouth_width = mouth.width if mouth is not None else None
-    if Stage.LIVENESS in needed and usable:
+    # While identifying, only frames that were embedded (votes) get the passive score too.
+    scored_vote = not identifying or embeddings > 0
+    if Stage.LIVENESS in needed and usable and scored_vote:
         if passive_liveness is None:
             obs.passive_unavailable = True
         else:

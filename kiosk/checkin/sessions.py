@@ -192,6 +192,14 @@ class SessionRegistry:
         for sid in [s.id for s in self._sessions.values() if now - s.last_seen > self.idle_timeout_s]:
             self._sessions.pop(sid).close()
 
+    def close_all(self) -> None:
+        """End every session (their pose trackers go back to the pool): a worker shutting down, or a
+        test that must not leave its kiosks holding the pool's trackers for the next one."""
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            session.close()
+
     def __len__(self) -> int:
         return len(self._sessions)
 
