@@ -12,6 +12,11 @@ Fixtures:
   nginx; stopped at the end of the test (or module, for ``module_stack``).
 - ``postgres_site`` / ``make_cluster(hosts=2)``: the same site on a real PostgreSQL server, served
   by several app hosts behind one nginx (tests/reliability/test_scaleout.py).
+
+The check-ins here stream the capture composite, one still photo of a face: the liveness check would
+(rightly) keep each as a suspected spoof, so these deployments run with ``KIOSK_LIVENESS_POLICY=off``
+(STACK_DEFAULTS) and measure load, memory, faults and scale-out as before. Liveness through the frame
+API with live-like people and attacks is tested in tests/test_liveness_api.py.
 """
 
 from __future__ import annotations
@@ -131,7 +136,7 @@ def make_cluster(tmp_path_factory, postgres_server, postgres_site):
         url = postgres_server.create_database(name, template=postgres_site.template)
         databases.append(name)
         shutil.copytree(postgres_site.media_dir, root / "media")
-        cluster = Cluster(root, url, hosts=hosts, env=env, media_dir=root / "media")
+        cluster = Cluster(root, url, hosts=hosts, env={**STACK_DEFAULTS, **(env or {})}, media_dir=root / "media")
         clusters.append(cluster)
         return cluster.start()
 
@@ -149,12 +154,15 @@ def trained_site(site) -> Site:
     return site
 
 
+STACK_DEFAULTS = {"KIOSK_LIVENESS_POLICY": "off"}
+
+
 def _stack_factory(root_factory, site: Site, stacks: list[Stack]):
     def make(env: dict | None = None, **options) -> Stack:
         root = root_factory()
         data_dir = root / "data"
         shutil.copytree(site.data_dir, data_dir)
-        stack = Stack(root, env=env, data_dir=data_dir, **options)
+        stack = Stack(root, env={**STACK_DEFAULTS, **(env or {})}, data_dir=data_dir, **options)
         stacks.append(stack)
         return stack.start()
 
