@@ -143,8 +143,11 @@ def analyse_frame(
 
     if Stage.EMOTION in needed and usable:
         obs.happy = emotion.analyze_emotion(bgr, face).happy
-        mouth = face_mesh.get_face_mesh().predict(bgr, face)
-        obs.mouth_width = mouth.width if mouth is not None else None
+        # The mouth's shape (face landmarks, the dearest step of the two) on every smiling frame, and
+        # while confirming at the passive score's cadence: enough for the neutral face to rise from.
+        if machine.state == State.SMILING or Stage.LIVENESS in needed:
+            mouth = face_mesh.get_face_mesh().predict(bgr, face)
+            obs.mouth_width = mouth.width if mouth is not None else None
     # While identifying, only frames that were embedded (votes) get the passive score too.
     scored_vote = not identifying or embeddings > 0
     if Stage.LIVENESS in needed and usable and scored_vote:
