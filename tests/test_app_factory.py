@@ -89,7 +89,8 @@ def test_secret_key_generated_once_and_kept(monkeypatch, tmp_path):
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "models": "lazy"}  # a test app loads models on first use
+    # A test app loads models on first use; the liveness model's files are there, the policy is the default.
+    assert response.get_json() == {"status": "ok", "models": "lazy", "liveness": {"model": "ok", "policy": "review"}}
 
 
 def test_healthz_reports_broken_database(monkeypatch, tmp_path):
