@@ -80,6 +80,15 @@ def person_target(person) -> Target:  # noqa: ANN001 - a Person
     return Target("person", person.id, person.name)
 
 
+TRAINING_FACTS = ("model", "people", "samples", "embedder", "weights", "cv_accuracy", "threshold", "site_samples",
+                  "trained_at", "seconds")
+
+
+def training_facts(result: dict[str, Any] | None) -> dict[str, Any]:
+    """The figures of a training summary worth keeping (never its file paths)."""
+    return {key: (result or {})[key] for key in TRAINING_FACTS if key in (result or {})}
+
+
 def _actor(actor: Actor | str | None) -> Actor:
     if actor is None:
         return Actor(SYSTEM)
