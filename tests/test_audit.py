@@ -336,3 +336,38 @@ def test_the_audit_page_is_for_admins_only(client):
     response = client.get("/admin/audit")
     assert response.status_code == 302 and "/auth/login" in response.location
     assert client.get("/admin/audit/export").status_code == 302
+
+
+# ---------------------------------------------------------------------------- enrollment and import (real models)
+
+FACES = __import__("pathlib").Path(__file__).resolve().parent / "data" / "faces"
+
+
+def test_enrolling_on_the_command_line_and_a_bad_enroll(runner):
+    bad = runner.invoke(args=["people", "enroll", "Colin Powell", str(FACES / "_multi" / "2.jpg")])
+    assert bad.exit_code == 0 and '"refused"' in bad.output
+    assert logged() == []  # nobody added, no photo: nothing logged
+    good = runner.invoke(args=["people", "enroll", "Colin Powell", str(FACES / "lfw_Colin_Powell" / "1.jpg"),
+                               str(FACES / "lfw_Colin_Powell" / "2.jpg")])
+    assert good.exit_code == 0, good.output
+    created, enrolled = logged()
+    assert (created.action, enrolled.action) == ("person.created", "photo.enrolled")
+    assert created.actor.startswith("cli:") and enrolled.actor == created.actor
+    after = changes(enrolled)[1]
+    assert after["photos"] == 2 and len(after["sample_ids"]) == 2
+
+
+def test_an_import_is_logged_from_start_to_finish(runner, tmp_path):
+    from import_helpers import EXPECTED, write_folder
+
+    folder = write_folder(tmp_path / "Staff photos")
+    result = runner.invoke(args=["people", "import", str(folder), "--no-train"])
+    assert result.exit_code == 0, result.output
+    actions = [e.action for e in logged()]
+    assert actions[0] == "import.started" and actions[-1] == "import.finished"
+    assert actions.count("person.created") == EXPECTED["people_created"]
+    assert "import.finished" in actions and len({e.actor for e in logged()}) == 1
+    finished = changes(only("import.finished"))[1]
+    assert finished["people_created"] == EXPECTED["people_created"] and finished["accepted"] == EXPECTED["accepted"]
+    assert finished["retrained"] is False
+    assert only("import.started").target_label == "Staff photos"

@@ -295,7 +295,8 @@ def import_photos(
     ``train`` and something changed (``on_training`` hears its progress). Raises Conflict when
     another import is running, ``ModelUnavailable`` when the embedder's file is missing."""
     with import_lock():
-        target = audit.Target("import", None, source.name)
+        # The source's own name, not where it lies on the server (the log shows no server paths).
+        target = audit.Target("import", None, Path(source.name).name or source.name)
         try:
             audit.record_now(IMPORT_STARTED, target, actor=actor, after={"photos": len(source.photos)})
             summary = _Run(source, on_photo, on_progress, actor).run()
