@@ -371,3 +371,47 @@ def test_an_import_is_logged_from_start_to_finish(runner, tmp_path):
     assert finished["people_created"] == EXPECTED["people_created"] and finished["accepted"] == EXPECTED["accepted"]
     assert finished["retrained"] is False
     assert only("import.started").target_label == "Staff photos"
+
+
+@pytest.mark.both_databases
+def test_the_migration_goes_down_and_up_again_with_its_triggers(app):
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect
+
+    db.session.remove()
+    downgrade(revision="c20a11e55f01")
+    assert "audit_entry" not in inspect(db.engine).get_table_names()
+    upgrade()
+    audit.record_now(audit_actions.SETTINGS_CHANGED, audit.Target("settings"), actor="ada")
+    with pytest.raises(DatabaseError, match="append-only"):
+        db.session.execute(text("DELETE FROM audit_entry"))
+    db.session.rollback()
+    assert len(logged()) == 1
+
+
+def test_approving_a_suspected_spoof_is_logged_with_its_check_in(app, make_person, faces_data):
+    from kiosk import storage
+    from kiosk.vision.image import encode_jpeg, load_image
+
+    spoof = _open_spoof(make_person("Colin Powell"))
+    photo = encode_jpeg(load_image(faces_data / "lfw_Colin_Powell" / "1.jpg"))
+    spoof.photo_path = storage.store_bytes(spoofs.SPOOF_FOLDER, photo, ".jpg")
+    db.session.commit()
+    event = spoofs.approve(spoof.id, "admin")
+    entry = only("spoof.approved")
+    assert entry.actor == "admin" and entry.target_id == str(spoof.id)
+    assert changes(entry) == ({"status": "open"}, {"status": "approved", "event_id": event.id})
+    assert "spoofs/" not in (entry.after_json or "")
+
+
+def test_admin_account_changes_on_the_command_line(runner):
+    create = ["admin", "create", "ops", "--password-stdin"]
+    assert runner.invoke(args=create, input="long enough password\n").exit_code == 0
+    assert runner.invoke(args=create, input="long enough password\n").exit_code != 0  # exists: not logged
+    assert runner.invoke(args=["admin", "password", "ops", "--password-stdin"], input="short\n").exit_code != 0
+    assert runner.invoke(args=["admin", "password", "ops", "--password-stdin"],
+                         input="another long password\n").exit_code == 0
+    assert runner.invoke(args=["admin", "remove", "ops", "--yes"]).exit_code == 0
+    assert [e.action for e in logged()] == ["admin.created", "admin.password_changed", "admin.removed"]
+    dumped = json.dumps([changes(e) for e in logged()])
+    assert "password" not in dumped.replace("password_changed", "") and "pbkdf2" not in dumped and "scrypt" not in dumped
