@@ -331,3 +331,53 @@ class StoredModel(db.Model):
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)
+
+
+class AuditEntry(db.Model):
+    """One admin action, written by ``kiosk.services.audit.record`` in the same transaction as the
+    change it records. Append-only: no service changes or deletes a row, and the database refuses
+    it too (triggers, below and in migration ``a0d17e9c0c01``). Never biometric data: no
+    embeddings, image bytes or photo paths (``audit.record`` refuses them); names are kept."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(96), nullable=False, index=True)
+    action: Mapped[str] = mapped_column(String(48), nullable=False, index=True)
+    target_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    target_label: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    before_json: Mapped[str | None] = mapped_column(Text)
+    after_json: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(64))  # the request's client address, when there is one
+
+
+# The same refusal in a database made with create_all (the migration adds it to migrated ones).
+APPEND_ONLY_SQLITE = (
+    "CREATE TRIGGER IF NOT EXISTS audit_entry_no_update BEFORE UPDATE ON audit_entry "
+    "BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_entry_no_delete BEFORE DELETE ON audit_entry "
+    "BEGIN SELECT RAISE(ABORT, 'audit_entry is append-only'); END",
+)
+APPEND_ONLY_POSTGRESQL = (
+    "CREATE OR REPLACE FUNCTION audit_entry_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN RAISE EXCEPTION 'audit_entry is append-only: % refused', TG_OP USING ERRCODE = '42501'; END $$",
+    "CREATE TRIGGER audit_entry_no_change BEFORE UPDATE OR DELETE ON audit_entry "
+    "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
+    "CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()",
+)
+
+
+def _append_only_triggers(target, connection, **_kw) -> None:  # noqa: ANN001 - SQLAlchemy event
+    dialect = connection.dialect.name
+    statements = {"sqlite": APPEND_ONLY_SQLITE, "postgresql": APPEND_ONLY_POSTGRESQL}.get(dialect, ())
+    for statement in statements:
+        connection.exec_driver_sql(statement)
+
+
+from sqlalchemy import event as _sa_event  # noqa: E402
+
+_sa_event.listen(AuditEntry.__table__, "after_create", _append_only_triggers)

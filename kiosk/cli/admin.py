@@ -7,6 +7,7 @@ from flask import Flask
 
 from ..errors import KioskError
 from ..services import accounts
+from ..services.audit import cli_actor
 
 
 @click.group("admin")
@@ -31,7 +32,7 @@ def _read_password(from_stdin: bool, prompt: str = "Password") -> str:
 def create(username: str, password_stdin: bool) -> None:
     """Create an administrator; the password is asked for (twice) unless --password-stdin."""
     try:
-        user = accounts.create_admin(username, _read_password(password_stdin))
+        user = accounts.create_admin(username, _read_password(password_stdin), actor=cli_actor())
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Administrator {user.username!r} created.")
@@ -43,7 +44,7 @@ def create(username: str, password_stdin: bool) -> None:
 def password(username: str, password_stdin: bool) -> None:
     """Set a new password for USERNAME; every session they have open ends at once."""
     try:
-        ended = accounts.change_password(username, _read_password(password_stdin, "New password"))
+        ended = accounts.change_password(username, _read_password(password_stdin, "New password"), actor=cli_actor())
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Password of {username!r} changed; {ended} open session(s) ended.")
@@ -57,7 +58,7 @@ def remove(username: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Remove the administrator {username!r}?", abort=True)
     try:
-        ended = accounts.remove_admin(username)
+        ended = accounts.remove_admin(username, actor=cli_actor())
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Administrator {username!r} removed; {ended} open session(s) ended.")

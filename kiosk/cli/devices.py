@@ -12,6 +12,7 @@ from flask import Flask
 
 from ..errors import KioskError
 from ..services import devices
+from ..services.audit import cli_actor
 from ..web.device_link import TOKEN_HEADER
 from .jsonl import emit
 
@@ -36,7 +37,7 @@ def devices_group() -> None:
 def add(name: str) -> None:
     """Register a kiosk device and print its token (shown only this once)."""
     try:
-        device, token = devices.register_device(name)
+        device, token = devices.register_device(name, actor=cli_actor())
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     _explain(device.name, token)
@@ -47,7 +48,7 @@ def add(name: str) -> None:
 def rotate(name: str) -> None:
     """Give a device a new token (the old one stops working) and print it once."""
     try:
-        token = devices.rotate_token(name)
+        token = devices.rotate_token(name, actor=cli_actor())
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     _explain(name, token)
@@ -71,7 +72,7 @@ def list_(as_json: bool) -> None:
 def remove(name: str) -> None:
     """Remove a device; its token stops working at once."""
     try:
-        devices.remove_device(name)
+        devices.remove_device(name, actor=cli_actor())
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Kiosk device {name!r} removed.")

@@ -12,7 +12,8 @@ import click
 from flask import Flask
 
 from ..errors import KioskError
-from ..services import reports
+from ..services import audit, reports
+from ..services.audit_actions import EXPORT_DOWNLOADED
 
 
 @click.command("export")
@@ -33,6 +34,9 @@ def export(start_text: str, end_text: str, fmt: str, output: str, person_name: s
         result = reports.export_attendance(start, end, fmt, person_id)
     except KioskError as err:
         raise click.ClickException(str(err)) from err
+    audit.record_now(EXPORT_DOWNLOADED, audit.Target("export", None, result.filename), actor=audit.cli_actor(),
+                     after={"from": start.isoformat(), "to": end.isoformat(), "format": fmt, "person_id": person_id,
+                            "rows": result.rows})
     if output == "-":
         if fmt != "csv":
             raise click.ClickException("Only CSV can go to standard output; give --output FILE.xlsx.")

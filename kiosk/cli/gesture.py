@@ -18,6 +18,7 @@ import click
 from flask import Flask, current_app
 
 from ..errors import KioskError
+from ..services.audit import cli_actor
 from ..vision.lazy import ModelUnavailable
 from .jsonl import emit
 
@@ -75,6 +76,11 @@ def train_gesture() -> None:
         )
     except KioskError as err:  # too few samples, or a model file is missing (ModelUnavailable)
         raise click.ClickException(str(err)) from err
+    from ..services import audit
+    from ..services.audit_actions import MODEL_RETRAINED
+
+    audit.record_now(MODEL_RETRAINED, audit.Target("model", "gestures", "gestures model"), actor=audit.cli_actor(),
+                     after=audit.training_facts(result))
     click.echo(json.dumps(result, ensure_ascii=False))
 
 
@@ -101,7 +107,8 @@ def add_samples(label: str, images: tuple[str, ...]) -> None:
             emit({"image": path, "status": "bad_image", "id": None})
             continue
         try:
-            sample = gesture_samples.record_sample(label, gesture_samples.landmarks_from_image_bytes(data))
+            sample = gesture_samples.record_sample(label, gesture_samples.landmarks_from_image_bytes(data),
+                                                   actor=cli_actor())
         except UnprocessableImage as err:
             emit({"image": path, "status": err.code, "id": None})
             continue
@@ -134,7 +141,7 @@ def clear_samples(label: str | None, yes: bool) -> None:
 
     if not yes:
         click.confirm(f"Delete the recorded {label or 'gesture'} samples?", abort=True)
-    click.echo(f"Deleted {gesture_samples.delete_samples(label)} sample(s).")
+    click.echo(f"Deleted {gesture_samples.delete_samples(label, actor=cli_actor())} sample(s).")
 
 
 def register(app: Flask) -> None:

@@ -8,6 +8,7 @@ from flask import Flask
 
 from ..errors import KioskError
 from ..services import people as people_service
+from ..services.audit import cli_actor
 from .jsonl import emit
 
 
@@ -24,7 +25,7 @@ def enroll(name: str, images: tuple[str, ...]) -> None:
     from ..services import enrollment
 
     try:
-        results = enrollment.enroll_files(name, list(images))
+        results = enrollment.enroll_files(name, list(images), actor=cli_actor())
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     for outcome in results:
@@ -71,6 +72,7 @@ def import_people(source: Path, as_json: bool, train: bool) -> None:
                 on_progress=display.update,
                 train=train,
                 on_training=_training_lines(display),
+                actor=cli_actor(),
             )
     except KeyboardInterrupt:
         click.echo("Interrupted. Run the same command again to go on: photos already imported are skipped.", err=True)
@@ -161,7 +163,7 @@ def delete(name: str, yes: bool) -> None:
             "event(s) and their photos? This cannot be undone",
             abort=True,
         )
-    report = people_service.delete_person(person)
+    report = people_service.delete_person(person, actor=cli_actor())
     click.echo(
         f"Deleted {report.name}: {report.samples} face sample(s), {report.events} event(s), {report.files} file(s)."
     )

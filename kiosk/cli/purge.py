@@ -54,7 +54,8 @@ def purge(days: int | None, orphans: bool, every_hours: float | None, runs: int)
 
 def _purge_once(days: int | None, orphans: bool) -> None:
     from ..extensions import db
-    from ..services import learning, photos, spoofs
+    from ..services import audit, learning, photos, spoofs
+    from ..services.audit_actions import RETENTION_PURGED
 
     if days is None:
         days = int(current_app.config.get("KIOSK_PHOTO_RETENTION_DAYS", 0) or 0)
@@ -71,6 +72,9 @@ def _purge_once(days: int | None, orphans: bool) -> None:
             report["orphans"] = _count(photos.purge_orphan_files())
             report["orphan_crops"] = learning.purge_orphan_crops()
             report["orphan_spoof_frames"] = spoofs.purge_orphan_files()
+        if any(isinstance(v, int) and v for k, v in report.items() if k != "retention_days"):
+            audit.record_now(RETENTION_PURGED, audit.Target("retention", None, "photos and learned faces"),
+                             actor=audit.cli_actor(), after=report)
     except KioskError as err:
         raise click.ClickException(str(err)) from err
     finally:

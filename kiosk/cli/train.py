@@ -10,6 +10,8 @@ import click
 from flask import Flask
 
 from ..errors import KioskError
+from ..services import audit
+from ..services.audit_actions import MODEL_RETRAINED
 
 
 @click.group("train")
@@ -36,6 +38,8 @@ def train_faces() -> None:
         summary = face_training.train_faces(progress=progress)
     except KioskError as err:  # nothing enrolled, or a model file is missing (ModelUnavailable)
         raise click.ClickException(str(err)) from err
+    audit.record_now(MODEL_RETRAINED, audit.Target("model", "faces", "face model"), actor=audit.cli_actor(),
+                     after=audit.training_facts(summary))
     click.echo(json.dumps(summary, ensure_ascii=False))
 
 

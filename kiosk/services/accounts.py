@@ -41,6 +41,8 @@ from sqlalchemy.exc import OperationalError
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AdminSession, AdminUser, SignInThrottle, utcnow
+from . import audit
+from .audit_actions import ADMIN_CREATED, ADMIN_PASSWORD_CHANGED, ADMIN_REMOVED, ADMIN_SIGNED_IN
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,11 @@ def _check_password(password: str) -> None:
         raise InvalidInput(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
 
 
-def create_admin(username: str, password: str) -> AdminUser:
+def _target(user: AdminUser) -> audit.Target:
+    return audit.Target("admin", user.id, user.username)
+
+
+def create_admin(username: str, password: str, *, actor: audit.Actor | str | None = None) -> AdminUser:
     """Create an admin. Raises InvalidInput (bad name or short password) or Conflict (exists)."""
     username = username.strip()
     if not USERNAME_RE.match(username):
@@ -75,6 +81,8 @@ def create_admin(username: str, password: str) -> AdminUser:
     user = AdminUser(username=username)
     user.set_password(password)
     db.session.add(user)
+    db.session.flush()
+    audit.record(ADMIN_CREATED, _target(user), actor=actor, after={"username": username})  # never the password
     db.session.commit()
     return user
 
@@ -90,22 +98,24 @@ def list_admins() -> list[AdminUser]:
     return list(db.session.scalars(select(AdminUser).order_by(AdminUser.username)))
 
 
-def change_password(username: str, password: str) -> int:
+def change_password(username: str, password: str, *, actor: audit.Actor | str | None = None) -> int:
     """Set a new password and end every session of that admin; returns how many were ended."""
     _check_password(password)
     _new_transaction()
     user = get_admin(username)
     user.set_password(password)
     ended = _end_sessions(user.id)
+    audit.record(ADMIN_PASSWORD_CHANGED, _target(user), actor=actor, after={"sessions_ended": ended})
     db.session.commit()
     log.info("The password of admin %s was changed; %d session(s) ended.", user.username, ended)
     return ended
 
 
-def remove_admin(username: str) -> int:
+def remove_admin(username: str, *, actor: audit.Actor | str | None = None) -> int:
     """Remove an admin (their sessions go with them); returns how many sessions were ended."""
     user = get_admin(username)
     ended = _end_sessions(user.id)
+    audit.record(ADMIN_REMOVED, _target(user), actor=actor, before={"username": user.username, "sessions": ended})
     db.session.delete(user)
     db.session.commit()
     log.info("Admin %s was removed; %d session(s) ended.", username, ended)
@@ -237,13 +247,15 @@ def _expired(now: datetime):
     return or_(AdminSession.last_seen_at <= now - idle, AdminSession.created_at <= now - lifetime)
 
 
-def open_session(user: AdminUser) -> str:
-    """A new session for ``user``; returns the token to keep in the (signed) session cookie."""
+def open_session(user: AdminUser, address: str | None = None) -> str:
+    """A new session for ``user`` (audited as a sign-in from ``address``); returns the token to keep
+    in the (signed) session cookie."""
     _new_transaction()
     now = utcnow()
     db.session.execute(delete(AdminSession).where(_expired(now)))
     token = secrets.token_urlsafe(32)
     db.session.add(AdminSession(user_id=user.id, token_hash=_token_hash(token), created_at=now, last_seen_at=now))
+    audit.record(ADMIN_SIGNED_IN, _target(user), actor=audit.Actor(user.username, address))
     db.session.commit()
     return token
 

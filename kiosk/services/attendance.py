@@ -43,7 +43,8 @@ from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, utcnow
 from ..sitetime import day_start, to_local
-from . import database, photos
+from . import audit, database, photos
+from .audit_actions import ATTENDANCE_DELETED
 from .site_lock import site_lock
 
 # Retention and orphan clean-up live with the files (kiosk.services.photos); re-exported here
@@ -304,9 +305,21 @@ def recent_events(person_id: int, limit: int) -> list[AttendanceEvent]:
     )
 
 
-def delete_event(event: AttendanceEvent) -> None:
+def event_target(event: AttendanceEvent) -> audit.Target:
+    when = to_local(event.timestamp).strftime("%Y-%m-%d %H:%M")
+    return audit.Target("attendance", event.id, f"{event.person.name}, {when}")
+
+
+def event_facts(event: AttendanceEvent) -> dict:
+    """What an audit entry keeps of an event (never its photos)."""
+    return {"person_id": event.person_id, "person": event.person.name, "kind": event.kind.value,
+            "timestamp": event.timestamp.isoformat(timespec="seconds"), "kiosk_id": event.kiosk_id, "memo": event.memo}
+
+
+def delete_event(event: AttendanceEvent, *, actor: audit.Actor | str | None = None, reason: str | None = None) -> None:
     """Delete an attendance event and its photo files (row first, then the files)."""
     paths = photos.event_files(event)
+    audit.record(ATTENDANCE_DELETED, event_target(event), actor=actor, reason=reason, before=event_facts(event))
     db.session.delete(event)
     db.session.commit()
     photos.remove_files(paths)

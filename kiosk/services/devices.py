@@ -25,6 +25,8 @@ from sqlalchemy.exc import OperationalError
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import KioskDevice, utcnow
+from . import audit
+from .audit_actions import DEVICE_ADDED, DEVICE_REVOKED, DEVICE_ROTATED
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,11 @@ def _new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def register_device(name: str) -> tuple[KioskDevice, str]:
+def _target(device: KioskDevice) -> audit.Target:
+    return audit.Target("device", device.id, device.name)
+
+
+def register_device(name: str, *, actor: audit.Actor | str | None = None) -> tuple[KioskDevice, str]:
     """Register a kiosk; returns the device and its token (the only time the token exists
     in clear). Raises InvalidInput (bad name) or Conflict (name taken)."""
     name = (name or "").strip()
@@ -69,15 +75,18 @@ def register_device(name: str) -> tuple[KioskDevice, str]:
     token = _new_token()
     device = KioskDevice(name=name, token_hash=hash_token(token))
     db.session.add(device)
+    db.session.flush()
+    audit.record(DEVICE_ADDED, _target(device), actor=actor, after={"name": name})  # never the token
     db.session.commit()
     return device, token
 
 
-def rotate_token(name: str) -> str:
+def rotate_token(name: str, *, actor: audit.Actor | str | None = None) -> str:
     """Give a device a new token (the old one stops working at once). Raises NotFound."""
     device = get_device(name)
     token = _new_token()
     device.token_hash = hash_token(token)
+    audit.record(DEVICE_ROTATED, _target(device), actor=actor)
     db.session.commit()
     return token
 
@@ -93,9 +102,11 @@ def list_devices() -> list[KioskDevice]:
     return list(db.session.scalars(select(KioskDevice).order_by(KioskDevice.name)))
 
 
-def remove_device(name: str) -> None:
+def remove_device(name: str, *, actor: audit.Actor | str | None = None) -> None:
     """Remove a device; its token stops working at once. Raises NotFound."""
-    db.session.delete(get_device(name))
+    device = get_device(name)
+    audit.record(DEVICE_REVOKED, _target(device), actor=actor, before={"name": device.name})
+    db.session.delete(device)
     db.session.commit()
 
 

@@ -44,7 +44,9 @@ from ..extensions import db
 from ..models import FaceSample, Person
 from ..vision.faces import MESSAGES, analyze_frame, canonical_crop
 from ..vision.image import BadImage, decode_image
+from . import audit
 from . import people as people_service
+from .audit_actions import PHOTO_ENROLLED
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +252,8 @@ def check_photo_bytes(person: Person | None, photo: Photo) -> CheckedPhoto:
 
 
 def store_samples(
-    person: Person, checked: list[CheckedPhoto], *, before_write: Callable[[list[str]], None] | None = None
+    person: Person, checked: list[CheckedPhoto], *, before_write: Callable[[list[str]], None] | None = None,
+    actor: audit.Actor | str | None = None,
 ) -> list[FaceSample]:
     """Store the crops and samples of checked photos for ``person`` in one commit.
 
@@ -277,6 +280,9 @@ def store_samples(
             sample.set_embedding(photo.embedding, photo.embedder)
             db.session.add(sample)
             samples.append(sample)
+        db.session.flush()
+        audit.record(PHOTO_ENROLLED, audit.person_target(person), actor=actor,
+                     after={"photos": len(samples), "sample_ids": [s.id for s in samples]})
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -315,24 +321,25 @@ def _with_samples(outcomes: list[EnrollmentOutcome], samples: list[FaceSample]) 
     return outcomes
 
 
-def enroll_photo(person: Person, photo: Photo) -> EnrollmentOutcome:
+def enroll_photo(person: Person, photo: Photo, *, actor: audit.Actor | str | None = None) -> EnrollmentOutcome:
     """Check one photo and, if it passes, store its face for ``person`` (commits)."""
-    (outcome,) = enroll_photos(person, [photo])
+    (outcome,) = enroll_photos(person, [photo], actor=actor)
     return outcome
 
 
-def enroll_photos(person: Person, photos: list[Photo | EnrollmentOutcome]) -> list[EnrollmentOutcome]:
+def enroll_photos(person: Person, photos: list[Photo | EnrollmentOutcome], *,
+                  actor: audit.Actor | str | None = None) -> list[EnrollmentOutcome]:
     """Every photo is checked first; then the accepted ones are stored together, in one commit.
     One outcome per photo, in order: each accepted photo is stored even when others are refused.
 
     A refused photo is an outcome, never an exception. ``ModelUnavailable`` and storage or
     database errors propagate (they are not the photo's fault) and leave nothing stored."""
     outcomes, passed = check_photos(person, photos)
-    return _with_samples(outcomes, store_samples(person, passed)) if passed else outcomes
+    return _with_samples(outcomes, store_samples(person, passed, actor=actor)) if passed else outcomes
 
 
-def create_person_with_photos(name: object, external_id: object,
-                              photos: list[Photo | EnrollmentOutcome]) -> tuple[Person | None, list[EnrollmentOutcome]]:
+def create_person_with_photos(name: object, external_id: object, photos: list[Photo | EnrollmentOutcome], *,
+                              actor: audit.Actor | str | None = None) -> tuple[Person | None, list[EnrollmentOutcome]]:
     """Add a person with their first photos: the name is checked, then every photo, and only then
     are the person and the accepted photos' samples written, in one transaction.
 
@@ -344,11 +351,11 @@ def create_person_with_photos(name: object, external_id: object,
     outcomes, passed = check_photos(None, photos)
     if not passed:
         return None, outcomes
-    person = people_service.create_person(name, external_id, commit=False)
-    return person, _with_samples(outcomes, store_samples(person, passed))
+    person = people_service.create_person(name, external_id, commit=False, actor=actor)
+    return person, _with_samples(outcomes, store_samples(person, passed, actor=actor))
 
 
-def enroll_files(name: str, paths: list[str]) -> list[EnrollmentOutcome]:
+def enroll_files(name: str, paths: list[str], *, actor: audit.Actor | str | None = None) -> list[EnrollmentOutcome]:
     """Enroll image files for the person called ``name`` (created if new, only with at least one
     accepted photo); one outcome per path. Raises InvalidInput for a bad name; a bad or unreadable
     photo is a refused outcome, never an exception."""
@@ -360,6 +367,6 @@ def enroll_files(name: str, paths: list[str]) -> list[EnrollmentOutcome]:
             photos.append(EnrollmentOutcome(given, False, "bad_image", f"Cannot read {given}: {err.strerror or err}."))
     person = people_service.find_person(name)
     if person is not None:
-        return enroll_photos(person, photos)
-    _, outcomes = create_person_with_photos(name, None, photos)
+        return enroll_photos(person, photos, actor=actor)
+    _, outcomes = create_person_with_photos(name, None, photos, actor=actor)
     return outcomes

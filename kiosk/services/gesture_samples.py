@@ -42,7 +42,8 @@ from ..extensions import db
 from ..models import GestureSample
 from ..vision import gestures as g
 from ..vision.pose import PoseLandmarks
-from . import model_store
+from . import audit, model_store
+from .audit_actions import GESTURE_SAMPLE_RECORDED, GESTURE_SAMPLES_DELETED
 
 #: How many base rows one site sample is worth, spread over :data:`SITE_COPIES` jittered copies.
 SITE_SAMPLE_WEIGHT = 150.0
@@ -105,7 +106,7 @@ def landmarks_from_image_bytes(data: bytes) -> PoseLandmarks:
     return landmarks
 
 
-def record_sample(label: str, landmarks: Any) -> GestureSample:
+def record_sample(label: str, landmarks: Any, *, actor: audit.Actor | str | None = None) -> GestureSample:
     """Store one labelled sample. ``landmarks``: :class:`PoseLandmarks`, or what
     :meth:`PoseLandmarks.from_payload` accepts (33 rows, optional ``image_size``)."""
     label = _check_label(label)
@@ -120,6 +121,10 @@ def record_sample(label: str, landmarks: Any) -> GestureSample:
         )
     sample = GestureSample(label=label, landmarks_json=pose.to_json())
     db.session.add(sample)
+    db.session.flush()
+    # The label only: landmarks describe a body and stay out of the log.
+    audit.record(GESTURE_SAMPLE_RECORDED, audit.Target("gesture_sample", sample.id, label), actor=actor,
+                 after={"label": label})
     db.session.commit()
     return sample
 
@@ -129,12 +134,15 @@ def sample_counts() -> dict[str, int]:
     return {label: int(counts.get(label, 0)) for label in g.GESTURES}
 
 
-def delete_samples(label: str | None = None) -> int:
+def delete_samples(label: str | None = None, *, actor: audit.Actor | str | None = None) -> int:
     """Delete the recorded samples (of one label, or all); returns how many."""
     statement = delete(GestureSample)
     if label is not None:
         statement = statement.where(GestureSample.label == _check_label(label))
     result = db.session.execute(statement)
+    if result.rowcount:
+        audit.record(GESTURE_SAMPLES_DELETED, audit.Target("gesture_samples", None, label or "all labels"),
+                     actor=actor, before={"label": label, "count": int(result.rowcount)})
     db.session.commit()
     return int(result.rowcount or 0)
 

@@ -46,7 +46,8 @@ from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..models import FaceSample, Person, SampleKind, utcnow
 from ..vision.face_learning import LEARNED, CheckInEvidence, LearningPolicy, decide
-from . import recognition
+from . import audit, recognition
+from .audit_actions import LEARNED_REMOVED
 from .photos import ORPHAN_MIN_AGE_S, remove_files
 
 log = logging.getLogger(__name__)
@@ -196,15 +197,20 @@ def _delete(samples: list[FaceSample]) -> int:
     return len(files)
 
 
-def forget(person: Person, sample_id: int | None = None) -> int:
+def forget(person: Person, sample_id: int | None = None, *, actor: audit.Actor | str | None = None) -> int:
     """Remove one of ``person``'s learned samples (``sample_id``) or all of them; returns how many.
     Raises NotFound when ``sample_id`` is not a learned sample of this person."""
     if sample_id is None:
-        return _delete(db.session.scalars(_learned_query(person.id)).all())
-    sample = db.session.get(FaceSample, sample_id)
-    if sample is None or sample.person_id != person.id or sample.kind is not SampleKind.learned:
-        raise NotFound("No such learned face sample for this person.", code="no_learned_sample")
-    return _delete([sample])
+        samples = db.session.scalars(_learned_query(person.id)).all()
+    else:
+        sample = db.session.get(FaceSample, sample_id)
+        if sample is None or sample.person_id != person.id or sample.kind is not SampleKind.learned:
+            raise NotFound("No such learned face sample for this person.", code="no_learned_sample")
+        samples = [sample]
+    if samples:  # written by _delete's commit, with the deletion
+        audit.record(LEARNED_REMOVED, audit.person_target(person), actor=actor,
+                     before={"sample_ids": [s.id for s in samples], "count": len(samples)})
+    return _delete(samples)
 
 
 def purge_older_than(days: float, *, now: datetime | None = None) -> int:

@@ -20,7 +20,11 @@ from .. import names, storage
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, FaceSample, Person, SampleKind
-from . import training_jobs
+from . import audit, training_jobs
+from .audit import Actor
+from .audit_actions import (
+    PERSON_ACTIVATED, PERSON_CREATED, PERSON_DEACTIVATED, PERSON_DELETED, PERSON_RENAMED, PHOTO_REMOVED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +94,19 @@ def check_new_person(name: object, external_id: object = None) -> tuple[str, str
     return name, external_id
 
 
-def create_person(name: str, external_id: str | None = None, *, commit: bool = True) -> Person:
-    """Create a person (``commit=False``: only flushed, for the caller's transaction). Raises as
-    :func:`check_new_person`."""
+def create_person(name: str, external_id: str | None = None, *, commit: bool = True,
+                  actor: Actor | str | None = None) -> Person:
+    """Create a person (``commit=False``: only flushed, for the caller's transaction, which then
+    also writes the audit entry). Raises as :func:`check_new_person`."""
     name, external_id = check_new_person(name, external_id)
     person = Person(name=name, external_id=external_id, active=True)
     db.session.add(person)
     with _unique_or_conflict(name):
+        db.session.flush()
+        audit.record(PERSON_CREATED, audit.person_target(person), actor=actor,
+                     after={"name": name, "external_id": external_id})
         if commit:
             db.session.commit()
-        else:
-            db.session.flush()
     return person
 
 
@@ -116,19 +122,28 @@ def _unique_or_conflict(name: str) -> Iterator[None]:
                        code="name_taken") from err
 
 
-def rename_person(person: Person, new_name: str) -> Person:
+def rename_person(person: Person, new_name: str, *, actor: Actor | str | None = None,
+                  reason: str | None = None) -> Person:
     new_name = clean_name(new_name)
     other = find_person(new_name)
     if other is not None and other.id != person.id:
         raise _name_taken(new_name, other)
+    old_name = person.name
+    if new_name == old_name:
+        return person  # nothing changed, nothing to record
     person.name = new_name
+    audit.record(PERSON_RENAMED, audit.person_target(person), actor=actor, reason=reason,
+                 before={"name": old_name}, after={"name": new_name})
     with _unique_or_conflict(new_name):
         db.session.commit()
     return person
 
 
-def set_active(person: Person, active: bool) -> Person:
-    person.active = active
+def set_active(person: Person, active: bool, *, actor: Actor | str | None = None) -> Person:
+    if person.active != active:
+        person.active = active
+        audit.record(PERSON_ACTIVATED if active else PERSON_DEACTIVATED, audit.person_target(person), actor=actor,
+                     before={"active": not active}, after={"active": active})
     db.session.commit()
     return person
 
@@ -211,23 +226,30 @@ def deletion_preview(person: Person) -> dict:
     }
 
 
-def delete_sample(person: Person, sample_id: int) -> None:
+def delete_sample(person: Person, sample_id: int, *, actor: Actor | str | None = None) -> None:
     """Remove one enrollment photo of ``person`` (row, crop file, and its rows in the face model).
     Raises NotFound when the sample is not this person's."""
     sample = db.session.get(FaceSample, sample_id)
     if sample is None or sample.person_id != person.id:
         raise NotFound("No such face sample for this person.")
     crop = sample.crop_path
+    audit.record(PHOTO_REMOVED, audit.person_target(person), actor=actor,
+                 before={"sample_id": sample.id, "kind": sample.kind.value})
     db.session.delete(sample)
     db.session.commit()
     storage.remove(crop)
     _notify_people_changed()
 
 
-def delete_person(person: Person) -> DeletionReport:
-    """Delete a person with every face sample, attendance event and photo of theirs."""
+def delete_person(person: Person, *, actor: Actor | str | None = None, reason: str | None = None) -> DeletionReport:
+    """Delete a person with every face sample, attendance event and photo of theirs. The audit
+    entry keeps their name and the counts (no face data: docs/audit.md)."""
     report = DeletionReport(person.name, len(person.samples), len(person.events), 0)
     paths = biometric_files(person)
+    audit.record(PERSON_DELETED, audit.person_target(person), actor=actor, reason=reason, before={
+        "name": person.name, "external_id": person.external_id, "active": person.active,
+        "samples": report.samples, "events": report.events,
+    })
     db.session.delete(person)
     db.session.commit()
     failures = 0

@@ -53,6 +53,8 @@ from ..extensions import db
 from ..models import AttendanceEvent, EventKind, utcnow
 from ..sitetime import to_local
 from ..vision.image import BadImage, decode_image, encode_jpeg
+from . import audit
+from .audit_actions import ATTENDANCE_MEMO_CHANGED
 
 log = logging.getLogger(__name__)
 
@@ -339,7 +341,13 @@ def photo_file(event: AttendanceEvent, *, original: bool = False) -> Path:
     return path
 
 
-def rewrite_memo(event: AttendanceEvent, memo: str) -> AttendanceEvent:
+def _audit_memo(event: AttendanceEvent, before: str | None, actor: audit.Actor | str | None) -> None:
+    when = to_local(event.timestamp).strftime("%Y-%m-%d %H:%M")
+    audit.record(ATTENDANCE_MEMO_CHANGED, audit.Target("attendance", event.id, f"{event.person.name}, {when}"),
+                 actor=actor, before={"memo": before}, after={"memo": event.memo})
+
+
+def rewrite_memo(event: AttendanceEvent, memo: str, *, actor: audit.Actor | str | None = None) -> AttendanceEvent:
     """Set an event's memo and re-render its PNG from the stored original.
 
     The new PNG gets a new random name; the row is committed pointing at it and only then is the
@@ -348,8 +356,10 @@ def rewrite_memo(event: AttendanceEvent, memo: str) -> AttendanceEvent:
     Raises InvalidInput (memo too long) or NotFound (the original file is missing).
     """
     memo = clean_memo(memo)
+    before = event.memo
     if not event.original_photo_path:
         event.memo = memo
+        _audit_memo(event, before, actor)
         db.session.commit()
         return event
     try:
@@ -361,6 +371,7 @@ def rewrite_memo(event: AttendanceEvent, memo: str) -> AttendanceEvent:
     try:
         event.photo_path = new_path
         event.memo = memo
+        _audit_memo(event, before, actor)
         db.session.commit()
     except BaseException:
         db.session.rollback()

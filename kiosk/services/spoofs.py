@@ -29,7 +29,8 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, SpoofStatus, SuspectedSpoof, is_row_id, utcnow
 from ..vision.image import decode_image, encode_jpeg
-from . import attendance, photos
+from . import attendance, audit, photos
+from .audit_actions import SPOOF_APPROVED, SPOOF_DISMISSED
 from .people import get_person
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,8 @@ def approve(spoof_id: int, admin_name: str) -> AttendanceEvent:
     spoof.status = SpoofStatus.approved
     spoof.event_id = result.event.id if result.event is not None else None
     spoof.decided_by, spoof.decided_at = admin_name[:64], utcnow()
+    audit.record(SPOOF_APPROVED, _audit_target(spoof), actor=admin_name, before={"status": "open"},
+                 after={"status": "approved", "event_id": spoof.event_id})
     db.session.commit()
     return result.event
 
@@ -143,8 +146,14 @@ def dismiss(spoof_id: int, admin_name: str) -> SuspectedSpoof:
     spoof = _undecided(spoof_id)
     spoof.status = SpoofStatus.dismissed
     spoof.decided_by, spoof.decided_at = admin_name[:64], utcnow()
+    audit.record(SPOOF_DISMISSED, _audit_target(spoof), actor=admin_name, before={"status": "open"},
+                 after={"status": "dismissed"})
     db.session.commit()
     return spoof
+
+
+def _audit_target(spoof: SuspectedSpoof) -> audit.Target:
+    return audit.Target("spoof", spoof.id, f"{spoof.person.name} at {spoof.kiosk_id}")
 
 
 def frame_file(spoof: SuspectedSpoof, which: str):

@@ -41,6 +41,8 @@ from flask import Flask, current_app
 from .. import storage
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..models import utcnow
+from . import audit
+from .audit_actions import MODEL_RETRAINED
 from .site_lock import site_lock
 
 log = logging.getLogger(__name__)
@@ -186,7 +188,8 @@ def get_job(job_id: str) -> TrainingJob:
 
 
 def start_job(
-    kind: str, runner: Callable[[ProgressFn], dict[str, Any]] | None = None, *, detail: dict[str, Any] | None = None
+    kind: str, runner: Callable[[ProgressFn], dict[str, Any]] | None = None, *, detail: dict[str, Any] | None = None,
+    actor: audit.Actor | str | None = None,
 ) -> TrainingJob:
     """Start retraining ``kind`` ("faces" or "gestures") in a background thread; returns the queued job.
 
@@ -212,7 +215,7 @@ def start_job(
         jobs.sort(key=lambda j: j.created_at, reverse=True)
         records[:] = [asdict(j) for j in jobs[:HISTORY_LENGTH]]
     thread = threading.Thread(
-        target=_run, args=(app, job.id, kind, runner or RUNNERS[kind]), name=f"train-{kind}-{job.id}", daemon=True
+        target=_run, args=(app, job.id, kind, runner or RUNNERS[kind], actor), name=f"train-{kind}-{job.id}", daemon=True
     )
     _threads[job.id] = thread
     thread.start()
@@ -247,7 +250,8 @@ def wait_for(job_id: str, timeout: float = 600.0, poll: float = 0.2) -> Training
             time.sleep(poll)
 
 
-def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict[str, Any]]) -> None:
+def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict[str, Any]],
+         actor: audit.Actor | str | None = None) -> None:
     with app.app_context():
         _update(job_id, state="running", started_at=utcnow().isoformat(), stage="Starting", progress=0.01)
         last_write = [0.0]
@@ -280,6 +284,8 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
                 finished_at=utcnow().isoformat(),
             )
         else:
+            if kind in TRAINABLE_KINDS:  # an import records its own entries (bulk_import.run)
+                _audit_retrained(kind, job_id, result, actor)
             _update(
                 job_id,
                 state="done",
@@ -293,6 +299,19 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
 
             db.session.remove()
             _threads.pop(job_id, None)
+
+
+def _audit_retrained(kind: str, job_id: str, result: Any, actor: audit.Actor | str | None) -> None:
+    """The new model is in use whatever happens here: a database that refuses the entry is logged,
+    and the job still ends as done."""
+    from ..extensions import db
+
+    try:
+        audit.record_now(MODEL_RETRAINED, audit.Target("model", kind, f"{kind} model"), actor=actor,
+                         after=audit.training_facts(result if isinstance(result, dict) else None) | {"job": job_id})
+    except Exception:  # noqa: BLE001
+        db.session.rollback()
+        log.error("Could not write the audit entry of the %s job %s:\n%s", kind, job_id, traceback.format_exc())
 
 
 def _jsonable(value: Any) -> Any:

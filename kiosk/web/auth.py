@@ -74,7 +74,7 @@ def login():
             return page, err.status, retry
         accounts.close_session(session.get(SESSION_TOKEN_KEY))  # signing in again replaces, never adds
         session.clear()  # a fresh session for the signed-in admin: nothing carried over from before
-        session[SESSION_TOKEN_KEY] = accounts.open_session(user)
+        session[SESSION_TOKEN_KEY] = accounts.open_session(user, request.remote_addr)
         login_user(user)
         return redirect(_safe_next(next_url), 303)
     return render_template("auth/login.html", username="", next_url=next_url)

@@ -14,7 +14,7 @@ from .run import ImportedPhoto, import_photos
 from .uploads import StagedImport
 
 
-def start_import_job(staged: StagedImport):
+def start_import_job(staged: StagedImport, *, actor=None):
     """Import a staged upload in a background job, then retrain once; returns the job.
 
     The upload is removed when the import finishes; an interrupted one stays, so the admin
@@ -25,9 +25,9 @@ def start_import_job(staged: StagedImport):
         raise another_import()
 
     def run(progress: Callable[..., None]) -> dict[str, Any]:
-        return run_staged_import(staged, progress)
+        return run_staged_import(staged, progress, actor=actor)
 
-    return training_jobs.start_job("import", run, detail={"staged": staged.id, "source": staged.label})
+    return training_jobs.start_job("import", run, detail={"staged": staged.id, "source": staged.label}, actor=actor)
 
 
 MAX_LISTED_OUTCOMES = 1000  # refused photos and warnings kept with a job's result for its page
@@ -39,7 +39,7 @@ IMPORT_SHARE_WITHOUT_TRAINING = 0.98
 TRAINING_WEIGHT_PER_PHOTO = 8
 
 
-def run_staged_import(staged: StagedImport, progress: Callable[..., None]) -> dict[str, Any]:
+def run_staged_import(staged: StagedImport, progress: Callable[..., None], *, actor=None) -> dict[str, Any]:
     """The body of an import job: import with progress, train once, forget the upload."""
     detail: dict[str, Any] = {"staged": staged.id, "source": staged.label}
     share = [IMPORT_SHARE_WITHOUT_TRAINING]
@@ -68,7 +68,8 @@ def run_staged_import(staged: StagedImport, progress: Callable[..., None]) -> di
             to_look_at.append(outcome.as_dict())
 
     _lower_this_threads_priority()
-    summary = import_photos(staged.open(), on_photo=on_photo, on_progress=on_progress, on_training=on_training)
+    summary = import_photos(staged.open(), on_photo=on_photo, on_progress=on_progress, on_training=on_training,
+                           actor=actor)
     staged.discard()
     return summary.as_dict() | {"staged": staged.id, "to_look_at": to_look_at}
 

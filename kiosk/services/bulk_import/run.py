@@ -19,7 +19,9 @@ from sqlalchemy import select
 from ...errors import KioskError
 from ...extensions import db
 from ...models import FaceSample, Person
+from .. import audit
 from .. import people as people_service
+from ..audit_actions import IMPORT_FINISHED, IMPORT_STARTED, MODEL_RETRAINED
 from ..enrollment import (
     CheckedPhoto,
     EnrolledFaces,
@@ -95,9 +97,11 @@ class _Pending:
 
 
 class _Run:
-    def __init__(self, source: ImportSource, on_photo: PhotoFn | None, on_progress: ProgressFn | None) -> None:
+    def __init__(self, source: ImportSource, on_photo: PhotoFn | None, on_progress: ProgressFn | None,
+                 actor: audit.Actor | str | None = None) -> None:
         from ...vision.embedders import get_embedder, resolve_embedder_id
 
+        self.actor = actor
         self.source = source
         self.on_photo = on_photo
         self.on_progress = on_progress
@@ -194,7 +198,9 @@ class _Run:
                 pending.outcome = self._outcome(pending.source, "refused", err.code, str(err))
             return
         try:
-            samples = store_samples(person, [checked for _, checked in group], before_write=self.journal.note)
+            samples = store_samples(
+                person, [checked for _, checked in group], before_write=self.journal.note, actor=self.actor
+            )
         except BaseException:
             db.session.rollback()
             if created:
@@ -221,7 +227,7 @@ class _Run:
         if who.person is None:
             who.person = people_service.find_person(who.name)  # added by hand since the import began?
         if who.person is None:
-            who.person = people_service.create_person(who.name, who.external_id, commit=False)
+            who.person = people_service.create_person(who.name, who.external_id, commit=False, actor=self.actor)
             created = True
         elif who.external_id and who.person.external_id is None:
             who.person.external_id = who.external_id
@@ -282,34 +288,47 @@ def import_photos(
     on_progress: ProgressFn | None = None,
     train: bool = True,
     on_training: Callable[[float, str], None] | None = None,
+    actor: audit.Actor | str | None = None,
 ) -> ImportSummary:
     """Import every photo of ``source``; ``on_photo`` hears each outcome in the source's order,
     ``on_progress`` the counts after each batch. Retrains the face model once at the end when
     ``train`` and something changed (``on_training`` hears its progress). Raises Conflict when
     another import is running, ``ModelUnavailable`` when the embedder's file is missing."""
     with import_lock():
+        # The source's own name, not where it lies on the server (the log shows no server paths).
+        target = audit.Target("import", None, Path(source.name).name or source.name)
         try:
-            summary = _Run(source, on_photo, on_progress).run()
+            audit.record_now(IMPORT_STARTED, target, actor=actor, after={"photos": len(source.photos)})
+            summary = _Run(source, on_photo, on_progress, actor).run()
         finally:
             source.close()
             db.session.rollback()
         if train:
             try:
-                summary.training = _train_if_needed(summary, on_training)
+                summary.training = _train_if_needed(summary, on_training, actor)
             finally:
                 db.session.rollback()  # no transaction left open (on PostgreSQL an idle one holds locks)
+        audit.record_now(IMPORT_FINISHED, target, actor=actor, after={
+            "people_created": summary.people_created, "people_added_to": summary.people_added_to,
+            "accepted": summary.accepted, "refused": summary.refused_total, "duplicates": summary.duplicates,
+            "retrained": bool(summary.training) and "error" not in summary.training,
+        })
     return summary
 
 
-def _train_if_needed(summary: ImportSummary, on_training: Callable[[float, str], None] | None) -> dict[str, Any] | None:
+def _train_if_needed(summary: ImportSummary, on_training: Callable[[float, str], None] | None,
+                     actor: audit.Actor | str | None = None) -> dict[str, Any] | None:
     from .. import face_training, model_status
 
     if not summary.accepted and not model_status.face_model_info().get("stale"):
         return None
     try:
-        return face_training.train_faces(progress=on_training)
+        result = face_training.train_faces(progress=on_training)
     except KioskError as err:  # nobody enrolled (all refused) or a model file missing
         return {"error": str(err)}
+    audit.record_now(MODEL_RETRAINED, audit.Target("model", "faces", "face model"), actor=actor,
+                     after=audit.training_facts(result))
+    return result
 
 
 def import_path(path: str | Path, **options: Any) -> ImportSummary:

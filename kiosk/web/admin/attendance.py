@@ -10,6 +10,7 @@ from ...errors import InvalidInput
 from ...services import attendance as attendance_service
 from ...services import people as people_service
 from ...services import photos, reports
+from ..audit_actor import admin_actor
 from ..exports import export_response
 from ..forms import memo_text
 from ..security import admin_required
@@ -75,7 +76,7 @@ def event_memo(event_id: int):
     event = attendance_service.get_event(event_id)
     if "memo" not in request.form:
         raise InvalidInput("The form has no 'memo' field.", code="missing_memo")
-    photos.rewrite_memo(event, memo_text(request.form["memo"]))
+    photos.rewrite_memo(event, memo_text(request.form["memo"]), actor=admin_actor())
     flash("The memo was saved and redrawn on the photo.", "success")
     return redirect(url_for("admin.event_page", event_id=event.id), 303)
 
@@ -85,7 +86,7 @@ def event_memo(event_id: int):
 def event_delete(event_id: int):
     event = attendance_service.get_event(event_id)
     person_id = event.person_id
-    attendance_service.delete_event(event)
+    attendance_service.delete_event(event, actor=admin_actor(), reason=request.form.get("reason"))
     flash("The check-in and its photos were deleted.", "success")
     return redirect(url_for("admin.attendance_person", person_id=person_id), 303)
 

@@ -8,10 +8,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ...errors import InvalidInput, KioskError, NotFound
 from ...extensions import csrf
-from ...services import training_jobs
+from ...services import audit, training_jobs
+from ...services.audit_actions import IMPORT_DISCARDED
 from ...services.bulk_import.job import start_import_job
 from ...services.bulk_import.uploads import MAX_UPLOADED_FILES, StagedImport, stage_upload, staged_import
 from ...services.import_sources import SourceRefused
+from ..audit_actor import admin_actor
 from ..request_body import upload_request_limit
 from ..security import admin_required
 from . import admin_bp
@@ -85,7 +87,7 @@ def people_import_resume(staged_id: str):
 
 def _start_import(staged: StagedImport, started: str, *, discard_on_error: bool = False):
     try:
-        job = start_import_job(staged)
+        job = start_import_job(staged, actor=admin_actor())
     except KioskError as err:  # another import is running
         if discard_on_error:
             staged.discard()
@@ -98,6 +100,8 @@ def _start_import(staged: StagedImport, started: str, *, discard_on_error: bool 
 @admin_bp.post("/people/import/<staged_id>/discard")
 @admin_required
 def people_import_discard(staged_id: str):
-    staged_import(staged_id).discard()
+    staged = staged_import(staged_id)
+    staged.discard()
+    audit.record_now(IMPORT_DISCARDED, audit.Target("import", None, staged.label), actor=admin_actor())
     flash("The upload was deleted. What was imported before stays.", "success")
     return redirect(url_for("admin.people_import"), 303)

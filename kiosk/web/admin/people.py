@@ -11,6 +11,7 @@ from ...models import Person
 from ...services import attendance as attendance_service
 from ...services import enrollment, learning
 from ...services import people as people_service
+from ..audit_actor import admin_actor
 from ..forms import MAX_PHOTOS_PER_REQUEST, parse_bool, read_uploads
 from ..security import admin_required
 from . import admin_bp
@@ -36,10 +37,11 @@ def people_create():
     name, external_id = request.form.get("name", ""), request.form.get("external_id") or None
     try:
         if not any(f.filename for f in request.files.getlist("photos")):
-            person = people_service.create_person(name, external_id)
+            person = people_service.create_person(name, external_id, actor=admin_actor())
             flash(f"{person.name} was added. Now add a few photos of their face.", "success")
             return redirect(url_for("admin.person_page", person_id=person.id), 303)
-        person, results = enrollment.create_person_with_photos(name, external_id, read_uploads())
+        person, results = enrollment.create_person_with_photos(name, external_id, read_uploads(),
+                                                              actor=admin_actor())
     except KioskError as err:
         flash(str(err), "error")
         return _people_page_with_form(), err.status
@@ -97,7 +99,7 @@ def person_enroll(person_id: int):
     except InvalidInput as err:
         flash(str(err), "error")
         return _person_page(person, status=err.status)
-    results = enrollment.enroll_photos(person, uploads)
+    results = enrollment.enroll_photos(person, uploads, actor=admin_actor())
     accepted = sum(1 for r in results if r.accepted)
     return _person_page(person, results=results, status=201 if accepted else 422)
 
@@ -109,7 +111,8 @@ def person_rename(person_id: int):
     if "name" not in request.form:
         raise InvalidInput("The form has no 'name' field.", code="missing_name")
     try:
-        people_service.rename_person(person, request.form["name"])
+        people_service.rename_person(person, request.form["name"], actor=admin_actor(),
+                                     reason=request.form.get("reason"))
     except KioskError as err:
         db.session.rollback()
         flash(str(err), "error")
@@ -125,7 +128,7 @@ def person_set_active(person_id: int):
     if "active" not in request.form:
         raise InvalidInput("The form has no 'active' field.", code="missing_active")
     active = parse_bool(request.form["active"], "active")
-    people_service.set_active(person, active)
+    people_service.set_active(person, active, actor=admin_actor())
     flash(
         f"{person.name} is active again." if active else f"{person.name} is deactivated: the kiosk will not check them in.",
         "success",
@@ -144,7 +147,7 @@ def person_delete_confirm(person_id: int):
 @admin_required
 def person_delete(person_id: int):
     person = people_service.get_person(person_id)
-    report = people_service.delete_person(person)
+    report = people_service.delete_person(person, actor=admin_actor(), reason=request.form.get("reason"))
     flash(
         f"Deleted {report.name}: {report.samples} face sample(s), {report.events} attendance event(s) "
         f"and {report.files} file(s). Retrain the face model so the kiosk forgets them everywhere.",
@@ -157,7 +160,7 @@ def person_delete(person_id: int):
 @admin_required
 def sample_delete(person_id: int, sample_id: int):
     person = people_service.get_person(person_id)
-    people_service.delete_sample(person, sample_id)
+    people_service.delete_sample(person, sample_id, actor=admin_actor())
     flash("The photo was removed. Retrain the face model to apply the change.", "success")
     return redirect(url_for("admin.person_page", person_id=person.id) + "#samples", 303)
 
@@ -166,7 +169,7 @@ def sample_delete(person_id: int, sample_id: int):
 @admin_required
 def learned_delete(person_id: int, sample_id: int):
     person = people_service.get_person(person_id)
-    learning.forget(person, sample_id)
+    learning.forget(person, sample_id, actor=admin_actor())
     flash("The learned face was removed; the kiosk no longer uses it.", "success")
     return redirect(url_for("admin.person_page", person_id=person.id) + "#learned", 303)
 
@@ -175,7 +178,7 @@ def learned_delete(person_id: int, sample_id: int):
 @admin_required
 def learned_delete_all(person_id: int):
     person = people_service.get_person(person_id)
-    removed = learning.forget(person)
+    removed = learning.forget(person, actor=admin_actor())
     flash(f"Removed {removed} learned face(s) of {person.name}; the kiosk no longer uses them.", "success")
     return redirect(url_for("admin.person_page", person_id=person.id) + "#learned", 303)
 

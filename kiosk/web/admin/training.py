@@ -6,6 +6,7 @@ from flask import flash, redirect, render_template, url_for
 
 from ...errors import KioskError
 from ...services import model_status, training_jobs
+from ..audit_actor import admin_actor
 from ..security import admin_required
 from . import admin_bp
 
@@ -49,7 +50,7 @@ def models_page():
 @admin_required
 def models_train(kind: str):
     try:
-        job = training_jobs.start_job(kind)
+        job = training_jobs.start_job(kind, actor=admin_actor())
     except KioskError as err:
         flash(str(err), "error")
         return redirect(url_for("admin.models_page"), 303)

@@ -20,6 +20,7 @@ from ... import sitetime
 from ...errors import InvalidInput
 from ...models import AttendanceEvent
 from ...services import attendance, photos, reports
+from ..audit_actor import admin_actor
 from ..exports import export_response
 from ..forms import form_or_json, memo_text
 from ..security import admin_required
@@ -125,12 +126,12 @@ def attendance_update(event_id: int):
     body = form_or_json()
     if "memo" not in body:
         raise InvalidInput("The field 'memo' is missing.", code="missing_memo", field="memo")
-    event = photos.rewrite_memo(event, memo_text(body["memo"]))
+    event = photos.rewrite_memo(event, memo_text(body["memo"]), actor=admin_actor())
     return jsonify(event_dict(event))
 
 
 @api_bp.delete("/attendance/<int:event_id>")
 @admin_required
 def attendance_delete(event_id: int):
-    attendance.delete_event(attendance.get_event(event_id))
+    attendance.delete_event(attendance.get_event(event_id), actor=admin_actor(), reason=request.args.get("reason"))
     return jsonify({"deleted": event_id})

@@ -20,6 +20,7 @@ from ...errors import InvalidInput
 from ...models import GestureSample
 from ...services import gesture_samples, training_jobs
 from ...services.model_status import GESTURE_LABELS, face_model_info, gesture_model_info
+from ..audit_actor import admin_actor
 from ..security import admin_required
 from ..server_paths import hide_server_paths
 from . import api_bp
@@ -28,7 +29,7 @@ from . import api_bp
 
 
 def record_gesture_sample(label: str, landmarks: Any) -> GestureSample:
-    return gesture_samples.record_sample(label, landmarks)
+    return gesture_samples.record_sample(label, landmarks, actor=admin_actor())
 
 
 def landmarks_from_frame(data: bytes) -> Any:
@@ -63,7 +64,7 @@ def models_info():
 @api_bp.post("/models/<kind>/train")
 @admin_required
 def models_train(kind: str):
-    job = training_jobs.start_job(kind)
+    job = training_jobs.start_job(kind, actor=admin_actor())
     return jsonify(hide_server_paths(job.as_dict())), 202
 
 

@@ -33,6 +33,7 @@ from ...extensions import db
 from ...models import AttendanceEvent, FaceSample, Person
 from ...services import enrollment, training_jobs
 from ...services import people as people_service
+from ..audit_actor import admin_actor
 from ..forms import decode_data_url, form_or_json, parse_bool, read_uploads
 from ..security import admin_required
 from . import api_bp
@@ -100,7 +101,8 @@ def people_create():
     body = form_or_json()
     if "name" not in body:
         raise InvalidInput("The field 'name' is missing.", code="missing_name", field="name")
-    person = people_service.create_person(body.get("name") or "", body.get("external_id") or None)
+    person = people_service.create_person(body.get("name") or "", body.get("external_id") or None,
+                                         actor=admin_actor())
     return jsonify(person_dict(person, with_samples=True)), 201
 
 
@@ -118,9 +120,9 @@ def people_update(person_id: int):
     if "name" not in body and "active" not in body:
         raise InvalidInput("Send 'name' and/or 'active'.", code="nothing_to_change")
     if "name" in body:
-        people_service.rename_person(person, body["name"] or "")
+        people_service.rename_person(person, body["name"] or "", actor=admin_actor(), reason=body.get("reason"))
     if "active" in body:
-        people_service.set_active(person, parse_bool(body["active"], "active"))
+        people_service.set_active(person, parse_bool(body["active"], "active"), actor=admin_actor())
     return jsonify(person_dict(person, with_samples=True))
 
 
@@ -133,7 +135,8 @@ def people_deletion_preview(person_id: int):
 @api_bp.delete("/people/<int:person_id>")
 @admin_required
 def people_delete(person_id: int):
-    report = people_service.delete_person(people_service.get_person(person_id))
+    report = people_service.delete_person(people_service.get_person(person_id), actor=admin_actor(),
+                                          reason=request.args.get("reason"))
     return jsonify({"deleted": report.as_dict()})
 
 
@@ -141,7 +144,7 @@ def people_delete(person_id: int):
 @admin_required
 def people_enroll(person_id: int):
     person = people_service.get_person(person_id)
-    results = [outcome_dict(o) for o in enrollment.enroll_photos(person, read_uploads())]
+    results = [outcome_dict(o) for o in enrollment.enroll_photos(person, read_uploads(), actor=admin_actor())]
     accepted = sum(1 for r in results if r["accepted"])
     body = {"person": person_dict(person), "accepted": accepted, "refused": len(results) - accepted, "results": results}
     if accepted:
@@ -154,7 +157,7 @@ def people_enroll(person_id: int):
 @api_bp.delete("/people/<int:person_id>/samples/<int:sample_id>")
 @admin_required
 def people_sample_delete(person_id: int, sample_id: int):
-    people_service.delete_sample(people_service.get_person(person_id), sample_id)
+    people_service.delete_sample(people_service.get_person(person_id), sample_id, actor=admin_actor())
     return jsonify({"deleted": sample_id})
 
 

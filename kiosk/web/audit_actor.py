@@ -1,0 +1,13 @@
+"""Who the audit log names for a request: the signed-in admin and the client's address
+(the browser's behind Nginx when ``KIOSK_BEHIND_PROXY=1``). Services take it as an argument."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_login import current_user
+
+from ..services.audit import Actor
+
+
+def admin_actor() -> Actor:
+    return Actor(current_user.username, request.remote_addr)
