@@ -20,6 +20,7 @@ from flask import Flask, current_app
 from ..errors import KioskError
 from ..vision.lazy import ModelUnavailable
 from .jsonl import emit
+from .waiting import say_waiting
 
 
 def _max_pixels() -> int:
@@ -36,6 +37,7 @@ def gesture(images: tuple[str, ...], details: bool) -> None:
     from ..vision.image import BadImage, load_image
     from ..vision.pose import static_pose_estimator
 
+    say_waiting("Loading the pose and gesture models...")
     sync_site_model(force=True)
     estimator = static_pose_estimator()
     classifier = get_classifier()
