@@ -25,6 +25,7 @@
         (d.refused || 0) + " refused, " + (d.duplicates || 0) + " duplicates.";
     }
     box.dataset.jobState = job.state;
+    box.dataset.phase = d.phase || "";
   }
 
   async function follow() {
