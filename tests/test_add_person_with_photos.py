@@ -142,8 +142,9 @@ def test_the_command_line_adds_nobody_when_no_photo_is_accepted(app, runner, tmp
     notes = tmp_path / "notes.jpg"
     notes.write_bytes(NOT_A_PHOTO[0])
     result = runner.invoke(args=["people", "enroll", "Colin Powell", str(notes), str(tmp_path / "missing.jpg")])
-    assert result.exit_code == 0, result.output
-    assert [json.loads(line)["status"] for line in result.output.splitlines()] == ["refused", "refused"]
+    assert result.exit_code == 1, result.output  # nothing done
+    assert [json.loads(line)["status"] for line in result.stdout.splitlines()] == ["refused", "refused"]
+    assert "No photo was accepted" in result.stderr
     assert written(app) == NOTHING
 
 

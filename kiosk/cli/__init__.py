@@ -6,11 +6,13 @@ commands to ``app.cli``; they are all registered by :func:`register_commands`.
 
 Conventions for commands that look at images (BRIEF section 4): one JSON object per line
 per image (see :mod:`kiosk.cli.jsonl`); a bad image never stops the command, its line says
-``bad_image``; the exit status is non-zero only when the command itself could not run.
+``bad_image``. Exit status: 0 done; 1 nothing done or refused (the command could not run, an
+enrollment whose every photo was refused, an import that accepted none); 2 a usage error (click's).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import pkgutil
@@ -24,7 +26,7 @@ _MISSING_SCHEMA_SQLSTATES = {"42P01", "42703"}
 _MISSING_SCHEMA_WORDS = ("no such table", "no such column")
 
 
-HELPER_MODULES = ("jsonl", "progress")  # output helpers, no commands
+HELPER_MODULES = ("jsonl", "progress", "waiting")  # output helpers, no commands
 
 
 def register_commands(app: Flask) -> None:
@@ -32,9 +34,56 @@ def register_commands(app: Flask) -> None:
         if module.name.startswith("_") or module.name in HELPER_MODULES:
             continue
         importlib.import_module(f"{__name__}.{module.name}").register(app)
+    if isinstance(app.cli.commands.get("db"), click.Group):
+        app.cli.commands["db"] = OperatorDbGroup.view_of(app.cli.commands["db"])
     for name, command in app.cli.commands.items():
         if name != "db":  # Flask-Migrate's group is how the tables are made
             command.invoke = _explain_missing_schema(command.invoke)
+
+
+class OperatorDbGroup(click.Group):
+    """``kiosk db``: Flask-Migrate's group as an operator sees it. Its help lists what running a
+    site needs; the developers' commands (migrate, revision, downgrade, stamp...) and its options
+    still work, they are only not listed."""
+
+    SHOWN = ("upgrade", "current", "history")
+
+    @classmethod
+    def view_of(cls, group: click.Group) -> OperatorDbGroup:
+        params = [copy.copy(param) for param in group.params]  # copies: Flask-Migrate's own stay as they are
+        for param in params:
+            param.hidden = True
+        return cls(
+            name=group.name,
+            commands=group.commands,
+            callback=group.callback,
+            params=params,
+            short_help="The database: upgrade, current, history.",
+            help="The kiosk's database: `kiosk db upgrade` applies the migrations (safe to repeat); "
+            "`current` and `history` say where it stands.",
+            context_settings=group.context_settings,
+        )
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in self.SHOWN if name in self.commands]
+
+
+class KioskGroup(FlaskGroup):
+    """The ``kiosk`` command: Flask's group, with only the kiosk's commands and options in its help.
+    Flask's ``run``, ``shell`` and ``routes`` and its ``--app``, ``--env-file`` and ``--debug`` options
+    still work (``flask --app kiosk`` shows them as usual)."""
+
+    FLASK_COMMANDS = frozenset({"run", "shell", "routes"})
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.params = [copy.copy(param) for param in self.params]  # Flask's options are shared objects
+        for param in self.params:
+            if param.name in {"app", "env_file", "debug"}:
+                param.hidden = True
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in super().list_commands(ctx) if name not in self.FLASK_COMMANDS]
 
 
 def is_missing_schema(err: Exception) -> bool:
@@ -76,6 +125,6 @@ def _create_app() -> Flask:
         raise click.ClickException(f"{err} Fix the setting and run the command again.") from err
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
+@click.group(cls=KioskGroup, create_app=_create_app, add_version_option=False, load_dotenv=False)
 def main() -> None:
     """Face-recognition attendance kiosk: database, people, models and reports."""

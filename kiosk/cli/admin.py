@@ -21,7 +21,9 @@ PASSWORD_STDIN = click.option(
 
 
 def _read_password(from_stdin: bool, prompt: str = "Password") -> str:
-    if from_stdin:
+    # Piped in without --password-stdin: read it the same way. (getpass would print a
+    # GetPassWarning naming its own source file, and echo nothing useful to anyone.)
+    if from_stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
     return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
 

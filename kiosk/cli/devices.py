@@ -58,7 +58,11 @@ def rotate(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def list_(as_json: bool) -> None:
     """The registered devices and when each was last seen (tokens are never shown)."""
-    for device in devices.list_devices():
+    listed = devices.list_devices()
+    if not listed and not as_json:  # --json prints no line: a script sees an empty list
+        click.echo("No kiosks paired yet. Pair one with: kiosk devices add NAME")
+        return
+    for device in listed:
         created = device.created_at.isoformat(timespec="seconds")
         seen = device.last_seen.isoformat(timespec="seconds") if device.last_seen else None
         if as_json:

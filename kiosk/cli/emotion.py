@@ -13,6 +13,7 @@ from flask import Flask
 
 from ..vision.lazy import ModelUnavailable
 from .jsonl import emit
+from .waiting import say_waiting
 
 
 @click.command("emotion")
@@ -24,6 +25,7 @@ def emotion(images: tuple[str, ...], with_scores: bool) -> None:
     from ..vision.faces import detect_faces
     from ..vision.image import BadImage, load_image
 
+    say_waiting("Loading the face and expression models...")
     model = get_emotion_model()
     try:
         model.warm_up()

@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from ..errors import KioskError
 from ..vision.lazy import ModelUnavailable
 from .jsonl import emit
+from .waiting import say_waiting
 
 
 @click.command("identify")
@@ -23,6 +24,7 @@ def identify(images: tuple[str, ...]) -> None:
     from ..services import recognition
     from ..vision.image import BadImage, load_image
 
+    say_waiting("Loading the face models...")
     try:
         recognition.get_recognizer().model()
     except KioskError as err:  # no trained model, or an embedder's files are missing

@@ -21,6 +21,7 @@ from ..errors import KioskError
 from ..services.audit import cli_actor
 from ..vision.lazy import ModelUnavailable
 from .jsonl import emit
+from .waiting import say_waiting
 
 
 def _max_pixels() -> int:
@@ -37,6 +38,7 @@ def gesture(images: tuple[str, ...], details: bool) -> None:
     from ..vision.image import BadImage, load_image
     from ..vision.pose import static_pose_estimator
 
+    say_waiting("Loading the pose and gesture models...")
     sync_site_model(force=True)
     estimator = static_pose_estimator()
     classifier = get_classifier()

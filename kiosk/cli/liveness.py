@@ -17,6 +17,7 @@ from flask import Flask, current_app
 from ..vision.lazy import ModelUnavailable
 from ..vision.liveness import DEFAULT_FRAME_THRESHOLD
 from .jsonl import emit
+from .waiting import say_waiting
 
 
 @click.command("liveness")
@@ -31,6 +32,7 @@ def liveness(images: tuple[str, ...], threshold: float) -> None:
     from ..vision.image import BadImage, load_image
     from ..vision.liveness import passive_liveness
 
+    say_waiting("Loading the face and liveness models...")
     model = passive_liveness()
     try:
         model.warm_up()

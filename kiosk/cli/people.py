@@ -10,6 +10,7 @@ from ..errors import KioskError
 from ..services import people as people_service
 from ..services.audit import cli_actor
 from .jsonl import emit
+from .waiting import say_waiting
 
 
 @click.group("people")
@@ -21,9 +22,11 @@ def people_group() -> None:
 @click.argument("name")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def enroll(name: str, images: tuple[str, ...]) -> None:
-    """Enroll photos of NAME (created if new). One JSON line per image: accepted or why not."""
+    """Enroll photos of NAME (created if new). One JSON line per image: accepted or why not;
+    exit status 1 when every photo was refused."""
     from ..services import enrollment
 
+    say_waiting("Loading the face models...")
     try:
         results = enrollment.enroll_files(name, list(images), actor=cli_actor())
     except KioskError as err:
@@ -39,6 +42,9 @@ def enroll(name: str, images: tuple[str, ...]) -> None:
                 "warning": outcome.warning,
             }
         )
+    if results and not any(outcome.accepted for outcome in results):
+        click.echo(f"No photo was accepted: nothing was enrolled for {name} (each line above says why).", err=True)
+        raise SystemExit(1)
 
 
 @people_group.command("import")
@@ -52,17 +58,21 @@ def import_people(source: Path, as_json: bool, train: bool) -> None:
 
     Each photo gets the same checks as `kiosk people enroll`; people are created as needed.
     Photos already enrolled are skipped, so running it again is harmless and resumes an
-    interrupted import. Progress goes to stderr; a summary (or --json lines) to stdout."""
+    interrupted import. Progress goes to stderr; a summary (or --json lines) to stdout.
+    Exit status 1 when no photo was accepted and some were refused."""
     from ..services.bulk_import.run import ImportedPhoto, import_path
     from .progress import ImportProgressDisplay
 
     refused: list[ImportedPhoto] = []
+    duplicates: list[ImportedPhoto] = []
 
     def on_photo(outcome: ImportedPhoto) -> None:
         if as_json:
             emit(outcome.as_dict())
         elif outcome.status == "refused":
             refused.append(outcome)
+        elif outcome.status == "duplicate":
+            duplicates.append(outcome)
 
     try:
         with ImportProgressDisplay() as display:
@@ -87,6 +97,23 @@ def import_people(source: Path, as_json: bool, train: bool) -> None:
             click.echo("Refused photos (fix or replace them, then run the import again):")
             for outcome in refused:
                 click.echo(f"  {outcome.image} ({outcome.person}): {outcome.message}")
+        if duplicates:
+            click.echo("Skipped duplicates (already enrolled, or twice in this import), by person:")
+            for person, outcomes in _by_person(duplicates).items():
+                click.echo(f"  {person}:")
+                for outcome in outcomes:
+                    click.echo(f"    {outcome.image}: {outcome.message}")
+    if not summary.accepted and summary.refused_total:
+        # Nothing done: exit 1 (a run where every photo was already enrolled is done, exit 0).
+        click.echo("No photo was accepted: nobody was enrolled.", err=True)
+        raise SystemExit(1)
+
+
+def _by_person(outcomes) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for outcome in outcomes:
+        grouped.setdefault(outcome.person, []).append(outcome)
+    return grouped
 
 
 def _training_lines(display):

@@ -10,7 +10,8 @@ Layouts (the same for the command line and the admin console):
   starting with ``name`` is optional; ``;`` works as the separator too, as some spreadsheets
   write it). Photo paths are relative to the CSV's folder. A ZIP holding one ``.csv`` at its
   top reads its photos from the archive, and the admin console takes a CSV with the photos
-  uploaded beside it (matched by file name).
+  uploaded beside it (matched by file name). A CSV inside a folder or a ZIP is that list only
+  when its header says so (:mod:`.import_manifest`); another CSV there is skipped with a note.
 
 Names come out NFC-normalised (macOS writes decomposed Unicode in ZIPs and folder names).
 
@@ -44,6 +45,7 @@ from pathlib import Path, PurePosixPath
 from flask import current_app
 
 from ..errors import KioskError
+from .import_manifest import HEADER_BYTES, triage_csvs
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
@@ -171,13 +173,16 @@ def _refuse_non_photos(names: list[str], source_name: str) -> None:
 
 
 def read_folder(folder: Path) -> ImportSource:
-    """A folder of ``Person Name/photo.jpg``; a CSV at its top is read instead when it is the only file there."""
+    """A folder of ``Person Name/photo.jpg``; a CSV at its top whose header says it lists people is read instead."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SourceRefused(f"{folder} is not a folder.", code="not_found", status=404)
-    top_csvs = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv"]
-    if len(top_csvs) == 1:
-        return read_csv_file(top_csvs[0])
+    top_csvs = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    manifest, stray = _triage([(p.name, _file_head(p)) for p in top_csvs], str(folder))
+    if manifest is not None:
+        source = read_csv_file(folder / manifest)
+        source.notes += stray
+        return source
     entries, others, links, skipped = [], [], [], 0
     for root, dirs, files in os.walk(folder, followlinks=False):
         here = Path(root)
@@ -187,6 +192,8 @@ def read_folder(folder: Path) -> ImportSource:
         for name in sorted(files):
             path = here / name
             parts = tuple(nfc(p) for p in path.relative_to(folder).parts)
+            if here == folder and path in top_csvs:
+                continue  # a stray CSV, in the notes
             if is_system_file(parts):
                 skipped += 1
             elif path.is_symlink():
@@ -205,7 +212,19 @@ def read_folder(folder: Path) -> ImportSource:
     if len(entries) > MAX_MEMBERS:
         raise SourceRefused(f"{folder} holds {len(entries)} photos; at most {MAX_MEMBERS} at once.", code="too_many")
     notes = [f"{skipped} system file(s) (such as .DS_Store or Thumbs.db) were skipped."] if skipped else []
-    return ImportSource("folder", str(folder), _people_layout(entries, str(folder)), notes)
+    return ImportSource("folder", str(folder), _people_layout(entries, str(folder)), notes + stray)
+
+
+def _file_head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(HEADER_BYTES)
+
+
+def _triage(heads: list[tuple[str, bytes]], label: str) -> tuple[str | None, list[str]]:
+    manifest, notes, refusal = triage_csvs(heads, IMAGE_SUFFIXES)
+    if refusal is not None:
+        raise SourceRefused(f"{label}: {refusal[1]}", code=refusal[0])
+    return manifest, notes
 
 
 # ---------------------------------------------------------------------------- ZIP archives
@@ -338,12 +357,10 @@ def _archive_source(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInf
             entries.append((parts, info.file_size, _member_reader(archive, info)))
             by_name["/".join(parts)] = (info, "/".join(parts))
     _refuse_non_photos(others, label)
-    if len(csvs) > 1:
-        raise SourceRefused(
-            f"{label} holds several CSV files ({_listed(['/'.join(p) for _, p in csvs])}); put exactly one at its top.",
-            code="several_csv",
-        )
+    manifest, stray = _triage([("/".join(parts), _member_head(archive, info)) for info, parts in csvs], label)
+    csvs = [(info, parts) for info, parts in csvs if "/".join(parts) == manifest]
     notes = [f"{skipped} system file(s) (such as .DS_Store or __MACOSX) were skipped."] if skipped else []
+    notes += stray
     if csvs:
         info, parts = csvs[0]
         if info.file_size > MAX_CSV_BYTES:
@@ -367,6 +384,14 @@ def _archive_source(archive: zipfile.ZipFile, members: list[tuple[zipfile.ZipInf
     if len(entries) > MAX_MEMBERS:
         raise SourceRefused(f"{label} holds {len(entries)} photos; at most {MAX_MEMBERS} at once.", code="too_many")
     return ImportSource("zip", label, _people_layout(entries, label), notes, archive.close)
+
+
+def _member_head(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    try:
+        with archive.open(info) as handle:
+            return handle.read(HEADER_BYTES)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return b""
 
 
 def _member_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:

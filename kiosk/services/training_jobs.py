@@ -224,16 +224,18 @@ def start_job(
 
 def forget_person(name: str) -> None:
     """Deleting a person also takes their name out of the import results kept with the jobs (the
-    photos an import refused or warned about are listed there by person)."""
+    photos an import refused, warned about or skipped as duplicates are listed there by person)."""
     key = name.casefold()
     with _locked_records() as records:
         for record in records:
             result = record.get("result")
-            if record.get("kind") != "import" or not isinstance(result, dict) or not result.get("to_look_at"):
+            if record.get("kind") != "import" or not isinstance(result, dict):
                 continue
-            result["to_look_at"] = [
-                entry for entry in result["to_look_at"] if str(entry.get("person", "")).casefold() != key
-            ]
+            for listed in ("to_look_at", "skipped"):  # photos to look at; duplicates skipped
+                if result.get(listed):
+                    result[listed] = [
+                        entry for entry in result[listed] if str(entry.get("person", "")).casefold() != key
+                    ]
 
 
 def wait_for(job_id: str, timeout: float = 600.0, poll: float = 0.2) -> TrainingJob:

@@ -9,7 +9,10 @@
 
   function show(job) {
     var done = job.state === "done";
-    var fraction = done ? 1 : (job.progress || 0);
+    var d = job.detail || {};
+    // While it runs: the current step's share ("photo N of M"), as the page renders it.
+    var step = job.running && typeof d.step_progress === "number" ? d.step_progress : null;
+    var fraction = done ? 1 : (step !== null ? step : (job.progress || 0));
     var bar = document.getElementById("import-progress");
     bar.value = fraction;
     bar.textContent = Math.round(fraction * 100) + "%";
@@ -17,12 +20,12 @@
     var stage = done ? "Done" : (job.state === "failed" ? "Stopped" : job.stage);
     document.getElementById("import-stage").textContent = stage;
     var counts = document.getElementById("import-counts");
-    var d = job.detail || {};
     if (counts && d.total) {
       counts.textContent = (d.done || 0) + " of " + d.total + " photos: " + (d.accepted || 0) + " accepted, " +
         (d.refused || 0) + " refused, " + (d.duplicates || 0) + " duplicates.";
     }
     box.dataset.jobState = job.state;
+    box.dataset.phase = d.phase || "";
   }
 
   async function follow() {

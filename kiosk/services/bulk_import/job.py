@@ -50,28 +50,33 @@ def run_staged_import(staged: StagedImport, progress: Callable[..., None], *, ac
         total_work = state.total + TRAINING_WEIGHT_PER_PHOTO * expected_accepted
         share[0] = state.total / total_work if total_work else IMPORT_SHARE_WITHOUT_TRAINING
         share[0] = min(share[0], IMPORT_SHARE_WITHOUT_TRAINING)
-        detail.update(state.as_dict(), phase="importing")
+        # The page shows the step's own share done (step_progress), so its percentage agrees with
+        # "photo N of M"; the job's progress (the whole job, training included) only moves forward.
+        detail.update(state.as_dict(), phase="importing", step_progress=state.done / max(state.total, 1))
         rate = state.done / state.seconds if state.seconds > 0 else 0.0
-        stage = f"Importing photo {state.done} of {state.total}"
+        stage = f"Step 1 of 2: importing photo {state.done} of {state.total}"
         if rate > 0 and state.done < state.total:
             stage += f" ({rate:.1f} photos/s, about {format_duration((state.total - state.done) / rate)} left)"
         progress(share[0] * state.done / max(state.total, 1), stage, detail)
 
     def on_training(fraction: float, stage: str) -> None:
-        detail.update(phase="training")
-        progress(share[0] + (1 - share[0]) * fraction, f"Retraining the face model: {stage}", detail)
+        detail.update(phase="training", step_progress=fraction)
+        progress(share[0] + (1 - share[0]) * fraction, f"Step 2 of 2: retraining the face model: {stage}", detail)
 
     to_look_at: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []  # duplicates, listed by person on the page
 
     def on_photo(outcome: ImportedPhoto) -> None:
         if (outcome.status == "refused" or outcome.warning) and len(to_look_at) < MAX_LISTED_OUTCOMES:
             to_look_at.append(outcome.as_dict())
+        elif outcome.status == "duplicate" and len(skipped) < MAX_LISTED_OUTCOMES:
+            skipped.append(outcome.as_dict())
 
     _lower_this_threads_priority()
     summary = import_photos(staged.open(), on_photo=on_photo, on_progress=on_progress, on_training=on_training,
                            actor=actor)
     staged.discard()
-    return summary.as_dict() | {"staged": staged.id, "to_look_at": to_look_at}
+    return summary.as_dict() | {"staged": staged.id, "to_look_at": to_look_at, "skipped": skipped}
 
 
 def _lower_this_threads_priority() -> None:
