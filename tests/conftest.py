@@ -223,7 +223,7 @@ def trained_app(tmp_path, trained_site):
         db.engine.dispose()
 
 
-ADMIN_PASSWORD = "correct horse battery"
+from factories import ADMIN_PASSWORD  # noqa: E402 - one home for the test admin's password
 
 
 @pytest.fixture

@@ -12,7 +12,10 @@ from kiosk import storage
 from kiosk.extensions import db
 from kiosk.models import AdminUser, AttendanceEvent, EventKind, FaceSample, KioskDevice, Person, utcnow
 
-from conftest import ADMIN_PASSWORD
+# The test admin's password (tests/conftest.py signs in with it). Kept here, not imported from
+# conftest: another conftest.py (tests/nginx/) may be the module of that name when this is imported.
+ADMIN_PASSWORD = "correct horse battery"
+
 
 def person(name: str = "Ada Lovelace", external_id: str | None = None) -> Person:
     """Through the people service, so the name is checked and cleaned as everywhere else."""

@@ -13,7 +13,7 @@ import pytest
 
 from kiosk.services import accounts
 
-from conftest import ADMIN_PASSWORD
+from factories import ADMIN_PASSWORD
 
 # On SQLite and on a real PostgreSQL server (conftest.py): the counting, locking and unique keys
 # are the database's, so both engines must keep them.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..vision.emotion import SMILE_THRESHOLD
 from ..vision.face_learning import CheckInEvidence
 from .liveness import BodyGeometry, LivenessSettings, LivenessVerdict
 
@@ -56,7 +57,7 @@ class MachineConfig:
     identify_timeout_s: float = 8.0
     confirm_timeout_s: float = 12.0
     smile_timeout_s: float = 6.0
-    smile_threshold: float = 0.6
+    smile_threshold: float = SMILE_THRESHOLD
     smile_hold_s: float = 0.3
     smile_hold_frames: int = 2
     message_s: float = 4.0  # how long DONE / UNKNOWN / CANCELLED stay on screen

@@ -32,9 +32,10 @@ from typing import Literal
 
 import numpy as np
 
+from ..vision.emotion import SMILE_THRESHOLD
+
 CaptureReason = Literal["smile", "gesture", "timeout"]
 
-DEFAULT_THRESHOLD = 0.5
 DEFAULT_HOLD_S = 0.3
 DEFAULT_HOLD_FRAMES = 2
 DEFAULT_TIMEOUT_S = 8.0
@@ -53,7 +54,7 @@ class SmileCapture:
 
     def __init__(
         self,
-        threshold: float = DEFAULT_THRESHOLD,
+        threshold: float = SMILE_THRESHOLD,
         hold_frames: int = DEFAULT_HOLD_FRAMES,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         started_at: float | None = None,

@@ -41,9 +41,10 @@ EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surpri
 HAPPY_INDEX = EMOTIONS.index("happy")
 INPUT_SIZE = 64
 CROP_MARGIN = 0.1
-#: The happy score above which a face counts as smiling (KIOSK_SMILE_THRESHOLD overrides it in
-#: the kiosk). On expressions-dev the happy photo scores >= 0.99 and the six others <= 0.12.
-DEFAULT_HAPPY_THRESHOLD = 0.5
+#: The happy score at or above which the kiosk counts a face as smiling: the one default of the smile
+#: step (kiosk.checkin.smile, MachineConfig.smile_threshold; a site sets KIOSK_CHECKIN_SMILE_THRESHOLD).
+#: On expressions-dev the happy photo scores >= 0.99 and the six others <= 0.12.
+SMILE_THRESHOLD = 0.6
 
 TFLITE_FILE = "emotion_model_quantized.tflite"
 KERAS_FILE = "emotion_model.hdf5"
@@ -54,9 +55,6 @@ class EmotionResult:
     emotion: str  # the top-scoring label
     scores: dict[str, float]  # all seven, softmax (they sum to ~1)
     happy: float  # scores["happy"], clipped to [0, 1]
-
-    def is_happy(self, threshold: float = DEFAULT_HAPPY_THRESHOLD) -> bool:
-        return self.happy >= threshold
 
     def as_dict(self) -> dict[str, Any]:
         return {"emotion": self.emotion, "happy": self.happy, "scores": dict(self.scores)}
