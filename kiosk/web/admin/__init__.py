@@ -32,6 +32,7 @@ Routes (GET unless marked POST), by the module they are in:
 ``training``    ``/admin/models`` , POST ``/admin/models/<kind>/train``: model facts, background retraining
 ``gestures``    ``/admin/models/gestures``: record gesture samples with the webcam
 ``spoofs``      ``/admin/spoofs``: check-ins that failed liveness, approve or dismiss (docs/liveness.md)
+``devices``     ``/admin/devices``: paired kiosks; approve a kiosk's pairing code, rename, revoke, re-pair
 
 A new area is a module here that adds its routes to ``admin_bp`` (``from . import admin_bp``),
 imported at the end of this file. Routes stay thin: what they read or change goes through
@@ -85,4 +86,4 @@ def _sitetime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 # The areas: each module adds its routes to admin_bp when imported.
-from . import attendance, dashboard, gestures, imports, people, reports, spoofs, training  # noqa: E402,F401
+from . import attendance, dashboard, devices, gestures, imports, people, reports, spoofs, training  # noqa: E402,F401
