@@ -114,7 +114,7 @@ def get_device(name_or_id: str | int) -> KioskDevice:
     if isinstance(name_or_id, int):
         device = db.session.get(KioskDevice, name_or_id)
     else:
-        device = db.session.scalar(select(KioskDevice).where(KioskDevice.name_key == name_key(name_or_id.strip())))
+        device = db.session.scalar(select(KioskDevice).where(KioskDevice.name_key == name_key(" ".join(name_or_id.split()))))
     if device is None:
         raise NotFound(f"No kiosk device named {name_or_id!r}." if isinstance(name_or_id, str) else "No such kiosk.")
     return device
