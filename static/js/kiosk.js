@@ -206,7 +206,7 @@
       });
       return;
     }
-    setPrompt("Starting the camera...");
+    if (!loop.unpaired) setPrompt("Starting the camera...");
     navigator.mediaDevices.getUserMedia({
       audio: false,
       video: { width: 640, height: 480, facingMode: "user" }
@@ -228,7 +228,8 @@
       body.removeAttribute("data-camera-error");
       loop.streaming = true;
       // The camera runs; the first answer says what to show ("Starting..." while the server warms up).
-      setPrompt("Starting...");
+      // An unpaired kiosk keeps showing its pairing code.
+      if (!loop.unpaired) setPrompt("Starting...");
       watchCamera();
     }).catch(function (err) {
       var problem = cameraProblem(err);
