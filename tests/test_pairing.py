@@ -192,3 +192,46 @@ def test_cli_pair_approves_a_code(app, runner, browser):
     result = runner.invoke(args=["devices", "pair", _start(unnamed)])
     assert result.exit_code == 0 and "Kiosk 1" in result.output
     assert runner.invoke(args=["devices", "pair", "AAAAAA"]).exit_code != 0
+
+
+def test_the_two_address_crowding_attack_no_longer_refuses_or_evicts_a_paired_kiosk(app, client, empty_room,
+                                                                                    monkeypatch):
+    """Issue 21's attack through the frame API, on a site that turned pairing off: two addresses
+    open 8 sessions each and keep every one in a check-in (their machines are put in IDENTIFYING /
+    CONFIRMING directly: real faces would only make this slower). Before, a new kiosk got 503
+    kiosk_sessions_full and an idle kiosk could be evicted; a paired kiosk is now neither."""
+    import time
+
+    from kiosk.checkin.machine import State
+    from kiosk.checkin.sessions import SessionRegistry
+    from kiosk.services import checkin
+
+    registry = SessionRegistry()
+    monkeypatch.setattr(checkin, "registry", registry)
+    app.config["KIOSK_REQUIRE_PAIRING"] = False
+    assert post_frame(client, empty_room).status_code == 200  # a paired kiosk, idle: the first to go before
+    with client.session_transaction() as cookie:
+        kiosk_session = cookie["kiosk_session"]
+
+    for address in ("198.51.100.1", "198.51.100.2"):
+        for i in range(8):
+            attacker = app.test_client(paired=False)
+            attacker.environ_base["REMOTE_ADDR"] = address
+            assert post_frame(attacker, empty_room).status_code == 200
+    now = time.monotonic()
+    crowd = [s for s in registry._sessions.values() if not s.paired]
+    assert len(crowd) == 16
+    for i, session in enumerate(crowd):
+        session.machine.state = State.IDENTIFYING if i % 2 else State.CONFIRMING
+        session.machine.entered_at = now
+
+    newcomer = app.test_client(paired=False)
+    newcomer.environ_base["REMOTE_ADDR"] = "203.0.113.5"
+    assert post_frame(newcomer, empty_room).status_code == 503  # unpaired traffic stays capped
+    new_kiosk = app.test_client()  # paired
+    assert post_frame(new_kiosk, empty_room).status_code == 200
+    again = post_frame(client, empty_room)
+    assert again.status_code == 200
+    with client.session_transaction() as cookie:
+        assert cookie["kiosk_session"] == kiosk_session, "the paired kiosk kept its session"
+    assert len(registry) == 18
