@@ -18,7 +18,7 @@ import secrets
 import ssl
 import time
 
-from kiosk_stack import kiosk_cli
+from kiosk_stack import kiosk_cli, kiosk_token
 from reliability_kit import Kiosk, Snapshot, describe, report, run_until
 
 PUBLIC_ENDPOINTS = {"kiosk_page.index", "health.healthz", "health.readyz", "static", "auth.login"}
@@ -155,10 +155,11 @@ def test_photo_and_static_urls_cannot_be_traversed(module_stack):
     secret = (stack.data_dir / "secret_key").read_bytes().strip()
     forbidden = [secret, b"SQLite format 3", b"root:x:0:0"]
     prefixes = ["/api/v1/kiosk/photos/", "/static/", "/static/css/", "/admin/attendance/1/", "/"]
+    paired = f"kiosk_device_token={kiosk_token(stack)}"  # photo links are tried as a paired kiosk would
     tried, leaks = 0, []
     for prefix in prefixes:
         for payload in TRAVERSALS:
-            status, body = _raw_get(stack, prefix + payload)
+            status, body = _raw_get(stack, prefix + payload, paired if prefix.startswith("/api/v1/kiosk/") else None)
             tried += 1
             if status == 200 and any(marker in body for marker in forbidden):
                 leaks.append((prefix + payload, status))
