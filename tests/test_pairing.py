@@ -235,3 +235,11 @@ def test_the_two_address_crowding_attack_no_longer_refuses_or_evicts_a_paired_ki
     with client.session_transaction() as cookie:
         assert cookie["kiosk_session"] == kiosk_session, "the paired kiosk kept its session"
     assert len(registry) == 18
+
+
+def test_a_kiosk_removed_after_its_approval_starts_again(app, browser):
+    code = _start(browser)
+    device = pairing.approve(code, "Front door", approved_by="admin")
+    devices.remove_device(device.id)
+    assert browser.get(PAIRING).get_json()["status"] == "expired"
+    assert KioskPairing.query.count() == 0

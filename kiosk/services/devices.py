@@ -148,7 +148,11 @@ def revoke_device(device_id: int) -> KioskDevice:
 
 def remove_device(name_or_id: str | int) -> None:
     """Remove a device; its token stops working at once. Raises NotFound."""
-    db.session.delete(get_device(name_or_id))
+    from .pairing import cancel_for_device
+
+    device = get_device(name_or_id)
+    cancel_for_device(device.id)
+    db.session.delete(device)
     db.session.commit()
 
 

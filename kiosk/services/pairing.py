@@ -120,6 +120,10 @@ def collect(secret: str | None) -> Collected:
     if pairing.device_id is None:
         return Collected("pending", pairing=pairing)
     device = pairing.device
+    if device is None:  # removed after the approval
+        db.session.delete(pairing)
+        db.session.commit()
+        return Collected("expired")
     token = devices.issue_token(device)
     db.session.delete(pairing)
     db.session.commit()
