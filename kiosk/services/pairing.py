@@ -140,7 +140,7 @@ def approve(code: object, name: str | None = None, location: str | None = None, 
     if pairing is None or pairing.expires_at < utcnow() or pairing.device_id is not None:
         raise NotFound(
             f"No kiosk is waiting with the code {code!r}. Check the code on the kiosk screen "
-            f"(codes last {int(CODE_TTL.total_seconds() // 60)} minutes; reload the kiosk page for a new one).",
+            f"(codes last {int(CODE_TTL.total_seconds() // 60)} minutes, then the kiosk shows a new one).",
             code="unknown_pairing_code",
         )
     if device_id is not None:
