@@ -151,7 +151,8 @@ def kiosk_token(target) -> str:
     """A token of a kiosk device of its own for one more test kiosk of ``target`` (a Stack, a
     Cluster, or anything with ``data_dir`` and ``env``): kiosks must be paired, and each paired
     kiosk has one session, so test kiosks that stand for different browsers are different devices.
-    Registered 16 at a time and kept on ``target``."""
+    Registered 16 at a time and kept on ``target`` (on the stack it wraps, for a wrapper with ``stack``)."""
+    target = getattr(target, "stack", target)
     host = target.hosts[0] if hasattr(target, "hosts") else target
     with _TOKENS_LOCK:
         pool = target.__dict__.setdefault("_kiosk_tokens", [])
