@@ -189,6 +189,15 @@ class Site:
             raise SystemExit(f"kiosk {' '.join(args)} failed:\n{result.stderr[-2000:]}")
         return result.stdout
 
+    def device_token(self) -> str | None:
+        """A paired kiosk's token (kiosks must be paired); None for older code without pairing."""
+        import secrets
+
+        result = subprocess.run([str(REPO / ".venv" / "bin" / "kiosk"), "devices", "add",
+                                 f"Benchmark kiosk {secrets.token_hex(3)}", "--json"],
+                                env=self.env, cwd=self.code, capture_output=True, text=True, timeout=300)
+        return json.loads(result.stdout)["token"] if result.returncode == 0 else None
+
     def prepare(self) -> dict:
         self.kiosk("db", "upgrade")
         for name, photos in ENROLLED.items():
@@ -353,6 +362,7 @@ def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None
     else:
         training = site.prepare()
     camera = write_y4m(root / "camera.y4m", camera_frames())
+    token = site.device_token()
     server = Server(root, site.env, code)
     figures: dict = {"code": _describe_code(code), "load_average_at_start": load_average(),
                      "embedder": training.get("embedder"), "site_prepared_s": round(time.time() - started, 1)}
@@ -364,6 +374,9 @@ def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None
                 executable_path=str(CHROMIUM), headless=True, env={**env},
                 args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={camera}"])
             context = browser.new_context(viewport={"width": 1280, "height": 720}, ignore_https_errors=True)
+            if token:  # the kiosk is paired, as after an administrator approved its code
+                context.add_cookies([{"name": "kiosk_device_token", "value": token, "url": server.url,
+                                      "httpOnly": True, "secure": True, "sameSite": "Strict"}])
             page = context.new_page()
             page.add_init_script(WATCHER)
             opened_at = time.time()

@@ -175,8 +175,11 @@ class Config:
         # kept for an administrator to approve, the kiosk says so), "refuse" (the kiosk asks the
         # person to try again; the attempt is still kept) or "off" (recorded as normal).
         self.KIOSK_LIVENESS_POLICY = os.environ.get("KIOSK_LIVENESS_POLICY", "review")
-        self.KIOSK_REQUIRE_DEVICE_TOKEN = _env_bool("KIOSK_REQUIRE_DEVICE_TOKEN", False)
-        # Kiosk sessions one registered device, or one address, may hold (kiosk.checkin.sessions).
+        # Only paired kiosks may use the frame API (kiosk.services.devices, pairing); a site may turn
+        # it off. KIOSK_REQUIRE_DEVICE_TOKEN is the setting's former name, still read.
+        self.KIOSK_REQUIRE_PAIRING = _env_bool("KIOSK_REQUIRE_PAIRING", _env_bool("KIOSK_REQUIRE_DEVICE_TOKEN", True))
+        # Kiosk sessions one address may hold when pairing is off (kiosk.checkin.sessions); a paired
+        # kiosk holds one, never taken by other traffic.
         self.KIOSK_SESSIONS_PER_CLIENT = _env_int("KIOSK_SESSIONS_PER_CLIENT", 8)
 
         # Sessions and cookies: the kiosk is only ever served over HTTPS.

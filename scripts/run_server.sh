@@ -53,6 +53,7 @@ if [ "${KIOSK_RUN_WITHOUT_NGINX:-0}" = "1" ] || [ ! -x "$nginx_bin" ] || [ ! -f 
     echo "  Install nginx (sudo apt-get install nginx, or make system-deps) and run make run again." >&2
   fi
   echo "Kiosk on https://localhost:$port/ (admin console: https://localhost:$port/admin/), this machine only; data in $KIOSK_DATA_DIR" >&2
+  echo "A new kiosk shows a pairing code: approve it on https://localhost:$port/admin/devices or with: $bin/kiosk devices pair CODE" >&2
   # No proxy in front: the app must not trust X-Forwarded-* from clients.
   export KIOSK_BEHIND_PROXY=0
   export KIOSK_BIND="127.0.0.1:$port"
@@ -111,6 +112,7 @@ done
 "${nginx[@]}" -g "daemon off;" &
 nginx_pid=$!
 echo "Kiosk on https://localhost:$port/ (admin console: https://localhost:$port/admin/); data in $KIOSK_DATA_DIR" >&2
+echo "A new kiosk shows a pairing code: approve it on https://localhost:$port/admin/devices or with: $bin/kiosk devices pair CODE" >&2
 echo "(nginx on port $port in front of gunicorn; its time-outs and limits: docs/deployment.md)" >&2
 status=0
 wait -n "$gunicorn_pid" "$nginx_pid" || status=$?

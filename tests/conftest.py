@@ -11,6 +11,7 @@ singletons), so tests that use the same model share it across the session.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -145,14 +146,42 @@ def data_dir(tmp_path) -> Path:
     return folder
 
 
+_test_kiosks = itertools.count(1)
+
+
 class FreshGlobalsClient(FlaskClient):
-    """A test client whose every request starts with an empty ``flask.g``.
+    """A test client whose every request starts with an empty ``flask.g``, and a paired kiosk.
 
     The ``app`` fixture keeps an app context open so tests can use the database directly; a
     request made inside it reuses that context, so without this Flask-Login's cached user
-    and Flask-WTF's CSRF token would leak from one request to the next, unlike in production."""
+    and Flask-WTF's CSRF token would leak from one request to the next, unlike in production.
+
+    Kiosks must be paired (KIOSK_REQUIRE_PAIRING, on by default): the first time a client calls
+    ``/api/v1/kiosk/...`` it registers a device of its own and sends its ``X-Kiosk-Token`` from
+    then on, as a paired kiosk does. ``app.test_client(paired=False)`` is an unpaired browser
+    (tests about pairing itself); ``client.pair()`` pairs one explicitly."""
+
+    def __init__(self, *args, paired: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.paired = paired
+        self.device_token: str | None = None
+        self.device_name: str | None = None
+
+    def pair(self, name: str | None = None) -> str:
+        """Register a device for this client and send its token with every request; its token."""
+        from kiosk.services.devices import register_device
+
+        with self.application.app_context():
+            device, token = register_device(name or f"Test kiosk {next(_test_kiosks)}")
+            self.device_name = device.name
+        self.device_token = token
+        self.environ_base["HTTP_X_KIOSK_TOKEN"] = token
+        return token
 
     def open(self, *args, **kwargs):
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        if self.paired and self.device_token is None and isinstance(path, str) and path.startswith("/api/v1/kiosk/"):
+            self.pair()
         g.__dict__.clear()
         try:
             return super().open(*args, **kwargs)

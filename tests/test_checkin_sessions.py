@@ -158,3 +158,84 @@ def test_a_kiosk_that_stopped_mid_check_in_is_at_rest_once_its_step_timed_out():
     abandoned.machine.entered_at -= abandoned.machine.config.confirm_timeout_s + 1
     registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:c")
     assert registry.get(abandoned.id) is None and registry.get(live.id) is live
+
+
+# -- paired kiosks and check-ins that make no progress (issue 21, part 3) ---------------------
+
+
+def _crowd(registry: SessionRegistry, states=(State.IDENTIFYING, State.CONFIRMING)) -> list:
+    """The crowding attack: two addresses, 8 sessions each, every one kept in a check-in."""
+    crowd = []
+    for address in ("address:198.51.100.1", "address:198.51.100.2"):
+        for i in range(8):
+            session = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client=address)
+            session.machine.state = states[i % len(states)]
+            crowd.append(session)
+    return crowd
+
+
+def test_the_crowding_attack_neither_refuses_nor_evicts_a_paired_kiosk():
+    registry = SessionRegistry()  # 16 unpaired sessions, 8 per address: the defaults
+    kiosk = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="device:1")
+    kiosk.machine.state = State.IDLE  # at rest: before, the first to make room
+    crowd = _crowd(registry)
+    assert len(registry) == 17
+    with pytest.raises(KioskSessionsFull):  # unpaired traffic is still capped
+        registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:203.0.113.9")
+    newcomer = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="device:2")
+    assert registry.get(kiosk.id) is kiosk and registry.get(newcomer.id) is newcomer
+    assert all(registry.get(s.id) is s for s in crowd)
+
+
+def test_a_paired_kiosk_has_one_session_and_its_cookie_opens_nobody_elses():
+    registry = SessionRegistry()
+    first = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="device:1")
+    again = registry.get_or_create(first.id, MachineConfig(), lambda s: NoBackend(), client="device:1")
+    assert again is first
+    replaced = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="device:1")
+    assert registry.get(first.id) is None and len(registry) == 1
+    stolen = registry.get_or_create(replaced.id, MachineConfig(), lambda s: NoBackend(), client="address:x")
+    assert stolen is not replaced and registry.get(replaced.id) is replaced
+
+
+def test_a_check_in_that_makes_no_progress_expires():
+    from kiosk.checkin.sessions import STALL_FACTOR
+
+    registry = SessionRegistry()
+    crowd = _crowd(registry)
+    now = crowd[0].machine.entered_at
+    for session in crowd:
+        session.machine.entered_at = now  # each step keeps being fresh, frame after frame
+        session.note_progress(now)
+    c = MachineConfig()
+    limit = STALL_FACTOR * (c.identify_timeout_s + c.confirm_timeout_s + c.smile_timeout_s + c.message_s)
+    assert not any(s.stalled(now + limit - 1) for s in crowd)
+    for session in crowd:  # the clock runs on while the steps start over
+        session.check_in_since -= limit + 1
+    assert all(s.stalled(now) for s in crowd)
+    newcomer = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:203.0.113.9")
+    assert registry.get(newcomer.id) is newcomer
+    assert all(registry.get(s.id) is None for s in crowd), "stalled unpaired sessions expired"
+
+
+def test_progress_is_a_finished_check_in_or_a_pause_at_rest():
+    from kiosk.checkin.sessions import REST_RESTARTS_S
+
+    registry = SessionRegistry()
+    session = registry.get_or_create(None, MachineConfig(), lambda s: NoBackend(), client="address:a")
+    t = session.machine.entered_at
+    session.machine.state = State.IDENTIFYING
+    session.note_progress(t)
+    assert session.check_in_since == t
+    session.machine.state = State.IDLE  # one frame at rest between two attempts: the clock runs on
+    session.note_progress(t + 1)
+    session.machine.state, session.machine.entered_at = State.IDENTIFYING, t + 1.5
+    session.note_progress(t + 1.5)
+    assert session.check_in_since == t
+    session.machine.state = State.IDLE  # nobody there for a while: a new check-in starts afresh
+    session.note_progress(t + 2)
+    session.note_progress(t + 2 + REST_RESTARTS_S)
+    assert session.check_in_since is None
+    session.machine.state, session.machine.entered_at = State.DONE, t + 9
+    session.note_progress(t + 9)
+    assert session.check_in_since is None

@@ -107,6 +107,10 @@ def test_a_model_that_cannot_load_fails_the_warm_up_but_the_kiosk_still_answers(
     client = app.test_client()
     assert client.get("/healthz").get_json()["models"] == "failed"
     assert client.get("/readyz").status_code == 503
+    with app.app_context():  # a paired kiosk (pairing is required)
+        from kiosk.services.devices import register_device
+
+        client.environ_base["HTTP_X_KIOSK_TOKEN"] = register_device("Warm-up kiosk")[1]
     assert client.post(FRAMES, data=frame_jpeg(), content_type="image/jpeg").status_code == 200
 
 

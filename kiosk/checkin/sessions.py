@@ -20,6 +20,11 @@ from ..errors import KioskError
 from .machine import CheckInBackend, CheckInMachine, MachineConfig, Stage, State
 
 PHOTO_TOKEN_TTL_S = 120.0  # the welcome photo's URL works for two minutes, for this session only
+DEVICE_CLIENT_PREFIX = "device:"  # a session's client: "device:<id>" for a paired kiosk, else "address:<ip>"
+# A check-in that has run this many times the sum of its steps' time limits without reaching DONE
+# makes no progress (a person leaving and coming back restarts the clock after REST_RESTARTS_S at rest).
+STALL_FACTOR = 2.0
+REST_RESTARTS_S = 3.0
 
 
 class PoseTrackerPool:
@@ -70,7 +75,42 @@ class KioskSession:
     pose: Any = None  # the pose estimator this session uses while it needs poses
     pose_pooled: bool = False  # ``pose`` was borrowed from ``pose_trackers``
     photos: dict[str, tuple[int, float]] = field(default_factory=dict)  # token -> (event id, expiry)
-    client: str = ""  # who opened it: "device:NAME" for a registered kiosk, else "address:IP"
+    client: str = ""  # who opened it: "device:ID" for a paired kiosk, else "address:IP"
+    check_in_since: float | None = None  # when the check-in under way began (None: at rest)
+    at_rest_since: float | None = None
+
+    @property
+    def paired(self) -> bool:
+        return self.client.startswith(DEVICE_CLIENT_PREFIX)
+
+    def note_progress(self, now: float) -> None:
+        """After each frame: start the check-in clock when the machine leaves rest, stop it on
+        DONE (progress) or after REST_RESTARTS_S at rest (nobody there any more). A step timing
+        out and starting over, frame after frame, does not stop it."""
+        machine = self.machine
+        if machine.state == State.DONE:
+            self.check_in_since, self.at_rest_since = None, None
+        elif machine.in_check_in(now):
+            self.at_rest_since = None
+            if self.check_in_since is None:
+                self.check_in_since = now
+        else:
+            if self.at_rest_since is None:
+                self.at_rest_since = now
+            if now - self.at_rest_since >= REST_RESTARTS_S:
+                self.check_in_since = None
+
+    def stalled(self, now: float) -> bool:
+        """In a check-in that has made no progress for STALL_FACTOR times its steps' limits."""
+        if self.check_in_since is None or self.machine is None:
+            return False
+        c = self.machine.config
+        limit = STALL_FACTOR * (c.identify_timeout_s + c.confirm_timeout_s + c.smile_timeout_s + c.message_s)
+        return now - self.check_in_since > limit
+
+    def at_rest(self, now: float) -> bool:
+        """May be ended to make room: no check-in under way, or one that makes no progress."""
+        return self.machine is None or not self.machine.in_check_in(now) or self.stalled(now)
 
     def add_photo(self, event_id: int) -> str:
         token = secrets.token_urlsafe(24)
@@ -131,12 +171,19 @@ class SessionRegistry:
     """Bounded, and no client can end another's check-in to make room.
 
     Only a frame opens a session (reading the state or resetting opens none). Each session
-    remembers its client (the kiosk's registered device, else its address). When a client
-    already holds ``max_per_client`` sessions, or the registry holds ``max_sessions``, the
-    least recently seen session *at rest* (no check-in under way: ``CheckInMachine.in_check_in``)
-    makes room: the client's own for the first limit, anyone's for the second. When none is at
-    rest, the new session is refused (:class:`KioskSessionsFull`, 503) and the sessions under way
-    go on. Sessions idle for ``idle_timeout_s`` expire.
+    remembers its client: a paired kiosk's device, else its address.
+
+    * A **paired kiosk** has one session: a new one replaces its own previous one, and no other
+      traffic can end it (paired sessions do not count against the limits below).
+    * **Unpaired traffic** (a site that turned pairing off) is bounded: an address holds at most
+      ``max_per_client`` sessions, all addresses together ``max_sessions``. To make room the least
+      recently seen session *at rest* (no check-in under way, or one that makes no progress:
+      :meth:`KioskSession.at_rest`) is ended: the address's own for the first limit, any
+      unpaired one for the second. When none is at rest the new session is refused
+      (:class:`KioskSessionsFull`, 503) and the sessions under way go on.
+
+    Sessions idle for ``idle_timeout_s`` expire, and so do unpaired sessions whose check-in makes
+    no progress (a paired kiosk's is started over at IDLE).
     """
 
     def __init__(self, max_sessions: int = 16, idle_timeout_s: float = 600.0, max_per_client: int = 8) -> None:
@@ -154,15 +201,21 @@ class SessionRegistry:
         client: str = "",
         max_per_client: int | None = None,
     ) -> KioskSession:
-        """The session with this id, or a new one for ``client`` whose machine records through
-        ``backend_factory(session)`` (the backend may need the session, e.g. for photo links).
-        ``max_per_client`` overrides the registry's own limit (the app's setting)."""
+        """The session with this id (if it is ``client``'s), or a new one for ``client`` whose
+        machine records through ``backend_factory(session)`` (the backend may need the session,
+        e.g. for photo links). ``max_per_client`` overrides the registry's own limit."""
         now = time.monotonic()
         with self._lock:
             self._expire(now)
             session = self._sessions.get(session_id or "")
+            if session is not None and session.client != client:
+                session = None  # a session cookie carried to another kiosk or address opens nothing of theirs
             if session is None:
-                self._make_room(client, self.max_per_client if max_per_client is None else max_per_client, now)
+                if client.startswith(DEVICE_CLIENT_PREFIX):
+                    for own in [s for s in self._sessions.values() if s.client == client]:
+                        self._end(own)  # one session per paired kiosk: its newest
+                else:
+                    self._make_room(client, self.max_per_client if max_per_client is None else max_per_client, now)
                 session = KioskSession(id=secrets.token_urlsafe(18), client=client)
                 session.machine = CheckInMachine(config=config, backend=backend_factory(session))
                 session.machine.reset(now)
@@ -171,26 +224,54 @@ class SessionRegistry:
             return session
 
     def _make_room(self, client: str, max_per_client: int, now: float) -> None:
-        own = [s for s in self._sessions.values() if s.client == client]
+        unpaired = [s for s in self._sessions.values() if not s.paired]
+        own = [s for s in unpaired if s.client == client]
         if len(own) >= max_per_client:
-            self._evict_one_at_rest(own, "This kiosk (or this address) already has as many sessions as it may", now)
-        if len(self._sessions) >= self.max_sessions:
-            self._evict_one_at_rest(list(self._sessions.values()), "Every kiosk session is in use", now)
+            self._evict_one_at_rest(own, "This address already has as many kiosk sessions as it may", now)
+            unpaired = [s for s in self._sessions.values() if not s.paired]
+        if len(unpaired) >= self.max_sessions:
+            self._evict_one_at_rest(unpaired, "Every kiosk session is in use", now)
 
     def _evict_one_at_rest(self, candidates: list[KioskSession], why: str, now: float) -> None:
-        at_rest = [s for s in candidates if s.machine is None or not s.machine.in_check_in(now)]
+        at_rest = [s for s in candidates if s.at_rest(now)]
         if not at_rest:
             raise KioskSessionsFull(f"{why}, each in the middle of a check-in; try again in a moment.")
-        oldest = min(at_rest, key=lambda s: s.last_seen)
-        self._sessions.pop(oldest.id).close()
+        self._end(min(at_rest, key=lambda s: s.last_seen))
 
-    def get(self, session_id: str | None) -> KioskSession | None:
+    def _end(self, session: KioskSession) -> None:
+        self._sessions.pop(session.id, None)
+        # A frame in flight keeps its objects until it is done; closing them under it would not.
+        if session.lock.acquire(blocking=False):
+            try:
+                session.close()
+            finally:
+                session.lock.release()
+
+    def get(self, session_id: str | None, client: str | None = None) -> KioskSession | None:
+        """The session with this id; with ``client``, only if it is that client's."""
         with self._lock:
-            return self._sessions.get(session_id or "")
+            session = self._sessions.get(session_id or "")
+            return None if session is None or (client is not None and session.client != client) else session
+
+    def states_by_client(self) -> dict[str, str]:
+        """Each client's latest session state in this process (for the admin's Devices page)."""
+        with self._lock:
+            latest: dict[str, KioskSession] = {}
+            for s in self._sessions.values():
+                if s.client not in latest or s.last_seen > latest[s.client].last_seen:
+                    latest[s.client] = s
+            return {client: s.machine.state.value for client, s in latest.items() if s.machine is not None}
 
     def _expire(self, now: float) -> None:
-        for sid in [s.id for s in self._sessions.values() if now - s.last_seen > self.idle_timeout_s]:
-            self._sessions.pop(sid).close()
+        for session in list(self._sessions.values()):
+            if now - session.last_seen > self.idle_timeout_s or (not session.paired and session.stalled(now)):
+                self._end(session)
+            elif session.stalled(now) and session.lock.acquire(blocking=False):
+                try:  # a paired kiosk keeps its session; its stuck check-in starts over
+                    session.machine.reset(now)
+                    session.check_in_since = None
+                finally:
+                    session.lock.release()
 
     def close_all(self) -> None:
         """End every session (their pose trackers go back to the pool): a worker shutting down, or a

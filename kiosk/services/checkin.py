@@ -155,6 +155,14 @@ def machine_config() -> MachineConfig:
     return MachineConfig.from_mapping(current_app.config)
 
 
+def device_states() -> dict[int, str]:
+    """The state of each paired kiosk's session in this process (device id -> state)."""
+    from ..checkin.sessions import DEVICE_CLIENT_PREFIX
+
+    return {int(client[len(DEVICE_CLIENT_PREFIX):]): state for client, state in registry.states_by_client().items()
+            if client.startswith(DEVICE_CLIENT_PREFIX)}
+
+
 def _session(session_id: str | None, client: str) -> KioskSession:
     return registry.get_or_create(
         session_id, machine_config(), DatabaseBackend, client=client,
@@ -236,7 +244,9 @@ def process_frame(session_id: str | None, data: bytes, client: str = "", *, kios
         if pose is not None:
             sync_site_model()  # the gesture model a site retrained on another app host
         result = analyse_frame(session.machine, bgr, identify, pose, passive_liveness=passive_liveness())
-        snapshot = session.machine.snapshot(time.monotonic())
+        now = time.monotonic()
+        session.note_progress(now)
+        snapshot = session.machine.snapshot(now)
         answer = _payload(session, snapshot, result, photo_url=photo_url)
         learn, backend.learn_next = backend.learn_next, None
     finally:
@@ -246,9 +256,11 @@ def process_frame(session_id: str | None, data: bytes, client: str = "", *, kios
     return session.id, answer
 
 
-def current_state(session_id: str | None, photo_url: PhotoUrl | None = None) -> tuple[str | None, dict[str, Any]]:
-    """The session's state, or IDLE (and no session id) when it has none: nothing is opened."""
-    session = registry.get(session_id)
+def current_state(session_id: str | None, photo_url: PhotoUrl | None = None,
+                  client: str | None = None) -> tuple[str | None, dict[str, Any]]:
+    """The session's state (``client``'s only, when given), or IDLE (and no session id) when it
+    has none: nothing is opened."""
+    session = registry.get(session_id, client)
     if session is None:
         return None, _at_rest_payload()
     with session.lock:
@@ -257,9 +269,9 @@ def current_state(session_id: str | None, photo_url: PhotoUrl | None = None) -> 
         return session.id, _payload(session, session.machine.snapshot(now), None, photo_url=photo_url)
 
 
-def reset(session_id: str | None) -> tuple[str | None, dict[str, Any]]:
+def reset(session_id: str | None, client: str | None = None) -> tuple[str | None, dict[str, Any]]:
     """Back to IDLE; a kiosk without a session gets IDLE and still none (its first frame opens one)."""
-    session = registry.get(session_id)
+    session = registry.get(session_id, client)
     if session is None:
         return None, _at_rest_payload()
     with session.lock:
@@ -268,11 +280,11 @@ def reset(session_id: str | None) -> tuple[str | None, dict[str, Any]]:
         return session.id, _payload(session, session.machine.snapshot(now), None)
 
 
-def photo_path(session_id: str | None, token: str):
+def photo_path(session_id: str | None, token: str, client: str | None = None):
     """The welcome photo behind ``token``, only for the session it was issued to."""
     from .. import storage
 
-    session = registry.get(session_id)
+    session = registry.get(session_id, client)
     event_id = session.photo_event(token) if session else None
     event = db.session.get(AttendanceEvent, event_id) if event_id else None
     if event is None or not event.photo_path:

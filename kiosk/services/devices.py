@@ -1,21 +1,24 @@
-"""Registered kiosk devices and their tokens: only registered kiosks may post frames.
+"""Paired kiosk devices and their tokens: by default only paired kiosks may use the frame API.
 
-A site turns this on with ``KIOSK_REQUIRE_DEVICE_TOKEN=1``. How a kiosk presents its token
-(a header, or the cookie its device link sets) is the web layer's business
-(``kiosk/web/device_link.py``); this service registers devices and checks tokens:
-:func:`authenticate` raises :class:`DeviceTokenRequired` (401) or :class:`DeviceTokenInvalid`
-(403).
+``KIOSK_REQUIRE_PAIRING`` (default on; the old name ``KIOSK_REQUIRE_DEVICE_TOKEN`` still works)
+says whether a kiosk must be paired. How a kiosk presents its token (the ``X-Kiosk-Token``
+header, or the cookie pairing sets) is the web layer's business (``kiosk/web/device_link.py``);
+how a kiosk gets paired without anyone typing a token is ``kiosk/services/pairing.py``. This
+service registers devices, renames and revokes them, and checks tokens: :func:`authenticate`
+raises :class:`KioskNotPaired` (401) for a missing token when pairing is required, and for a
+token that is not valid (wrong, revoked, replaced by a re-pair) always: a token is never ignored.
 
-Tokens are 256-bit random strings shown once (``kiosk devices add NAME``). Only their
-SHA-256 is stored: a slow password hash buys nothing against a 256-bit secret, and a
-plain digest lets every frame find its device with one indexed lookup.
+A device has a display name ("Front door", unique once case and width are folded) and an
+optional location. Tokens are 256-bit random strings shown once; only their SHA-256 is stored:
+a slow password hash buys nothing against a 256-bit secret, and a plain digest lets every
+frame find its device with one indexed lookup. Revoking clears the hash, so the next request
+of that kiosk (on any worker or app host) is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import secrets
 from datetime import timedelta
 
@@ -25,8 +28,9 @@ from sqlalchemy.exc import OperationalError
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import KioskDevice, utcnow
+from ..names import clean_text, name_key
 from . import audit
-from .audit_actions import DEVICE_ADDED, DEVICE_REVOKED, DEVICE_ROTATED
+from .audit_actions import DEVICE_ADDED, DEVICE_REMOVED, DEVICE_RENAMED, DEVICE_REVOKED, DEVICE_ROTATED
 
 log = logging.getLogger(__name__)
 
@@ -34,29 +38,23 @@ log = logging.getLogger(__name__)
 # second per kiosk) would only add SQLite lock contention for a figure shown in minutes.
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 MAX_TOKEN_LENGTH = 256  # ours are 43 characters; anything longer is refused unread
+MAX_DEVICE_NAME_LENGTH = 64  # what attendance events keep as their kiosk_id
+MAX_LOCATION_LENGTH = 120
 
-DEVICE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
-
-class DeviceTokenRequired(KioskError):
-    """The request carries no device token while the site requires one."""
+class KioskNotPaired(KioskError):
+    """The request carries no device token while pairing is required, or a token that is not
+    (or no longer) a paired kiosk's. ``reason``: ``missing`` or ``invalid``."""
 
     status = 401
-    code = "device_token_required"
-
-
-class DeviceTokenInvalid(KioskError):
-    """The token presented belongs to no registered device (wrong, or the device was removed)."""
-
-    status = 403
-    code = "device_token_invalid"
+    code = "kiosk_not_paired"
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _new_token() -> str:
+def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
@@ -64,48 +62,113 @@ def _target(device: KioskDevice) -> audit.Target:
     return audit.Target("device", device.id, device.name)
 
 
-def register_device(name: str, *, actor: audit.Actor | str | None = None) -> tuple[KioskDevice, str]:
-    """Register a kiosk; returns the device and its token (the only time the token exists
-    in clear). Raises InvalidInput (bad name) or Conflict (name taken)."""
-    name = (name or "").strip()
-    if not DEVICE_NAME_RE.match(name):
-        raise InvalidInput("A device name is 1-64 letters, digits or . _ - (starting with a letter or digit).")
-    if db.session.scalar(select(KioskDevice).where(KioskDevice.name == name)):
-        raise Conflict(f"A kiosk device named {name!r} already exists.")
-    token = _new_token()
-    device = KioskDevice(name=name, token_hash=hash_token(token))
+def clean_device_name(value: object) -> str:
+    name = clean_text(value, "A kiosk name", max_length=MAX_DEVICE_NAME_LENGTH, code="invalid_device_name",
+                      too_long_code="device_name_too_long")
+    if not name:
+        raise InvalidInput("A kiosk needs a name (for example \"Front door\").", code="missing_device_name")
+    return name
+
+
+def clean_location(value: object) -> str | None:
+    text = clean_text(value, "A location", max_length=MAX_LOCATION_LENGTH, code="invalid_location",
+                      too_long_code="location_too_long")
+    return text or None
+
+
+def _check_name_free(name: str, except_id: int | None = None) -> None:
+    other = db.session.scalar(select(KioskDevice).where(KioskDevice.name_key == name_key(name)))
+    if other is not None and other.id != except_id:
+        raise Conflict(f"A kiosk named {other.name!r} already exists.", code="device_name_taken")
+
+
+def new_device(name: str, location: str | None = None) -> KioskDevice:
+    """A device row (added to the session, not committed, no token yet)."""
+    name, location = clean_device_name(name), clean_location(location)
+    _check_name_free(name)
+    device = KioskDevice(name=name, name_key=name_key(name), location=location)
     db.session.add(device)
+    return device
+
+
+def issue_token(device: KioskDevice) -> str:
+    """A new token for ``device`` (any previous one stops working); the caller commits."""
+    token = new_token()
+    device.token_hash = hash_token(token)
+    device.paired_at, device.revoked_at = utcnow(), None
+    return token
+
+
+def register_device(name: str, location: str | None = None, *,
+                    actor: audit.Actor | str | None = None) -> tuple[KioskDevice, str]:
+    """Register a paired kiosk; returns the device and its token (the only time the token exists
+    in clear). Raises InvalidInput (bad name) or Conflict (name taken)."""
+    device = new_device(name, location)
+    token = issue_token(device)
     db.session.flush()
-    audit.record(DEVICE_ADDED, _target(device), actor=actor, after={"name": name})  # never the token
+    audit.record(DEVICE_ADDED, _target(device), actor=actor,
+                 after={"name": device.name, "location": device.location})  # never the token
     db.session.commit()
     return device, token
 
 
-def rotate_token(name: str, *, actor: audit.Actor | str | None = None) -> str:
+def rotate_token(name_or_id: str | int, *, actor: audit.Actor | str | None = None) -> str:
     """Give a device a new token (the old one stops working at once). Raises NotFound."""
-    device = get_device(name)
-    token = _new_token()
-    device.token_hash = hash_token(token)
+    device = get_device(name_or_id)
+    token = issue_token(device)
     audit.record(DEVICE_ROTATED, _target(device), actor=actor)
     db.session.commit()
     return token
 
 
-def get_device(name: str) -> KioskDevice:
-    device = db.session.scalar(select(KioskDevice).where(KioskDevice.name == name))
+def get_device(name_or_id: str | int) -> KioskDevice:
+    if isinstance(name_or_id, int):
+        device = db.session.get(KioskDevice, name_or_id)
+    else:
+        device = db.session.scalar(select(KioskDevice).where(KioskDevice.name_key == name_key(" ".join(name_or_id.split()))))
     if device is None:
-        raise NotFound(f"No kiosk device named {name!r}.")
+        raise NotFound(f"No kiosk device named {name_or_id!r}." if isinstance(name_or_id, str) else "No such kiosk.")
     return device
 
 
 def list_devices() -> list[KioskDevice]:
-    return list(db.session.scalars(select(KioskDevice).order_by(KioskDevice.name)))
+    return list(db.session.scalars(select(KioskDevice).order_by(KioskDevice.name_key)))
 
 
-def remove_device(name: str, *, actor: audit.Actor | str | None = None) -> None:
+def rename_device(device_id: int, name: str, location: str | None, *,
+                  actor: audit.Actor | str | None = None) -> KioskDevice:
+    """New display name and location. Raises NotFound, InvalidInput, Conflict."""
+    device = get_device(device_id)
+    before = {"name": device.name, "location": device.location}
+    name = clean_device_name(name)
+    _check_name_free(name, except_id=device.id)
+    device.name, device.name_key, device.location = name, name_key(name), clean_location(location)
+    audit.record(DEVICE_RENAMED, _target(device), actor=actor, before=before,
+                 after={"name": device.name, "location": device.location})
+    db.session.commit()
+    return device
+
+
+def revoke_device(device_id: int, *, actor: audit.Actor | str | None = None) -> KioskDevice:
+    """The kiosk's token stops working at once (its next request is 401); the device keeps its
+    name and can be paired again. Raises NotFound."""
+    from .pairing import cancel_for_device
+
+    device = get_device(device_id)
+    device.token_hash, device.revoked_at = None, utcnow()
+    cancel_for_device(device.id)
+    audit.record(DEVICE_REVOKED, _target(device), actor=actor)
+    db.session.commit()
+    return device
+
+
+def remove_device(name_or_id: str | int, *, actor: audit.Actor | str | None = None) -> None:
     """Remove a device; its token stops working at once. Raises NotFound."""
-    device = get_device(name)
-    audit.record(DEVICE_REVOKED, _target(device), actor=actor, before={"name": device.name})
+    from .pairing import cancel_for_device
+
+    device = get_device(name_or_id)
+    cancel_for_device(device.id)
+    audit.record(DEVICE_REMOVED, _target(device), actor=actor, before={"name": device.name})
     db.session.delete(device)
     db.session.commit()
 
@@ -135,19 +198,22 @@ def touch(device: KioskDevice) -> None:
         log.warning("Could not record last_seen of kiosk device %s (database busy)", device.name)
 
 
-def authenticate(token: str | None, *, required: bool) -> KioskDevice | None:
-    """The registered device ``token`` belongs to (its last_seen noted), or None.
+NOT_PAIRED_MESSAGE = "This kiosk is not paired: ask an administrator."
 
-    When ``required``, a request without a token raises :class:`DeviceTokenRequired` and one
-    with an unknown token :class:`DeviceTokenInvalid`; otherwise an unknown token is None."""
+
+def authenticate(token: str | None, *, required: bool) -> KioskDevice | None:
+    """The paired device ``token`` belongs to (its last_seen noted), or None when no token came
+    and pairing is not required. A token that is not valid raises :class:`KioskNotPaired` even
+    then (never ignored); no token raises it when ``required``."""
+    if not token:
+        if required:
+            raise KioskNotPaired(NOT_PAIRED_MESSAGE, reason="missing")
+        return None
     device = find_device_by_token(token)
-    if device is None and required:
-        if not token:
-            raise DeviceTokenRequired(
-                "This kiosk is not registered: open the kiosk page once with its device link "
-                "(https://HOST/?token=...) or send the X-Kiosk-Token header."
-            )
-        raise DeviceTokenInvalid("This kiosk's device token is not valid (it may have been removed or rotated).")
-    if device is not None:
-        touch(device)
+    if device is None:
+        raise KioskNotPaired(
+            "This kiosk is not paired: its device token is not valid (the kiosk may have been revoked or "
+            "paired again). Ask an administrator.", reason="invalid",
+        )
+    touch(device)
     return device

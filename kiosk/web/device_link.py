@@ -1,14 +1,20 @@
-"""How a kiosk presents its device token over HTTP, and the device link that gives it one.
+"""How a kiosk presents its device token over HTTP, and the two ways a kiosk browser gets one.
 
-When ``KIOSK_REQUIRE_DEVICE_TOKEN=1`` (see ``kiosk/services/devices.py``) each kiosk presents
-its token with every frame, in one of two ways (both accepted, header first):
+While ``KIOSK_REQUIRE_PAIRING`` is on (the default; see ``kiosk/services/devices.py``) each
+kiosk presents its token with every request to ``/api/v1/kiosk/*`` (except pairing itself), in
+one of two ways (both accepted, header first):
 
-* the ``X-Kiosk-Token`` request header (scripts, non-browser kiosks, the test suite);
-* the ``kiosk_device_token`` cookie, which the kiosk browser gets once: the operator opens
-  ``https://HOST/?token=TOKEN`` on the kiosk; :func:`init_app`'s hook checks the token,
-  sets the cookie (HttpOnly, Secure, SameSite=Strict, 400 days) and redirects to ``/`` so
-  the token leaves the address bar and the browser history. The page's ``fetch`` calls are
+* the ``X-Kiosk-Token`` request header (scripts, non-browser kiosks, the test suite:
+  ``kiosk devices add NAME --json`` prints one);
+* the ``kiosk_device_token`` cookie (HttpOnly, Secure, SameSite=Strict, 400 days), which a
+  kiosk browser gets by pairing: the page shows a code, an administrator approves it, the page's
+  poll answer sets the cookie (``kiosk/web/api/kiosk_pairing.py``). The older device link works
+  too: ``https://HOST/?token=TOKEN`` opened once on the kiosk sets the cookie and redirects to
+  ``/`` so the token leaves the address bar and the history. The page's ``fetch`` calls are
   same-origin, so the cookie rides along with every frame without any JavaScript.
+
+A token that is presented but not valid is refused (401 ``kiosk_not_paired``), pairing
+required or not.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlencode
 
-from flask import Flask, current_app, g, redirect, request
+from flask import Flask, Response, current_app, g, redirect, request
 
 from ..models import KioskDevice
 from ..services import devices
@@ -34,33 +40,52 @@ def presented_token() -> str | None:
     return request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_COOKIE) or None
 
 
-def tokens_required() -> bool:
-    return bool(current_app.config.get("KIOSK_REQUIRE_DEVICE_TOKEN", False))
+def pairing_required() -> bool:
+    return bool(current_app.config.get("KIOSK_REQUIRE_PAIRING", True))
 
 
-def require_device_token() -> KioskDevice | None:
+def require_paired_kiosk() -> KioskDevice | None:
     """Call first in every route a kiosk uses to post frames or check people in.
 
-    Returns the registered device (also kept in ``g.kiosk_device``) when the request
-    carries a valid token, ``None`` when tokens are not required and none valid was sent.
-    When ``KIOSK_REQUIRE_DEVICE_TOKEN`` is on, the service raises ``DeviceTokenRequired`` (401)
-    for a request without a token and ``DeviceTokenInvalid`` (403) for an unknown one; the
-    KioskError handler turns them into JSON.
+    Returns the paired device (also kept in ``g.kiosk_device``) when the request carries a
+    valid token, ``None`` when pairing is off and no token came. Otherwise the service raises
+    ``KioskNotPaired`` (401 ``kiosk_not_paired``), which the KioskError handler turns into JSON.
     """
-    device = devices.authenticate(presented_token(), required=tokens_required())
+    device = devices.authenticate(presented_token(), required=pairing_required())
     g.kiosk_device = device
     return device
 
 
-def device_token_required(view):
-    """Decorator form of :func:`require_device_token`."""
+require_device_token = require_paired_kiosk  # the former name
+
+
+def paired_kiosk_required(view):
+    """Decorator form of :func:`require_paired_kiosk`."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        require_device_token()
+        require_paired_kiosk()
         return view(*args, **kwargs)
 
     return wrapped
+
+
+device_token_required = paired_kiosk_required  # the former name
+
+
+def set_token_cookie(response: Response, token: str) -> Response:
+    response.set_cookie(
+        TOKEN_COOKIE,
+        token,
+        max_age=TOKEN_COOKIE_MAX_AGE_S,
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE", True)),
+        httponly=True,  # page scripts never need it: the browser sends it with fetch()
+        samesite="Strict",
+        path="/",
+    )
+    # The token must not stay in any cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _adopt_token_from_link():
@@ -71,25 +96,13 @@ def _adopt_token_from_link():
     device = devices.find_device_by_token(token)
     if device is None:
         return error_response(
-            403, devices.DeviceTokenInvalid.code,
-            "This kiosk link is not valid: the device may have been removed or its token rotated. "
-            "Ask an administrator for a new link (kiosk devices rotate NAME).",
+            401, devices.KioskNotPaired.code,
+            "This kiosk link is not valid: the kiosk may have been revoked or paired again. "
+            "Open the kiosk page without it and ask an administrator to pair it.",
         )
     devices.touch(device)
     rest = [(key, value) for key, value in request.args.items(multi=True) if key != TOKEN_QUERY_PARAM]
-    response = redirect("/" + (f"?{urlencode(rest)}" if rest else ""), code=303)
-    response.set_cookie(
-        TOKEN_COOKIE,
-        token,
-        max_age=TOKEN_COOKIE_MAX_AGE_S,
-        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE", True)),
-        httponly=True,  # page scripts never need it: the browser sends it with fetch()
-        samesite="Strict",
-        path="/",
-    )
-    # The token must not stay in any cache (the redirect has no body to leak a Referer from).
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return set_token_cookie(redirect("/" + (f"?{urlencode(rest)}" if rest else ""), code=303), token)
 
 
 def init_app(app: Flask) -> None:

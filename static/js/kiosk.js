@@ -46,6 +46,7 @@
   // Step indicator and the state as words: colour is never the only signal.
   var STATES = {
     STARTING: { step: null, label: "Starting" },
+    UNPAIRED: { step: null, label: "Not paired" },
     IDLE: { step: "look", label: "Waiting for someone" },
     IDENTIFYING: { step: "look", label: "Identifying" },
     CONFIRMING: { step: "confirm", label: "Please confirm" },
@@ -87,13 +88,17 @@
     countdown: document.getElementById("countdown"),
     countdownProgress: document.getElementById("countdown-progress"),
     countdownText: document.getElementById("countdown-text"),
-    connection: document.getElementById("connection")
+    connection: document.getElementById("connection"),
+    pairing: document.getElementById("pairing"),
+    pairingCode: document.getElementById("pairing-code"),
+    pairingNote: document.getElementById("pairing-note")
   };
 
   var urls = {
     frames: body.getAttribute("data-frames-url"),
     state: body.getAttribute("data-state-url"),
-    reset: body.getAttribute("data-reset-url")
+    reset: body.getAttribute("data-reset-url"),
+    pairing: body.getAttribute("data-pairing-url")
   };
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : null;
@@ -115,7 +120,8 @@
     countdownStart: null, // {state, seconds}: the countdown bar's full length for this step
     hold: null, // {progress, remaining, total, at}: the hold being filled, as of the last answer
     overlayDirty: true,
-    paused: false
+    paused: false,
+    unpaired: false // no frames until an administrator approves this kiosk's pairing code
   };
 
   // Exposed for the browser tests and for an operator's console; read-only in spirit.
@@ -200,7 +206,7 @@
       });
       return;
     }
-    setPrompt("Starting the camera...");
+    if (!loop.unpaired) setPrompt("Starting the camera...");
     navigator.mediaDevices.getUserMedia({
       audio: false,
       video: { width: 640, height: 480, facingMode: "user" }
@@ -222,7 +228,8 @@
       body.removeAttribute("data-camera-error");
       loop.streaming = true;
       // The camera runs; the first answer says what to show ("Starting..." while the server warms up).
-      setPrompt("Starting...");
+      // An unpaired kiosk keeps showing its pairing code.
+      if (!loop.unpaired) setPrompt("Starting...");
       watchCamera();
     }).catch(function (err) {
       var problem = cameraProblem(err);
@@ -262,7 +269,7 @@
   }
 
   function canSend() {
-    return loop.streaming && !loop.paused && !document.hidden && video.readyState >= 2 && video.videoWidth > 0;
+    return loop.streaming && !loop.paused && !loop.unpaired && !document.hidden && video.readyState >= 2 && video.videoWidth > 0;
   }
 
   // The camera has a new frame (or the frame timer ticked): prepare and send what can be.
@@ -393,9 +400,14 @@
       showStarting();
       return;
     }
+    if (status === 401 && payload && payload.error === "kiosk_not_paired") {
+      // Not paired, or revoked this moment: show a pairing code until an administrator approves it.
+      enterPairing();
+      return;
+    }
     if (status === 401 || status === 403) {
-      // Device tokens travel in the HttpOnly cookie set by the kiosk link (/?token=...,
-      // kiosk/web/device_link.py): the page never handles the secret itself.
+      // Device tokens travel in an HttpOnly cookie (set when the pairing is approved, or by the
+      // kiosk link /?token=...; kiosk/web/device_link.py): the page never handles the secret itself.
       stats.errors += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
       showConnectionProblem((payload && payload.message) || "This kiosk is not authorised. Please see an administrator.");
@@ -755,11 +767,72 @@
       credentials: "same-origin",
       cache: "no-store"
     }).then(function (response) {
-      if (!response.ok) return null;
       return response.json().then(function (payload) {
-        if (payload && payload.state) showAnswer(payload);
+        if (response.status === 401 && payload && payload.error === "kiosk_not_paired") enterPairing();
+        else if (response.ok && payload && payload.state) showAnswer(payload);
       }, function () { return null; });
     }).catch(function () { return null; });
+  }
+
+  /* ---------- pairing (kiosk/web/api/kiosk_pairing.py) ---------- */
+
+  // The pairing secret and, once approved, the device token travel in HttpOnly cookies: the page
+  // only shows the code and polls until the server says "paired".
+  var pairing = { timer: null };
+  window.kiosk.pairing = pairing;
+
+  function enterPairing() {
+    if (loop.unpaired) return;
+    loop.unpaired = true;
+    loop.prepared = null;
+    loop.lastAnswer = null;
+    loop.overlayDirty = true;
+    setState("UNPAIRED");
+    setPrompt("This kiosk is not paired: ask an administrator");
+    ui.connection.hidden = true;
+    ui.pairing.hidden = false;
+    askPairing("POST", 0);
+  }
+
+  function askPairing(method, delayMs) {
+    window.clearTimeout(pairing.timer);
+    pairing.timer = window.setTimeout(function () {
+      fetch(urls.pairing, { method: method, headers: requestHeaders(), credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          return response.json().catch(function () { return null; }).then(function (payload) {
+            onPairingAnswer(method, response.status, payload);
+          });
+        }, function () { askPairing(method, BACKOFF_MAX_MS); });
+    }, delayMs);
+  }
+
+  function onPairingAnswer(method, status, payload) {
+    var answer = payload && payload.status;
+    if (status === 200 && answer === "paired") {
+      leavePairing(payload);
+    } else if (status === 200 && answer === "pending") {
+      pairing.code = payload.code;
+      ui.pairingCode.textContent = payload.code;
+      ui.pairingNote.textContent = "An administrator opens Devices in the admin console and types this code.";
+      askPairing("GET", payload.poll_after_ms || 2000);
+    } else if (status === 200 && answer === "expired") {
+      askPairing("POST", 0); // a new code
+    } else {
+      ui.pairingNote.textContent = (payload && payload.message) || "Cannot reach the kiosk service; retrying.";
+      askPairing(method, BACKOFF_MAX_MS);
+    }
+  }
+
+  function leavePairing(payload) {
+    window.clearTimeout(pairing.timer);
+    pairing.paired = payload.name;
+    ui.pairing.hidden = true;
+    loop.unpaired = false;
+    loop.failures = 0;
+    loop.nextSendAt = 0;
+    setState("STARTING");
+    setPrompt("Paired as " + payload.name);
+    resetSession().then(function () { pump(); });
   }
 
   window.addEventListener("resize", function () { loop.overlayDirty = true; });

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from import_helpers import STAFF, write_folder, write_zip
+from kiosk_devices import register_kiosk
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +50,7 @@ def test_admin_uploads_a_zip_and_watches_the_import_to_its_summary(prepare_data_
                    input=ADMIN_PASSWORD + "\n", text=True, check=True, capture_output=True, cwd=REPO_ROOT,
                    env={"KIOSK_DATA_DIR": str(data_dir), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     server = start_https_app(data_dir)
+    kiosk_token = register_kiosk(data_dir, "Import watcher")  # kiosks must be paired
     archive, staff = staff_zip(tmp_path)
     total = sum(len(photos) for photos in staff.values())
 
@@ -74,6 +76,7 @@ def test_admin_uploads_a_zip_and_watches_the_import_to_its_summary(prepare_data_
     # Follow the bar as the page's script updates it; meanwhile the kiosk answers frames.
     frame = (FACES / "lfw_Colin_Powell" / "3.jpg").read_bytes()
     kiosk = requests.Session()
+    kiosk.headers["X-Kiosk-Token"] = kiosk_token
     seen: list[tuple[str, float]] = []  # (step, the bar's value)
     frames_while_running = 0
     deadline = time.monotonic() + 900

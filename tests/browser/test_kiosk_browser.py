@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import pytest
 from fake_camera import live_jitter, place_on_canvas, webcam_frames, webcam_view, write_y4m
+from kiosk_devices import pair_context, register_kiosk
 
 pytestmark = pytest.mark.browser
 
@@ -97,10 +98,17 @@ def save_screenshot(page, name: str, for_docs: bool = False) -> Path:
     return path
 
 
-def new_kiosk_page(browser, viewport=(1280, 720)):
+# Each server's paired kiosk device (kiosks must be paired): its token, by the server's URL.
+DEVICE_TOKENS: dict[str, str] = {}
+
+
+def new_kiosk_page(browser, viewport=(1280, 720), base_url: str | None = None):
     """A page in a new browser context; the strict CSP is added to the kiosk page's
-    response. Routes (``FakeKioskApi``) go on before ``page.goto``."""
+    response. Routes (``FakeKioskApi``) go on before ``page.goto``. With the ``base_url`` of a
+    server in DEVICE_TOKENS, the context holds that server's paired-kiosk cookie."""
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, ignore_https_errors=True)
+    if base_url in DEVICE_TOKENS:
+        pair_context(context, base_url, DEVICE_TOKENS[base_url])
     page = context.new_page()
     page.add_init_script(CSP_WATCH)
     # Script errors of the page (uncaught, or logged by its own catch-all); failed
@@ -126,7 +134,7 @@ def new_kiosk_page(browser, viewport=(1280, 720)):
 def open_kiosk(browser, base_url: str, path: str = "/", viewport=(1280, 720), script=None, delay_s: float = 0.0):
     """The kiosk page; with ``script`` its API calls are answered by a ``FakeKioskApi``.
     Returns (page, api or None)."""
-    page = new_kiosk_page(browser, viewport)
+    page = new_kiosk_page(browser, viewport, base_url)
     api = FakeKioskApi(page, script, delay_s) if script is not None else None
     page.goto(base_url + path)
     return page, api
@@ -218,7 +226,9 @@ def overlay_ink(page) -> int:
 @pytest.fixture(scope="module")
 def page_server(prepare_data_dir, start_https_app):
     """The real app over HTTPS with an empty database: serves the page and its assets."""
-    return start_https_app(prepare_data_dir("kiosk-page"))
+    server = start_https_app(prepare_data_dir("kiosk-page"))
+    DEVICE_TOKENS[server.url] = register_kiosk(server.data_dir, "Page tests")
+    return server
 
 
 @pytest.fixture(scope="module")
@@ -478,7 +488,7 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
     current = {"answer": answer("IDLE")}
     photo = cv2.resize(frame[max(0, box[1] - 60):box[1] + box[3] + 60, max(0, box[0] - 60):box[0] + box[2] + 60],
                        (300, 300))
-    page = new_kiosk_page(browser, viewport)
+    page = new_kiosk_page(browser, viewport, page_server.url)
     api = FakeKioskApi(page, lambda n: (200, current["answer"]))
     api.photo_png = cv2.imencode(".png", photo)[1].tobytes()
     page.goto(page_server.url + "/")
@@ -613,6 +623,9 @@ def enrolled_server(prepare_data_dir, start_https_app):
         assert [r.accepted for r in results] == [True, True], [(r.file, r.code) for r in results]
         summary = face_training.train_faces()
         from kiosk.extensions import db
+        from kiosk.services.devices import register_device
+
+        DEVICE_TOKENS[server.url] = register_device("End to end")[1]
 
         db.session.remove()
         db.engine.dispose()
@@ -647,6 +660,66 @@ def test_enrolled_person_reaches_confirming_with_their_name(enrolled_server, lau
     assert stats["busy"] == 0, stats  # the server never saw two frames of this page at once
     assert stats["errors"] == 0, (stats, enrolled_server.log_tail())
     assert page_problems(page) == []
+
+
+def test_pairing_the_kiosk_page_from_the_console_then_it_streams(enrolled_server, launch_chromium, camera_files):
+    """Issue 21: an unpaired kiosk shows "not paired" and its code; an administrator signs in,
+    opens Devices from the console's navigation, types the code and a name; the kiosk collects
+    its token (an HttpOnly cookie) on its next poll and streams: the known face gets past IDLE."""
+    from kiosk import create_app
+    from kiosk.config import Config
+    from kiosk.extensions import db
+    from kiosk.services.accounts import create_admin
+
+    app = create_app(Config(enrolled_server.data_dir))
+    with app.app_context():
+        create_admin("pairing-admin", "correct horse battery")
+        db.session.remove()
+        db.engine.dispose()
+
+    browser = launch_chromium(camera_files["known"])
+    kiosk = new_kiosk_page(browser)  # a context of its own, with no device cookie
+    kiosk.goto(enrolled_server.url + "/")
+    wait_for_state(kiosk, "UNPAIRED")
+    kiosk.wait_for_function("() => /^[A-Z0-9]{3}-[A-Z0-9]{3}$/.test(document.getElementById('pairing-code').textContent)")
+    code = text_of(kiosk, "#pairing-code")
+    assert text_of(kiosk, "#prompt") == "This kiosk is not paired: ask an administrator"
+    assert text_of(kiosk, "#state-label") == "Not paired"
+    assert kiosk_stats(kiosk)["framesSent"] == 0
+    save_screenshot(kiosk, "kiosk-not-paired", for_docs=True)
+
+    console = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900}).new_page()
+    console.goto(enrolled_server.url + "/admin/")
+    console.get_by_label("Username").fill("pairing-admin")
+    console.get_by_label("Password").fill("correct horse battery")
+    console.get_by_role("button", name="Sign in").click()
+    console.wait_for_url("**/admin/")
+    console.locator("nav[aria-label=Main]").get_by_role("link", name="Devices", exact=True).click()
+    console.wait_for_url("**/admin/devices")
+    assert code in console.locator("#pending-pairings").inner_text()
+    console.get_by_label("Code shown on the kiosk screen").fill(code)
+    console.locator("#pair-name").fill("Front door")
+    console.locator("#pair-location").fill("Ground floor")
+    console.get_by_role("button", name="Pair", exact=True).click()
+    console.wait_for_selector(".flash-success")
+    assert "Front door" in console.locator(".flash-success").inner_text()
+
+    state = wait_for_state(kiosk, "IDENTIFYING", "CONFIRMING", timeout=STATE_TIMEOUT_MS)
+    assert kiosk.locator("#pairing").is_hidden()
+    assert kiosk.evaluate("window.kiosk.pairing.paired") == "Front door"
+    cookies = {c["name"]: c for c in kiosk.context.cookies()}
+    assert cookies["kiosk_device_token"]["httpOnly"] and cookies["kiosk_device_token"]["secure"]
+    assert kiosk.evaluate("document.cookie").find("kiosk_device_token") < 0
+    wait_for_state(kiosk, "CONFIRMING")
+    kiosk.evaluate("window.kiosk.pause()")
+    assert text_of(kiosk, "#person-name") == KNOWN_NAME, state
+    save_screenshot(console, "devices-page-after-pairing")
+
+    console.reload()
+    row = console.locator("#devices tbody tr").filter(has=console.locator('input[value="Front door"]'))
+    assert "paired" in row.locator(".device-status").inner_text()
+    assert row.locator('input[name="location"]').input_value() == "Ground floor"
+    assert page_problems(kiosk) == []
 
 
 def test_stranger_reaches_unknown(enrolled_server, launch_chromium, camera_files):
@@ -727,7 +800,7 @@ def test_an_o_made_in_front_of_the_camera_confirms_and_the_smile_checks_in(enrol
 
     events_before = len(attendance_rows(enrolled_server))
     browser = launch_chromium(write_y4m(tmp_path / "timeline.y4m", bench.camera_frames()))
-    page = new_kiosk_page(browser)
+    page = new_kiosk_page(browser, base_url=enrolled_server.url)
     page.add_init_script(bench.WATCHER)
     page.goto(enrolled_server.url + "/")
     loop_ms = 1000 * sum(seconds for _, seconds, _ in bench.TIMELINE)

@@ -10,6 +10,7 @@ the fixture ends. Every wait loop here is bounded in time.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -123,6 +125,40 @@ def kiosk_cli(data_dir: Path, *args: str, env: dict | None = None, stdin: str | 
         cwd=REPO_ROOT, env=server_env(data_dir, env), input=stdin, capture_output=True, text=True,
         timeout=timeout_s,
     )
+
+
+_REGISTER_DEVICES = (
+    "import json, secrets, sys\n"
+    "from kiosk import create_app\n"
+    "from kiosk.services.devices import register_device\n"
+    "with create_app().app_context():\n"
+    "    tag = secrets.token_hex(3)\n"
+    "    print(json.dumps([register_device(f'Test kiosk {tag} {i}')[1] for i in range(int(sys.argv[1]))]))\n"
+)
+_TOKENS_LOCK = threading.Lock()
+
+
+def device_tokens(data_dir: Path, env: dict | None, count: int) -> list[str]:
+    """``count`` new paired-kiosk tokens in the deployment's database (one process for all)."""
+    result = subprocess.run([PYTHON, "-c", _REGISTER_DEVICES, str(count)], cwd=REPO_ROOT,
+                            env=server_env(data_dir, env), capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise RuntimeError(f"registering kiosk devices failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def kiosk_token(target) -> str:
+    """A token of a kiosk device of its own for one more test kiosk of ``target`` (a Stack, a
+    Cluster, or anything with ``data_dir`` and ``env``): kiosks must be paired, and each paired
+    kiosk has one session, so test kiosks that stand for different browsers are different devices.
+    Registered 16 at a time and kept on ``target`` (on the stack it wraps, for a wrapper with ``stack``)."""
+    target = getattr(target, "stack", target)
+    host = target.hosts[0] if hasattr(target, "hosts") else target
+    with _TOKENS_LOCK:
+        pool = target.__dict__.setdefault("_kiosk_tokens", [])
+        if not pool:
+            pool.extend(device_tokens(host.data_dir, host.env, 16))
+        return pool.pop()
 
 
 def server_env(data_dir: Path, extra: dict | None = None) -> dict:
@@ -356,6 +392,12 @@ class _Deployment:
     def session(self) -> requests.Session:
         """An HTTPS client that verifies the deployment's certificate."""
         return https_session(self.nginx.cert)
+
+    def kiosk_session(self) -> requests.Session:
+        """:meth:`session` as a paired kiosk of its own (``X-Kiosk-Token``)."""
+        session = self.session()
+        session.headers["X-Kiosk-Token"] = kiosk_token(self)
+        return session
 
     def stop(self) -> None:
         self.nginx.stop()

@@ -205,7 +205,7 @@ def test_oversized_body_is_refused_by_nginx_with_413(proxied):
 def test_a_body_just_under_the_limit_reaches_the_app(proxied):
     limit = Config().MAX_CONTENT_LENGTH
     body = b"\xff\xd8\xff" + b"\0" * (limit - 4096)  # a JPEG header, then nothing decodable
-    response = proxied.session().post(proxied.url + "/api/v1/kiosk/frames", data=body,
+    response = proxied.kiosk_session().post(proxied.url + "/api/v1/kiosk/frames", data=body,
                                       headers={"Content-Type": "image/jpeg"}, timeout=120)
     assert response.status_code == 400
     assert response.json()["error"] == "bad_image"
@@ -215,7 +215,7 @@ def test_an_import_upload_over_the_photo_limit_reaches_the_app(proxied):
     """/admin/people/import takes archives up to KIOSK_IMPORT_MAX_MB; every other URL stops at the
     photo limit. The app answers (anonymous: to the sign-in page) and the connection stays usable."""
     body = b"\0" * (Config().MAX_CONTENT_LENGTH + (5 << 20))
-    session = proxied.session()
+    session = proxied.kiosk_session()
     elsewhere = session.post(proxied.url + "/admin/people", data=body, allow_redirects=False, timeout=120,
                              headers={"Content-Type": "application/zip"})
     assert elsewhere.status_code == 413 and "nginx" in elsewhere.text
@@ -229,7 +229,7 @@ def test_answers_given_before_reading_a_large_body_leave_the_next_post_working(p
     """A kiosk frame refused before the app reads it (no device token, no sign-in, a wrong
     content type) must not spoil the keep-alive connection between Nginx and gunicorn: the
     next POST over it came back 502 when the unread body passed gunicorn's 64 KB drain."""
-    session = proxied.session()
+    session = proxied.kiosk_session()
     body = b"\xff\xd8\xff" + bytes(range(256)) * 800  # ~200 KB, the size of a kiosk frame
     for attempt in range(3):
         refused = session.post(proxied.url + "/api/v1/kiosk/frames", data=body,
@@ -258,7 +258,7 @@ def set_cookies(response) -> list[str]:
 def test_a_kiosk_gets_one_routing_cookie_that_never_changes(proxied):
     """The key nginx routes a kiosk on (several app hosts, nginx.conf): handed out once, by nginx,
     with the first answer; never again while the browser sends it back; a new one per kiosk."""
-    kiosk = proxied.session()
+    kiosk = proxied.kiosk_session()
     first = kiosk.get(proxied.url + "/healthz", timeout=30)
     (cookie,) = [c for c in set_cookies(first) if c.startswith("kiosk_route=")]
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
@@ -280,7 +280,7 @@ def test_a_kiosk_gets_one_routing_cookie_that_never_changes(proxied):
 def test_a_frame_round_trip_through_nginx(proxied, faces_data):
     """A real face photo in a 640x480 JPEG, posted as the kiosk page posts it, answered with
     the kiosk state (models load on the first frame: generous timeout)."""
-    session = proxied.session()
+    session = proxied.kiosk_session()
     frame = kiosk_frame_jpeg(faces_data / "fr_obama" / "1.jpg")
     first = session.post(proxied.url + "/api/v1/kiosk/frames", data=frame,
                          headers={"Content-Type": "image/jpeg"}, timeout=300)

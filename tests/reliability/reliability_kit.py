@@ -22,7 +22,7 @@ from typing import Callable
 import requests
 
 from kiosk.config import REPO_ROOT
-from kiosk_stack import Stack, https_session
+from kiosk_stack import Stack, https_session, kiosk_token
 
 TESTS = Path(__file__).resolve().parent.parent
 FACES = TESTS / "data" / "faces"
@@ -93,14 +93,18 @@ class FrameAnswer:
 @dataclass
 class Kiosk:
     """One kiosk browser: its own cookies (so its own server-side session), one frame in
-    flight at a time, as the frame API requires."""
+    flight at a time, as the frame API requires. Paired (a device of its own, ``X-Kiosk-Token``)
+    unless ``paired=False`` or a ``token`` is given."""
 
     stack: Stack
     token: str | None = None
+    paired: bool = True
     session: requests.Session = field(init=False)
 
     def __post_init__(self) -> None:
         self.session = self.stack.session()
+        if self.token is None and self.paired:
+            self.token = kiosk_token(self.stack)
         if self.token:
             self.session.headers["X-Kiosk-Token"] = self.token
 

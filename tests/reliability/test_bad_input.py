@@ -51,7 +51,7 @@ def test_malformed_requests_get_4xx_and_write_nothing(make_stack, frames):
     assert len(cases) >= 500
 
     (worker,) = stack.gunicorn.worker_pids()
-    kiosk = stack.session()
+    kiosk = stack.kiosk_session()  # a paired kiosk: bad frames are refused for what they are, not as unpaired
     # The readable layouts are identified (as a stranger): load those models first, so that the
     # peak memory measured below is what the bad input costs, not the models.
     warm = kiosk.post(stack.url + "/api/v1/kiosk/frames", data=frames["strangers"][0],
@@ -61,6 +61,7 @@ def test_malformed_requests_get_4xx_and_write_nothing(make_stack, frames):
     before = Snapshot.take(stack.data_dir)
     straight = requests.Session()  # to gunicorn itself, past Nginx
     straight.trust_env = False
+    straight.headers["X-Kiosk-Token"] = kiosk.headers["X-Kiosk-Token"]
 
     statuses: dict[str, Counter] = defaultdict(Counter)
     wrong, server_errors, vague, latencies = [], [], [], []
@@ -141,7 +142,7 @@ def test_anonymous_reads_and_frames_do_not_end_a_check_in(trained_site, make_sta
     statuses: Counter = Counter()
     cookies_set = 0  # the app's session cookie (Nginx hands out its kiosk_route cookie to anyone)
     for _ in range(20):
-        anonymous = stack.session()
+        anonymous = stack.kiosk_session()  # a kiosk of its own, without a session cookie
         read = anonymous.get(stack.url + "/api/v1/kiosk/state", timeout=30)
         reset = anonymous.post(stack.url + "/api/v1/kiosk/reset", timeout=30)
         cookies_set += sum("session=" in answer.headers.get("Set-Cookie", "") for answer in (read, reset))

@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import secrets
 import ssl
 import time
 
-from kiosk_stack import kiosk_cli
+from kiosk_stack import kiosk_cli, kiosk_token
 from reliability_kit import Kiosk, Snapshot, describe, report, run_until
 
 PUBLIC_ENDPOINTS = {"kiosk_page.index", "health.healthz", "health.readyz", "static", "auth.login"}
@@ -96,21 +97,23 @@ def test_every_admin_route_refuses_anonymous_requests(module_stack):
     assert after.changes_since(before) == {}
 
 
-def test_kiosks_need_their_token_when_tokens_are_on(make_stack, frames):
-    stack = make_stack(env={"KIOSK_REQUIRE_DEVICE_TOKEN": "1"})
-    added = kiosk_cli(stack.data_dir, "devices", "add", "lobby", env=stack.gunicorn.env)
+def test_kiosks_must_be_paired_by_default(make_stack, frames):
+    stack = make_stack()  # KIOSK_REQUIRE_PAIRING is on unless a site turns it off
+    added = kiosk_cli(stack.data_dir, "devices", "add", "Lobby kiosk", "--json", env=stack.gunicorn.env)
     assert added.returncode == 0, added.stderr
-    token = added.stdout.strip()
+    printed = json.loads(added.stdout)
+    assert printed["name"] == "Lobby kiosk"
+    token = printed["token"]
     frame = frames["empty"][0]
     counts = {}
 
-    anonymous = Kiosk(stack)
+    anonymous = Kiosk(stack, paired=False)
     for name, answer in (("frame", anonymous.frame(frame)), ("reset", anonymous.reset()),
                          ("state", _state(anonymous))):
-        assert answer.status == 401 and answer.body["error"] == "device_token_required", (name, answer)
+        assert answer.status == 401 and answer.body["error"] == "kiosk_not_paired", (name, answer)
     wrong = Kiosk(stack, token=secrets.token_urlsafe(32))
     answer = wrong.frame(frame)
-    assert answer.status == 403 and answer.body["error"] == "device_token_invalid"
+    assert answer.status == 401 and answer.body["error"] == "kiosk_not_paired"
     counts["refused"] = 4
 
     registered = Kiosk(stack, token=token)
@@ -119,16 +122,16 @@ def test_kiosks_need_their_token_when_tokens_are_on(make_stack, frames):
     assert answer.state in ("IDLE", "IDENTIFYING")
 
     # A kiosk browser: opens the link once, then posts with the cookie alone.
-    browser = Kiosk(stack)
+    browser = Kiosk(stack, paired=False)
     link = browser.session.get(f"{stack.url}/?token={token}", allow_redirects=False, timeout=30)
     assert link.status_code == 303 and link.headers["Location"] == "/"
     assert browser.frame(frame).status == 200
 
-    removed = kiosk_cli(stack.data_dir, "devices", "remove", "lobby", env=stack.gunicorn.env)
-    assert removed.returncode == 0, removed.stderr
-    assert registered.frame(frame).status == 403
-    assert browser.frame(frame).status == 403
-    counts["refused_after_removal"] = 2
+    revoked = kiosk_cli(stack.data_dir, "devices", "revoke", "Lobby kiosk", env=stack.gunicorn.env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert registered.frame(frame).status == 401  # at once, on the running server
+    assert browser.frame(frame).status == 401
+    counts["refused_after_revoke"] = 2
     report("security.device_tokens", **counts)
 
 
@@ -152,10 +155,11 @@ def test_photo_and_static_urls_cannot_be_traversed(module_stack):
     secret = (stack.data_dir / "secret_key").read_bytes().strip()
     forbidden = [secret, b"SQLite format 3", b"root:x:0:0"]
     prefixes = ["/api/v1/kiosk/photos/", "/static/", "/static/css/", "/admin/attendance/1/", "/"]
+    paired = f"kiosk_device_token={kiosk_token(stack)}"  # photo links are tried as a paired kiosk would
     tried, leaks = 0, []
     for prefix in prefixes:
         for payload in TRAVERSALS:
-            status, body = _raw_get(stack, prefix + payload)
+            status, body = _raw_get(stack, prefix + payload, paired if prefix.startswith("/api/v1/kiosk/") else None)
             tried += 1
             if status == 200 and any(marker in body for marker in forbidden):
                 leaks.append((prefix + payload, status))

@@ -1,6 +1,7 @@
 """The kiosk's frame API (contract: docs/frame-api.md). Thin: the work is in
 ``kiosk.services.checkin``. These routes carry no admin authority, so they are exempt from
-CSRF; when device tokens are required, only registered kiosks may use them."""
+CSRF; while pairing is required (the default), only paired kiosks may use them
+(``kiosk/web/device_link.py``; pairing itself is ``kiosk_pairing.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from ...errors import InvalidInput, KioskError
 from ...extensions import csrf
 from ...services import checkin
 from ...vision.image import BadImage, image_size
-from ..device_link import require_device_token
+from ...checkin.sessions import DEVICE_CLIENT_PREFIX
+from ..device_link import require_paired_kiosk
 from . import api_bp
 
 SESSION_KEY = "kiosk_session"
@@ -28,9 +30,10 @@ class FrameTooLarge(KioskError):
 
 
 def _require_device() -> None:
-    # Names the registered device (g.kiosk_device) whenever a valid token comes along, so its
-    # events carry its name; refuses the request only when tokens are required.
-    require_device_token()
+    # Names the paired device (g.kiosk_device) whenever a valid token comes along, so its events
+    # carry its name; refuses (401 kiosk_not_paired) an invalid token, and no token while
+    # pairing is required.
+    require_paired_kiosk()
 
 
 def _frame_bytes() -> bytes:
@@ -65,14 +68,14 @@ def _refuse_oversized(data: bytes) -> bytes:
 
 
 def _client() -> str:
-    """Whose session a new one is (for the registry's per-client limit): the registered device
-    that presented its token, else the browser's address (behind Nginx: KIOSK_BEHIND_PROXY=1)."""
+    """Whose session a new one is (``SessionRegistry``): the paired device (by id: a rename keeps
+    its session), else the browser's address (behind Nginx: KIOSK_BEHIND_PROXY=1)."""
     device = g.get("kiosk_device")
-    return f"device:{device.name}" if device is not None else f"address:{request.remote_addr or 'unknown'}"
+    return f"{DEVICE_CLIENT_PREFIX}{device.id}" if device is not None else f"address:{request.remote_addr or 'unknown'}"
 
 
 def _kiosk_id() -> str:
-    """The registered device's name when the kiosk presented a token, else the site's KIOSK_ID."""
+    """The paired device's name when the kiosk presented a token, else the site's KIOSK_ID."""
     device = g.get("kiosk_device")
     return device.name if device is not None else current_app.config["KIOSK_ID"]
 
@@ -101,19 +104,20 @@ def kiosk_frames():
 @api_bp.get("/kiosk/state")
 def kiosk_state():
     _require_device()
-    return _answer(*checkin.current_state(session.get(SESSION_KEY), photo_url=_photo_url))
+    return _answer(*checkin.current_state(session.get(SESSION_KEY), photo_url=_photo_url, client=_client()))
 
 
 @api_bp.post("/kiosk/reset")
 @csrf.exempt
 def kiosk_reset():
     _require_device()
-    return _answer(*checkin.reset(session.get(SESSION_KEY)))
+    return _answer(*checkin.reset(session.get(SESSION_KEY), client=_client()))
 
 
 @api_bp.get("/kiosk/photos/<token>")
 def kiosk_photo(token: str):
-    path = checkin.photo_path(session.get(SESSION_KEY), token)
+    _require_device()
+    path = checkin.photo_path(session.get(SESSION_KEY), token, client=_client())
     response = send_file(path, mimetype="image/png", max_age=0)
     response.headers["Cache-Control"] = "no-store, private"
     return response
