@@ -269,8 +269,9 @@ def test_cli_actions_name_the_operating_system_user(runner):
         assert runner.invoke(args=args).exit_code == 0, args
     assert runner.invoke(args=["devices", "remove", "lobby"]).exit_code != 0  # gone: nothing logged
     actions = [(e.action, e.target_label) for e in logged()]
+    # Removing a device is "device.removed"; "device.revoked" is a revoke that keeps it for re-pairing.
     assert actions == [("admin.created", "root-admin"), ("device.added", "lobby"), ("device.rotated", "lobby"),
-                       ("device.revoked", "lobby")]
+                       ("device.removed", "lobby")]
     assert all(re.fullmatch(r"cli:.+", e.actor) for e in logged())
     assert "token" not in json.dumps([changes(e) for e in logged()])
 
