@@ -97,7 +97,7 @@ def test_a_piped_password_needs_no_flag_and_prints_no_warning(site):
 def test_an_empty_device_list_says_so_and_json_stays_parseable(runner):
     empty = runner.invoke(args=["devices", "list"])
     assert empty.exit_code == 0
-    assert "No kiosks paired yet" in empty.stdout and "kiosk devices add" in empty.stdout
+    assert "No kiosks paired yet" in empty.stdout and "kiosk devices pair" in empty.stdout
     as_json = runner.invoke(args=["devices", "list", "--json"])
     assert as_json.exit_code == 0 and as_json.stdout == ""  # JSON lines: none
     runner.invoke(args=["devices", "add", "lobby"])

@@ -90,8 +90,8 @@ def test_a_check_in_confirmed_at_the_kiosk_teaches_the_model_its_own_face(traine
     recorded, live with margin. After the answer, the face the kiosk learned is the check-in's own:
     its embedding is the closest frame's, made by the site's embedder, and it is in the model file."""
     caplog.set_level(logging.DEBUG, logger="kiosk")
-    trained_app.config["KIOSK_ID"] = KIOSK
     client = trained_app.test_client()
+    client.pair(KIOSK)  # the paired kiosk's name is what the check-in and the learned face record
     trained_before = face_model_file.load_model().trained_at
 
     assert stream(client, live_person[("arms_out", "neutral")], until="CONFIRMING", limit=90)["state"] == "CONFIRMING"
