@@ -145,6 +145,11 @@ def test_locked_database_delays_a_check_in_but_loses_nothing(trained_site, make_
     _ready_to_check_in(kiosk, capture)
     events_before = photo_consistency(stack.data_dir)["events"]
 
+    # Another kiosk, whose frames write nothing, keeps being answered while the lock is held. Paired and
+    # seen before the lock: pairing and the device's first "last seen" are writes, which would wait for it.
+    bystander = Kiosk(stack)
+    bystander.reset()
+
     locked, released = threading.Event(), threading.Event()
 
     def hold_write_lock():
@@ -165,9 +170,6 @@ def test_locked_database_delays_a_check_in_but_loses_nothing(trained_site, make_
     result = {}
     sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture[0], timeout_s=120)))
     sender.start()
-    # Meanwhile another kiosk, whose frames write nothing, keeps being answered.
-    bystander = Kiosk(stack)
-    bystander.reset()
     bystander_ms = []
     while not released.is_set() and time.monotonic() - lock_started < LOCK_SECONDS + 5:
         answer = bystander.frame(frames["empty"][0], timeout_s=60)
