@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
@@ -187,21 +188,32 @@ def find_device_by_token(token: str | None) -> KioskDevice | None:
 def touch(device: KioskDevice) -> None:
     """Note that ``device`` was seen now (at most one write a minute)."""
     now = utcnow()
+    name = device.name
     if device.last_seen is not None and now - device.last_seen < LAST_SEEN_RESOLUTION:
         return
-    device.last_seen = now
     try:
+        device.last_seen = now
         db.session.commit()
-    except OperationalError:
-        # A busy database must not cost the kiosk its frame: last_seen is informational.
+    except SQLAlchemyError:
+        # A busy, locked or restarting database must not cost the kiosk its frame: last_seen is
+        # informational (the database's own errors are answered by the next query that needs it).
         db.session.rollback()
-        log.warning("Could not record last_seen of kiosk device %s (database busy)", device.name)
+        log.warning("Could not record last_seen of kiosk device %s (database busy)", name)
+
+
+@dataclass(frozen=True)
+class PairedKiosk:
+    """Who sent a request: read once, so nothing later in the request goes back to the database for
+    it (a database restarting mid-frame once turned a refreshed device row into a 500)."""
+
+    id: int
+    name: str
 
 
 NOT_PAIRED_MESSAGE = "This kiosk is not paired: ask an administrator."
 
 
-def authenticate(token: str | None, *, required: bool) -> KioskDevice | None:
+def authenticate(token: str | None, *, required: bool) -> PairedKiosk | None:
     """The paired device ``token`` belongs to (its last_seen noted), or None when no token came
     and pairing is not required. A token that is not valid raises :class:`KioskNotPaired` even
     then (never ignored); no token raises it when ``required``."""
@@ -215,5 +227,6 @@ def authenticate(token: str | None, *, required: bool) -> KioskDevice | None:
             "This kiosk is not paired: its device token is not valid (the kiosk may have been revoked or "
             "paired again). Ask an administrator.", reason="invalid",
         )
+    paired = PairedKiosk(device.id, device.name)
     touch(device)
-    return device
+    return paired

@@ -24,7 +24,6 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, g, redirect, request
 
-from ..models import KioskDevice
 from ..services import devices
 from .errors import error_response
 
@@ -44,7 +43,7 @@ def pairing_required() -> bool:
     return bool(current_app.config.get("KIOSK_REQUIRE_PAIRING", True))
 
 
-def require_paired_kiosk() -> KioskDevice | None:
+def require_paired_kiosk() -> devices.PairedKiosk | None:
     """Call first in every route a kiosk uses to post frames or check people in.
 
     Returns the paired device (also kept in ``g.kiosk_device``) when the request carries a

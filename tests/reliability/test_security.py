@@ -22,7 +22,10 @@ from kiosk_stack import kiosk_cli, kiosk_token
 from reliability_kit import Kiosk, Snapshot, describe, report, run_until
 
 PUBLIC_ENDPOINTS = {"kiosk_page.index", "health.healthz", "health.readyz", "static", "auth.login"}
-KIOSK_ENDPOINTS = {"api.kiosk_frames", "api.kiosk_state", "api.kiosk_reset", "api.kiosk_photo"}
+KIOSK_ENDPOINTS = {"api.kiosk_frames", "api.kiosk_state", "api.kiosk_reset", "api.kiosk_photo",
+                   # An unpaired kiosk asks for its pairing code and polls for approval: public by design
+                   # (tests/test_pairing.py: what they give away, and their limits per address).
+                   "api.kiosk_pairing_start", "api.kiosk_pairing_poll"}
 SAMPLE_ARGUMENTS = {"kind": "faces", "job_id": "1", "token": "x"}  # ints are 1: rows that exist
 
 
