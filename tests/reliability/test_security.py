@@ -201,7 +201,8 @@ def test_a_check_in_photo_is_only_visible_to_its_kiosk(trained_site, make_stack,
     other_kiosk = Kiosk(stack)
     other_kiosk.reset()
     assert other_kiosk.session.get(stack.url + photo_url, timeout=30).status_code == 404
-    assert stack.session().get(stack.url + photo_url, timeout=30).status_code == 404  # no cookie at all
+    # No cookie and no device token at all: not even a paired kiosk, refused before the photo is looked up.
+    assert stack.session().get(stack.url + photo_url, timeout=30).status_code == 401
 
     names = [path.name for path in (stack.data_dir / "photos").iterdir()]
     assert names and all(re.fullmatch(r"[A-Za-z0-9_-]{22,}\.(png|jpg)", name) for name in names), names
