@@ -52,6 +52,18 @@ def create_app(config: object | dict | None = None) -> Flask:
     _check_machine_settings(app.config)
 
     db.init_app(app)
+
+    @app.teardown_appcontext
+    def _end_session_quietly(_exc):  # registered after Flask-SQLAlchemy's, so it runs first
+        # A database that restarted while a request held a connection would make Flask-SQLAlchemy's
+        # own session.remove() raise in the tear-down: a 500 for an answer already worked out.
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            db.session.remove()
+        except SQLAlchemyError:
+            db.session.registry.clear()  # drop the broken session: Flask-SQLAlchemy's remove() then has none
+            app.logger.warning("The database connection was lost when a request ended; it is reopened next time.")
     migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
