@@ -42,16 +42,41 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     repeat_rule_named(settings.get("KIOSK_REPEAT_RULE"))
     if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
         raise ConfigError("KIOSK_LEARN_MAX_PER_PERSON must be 0 (keep no learned samples) or more.")
+    check_rate_limits(settings)
+
+
+def check_rate_limits(settings: Mapping[str, Any]) -> None:
+    """The request limits (kiosk.services.throttle) are whole numbers of at least 1, and a count
+    is written to the database at least once a window."""
+    for name in ("KIOSK_RATE_WINDOW_SECONDS", "KIOSK_RATE_PER_DEVICE", "KIOSK_RATE_PER_ADDRESS",
+                 "KIOSK_RATE_SIGN_INS_PER_ADDRESS"):
+        value = settings.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}.")
+    sync_s = settings.get("KIOSK_RATE_SYNC_SECONDS")
+    if not isinstance(sync_s, (int, float)) or not 0 <= sync_s < settings["KIOSK_RATE_WINDOW_SECONDS"]:
+        raise ConfigError("KIOSK_RATE_SYNC_SECONDS must be 0 (write every request's count) or more, and less than "
+                          f"KIOSK_RATE_WINDOW_SECONDS ({settings['KIOSK_RATE_WINDOW_SECONDS']}), not {sync_s!r}.")
 
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
 
 
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}.") from None
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -196,6 +221,18 @@ class Config:
         self.KIOSK_LOGIN_LOCKOUT_SECONDS = _env_int("KIOSK_LOGIN_LOCKOUT_SECONDS", 300)
         self.KIOSK_ADMIN_IDLE_MINUTES = _env_int("KIOSK_ADMIN_IDLE_MINUTES", 30)
         self.KIOSK_ADMIN_SESSION_HOURS = _env_int("KIOSK_ADMIN_SESSION_HOURS", 12)
+        # Request rates (kiosk.services.throttle), counted in the database across workers and hosts,
+        # in fixed windows. A kiosk sends at most one frame at a time, at the camera's rate (15 a
+        # second; message screens ask for fewer) or the server's, whichever is slower: 600 in 10 s is
+        # 60 a second, four times that. Traffic that is not a paired kiosk (no or a bad token,
+        # pairing, every kiosk when pairing is off) is counted per client address instead.
+        self.KIOSK_RATE_LIMITS = _env_bool("KIOSK_RATE_LIMITS", True)
+        self.KIOSK_RATE_WINDOW_SECONDS = _env_int("KIOSK_RATE_WINDOW_SECONDS", 10)
+        self.KIOSK_RATE_PER_DEVICE = _env_int("KIOSK_RATE_PER_DEVICE", 600)
+        self.KIOSK_RATE_PER_ADDRESS = _env_int("KIOSK_RATE_PER_ADDRESS", 600)
+        self.KIOSK_RATE_SIGN_INS_PER_ADDRESS = _env_int("KIOSK_RATE_SIGN_INS_PER_ADDRESS", 10)
+        # How often a process writes its counts to the database (per kiosk or address); 0: every request.
+        self.KIOSK_RATE_SYNC_SECONDS = _env_float("KIOSK_RATE_SYNC_SECONDS", 1.0)
 
         # Check-in thresholds and timeouts (kiosk.checkin.machine.MachineConfig), e.g.
         # KIOSK_CHECKIN_GESTURE_HOLD_S=0.5; MachineConfig validates and converts them.

@@ -276,18 +276,23 @@ class AdminSession(db.Model):
     user: Mapped[AdminUser] = relationship(back_populates="sessions")
 
 
-class SignInThrottle(db.Model):
-    """Failed sign-ins counted per (typed name, client address) and per client address.
+class RequestThrottle(db.Model):
+    """The site's request counters, one home for every limit (``kiosk.services.throttle``):
+    failed sign-ins per (typed name, client address) and per address, and requests per paired
+    kiosk, per address and sign-ins per address in fixed windows. Kept in the database so every
+    gunicorn worker and every app host counts against the same numbers.
 
-    ``key`` is a hash (typed names may be passwords typed in the wrong field). ``failures``
-    counts attempts *in progress or failed* since ``window_started_at``: an attempt reserves its
-    count before the password is checked, in one UPDATE, so parallel attempts cannot all slip
-    under the limit (kiosk.services.accounts)."""
+    ``key`` is a hash of the scope and who is counted (typed names may be passwords typed in the
+    wrong field; addresses need not be kept readable). ``hits`` counts what the scope counts
+    (attempts in progress or failed, requests) since ``window_started_at``; ``locked_until`` is set
+    when a sign-in limit locks its key. ``scope`` says which limit the row belongs to, so each
+    limit forgets only its own expired rows."""
 
-    __tablename__ = "sign_in_throttle"
+    __tablename__ = "request_throttle"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    scope: Mapped[str] = mapped_column(String(24), nullable=False)
+    hits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

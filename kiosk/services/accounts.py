@@ -14,6 +14,9 @@ Sign-in limits (``KIOSK_LOGIN_*``; a refused attempt is a 429 with the wait):
   gives it back if the password was right), so attempts sent in parallel cannot all pass
   before the first failure is written.
 
+The counts live in the site's one table of request limits (``kiosk.services.throttle``, which
+also limits the rate of sign-in attempts per address, ``KIOSK_RATE_SIGN_INS_PER_ADDRESS``).
+
 Admin sessions: signing in creates an :class:`AdminSession` row; the signed session cookie
 carries its random token (the row holds only a hash). Every request checks the row, so a session
 ends on the server, whatever the browser kept, when:
@@ -35,13 +38,12 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
-from ..models import AdminSession, AdminUser, SignInThrottle, utcnow
-from . import audit
+from ..models import AdminSession, AdminUser, RequestThrottle, utcnow
+from . import audit, throttle
 from .audit_actions import ADMIN_CREATED, ADMIN_PASSWORD_CHANGED, ADMIN_REMOVED, ADMIN_SIGNED_IN
 
 log = logging.getLogger(__name__)
@@ -129,22 +131,6 @@ def _setting(name: str) -> int:
     return int(current_app.config[name])
 
 
-def _throttle_key(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _insert_if_missing(key: str, now: datetime) -> None:
-    """The throttle row of ``key``, created if needed without racing another request."""
-    values = {"key": key, "failures": 0, "window_started_at": now}
-    dialect = db.session.get_bind().dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(SignInThrottle)
-        db.session.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["key"]))
-    elif db.session.get(SignInThrottle, key) is None:  # other databases: the primary key settles a race
-        db.session.add(SignInThrottle(**values))
-        db.session.flush()
-
-
 def _new_transaction() -> None:
     """End the request's read transaction before writing. On SQLite (WAL) a read transaction
     that another connection wrote past cannot become a write one: "database is locked" at once,
@@ -159,24 +145,20 @@ def _reserve(username: str, address: str) -> list[tuple[str, int]]:
     now = utcnow()
     window = timedelta(seconds=_setting("KIOSK_LOGIN_LOCKOUT_SECONDS"))
     attempt = [
-        (_throttle_key("name", username, address), _setting("KIOSK_LOGIN_MAX_FAILURES")),
-        (_throttle_key("address", address), _setting("KIOSK_LOGIN_MAX_FAILURES_PER_ADDRESS")),
+        (throttle.throttle_key("name", username, address), _setting("KIOSK_LOGIN_MAX_FAILURES")),
+        (throttle.throttle_key("address", address), _setting("KIOSK_LOGIN_MAX_FAILURES_PER_ADDRESS")),
     ]
-    # Forget expired locks and counts whose window has passed (the table stays small).
-    db.session.execute(delete(SignInThrottle).where(or_(
-        SignInThrottle.locked_until <= now,
-        (SignInThrottle.locked_until.is_(None)) & (SignInThrottle.window_started_at <= now - window),
-    )))
+    throttle.forget_expired(throttle.SIGN_IN_FAILURES, now, window)
     for key, limit in attempt:
-        _insert_if_missing(key, now)
+        throttle.insert_if_missing(key, throttle.SIGN_IN_FAILURES, now)
         reserved = db.session.execute(
-            update(SignInThrottle)
-            .where(SignInThrottle.key == key, SignInThrottle.failures < limit, SignInThrottle.locked_until.is_(None))
-            .values(failures=SignInThrottle.failures + 1)
+            update(RequestThrottle)
+            .where(RequestThrottle.key == key, RequestThrottle.hits < limit, RequestThrottle.locked_until.is_(None))
+            .values(hits=RequestThrottle.hits + 1)
             .execution_options(synchronize_session=False)
         ).rowcount
         if not reserved:
-            locked_until = db.session.scalar(select(SignInThrottle.locked_until).where(SignInThrottle.key == key))
+            locked_until = db.session.scalar(select(RequestThrottle.locked_until).where(RequestThrottle.key == key))
             db.session.rollback()  # the other reservation (if any) is given back with it
             wait = int(((locked_until or now + window) - now).total_seconds()) + 1
             raise SignInRefused(
@@ -192,18 +174,18 @@ def _settle(attempt: list[tuple[str, int]], succeeded: bool) -> None:
     now = utcnow()
     (name_key, _), (address_key, _) = attempt
     if succeeded:
-        db.session.execute(delete(SignInThrottle).where(SignInThrottle.key == name_key))
+        db.session.execute(delete(RequestThrottle).where(RequestThrottle.key == name_key))
         db.session.execute(
-            update(SignInThrottle).where(SignInThrottle.key == address_key, SignInThrottle.failures > 0)
-            .values(failures=SignInThrottle.failures - 1).execution_options(synchronize_session=False)
+            update(RequestThrottle).where(RequestThrottle.key == address_key, RequestThrottle.hits > 0)
+            .values(hits=RequestThrottle.hits - 1).execution_options(synchronize_session=False)
         )
     else:
         lock_until = now + timedelta(seconds=_setting("KIOSK_LOGIN_LOCKOUT_SECONDS"))
         for key, limit in attempt:
             db.session.execute(
-                update(SignInThrottle)
-                .where(SignInThrottle.key == key, SignInThrottle.failures >= limit)
-                .where(SignInThrottle.locked_until.is_(None))
+                update(RequestThrottle)
+                .where(RequestThrottle.key == key, RequestThrottle.hits >= limit)
+                .where(RequestThrottle.locked_until.is_(None))
                 .values(locked_until=lock_until).execution_options(synchronize_session=False)
             )
     db.session.commit()

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..services import accounts
+from ..services import accounts, throttle
 from .security import SESSION_TOKEN_KEY
 
 auth_bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -66,8 +66,9 @@ def login():
             flash("Enter both your username and your password.", "error")
             return render_template("auth/login.html", username=username, next_url=next_url), 400
         try:
+            throttle.count_sign_in_attempt(request.remote_addr)
             user = accounts.authenticate(username, password, request.remote_addr)
-        except accounts.SignInRefused as err:
+        except (accounts.SignInRefused, throttle.RateLimited) as err:
             flash(str(err), "error")
             page = render_template("auth/login.html", username=username, next_url=next_url)
             retry = {"Retry-After": str(err.extra["retry_after"])} if "retry_after" in err.extra else {}

@@ -16,7 +16,9 @@
  *   video never stutters;
  * - network errors and 5xx back off and say "Reconnecting"; 409 (busy) just waits;
  *   503 warming (the server is loading its models) shows "Starting..." and asks again soon;
- *   503 model_unavailable (a model file is missing) says what the operator must do.
+ *   503 model_unavailable (a model file is missing) says what the operator must do;
+ *   429 rate_limited (over the site's request limit) waits the Retry-After the server gives,
+ *   then sends again (the pairing poll too).
  * Plain ES2017, no modules, no OffscreenCanvas, no build step: Chrome, Edge and Safari.
  */
 (function () {
@@ -130,7 +132,7 @@
   // answerLog: one entry per answered frame ({at, sentAt, capturedAt, state, serverMs, roundTripMs,
   // width, gesture}), times from performance.now(); what the browser benchmark measures.
   window.kiosk = {
-    stats: { framesSent: 0, answers: 0, busy: 0, errors: 0, warming: 0, maxInFlight: 0, inFlight: 0,
+    stats: { framesSent: 0, answers: 0, busy: 0, errors: 0, warming: 0, rateLimited: 0, maxInFlight: 0, inFlight: 0,
              encodes: 0, lastStatus: null },
     stateHistory: [],
     answerLog: [],
@@ -422,7 +424,20 @@
       showConnectionProblem("Out of service, please call the operator. For the operator: " + payload.message);
       return;
     }
-    onFailure(status >= 500 || status === 429 ? "server" : "client", payload);
+    if (status === 429) {
+      // Over the site's request limit (nginx's answers have no JSON: back off as from a failure).
+      var waitS = payload && payload.retry_after;
+      if (!waitS) {
+        onFailure("server", payload);
+        return;
+      }
+      stats.rateLimited += 1;
+      loop.failures += 1; // the next answer hides the notice again
+      loop.nextSendAt = now + 1000 * clamp(waitS, 1, 120);
+      showConnectionProblem("Too many requests: the kiosk waits " + waitS + " s before sending again.");
+      return;
+    }
+    onFailure(status >= 500 ? "server" : "client", payload);
   }
 
   function onFailure(kind, payload) {
@@ -817,6 +832,8 @@
       askPairing("GET", payload.poll_after_ms || 2000);
     } else if (status === 200 && answer === "expired") {
       askPairing("POST", 0); // a new code
+    } else if (status === 429 && payload && payload.retry_after) {
+      askPairing(method, 1000 * Math.min(payload.retry_after, 120));
     } else {
       ui.pairingNote.textContent = (payload && payload.message) || "Cannot reach the kiosk service; retrying.";
       askPairing(method, BACKOFF_MAX_MS);

@@ -356,6 +356,28 @@ def test_a_warming_server_shows_starting_then_the_kiosk(page_server, launch_chro
     assert page_problems(page) == []
 
 
+def test_a_rate_limited_kiosk_waits_what_the_server_says(page_server, launch_chromium, camera_files):
+    """429 rate_limited (kiosk/services/throttle.py; its JSON and Retry-After are tested in
+    test_rate_limits.py): the page sends nothing more until retry_after has passed, says why, and
+    carries on; it never hammers a server that refused it."""
+    refused = {"error": "rate_limited", "retry_after": 2, "limit": 600, "window_s": 10,
+               "message": "Too many requests from this kiosk: at most 600 every 10 seconds. Try again in 2 seconds."}
+
+    def script(n):
+        return (429, refused) if n in (3, 4) else (200, answer("IDLE", hint="no_face"))
+
+    browser = launch_chromium(camera_files["known"])
+    page, api = open_kiosk(browser, page_server.url, "/", script=script)
+    page.wait_for_function("() => window.kiosk.stats.rateLimited >= 1", timeout=30_000)
+    assert "Too many requests" in text_of(page, "#connection")
+    page.wait_for_selector("#connection", state="hidden", timeout=30_000)  # frame 5 answers 200
+    gaps = [api.frame_times[3] - api.frame_times[2], api.frame_times[4] - api.frame_times[3]]
+    assert all(1.9 <= gap < 4.0 for gap in gaps), gaps  # waited retry_after each time, then went on
+    stats = kiosk_stats(page)
+    assert stats["rateLimited"] == 2 and stats["errors"] == 0, stats
+    assert page_problems(page) == []
+
+
 def test_the_page_sends_the_frame_size_and_pace_each_state_asks_for(page_server, launch_chromium, camera_files):
     """next_frame in the answer: a message screen asks for 320 px frames at most every 250 ms,
     and the page follows; the next state's 640 px comes back when it asks for it."""

@@ -1,7 +1,9 @@
 """The kiosk's frame API (contract: docs/frame-api.md). Thin: the work is in
 ``kiosk.services.checkin``. These routes carry no admin authority, so they are exempt from
 CSRF; while pairing is required (the default), only paired kiosks may use them
-(``kiosk/web/device_link.py``; pairing itself is ``kiosk_pairing.py``)."""
+(``kiosk/web/device_link.py``; pairing itself is ``kiosk_pairing.py``). Every request is counted
+against the request limits (``kiosk.services.throttle``): a paired kiosk's as its own, anything
+else per client address (so a flood of unpaired requests turns from 401 into 429)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from flask import current_app, g, jsonify, request, send_file, session, url_for
 
 from ...errors import InvalidInput, KioskError
 from ...extensions import csrf
-from ...services import checkin
+from ...services import checkin, devices, throttle
 from ...vision.image import BadImage, image_size
 from ...checkin.sessions import DEVICE_CLIENT_PREFIX
 from ..device_link import require_paired_kiosk
@@ -32,8 +34,13 @@ class FrameTooLarge(KioskError):
 def _require_device() -> None:
     # Names the paired device (g.kiosk_device) whenever a valid token comes along, so its events
     # carry its name; refuses (401 kiosk_not_paired) an invalid token, and no token while
-    # pairing is required.
-    require_paired_kiosk()
+    # pairing is required; then counts the request (429 rate_limited over the limit).
+    try:
+        device = require_paired_kiosk()
+    except devices.KioskNotPaired:
+        throttle.count_kiosk_request(None, request.remote_addr)
+        raise
+    throttle.count_kiosk_request(device.id if device is not None else None, request.remote_addr)
 
 
 def _frame_bytes() -> bytes:

@@ -6,7 +6,8 @@ an unpaired kiosk may call (contract: docs/frame-api.md, "Pairing").
   answer sets the device token cookie (HttpOnly, Secure) and says ``paired``.
 
 The pairing secret travels in its own HttpOnly cookie, so only the browser that shows a code can
-collect the token its approval makes; the page's script never sees either secret.
+collect the token its approval makes; the page's script never sees either secret. Both count
+against the per-address request limit (``kiosk.services.throttle``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from ...extensions import csrf
-from ...services import devices, pairing
+from ...services import devices, pairing, throttle
 from ..device_link import TOKEN_COOKIE, presented_token, set_token_cookie
 from . import api_bp
 
@@ -52,6 +53,7 @@ def _paired(device) -> dict:
 @api_bp.post("/kiosk/pairing")
 @csrf.exempt
 def kiosk_pairing_start():
+    throttle.count_kiosk_request(None, request.remote_addr)
     device = _already_paired()
     if device is not None:
         return _answer(_paired(device))
@@ -66,6 +68,7 @@ def kiosk_pairing_start():
 
 @api_bp.get("/kiosk/pairing")
 def kiosk_pairing_poll():
+    throttle.count_kiosk_request(None, request.remote_addr)
     device = _already_paired()
     if device is not None:
         return _answer(_paired(device))
