@@ -1,6 +1,6 @@
 """Synthesized arm skeletons for the gesture classifier (seeded, deterministic).
 
-There is no real X data, the YMCA rows have one performer, and "idle" in the real rows covers
+There is no real X data, the YMCA rows have one performer, and ``idle`` in the real rows covers
 only dancing, one arched arm and hands on the head. So every class is also drawn from a simple
 2-D body model, with the hard negatives an attendance kiosk sees: one arm up, pointing, arms
 down, hands on hips, hands on the head, folded arms, hands clasped in front, a hand to the face.
@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from kiosk.gesture_vocabulary import GESTURES, IDLE, Gesture
 
 Arm = tuple[np.ndarray, np.ndarray]  # (elbow, wrist) in shoulder widths
 
@@ -292,7 +294,7 @@ IDLE_RECIPES: dict[str, tuple[float, Callable]] = {
     "hands_at_chest_uncrossed": (0.07, _chest_uncrossed),
     "hand_to_face": (0.08, _one_free_arm(_arm_face)),
 }
-GESTURE_RECIPES: dict[str, Callable] = {"O": _o, "X": _x, "capture": _capture}
+GESTURE_RECIPES: dict[str, Callable] = {Gesture.O: _o, Gesture.X: _x, Gesture.CAPTURE: _capture}
 
 
 def _place(rng: np.random.Generator, a: Arm, b: Arm, tilt_deg: float = 0.0, noise: float | None = None) -> np.ndarray:
@@ -316,11 +318,11 @@ def synthesize(counts: dict[str, int], seed: int) -> tuple[np.ndarray, np.ndarra
     idle_names = list(IDLE_RECIPES)
     idle_weights = np.array([IDLE_RECIPES[n][0] for n in idle_names])
     idle_weights /= idle_weights.sum()
-    for label in ("O", "X", "capture", "idle"):
+    for label in GESTURES:
         made = 0
         while made < counts.get(label, 0):
             body = _Body(rng)
-            if label == "idle":
+            if label == IDLE:
                 kind = idle_names[int(rng.choice(len(idle_names), p=idle_weights))]
                 recipe = IDLE_RECIPES[kind][1]
             else:
@@ -335,7 +337,7 @@ def synthesize(counts: dict[str, int], seed: int) -> tuple[np.ndarray, np.ndarra
                 raise RuntimeError(f"recipe {kind} never produced a pose")
             arms.append(_place(rng, *pose))  # a recipe may add a body tilt as a third value
             labels.append(label)
-            kinds.append(kind if label != "idle" else f"idle/{kind}")
+            kinds.append(kind if label != IDLE else f"{IDLE}/{kind}")
             made += 1
     return np.asarray(arms), np.asarray(labels), np.asarray(kinds)
 
@@ -343,6 +345,6 @@ def synthesize(counts: dict[str, int], seed: int) -> tuple[np.ndarray, np.ndarra
 if __name__ == "__main__":  # a quick look: counts per recipe
     import collections
 
-    _, _, names = synthesize({"O": 200, "X": 200, "capture": 200, "idle": 800}, seed=1)
+    _, _, names = synthesize({Gesture.O: 200, Gesture.X: 200, Gesture.CAPTURE: 200, Gesture.IDLE: 800}, seed=1)
     for name, n in sorted(collections.Counter(names).items()):
         print(f"{name:32s} {n}")

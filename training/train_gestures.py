@@ -50,8 +50,8 @@ SEED = 7
 N_FOLDS = 5
 PURGE_ROWS = 10
 STEADY_MADS = 3.0
-SYNTHETIC_COUNTS = {"O": 1500, "X": 2000, "capture": 1500, "idle": 4500}
-SYNTHETIC_TEST_COUNTS = {"O": 500, "X": 500, "capture": 500, "idle": 1500}
+SYNTHETIC_COUNTS = {g.Gesture.O: 1500, g.Gesture.X: 2000, g.Gesture.CAPTURE: 1500, g.Gesture.IDLE: 4500}
+SYNTHETIC_TEST_COUNTS = {g.Gesture.O: 500, g.Gesture.X: 500, g.Gesture.CAPTURE: 500, g.Gesture.IDLE: 1500}
 REAL_FACTOR = 2.0  # a real row counts twice a synthesized one
 YMCA_ORDER = ("A", "Y", "M", "C", "dance")
 
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     transfer = evaluate_ymca(synth_only, arms, labels, np.flatnonzero(steady))
     print_ymca("Transfer check: model trained on synthesized skeletons only, all steady YMCA rows", transfer)
 
-    must = {"A": "O", "Y": "capture", "C": "idle", "dance": "idle"}
+    must = {ymca: g.YMCA_LABEL_MAP[ymca] for ymca in ("A", "Y", "C", "dance")}
     passed = all(held_steady["by_ymca_label"][k]["accuracy"] >= 0.95 for k in must)
     print(
         "\nMust show (>= 95% of steady held-out A->O, Y->capture, C/dance->idle): "

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..vision.face_learning import CheckInEvidence
-from ..vision.gestures import GesturePrediction
+from ..vision.gestures import Gesture, GesturePrediction
 from .contract import (  # noqa: F401 - the engine's vocabulary, also named from here by its users
     UNKNOWN_VOTE,
     CheckInBackend,
@@ -330,11 +330,11 @@ class CheckInMachine:
             return
         self._observe_liveness(obs)
         gesture = self._held_gesture(obs)
-        if gesture == "X":
+        if gesture == Gesture.X:
             self._enter(State.CANCELLED, now, "cancelled")
-        elif gesture == "O":
+        elif gesture == Gesture.O:
             self._enter(State.SMILING, now)
-        elif gesture == "capture":
+        elif gesture == Gesture.CAPTURE:
             # Both arms up means "yes, take the photo now": confirm and capture this frame.
             self._enter(State.SMILING, now)
             self._smile.capture_now()
@@ -344,7 +344,7 @@ class CheckInMachine:
         if not self._still_same_person(obs, now):
             return
         self._observe_liveness(obs)
-        if self._held_gesture(obs) == "capture":
+        if self._held_gesture(obs) == Gesture.CAPTURE:
             self._smile.capture_now()
         self._update_smile(obs, now)
 

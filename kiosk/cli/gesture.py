@@ -18,6 +18,7 @@ import click
 from flask import Flask, current_app
 
 from ..errors import KioskError
+from ..gesture_vocabulary import GESTURES, Gesture
 from ..services.audit import cli_actor
 from ..vision.lazy import ModelUnavailable
 from .jsonl import emit
@@ -91,8 +92,10 @@ def samples_group() -> None:
     """Gesture samples recorded at this site (for `kiosk train gesture`)."""
 
 
-@samples_group.command("add")
-@click.argument("label", type=click.Choice(["O", "X", "capture", "idle"]))
+@samples_group.command("add", help=(
+    "Record the pose in each IMAGE as a LABEL sample (one JSON line per image).\n\n\b\nLABEL, the gesture shown:\n"
+    + "\n".join(f"  {gesture.value}: {gesture.meaning}" for gesture in Gesture)))
+@click.argument("label", type=click.Choice(GESTURES))
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def add_samples(label: str, images: tuple[str, ...]) -> None:
     """Record the pose in each IMAGE as a LABEL sample (one JSON line per image)."""
@@ -135,7 +138,7 @@ def list_samples() -> None:
 
 
 @samples_group.command("clear")
-@click.option("--label", type=click.Choice(["O", "X", "capture", "idle"]), default=None, help="Only this label.")
+@click.option("--label", type=click.Choice(GESTURES), default=None, help="Only this label.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def clear_samples(label: str | None, yes: bool) -> None:
     """Delete recorded samples (the site model stays until retrained or reset)."""

@@ -20,8 +20,6 @@ from . import gesture_samples, recognition
 
 log = logging.getLogger(__name__)
 
-GESTURE_LABELS = GESTURES
-
 
 def _read_facts(read: Callable[[], Any], model: str, info: dict[str, Any]) -> Any:
     """``read()``; when the model file cannot be read, None and ``info["error"]`` says why: a
@@ -79,7 +77,7 @@ def _is_stale(info: dict[str, Any]) -> bool:
 
 def gesture_model_info() -> dict[str, Any]:
     counts = dict(db.session.execute(select(GestureSample.label, func.count()).group_by(GestureSample.label)).all())
-    info: dict[str, Any] = {"samples": {label: int(counts.get(label, 0)) for label in GESTURE_LABELS}}
+    info: dict[str, Any] = {"samples": {label: int(counts.get(label, 0)) for label in GESTURES}}
     raw = _read_facts(gesture_samples.model_info, "gesture", info)
     if isinstance(raw, dict):
         info["model"] = raw

@@ -41,12 +41,12 @@ from typing import Any
 
 import numpy as np
 
+from ..gesture_vocabulary import GESTURES, IDLE, Gesture
 from .lazy import LazyModel, ModelUnavailable
 from .pose import ARM_LANDMARKS, DEFAULT_MIN_VISIBILITY, PoseLandmarks
 from .settings import REPO_MODELS_DIR, data_dir, models_dir
 
-GESTURES: tuple[str, ...] = ("O", "X", "capture", "idle")
-IDLE = "idle"
+__all__ = ["GESTURES", "IDLE", "Gesture"]  # the vocabulary (kiosk/gesture_vocabulary.py), for vision's users
 
 #: Version of :func:`gesture_features`. A saved model records it; a model trained on other
 #: features is refused rather than fed numbers it was not trained on.
@@ -63,7 +63,7 @@ YMCA_ASPECT = 16 / 9
 #: YMCA labels -> our gestures. M (hands on the head) is idle on purpose: the wrists rest on
 #: the head, apart; reading it as O would let someone scratching their head or fixing their
 #: hair confirm an identity. O needs the hands joined *above* the head.
-YMCA_LABEL_MAP: dict[str, str] = {"A": "O", "Y": "capture", "C": IDLE, "dance": IDLE, "M": IDLE}
+YMCA_LABEL_MAP: dict[str, str] = {"A": Gesture.O.value, "Y": Gesture.CAPTURE.value, "C": IDLE, "dance": IDLE, "M": IDLE}
 
 DEFAULT_MODEL_FILENAME = "gesture_classifier.joblib"
 BASE_TRAINING_SET_FILENAME = "base_training_set.npz"

@@ -18,7 +18,7 @@
 
   function label() {
     var checked = document.querySelector('input[name="gesture-label"]:checked');
-    return checked ? checked.value : "idle";
+    return checked ? checked.value : root.dataset.idleLabel;
   }
 
   var cam = Admin.camera(video, say);

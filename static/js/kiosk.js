@@ -102,6 +102,8 @@
     reset: body.getAttribute("data-reset-url"),
     pairing: body.getAttribute("data-pairing-url")
   };
+  // The gestures' names and words on screen, from the server's one vocabulary (kiosk/gesture_vocabulary.py).
+  var gestures = JSON.parse(body.getAttribute("data-gestures") || '{"words": {}}');
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : null;
 
@@ -552,10 +554,7 @@
   }
 
   function gestureName(name) {
-    if (name === "O") return "O (yes)";
-    if (name === "X") return "X (no)";
-    if (name === "capture") return "arms up (take the photo)";
-    return name;
+    return gestures.words[name] || name;
   }
 
   // The hold the person is in the middle of (a gesture, or a smile), filling up: the ring and
@@ -563,7 +562,7 @@
   function showGesture(answer) {
     var hold = answer.hold;
     var gesture = answer.gesture;
-    var capturing = hold && hold.kind === "gesture" && hold.name === "capture";
+    var capturing = hold && hold.kind === "gesture" && hold.name === gestures.capture;
     // CONFIRMING always shows the row (the person needs to know a gesture is expected);
     // SMILING while a smile or the capture gesture is being held.
     var showRow = answer.state === "CONFIRMING" || (answer.state === "SMILING" && (capturing ||
@@ -574,8 +573,8 @@
     if (!showRow) return;
     var label;
     if (!hold) {
-      label = gesture && gesture.name !== "idle" && gesture.name ? "Seen: " + gestureName(gesture.name) :
-        "Make an O (yes) or an X (no)";
+      label = gesture && gesture.name !== gestures.idle && gesture.name ? "Seen: " + gestureName(gesture.name) :
+        gestures.prompt;
     } else if (hold.kind === "smile" && hold.name === "liveness") {
       // The photo is taken; the ring fills as the face goes from neutral to a smile (liveness).
       label = "Now a big smile!";

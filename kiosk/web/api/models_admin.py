@@ -19,7 +19,8 @@ from flask import jsonify, request
 from ...errors import InvalidInput
 from ...models import GestureSample
 from ...services import gesture_samples, training_jobs
-from ...services.model_status import GESTURE_LABELS, face_model_info, gesture_model_info
+from ...gesture_vocabulary import GESTURES
+from ...services.model_status import face_model_info, gesture_model_info
 from ..audit_actor import admin_actor
 from ..security import admin_required
 from ..server_paths import hide_server_paths
@@ -38,8 +39,8 @@ def landmarks_from_frame(data: bytes) -> Any:
 
 
 def check_label(label: object) -> str:
-    if label not in GESTURE_LABELS:
-        raise InvalidInput(f"The gesture label must be one of {', '.join(GESTURE_LABELS)}.", code="bad_label")
+    if label not in GESTURES:
+        raise InvalidInput(f"The gesture label must be one of {', '.join(GESTURES)}.", code="bad_label")
     return str(label)
 
 
