@@ -228,3 +228,34 @@ def test_removing_an_in_that_still_has_its_out_is_refused(site):
     assert caught.value.code == "out_before_in"
     db.session.rollback()
     assert not db.session.get(AttendanceEvent, morning.id).removed
+
+
+# ---------------------------------------------------------------------------- what the kiosk says
+
+
+def evening_zone() -> str:
+    """A time zone where it is about 20:00 now, so that 8 hours ago is the same local day."""
+    offset = 20 - datetime.now(timezone.utc).hour
+    offset = offset - 24 if offset > 14 else offset + 24 if offset < -12 else offset
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+def test_the_kiosk_says_in_at_what_time_and_how_long_the_day_was_at_out(site, frame):
+    from kiosk.checkin.screen import recorded_prompt
+    from kiosk.services.checkin import DatabaseBackend
+
+    class Session:  # what the backend asks of a kiosk session: a link for the welcome photo
+        def add_photo(self, event_id):
+            return f"photo-{event_id}"
+
+    site.config["KIOSK_TIMEZONE"] = evening_zone()
+    ada = factories.person("Ada")
+    factories.event(ada, datetime.now(timezone.utc) - timedelta(hours=8, minutes=12, seconds=20), IN)
+    session = Session()
+    backend = DatabaseBackend(session)
+    outcome = backend.record(ada.id, frame, 0.9, 1.0)
+    assert outcome.kind == "check_out" and not outcome.duplicate
+    assert recorded_prompt("Ada", outcome.kind, outcome.local_time, outcome.worked_today_s) == \
+        "Goodbye, Ada: 8 h 12 min today"
+    assert recorded_prompt("Ada", "check_in", "08:59", None) == "Good morning, Ada: in at 08:59"
+    assert recorded_prompt("Ada", "check_in", "13:05", None) == "Good afternoon, Ada: in at 13:05"
