@@ -19,14 +19,14 @@ Errors (nothing is written): ``InvalidInput`` ``missing_reason``, ``reason_too_l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, PunchRevision, utcnow
-from ..sitetime import site_timezone, to_local
+from ..sitetime import site_timezone, to_local, utc_bounds
 from . import audit
 from .attendance import one_recorder_at_a_time
 from .audit_actions import PUNCH_ADDED, PUNCH_CHANGED, PUNCH_REMOVED
@@ -220,3 +220,13 @@ def get_punch(event_id: int) -> AttendanceEvent:
 def revisions(event: AttendanceEvent) -> list[PunchRevision]:
     return list(db.session.scalars(select(PunchRevision).where(PunchRevision.event_id == event.id)
                                    .order_by(PunchRevision.number)))
+
+
+def removed_punches(person_id: int, start: date, end: date) -> list[tuple[AttendanceEvent, PunchRevision]]:
+    """The person's punches a correction removed in ``[start, end]`` (local days), each with the
+    revision that removed it: the timesheet lists them, struck through, with the reason."""
+    lower, upper = utc_bounds(start, end)
+    events = db.session.scalars(select(AttendanceEvent).where(
+        AttendanceEvent.person_id == person_id, AttendanceEvent.removed.is_(True),
+        AttendanceEvent.timestamp >= lower, AttendanceEvent.timestamp < upper).order_by(AttendanceEvent.timestamp))
+    return [(event, revisions(event)[-1]) for event in events]

@@ -220,3 +220,29 @@ def worked_on_working_day(person_id: int, moment: datetime) -> timedelta:
     day = working_day(book, person_id, moment)
     sheets = day_sheets(day, day, person_id=person_id, now=moment, book=book)
     return sheets[0].worked if sheets else timedelta(0)
+
+
+@dataclass
+class TodayLists:
+    """The dashboard's "Today": who came, who came late, who is expected and not in, who is still in."""
+
+    present: list[DaySheet]
+    late: list[DaySheet]
+    absent: list[DaySheet]
+    still_in: list[DaySheet]
+
+
+def today_lists(now: datetime | None = None) -> TodayLists:
+    """Today's working days; yesterday's too for those still in (a night shift not over yet)."""
+    now = now or utcnow()
+    book = load_book()
+    today = to_local(now, book.tz).date()
+    sheets = day_sheets(today - timedelta(days=1), today, now=now, book=book)
+    todays = [s for s in sheets if s.day == today]
+    by_arrival = lambda s: s.first_in.timestamp if s.first_in else s.punches[0].timestamp  # noqa: E731
+    return TodayLists(
+        present=sorted((s for s in todays if s.present), key=by_arrival),
+        late=sorted((s for s in todays if s.late), key=by_arrival),
+        absent=[s for s in todays if s.absent],
+        still_in=sorted((s for s in sheets if s.still_in), key=by_arrival),
+    )

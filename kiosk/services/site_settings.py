@@ -30,7 +30,7 @@ from ..models import SiteSetting, utcnow
 from . import audit
 from .audit_actions import SETTINGS_CHANGED
 
-MAX_GAP_MINUTES = 12 * 60
+MAX_GAP_MINUTES = 24 * 60
 
 
 def _gap(value: Any) -> float:
