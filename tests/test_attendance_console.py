@@ -137,3 +137,21 @@ def test_hours_downloads_are_the_command_lines_bytes_and_open_in_openpyxl(admin)
     assert admin.get("/admin/hours/export?report=hours&format=pdf").status_code == 400
     summary = admin.get("/admin/hours?from=2026-03-02&to=2026-03-06").get_data(as_text=True)
     assert re.search(r'data-person="Ada Lovelace">.*?class="num hours">8.25<', summary, re.S)
+
+
+def test_a_persons_own_week_replaces_the_sites_on_their_timesheet(admin):
+    ada = factories.person("Ada Lovelace")
+    factories.event(ada, datetime(2026, 3, 2, 21, 0, tzinfo=timezone.utc), IN)  # Monday 22:00 in Berlin
+    factories.event(ada, datetime(2026, 3, 3, 5, 0, tzinfo=timezone.utc), OUT)  # Tuesday 06:00
+    assert admin.post("/admin/settings/schedule", {"owner": "site", "start_0": "09:00", "end_0": "17:00"}
+                      ).status_code == 303
+    saved = admin.post("/admin/settings/schedule", {"owner": f"person:{ada.id}", "start_0": "22:00", "end_0": "06:00",
+                                                    "overnight_0": "1", "grace_0": "0", "reason": "night porter"})
+    assert saved.status_code == 303 and saved.headers["Location"].endswith(f"/admin/hours/person/{ada.id}")
+    html = admin.get(f"/admin/hours/person/{ada.id}?from=2026-03-02&to=2026-03-03").get_data(as_text=True)
+    rows = re.findall(r'<tr data-day="([^"]+)">.*?<td>([^<]*)</td>\s*<td>(.*?)</td>', html, re.S)
+    assert [(day, scheduled) for day, _, scheduled in rows] == [("2026-03-02", "22:00-06:00")]  # one night, one day
+    assert 'id="total-hours">8.00<' in html and 'value="22:00"' in html
+    entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "schedule.changed")
+                               .order_by(AuditEntry.id)).all()[-1]
+    assert entry.target_label == "Ada Lovelace" and entry.reason == "night porter"

@@ -26,7 +26,7 @@ def _page(status: int = 200):
     ), status
 
 
-def _saved(change, message: str):  # noqa: ANN001 - the change to make
+def _saved(change, message: str, back: str | None = None):  # noqa: ANN001 - the change to make
     try:
         change()
     except KioskError as err:
@@ -34,7 +34,7 @@ def _saved(change, message: str):  # noqa: ANN001 - the change to make
         flash(str(err), "error")
         return _page(err.status)
     flash(message, "success")
-    return redirect(url_for("admin.settings_page"), 303)
+    return redirect(back or url_for("admin.settings_page"), 303)
 
 
 @admin_bp.get("/settings")
@@ -78,7 +78,9 @@ def settings_schedule():
         schedules.set_week(_week_from_form(), person=person, group=group, actor=admin_actor(),
                            reason=request.form.get("reason"))
 
-    return _saved(change, "The schedule was saved.")
+    back = url_for("admin.timesheet_page", person_id=int(owner[7:])) if owner.startswith("person:") and \
+        owner[7:].isdigit() else None
+    return _saved(change, "The schedule was saved.", back)
 
 
 @admin_bp.post("/settings/holidays")

@@ -10,7 +10,7 @@ from flask import flash, redirect, render_template, request, url_for
 from ... import sitetime
 from ...errors import InvalidInput, KioskError
 from ...extensions import db
-from ...services import corrections, groups, hours, reports
+from ...services import corrections, groups, hours, reports, schedules
 from ...services import people as people_service
 from ..audit_actor import admin_actor
 from ..exports import hours_export_response
@@ -56,7 +56,8 @@ def _timesheet(person, start, end, *, status: int = 200):
     removed = corrections.removed_punches(person.id, start, end)
     return render_template("admin/timesheet.html", person=person, start=start, end=end, sheets=sheets,
                            removed=removed, total=sum((s.worked for s in sheets), timedelta(0)),
-                           groups=groups.all_groups()), status
+                           groups=groups.all_groups(), weekdays=schedules.WEEKDAYS, clock=schedules.clock,
+                           person_week=schedules.load_book([person.id]).owner_week("person", person.id)), status
 
 
 @admin_bp.get("/hours/person/<int:person_id>")
