@@ -123,3 +123,33 @@ def test_hours_and_timesheet_files_open_in_openpyxl_and_name_the_time_zone(site,
     assert grace_line["missing_outs"] == "1" and grace_line["late"] == "1"
     kinds = db.session.scalars(select(AttendanceEvent.kind).order_by(AttendanceEvent.timestamp)).all()
     assert kinds == [EventKind.check_in, EventKind.check_out, EventKind.check_in]
+
+
+def test_schedules_holidays_and_groups_on_the_command_line(site, runner):
+    def kiosk(*args):
+        return runner.invoke(args=list(args))
+
+    before = written()
+    bad = kiosk("schedule", "set", "--days", "mon", "--start", "17:00", "--end", "09:00")
+    assert bad.exit_code == 2 and "ends (09:00) before it starts (17:00)" in bad.output
+    assert kiosk("schedule", "set", "--days", "fri-mon", "--start", "09:00", "--end", "17:00").exit_code == 2
+    assert kiosk("group", "assign", "Ada Lovelace", "Nights").exit_code == 2  # no such group yet
+    assert written() == before
+    assert kiosk("group", "add", "Nights").exit_code == 0
+    assert kiosk("group", "add", "nights").exit_code == 2  # the same name, up to case
+    night = kiosk("schedule", "set", "--group", "Nights", "--days", "mon-fri", "--start", "22:00", "--end", "06:00",
+                  "--overnight", "--grace", "10", "--reason", "night team")
+    assert night.exit_code == 0, night.output
+    assert kiosk("group", "assign", "Ada Lovelace", "Nights").exit_code == 0
+    assert json.loads(kiosk("schedule", "show", "--person", "Ada Lovelace").output)["Monday"] == {
+        "start": "22:00", "end": "06:00", "overnight": True, "grace_minutes": 10}
+    assert kiosk("holiday", "add", "2026-03-04", "Founders' day").exit_code == 0
+    for when, kind in (("2026-03-02T21:58", "in"), ("2026-03-03T06:01", "out")):
+        assert add(runner, "Ada Lovelace", "--at", when, "--kind", kind, "--reason", "paper").exit_code == 0
+    report = json.loads(kiosk("report", "hours", "--from", "2026-03-02", "--to", "2026-03-04", "--group", "Nights",
+                              "--json").output)
+    # One night shift worked (8:03), Tuesday night absent, Wednesday a holiday.
+    assert report == [{"person": "Ada Lovelace", "days": 1, "hours": 8.05, "late": 0, "absent": 1}]
+    actions = db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions[-6:] == ["group.created", "schedule.changed", "person.group_changed", "holiday.added",
+                            "punch.added", "punch.added"]
