@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,7 +48,12 @@ def header(columns: tuple[Column, ...]) -> tuple[str, ...]:
 
 
 def rows(columns: tuple[Column, ...], items: Iterable[Any]) -> list[tuple]:
-    return [tuple(column.value(item) for column in columns) for item in items]
+    """The typed values of each item; text is guarded against formulas here, whatever the column."""
+    return [tuple(_guarded(column.value(item)) for column in columns) for item in items]
+
+
+def _guarded(value: Any) -> Any:
+    return safe_text(value) if isinstance(value, str) else value
 
 
 def _csv_cell(column: Column, value: object) -> str:
@@ -101,16 +107,23 @@ def to_xlsx(columns: tuple[Column, ...], table_rows: list[tuple], *, title: str)
 
 
 def _fixed_zip_stamps(data: bytes) -> bytes:
-    """The same workbook with every zip entry stamped 2000-01-01 (openpyxl stamps them with the
-    time of writing), so two exports of the same rows are the same bytes."""
+    """The same workbook with every zip entry stamped 2000-01-01 and the document's "modified"
+    time too (openpyxl stamps both with the time of writing, whatever the properties say), so two
+    exports of the same rows are the same bytes."""
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
             fixed.compress_type, fixed.external_attr = zipfile.ZIP_DEFLATED, info.external_attr
-            target.writestr(fixed, source.read(info.filename))
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = _MODIFIED.sub(rb"\g<1>2000-01-01T00:00:00Z\g<2>", content)
+            target.writestr(fixed, content)
     return out.getvalue()
+
+
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
 
 
 def read_xlsx_rows(data: bytes) -> list[tuple]:
