@@ -70,3 +70,11 @@ def test_existing_check_ins_become_in_and_out_without_losing_one(app, monkeypatc
     db.session.remove()
     upgrade()
     assert kinds() == after
+
+
+def test_the_migrated_schema_is_the_models_schema_on_both_engines(app):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), db.metadata) == []
