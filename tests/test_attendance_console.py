@@ -155,3 +155,22 @@ def test_a_persons_own_week_replaces_the_sites_on_their_timesheet(admin):
     entry = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "schedule.changed")
                                .order_by(AuditEntry.id)).all()[-1]
     assert entry.target_label == "Ada Lovelace" and entry.reason == "night porter"
+
+
+def test_the_attendance_view_and_its_export_filter_by_group(admin):
+    from kiosk.services.groups import create_group, set_person_group
+
+    kitchen = create_group("Kitchen", actor="test")
+    ada, bob = factories.person("Ada Lovelace"), factories.person("Bob Builder")
+    set_person_group(ada, kitchen, actor="test")
+    for person in (ada, bob):
+        factories.event(person, datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc), IN)
+    page = admin.get(f"/admin/attendance?from=2026-03-02&to=2026-03-02&group_id={kitchen.id}").get_data(as_text=True)
+    assert "Ada Lovelace" in page and "Bob Builder" not in page.split('id="f-person"')[1].split("</select>")[1]
+    export = admin.get(f"/admin/attendance/export?from=2026-03-02&to=2026-03-02&format=csv&group_id={kitchen.id}")
+    lines = export.data.decode("utf-8-sig").splitlines()
+    assert len(lines) == 2 and "Ada Lovelace" in lines[1] and export.headers["X-Export-Rows"] == "1"
+    assert admin.get("/admin/attendance?group_id=abc").status_code == 400
+    assert admin.get("/admin/attendance?group_id=999").status_code == 404
+    summary = admin.get(f"/admin/hours?from=2026-03-02&to=2026-03-02&group_id={kitchen.id}").get_data(as_text=True)
+    assert 'data-person="Ada Lovelace"' in summary and 'data-person="Bob Builder"' not in summary

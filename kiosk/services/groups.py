@@ -48,6 +48,16 @@ def get_group(group_id: int) -> PersonGroup:
     return group
 
 
+def parse_group_id(value: str | int | None) -> int | None:
+    """A group filter from a form or a URL: None when empty; InvalidInput or NotFound otherwise."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidInput(f"The group id {value!r} is not a number.", code="bad_group")
+    return get_group(int(text)).id
+
+
 def create_group(name: str, *, actor: audit.Actor | str | None) -> PersonGroup:
     clean = _clean(name)
     if not clean:

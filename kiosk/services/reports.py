@@ -134,8 +134,10 @@ def parse_format(value: str | None) -> str:
 # ---------------------------------------------------------------------------- queries
 
 
-def events_between(start: date, end: date, person_id: int | None = None) -> list[AttendanceEvent]:
-    """Events whose local date is within [start, end], oldest first (ties broken by id)."""
+def events_between(start: date, end: date, person_id: int | None = None, group_id: int | None = None
+                   ) -> list[AttendanceEvent]:
+    """Events whose local date is within [start, end], oldest first (ties broken by id); of one
+    person, or of the people of one group."""
     lower, upper = utc_bounds(start, end)
     query = (
         select(AttendanceEvent)
@@ -146,6 +148,8 @@ def events_between(start: date, end: date, person_id: int | None = None) -> list
     )
     if person_id is not None:
         query = query.where(AttendanceEvent.person_id == person_id)
+    if group_id is not None:
+        query = query.where(AttendanceEvent.person_id.in_(select(Person.id).where(Person.group_id == group_id)))
     return list(db.session.scalars(query))
 
 
@@ -186,11 +190,12 @@ class AttendanceDay:
         return next((e for e in self.events if e.photo_path), None)
 
 
-def attendance_days(start: date, end: date, person_id: int | None = None) -> list[AttendanceDay]:
+def attendance_days(start: date, end: date, person_id: int | None = None, group_id: int | None = None
+                    ) -> list[AttendanceDay]:
     """Per person and local day, ordered by day, then time in."""
     tz = site_timezone()
     days: dict[tuple[date, int], AttendanceDay] = {}
-    for event in events_between(start, end, person_id):
+    for event in events_between(start, end, person_id, group_id):
         local_day = event.timestamp.astimezone(tz).date()
         key = (local_day, event.person_id)
         if key not in days:
@@ -317,10 +322,10 @@ def _raw_columns(tz_name: str) -> tuple[Column, ...]:
 EXPORT_COLUMNS: tuple[str, ...] = header(_raw_columns(""))
 
 
-def export_rows(start: date, end: date, person_id: int | None = None) -> list[tuple]:
+def export_rows(start: date, end: date, person_id: int | None = None, group_id: int | None = None) -> list[tuple]:
     """The export's rows as typed values (ints, dates, times, floats, text), without the header."""
     tz = site_timezone()
-    items = [(event, event.timestamp.astimezone(tz)) for event in events_between(start, end, person_id)]
+    items = [(event, event.timestamp.astimezone(tz)) for event in events_between(start, end, person_id, group_id)]
     return table_rows(_raw_columns(tz.key), items)
 
 
@@ -340,13 +345,15 @@ class ExportFile:
     rows: int
 
 
-def export_attendance(start: date, end: date, fmt: str, person_id: int | None = None) -> ExportFile:
+def export_attendance(start: date, end: date, fmt: str, person_id: int | None = None,
+                      group_id: int | None = None) -> ExportFile:
     """The attendance export for the web download and ``kiosk export`` (same bytes for CSV)."""
     fmt = parse_format(fmt)
     check_range(start, end)
-    rows = export_rows(start, end, person_id)
+    rows = export_rows(start, end, person_id, group_id)
     data = rows_to_csv(rows) if fmt == "csv" else rows_to_xlsx(rows)
-    suffix = f"_person{person_id}" if person_id is not None else ""
+    suffix = (f"_person{person_id}" if person_id is not None else "") + \
+        (f"_group{group_id}" if group_id is not None else "")
     return ExportFile(data, f"attendance_{start}_{end}{suffix}.{fmt}", MIME_TYPES[fmt], len(rows))
 
 

@@ -10,10 +10,11 @@ from ..services.audit_actions import EXPORT_DOWNLOADED
 from .audit_actor import admin_actor
 
 
-def export_response(start, end, fmt: str, person_id: int | None) -> Response:
-    export = reports.export_attendance(start, end, fmt, person_id)
+def export_response(start, end, fmt: str, person_id: int | None, group_id: int | None = None) -> Response:
+    export = reports.export_attendance(start, end, fmt, person_id, group_id)
     audit.record_now(EXPORT_DOWNLOADED, audit.Target("export", None, export.filename), actor=admin_actor(), after={
         "from": start.isoformat(), "to": end.isoformat(), "format": fmt, "person_id": person_id, "rows": export.rows,
+        **({"group_id": group_id} if group_id is not None else {}),
     })
     return _download(export.data, export.filename, export.mimetype, export.rows)
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import flash, redirect, render_template, request, url_for
 
 from ... import sitetime
-from ...errors import InvalidInput, KioskError
+from ...errors import KioskError
 from ...extensions import db
 from ...services import corrections, groups, hours, reports, schedules
 from ...services import people as people_service
@@ -25,12 +25,7 @@ def _range():
 
 
 def _group_id() -> int | None:
-    value = request.args.get("group_id")
-    if not value:
-        return None
-    if not value.isdigit():
-        raise InvalidInput(f"The group id {value!r} is not a number.", code="bad_group")
-    return groups.get_group(int(value)).id
+    return groups.parse_group_id(request.args.get("group_id"))
 
 
 @admin_bp.get("/hours")
@@ -119,10 +114,8 @@ def punch_remove(event_id: int):
 @admin_required
 def person_group(person_id: int):
     person = people_service.get_person(person_id)
-    value = request.form.get("group_id", "")
-    group = groups.get_group(int(value)) if value.isdigit() else None
-    if value and group is None:
-        raise InvalidInput("Choose a group from the list.", code="bad_group")
+    group_id = groups.parse_group_id(request.form.get("group_id"))
+    group = groups.get_group(group_id) if group_id is not None else None
     groups.set_person_group(person, group, actor=admin_actor())
     flash(f"{person.name} is now in {group.name if group else 'no group'}.", "success")
     return _back(person.id)
