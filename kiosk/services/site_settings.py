@@ -51,13 +51,15 @@ class Rule:
     label: str
     parse: Callable[[Any], Any]  # raises ConfigError with a message for the admin
     choices: tuple = ()
+    fallback: Any = None  # when the app's config lacks the variable (a bare test config)
 
 
 RULES: dict[str, Rule] = {
     rule.key: rule
     for rule in (
         Rule("repeat_rule", "KIOSK_REPEAT_RULE", "What a visit records", repeat_rule_named, REPEAT_RULES),
-        Rule("minimum_gap_minutes", "KIOSK_DUPLICATE_WINDOW_MINUTES", "Minimum gap between punches (minutes)", _gap),
+        Rule("minimum_gap_minutes", "KIOSK_DUPLICATE_WINDOW_MINUTES", "Minimum gap between punches (minutes)", _gap,
+             fallback=30),
         Rule("rounding_minutes", "KIOSK_ROUNDING_MINUTES", "Round worked time to (minutes, 0: off)", rounding_named,
              ROUNDING_STEPS),
     )
@@ -67,7 +69,7 @@ RULES: dict[str, Rule] = {
 def default(key: str) -> Any:
     """The rule's value from the environment (the app's config)."""
     rule = RULES[key]
-    return rule.parse(current_app.config.get(rule.env, 30 if key == "minimum_gap_minutes" else None))
+    return rule.parse(current_app.config.get(rule.env, rule.fallback))
 
 
 def value(key: str) -> Any:
