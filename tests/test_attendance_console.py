@@ -174,3 +174,15 @@ def test_the_attendance_view_and_its_export_filter_by_group(admin):
     assert admin.get("/admin/attendance?group_id=999").status_code == 404
     summary = admin.get(f"/admin/hours?from=2026-03-02&to=2026-03-02&group_id={kitchen.id}").get_data(as_text=True)
     assert 'data-person="Ada Lovelace"' in summary and 'data-person="Bob Builder"' not in summary
+
+
+def test_the_people_list_shows_and_filters_by_group(admin):
+    from kiosk.services.groups import create_group, set_person_group
+
+    kitchen = create_group("Kitchen", actor="test")
+    ada, _bob = factories.person("Ada Lovelace"), factories.person("Bob Builder")
+    set_person_group(ada, kitchen, actor="test")
+    everyone = admin.get("/admin/people").get_data(as_text=True)
+    assert re.search(r"Ada Lovelace</a></td>\s*<td></td>\s*<td>Kitchen</td>", everyone) and "Bob Builder" in everyone
+    kitchen_only = admin.get(f"/admin/people?group_id={kitchen.id}").get_data(as_text=True)
+    assert "Ada Lovelace" in kitchen_only and "Bob Builder</a>" not in kitchen_only

@@ -29,6 +29,12 @@ def all_groups() -> list[PersonGroup]:
     return sorted(db.session.scalars(select(PersonGroup)), key=lambda g: g.name.lower())
 
 
+def group_of_people() -> dict[int, str]:
+    """Person id -> their group's name (people without a group are not in it)."""
+    rows = db.session.execute(select(Person.id, PersonGroup.name).join(PersonGroup, Person.group_id == PersonGroup.id))
+    return {row.id: row.name for row in rows}
+
+
 def find_group(name: str) -> PersonGroup | None:
     key = names.name_key(_clean(name)) if str(name or "").strip() else ""
     return db.session.scalar(select(PersonGroup).where(PersonGroup.name_key == key))
