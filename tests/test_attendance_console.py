@@ -186,3 +186,21 @@ def test_the_people_list_shows_and_filters_by_group(admin):
     assert re.search(r"Ada Lovelace</a></td>\s*<td></td>\s*<td>Kitchen</td>", everyone) and "Bob Builder" in everyone
     kitchen_only = admin.get(f"/admin/people?group_id={kitchen.id}").get_data(as_text=True)
     assert "Ada Lovelace" in kitchen_only and "Bob Builder</a>" not in kitchen_only
+
+
+def test_the_json_api_gives_the_hours_and_filters_by_group(admin):
+    from kiosk.services.groups import create_group, set_person_group
+
+    kitchen = create_group("Kitchen", actor="test")
+    ada, bob = factories.person("Ada Lovelace"), factories.person("Bob Builder")
+    set_person_group(ada, kitchen, actor="test")
+    for person in (ada, bob):
+        factories.event(person, datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc), IN)
+        factories.event(person, datetime(2026, 3, 2, 12, 30, tzinfo=timezone.utc), OUT)
+    body = admin.get(f"/api/v1/attendance/hours?from=2026-03-02&to=2026-03-02&group_id={kitchen.id}").get_json()
+    assert body["timezone"] == "Europe/Berlin"
+    assert body["people"] == [{"person": "Ada Lovelace", "days": 1, "hours": 4.5, "late": 0, "absent": 0,
+                               "group": "Kitchen", "overtime_hours": 0.0, "early_leaves": 0, "missing_outs": 0}]
+    events = admin.get(f"/api/v1/attendance?from=2026-03-02&to=2026-03-02&group_id={kitchen.id}").get_json()
+    assert {e["person"] for e in events["events"]} == {"Ada Lovelace"}
+    assert admin.get("/api/v1/attendance/hours?group_id=x").status_code == 400
