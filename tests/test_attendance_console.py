@@ -204,3 +204,16 @@ def test_the_json_api_gives_the_hours_and_filters_by_group(admin):
     events = admin.get(f"/api/v1/attendance?from=2026-03-02&to=2026-03-02&group_id={kitchen.id}").get_json()
     assert {e["person"] for e in events["events"]} == {"Ada Lovelace"}
     assert admin.get("/api/v1/attendance/hours?group_id=x").status_code == 400
+
+
+def test_changing_only_the_kind_on_the_form_keeps_the_punchs_seconds(admin):
+    ada = factories.person("Ada Lovelace")
+    factories.event(ada, datetime(2026, 3, 2, 8, 0, 37, tzinfo=timezone.utc), IN)
+    second = factories.event(ada, datetime(2026, 3, 2, 16, 0, 10, tzinfo=timezone.utc), IN)  # was the out
+    same = admin.post(f"/admin/punches/{second.id}/change", {"at": "2026-03-02T17:00", "kind": "in", "reason": "x"})
+    assert same.status_code == 400 and "nothing to change" in same.get_data(as_text=True)
+    assert admin.post(f"/admin/punches/{second.id}/change",
+                      {"at": "2026-03-02T17:00", "kind": "out", "reason": "pressed the wrong way"}).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(AttendanceEvent, second.id).kind is OUT
+    assert db.session.get(AttendanceEvent, second.id).timestamp == datetime(2026, 3, 2, 16, 0, 10, tzinfo=timezone.utc)

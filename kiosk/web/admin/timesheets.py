@@ -97,9 +97,16 @@ def punch_add(person_id: int):
 def punch_change(event_id: int):
     event = corrections.get_punch(event_id)
     form = request.form
-    return _corrected(event.person, lambda: corrections.change_punch(
-        event, at=corrections.parse_local_time(form.get("at")), kind=corrections.parse_kind(form.get("kind")),
-        reason=form.get("reason"), actor=admin_actor()))
+
+    def change():
+        at = corrections.parse_local_time(form.get("at"))
+        # The form shows minutes: the same minute is the punch's own time (its seconds kept).
+        if at == sitetime.to_local(event.timestamp).replace(second=0, microsecond=0):
+            at = event.timestamp
+        corrections.change_punch(event, at=at, kind=corrections.parse_kind(form.get("kind")),
+                                 reason=form.get("reason"), actor=admin_actor())
+
+    return _corrected(event.person, change)
 
 
 @admin_bp.post("/punches/<int:event_id>/remove")
