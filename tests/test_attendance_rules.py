@@ -259,3 +259,19 @@ def test_the_kiosk_says_in_at_what_time_and_how_long_the_day_was_at_out(site, fr
         "Goodbye, Ada: 8 h 12 min today"
     assert recorded_prompt("Ada", "check_in", "08:59", None) == "Good morning, Ada: in at 08:59"
     assert recorded_prompt("Ada", "check_in", "13:05", None) == "Good afternoon, Ada: in at 13:05"
+
+
+def test_deleting_a_person_takes_their_punches_revisions_and_own_week_with_them(site):
+    from kiosk.models import WorkSchedule
+    from kiosk.services.people import delete_person
+
+    ada, bob = factories.person("Ada"), factories.person("Bob")
+    schedules.set_week(week("09:00", "17:00"), person=ada, actor="test")
+    schedules.set_week(week("08:00", "16:00"), person=bob, actor="test")
+    morning = punch(ada, "2026-03-02T09:00", IN)
+    corrections.change_punch(morning, at=at("2026-03-02T08:45"), reason="early", actor="admin")
+    corrections.add_punch(ada, at("2026-03-02T17:00"), OUT, reason="forgot", actor="admin")
+    delete_person(ada, actor="admin")
+    assert db.session.scalar(select(func.count()).select_from(AttendanceEvent)) == 0
+    assert db.session.scalar(select(func.count()).select_from(PunchRevision)) == 0
+    assert db.session.scalars(select(WorkSchedule.person_id)).all() == [bob.id] * 5
