@@ -127,9 +127,11 @@ def hours_command(start_text: str, end_text: str, group_name: str | None, as_jso
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=2))
         return
-    click.echo(f"{'person':<28} {'days':>4} {'hours':>7} {'overtime':>8} {'late':>4} {'absent':>6}  ({site_timezone().key})")
+    click.echo(f"{'person':<28} {'days':>4} {'hours':>7} {'overtime':>8} {'late':>4} {'absent':>6}"
+               f"  ({site_timezone().key})")
     for s in summaries:
-        click.echo(f"{s.person[:28]:<28} {s.days:>4} {s.hours:>7.2f} {s.overtime_hours:>8.2f} {s.late:>4} {s.absent:>6}")
+        click.echo(f"{s.person[:28]:<28} {s.days:>4} {s.hours:>7.2f} {s.overtime_hours:>8.2f} {s.late:>4}"
+                   f" {s.absent:>6}")
 
 
 @report_group.command("timesheet")

@@ -34,7 +34,8 @@ Routes (GET unless marked POST), by the module they are in:
                 timesheet per working day; POST ``.../punches`` (add), POST ``/admin/punches/<eid>/change``,
                 ``/remove``: corrections, always with a reason; POST ``.../group``: the person's group
 ``settings``    ``/admin/settings``: the attendance rules, weekly schedules, holidays, groups (POST
-                ``/rules``, ``/schedule``, ``/holidays``, ``/holidays/<id>/delete``, ``/groups``, ``/groups/<id>/delete``)
+                ``/rules``, ``/schedule``, ``/holidays``, ``/holidays/<id>/delete``, ``/groups``,
+                ``/groups/<id>/delete``)
 ``training``    ``/admin/models`` , POST ``/admin/models/<kind>/train``: model facts, background retraining
 ``gestures``    ``/admin/models/gestures``: record gesture samples with the webcam
 ``spoofs``      ``/admin/spoofs``: check-ins that failed liveness, approve or dismiss (docs/liveness.md)
