@@ -275,3 +275,16 @@ def test_deleting_a_person_takes_their_punches_revisions_and_own_week_with_them(
     assert db.session.scalar(select(func.count()).select_from(AttendanceEvent)) == 0
     assert db.session.scalar(select(func.count()).select_from(PunchRevision)) == 0
     assert db.session.scalars(select(WorkSchedule.person_id)).all() == [bob.id] * 5
+
+
+def test_a_removed_punch_cannot_be_removed_or_changed_again(site):
+    ada = factories.person("Ada")
+    lone = punch(ada, "2026-03-02T09:00", IN)
+    corrections.remove_punch(lone, reason="test badge", actor="admin")
+    for again in (lambda: corrections.remove_punch(lone, reason="again", actor="admin"),
+                  lambda: corrections.change_punch(lone, at=at("2026-03-02T09:30"), reason="again", actor="admin")):
+        with pytest.raises(Conflict) as caught:
+            again()
+        assert caught.value.code == "punch_removed"
+        db.session.rollback()
+    assert revisions_of(lone) == [(0, IN, False, None), (1, IN, True, "test badge")]

@@ -149,9 +149,10 @@ def apply_correction(action: str, person: Person, event: AttendanceEvent | None,
     reason = _reason(reason)
     if at.tzinfo is None:
         raise InvalidInput("The time must say its time zone.", code="bad_time", field="at")
-    if event is not None and event.removed:
-        raise Conflict("This punch was removed already.", code="punch_removed")
     with one_recorder_at_a_time(person.id):
+        # Under the person's lock, read afresh: another admin may have just removed it.
+        if event is not None and event.removed:
+            raise Conflict("This punch was removed already.", code="punch_removed")
         if at > utcnow():
             raise InvalidInput(f"{to_local(at).strftime('%Y-%m-%d %H:%M')} is in the future: a punch records what "
                                "happened.", code="punch_in_future", field="at")
