@@ -347,8 +347,8 @@ def run(check_in_count: int = 3, keep: bool = False, scratch: Path | None = None
     home = root / "home"
     (home / "tmp").mkdir(parents=True)
     env = {**os.environ, "HOME": str(home), "TMPDIR": str(home / "tmp"), "TF_CPP_MIN_LOG_LEVEL": "2",
-           # Every loop of the camera is a new check-in, not "already checked in".
-           "KIOSK_DUPLICATE_WINDOW_MINUTES": "0"}
+           # Every loop of the camera is a new check-in, not "already checked in" (nor an "out").
+           "KIOSK_DUPLICATE_WINDOW_MINUTES": "0", "KIOSK_REPEAT_RULE": "ignore"}
     env.pop("KIOSK_DATABASE_URL", None)
     if code != REPO:  # another checkout's code with this checkout's virtualenv
         env.update(PYTHONPATH=str(code), KIOSK_BIN=str(REPO / ".venv" / "bin"))

@@ -17,7 +17,9 @@ from .sitetime import zone_named
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # What a visit outside the duplicate window records (kiosk/services/attendance.py).
-REPEAT_RULES = ("ignore", "check_out", "daily")
+REPEAT_RULES = ("in_out", "ignore", "check_out", "daily")
+# What worked hours may be rounded to (minutes; 0: not rounded), kiosk/services/hours.py.
+ROUNDING_STEPS = (0, 1, 5, 6, 10, 15, 30)
 
 
 class ConfigError(ValueError):
@@ -25,10 +27,21 @@ class ConfigError(ValueError):
 
 
 def repeat_rule_named(value: str | None) -> str:
-    rule = (value or "ignore").strip().lower()
+    rule = (value or "in_out").strip().lower()
     if rule not in REPEAT_RULES:
         raise ConfigError(f"KIOSK_REPEAT_RULE must be one of {', '.join(REPEAT_RULES)}, not {value!r}.")
     return rule
+
+
+def rounding_named(value: Any) -> int:
+    try:
+        step = int(str(value if value not in (None, "") else 0).strip())
+    except ValueError:
+        step = -1
+    if step not in ROUNDING_STEPS:
+        raise ConfigError(f"KIOSK_ROUNDING_MINUTES must be one of {', '.join(map(str, ROUNDING_STEPS))} "
+                          f"(0: hours are not rounded), not {value!r}.")
+    return step
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:
@@ -40,6 +53,7 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     repeat_rule_named(settings.get("KIOSK_REPEAT_RULE"))
+    rounding_named(settings.get("KIOSK_ROUNDING_MINUTES", 0))
     if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
         raise ConfigError("KIOSK_LEARN_MAX_PER_PERSON must be 0 (keep no learned samples) or more.")
     check_rate_limits(settings)
@@ -194,7 +208,10 @@ class Config:
         # "ignore": a second check-in inside the window is reported, nothing recorded;
         # "check_out": it is recorded as a check-out; "daily": the first event of the local
         # day is the check-in, later ones check-outs (kiosk/services/attendance.py).
-        self.KIOSK_REPEAT_RULE = os.environ.get("KIOSK_REPEAT_RULE", "ignore")
+        # "in_out" (default): the first visit of a working day is "in", the next one after the
+        # window "out", and so on (breaks).
+        self.KIOSK_REPEAT_RULE = os.environ.get("KIOSK_REPEAT_RULE", "in_out")
+        self.KIOSK_ROUNDING_MINUTES = os.environ.get("KIOSK_ROUNDING_MINUTES", "0")
         self.KIOSK_PHOTO_RETENTION_DAYS = _env_int("KIOSK_PHOTO_RETENTION_DAYS", 0)  # 0 = keep
         # What a check-in that fails liveness becomes (kiosk.checkin.liveness): "review" (default:
         # kept for an administrator to approve, the kiosk says so), "refuse" (the kiosk asks the

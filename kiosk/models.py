@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .extensions import db
@@ -78,8 +79,15 @@ class UTCDateTime(TypeDecorator):
 
 
 class EventKind(str, enum.Enum):
+    """A punch: ``check_in`` is "in", ``check_out`` is "out" (the words the screens and the
+    ``--kind in|out`` option use)."""
+
     check_in = "check_in"
     check_out = "check_out"
+
+    @property
+    def word(self) -> str:
+        return "in" if self is EventKind.check_in else "out"
 
 
 class Person(db.Model):
@@ -93,6 +101,9 @@ class Person(db.Model):
     external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # The person's group or department (kiosk.timekeeping_models.PersonGroup): filters, and the
+    # group's weekly schedule when the person has none of their own.
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("person_group.id", ondelete="SET NULL"), index=True)
 
     samples: Mapped[list[FaceSample]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
@@ -188,8 +199,16 @@ class AttendanceEvent(db.Model):
     memo: Mapped[str | None] = mapped_column(String(200))
     happy_score: Mapped[float | None] = mapped_column(Float)
     identification_score: Mapped[float | None] = mapped_column(Float)
+    # kiosk: recorded at a kiosk; manual: added by an administrator (kiosk.services.corrections).
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="kiosk", server_default="kiosk")
+    # A correction removed this punch: it stays for the record (and its revisions say why) but
+    # counts nowhere. Its time and kind are the latest revision's; revision 0 is as first recorded.
+    removed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=sa_false())
 
     person: Mapped[Person] = relationship(back_populates="events")
+    revisions: Mapped[list[PunchRevision]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", passive_deletes=True, order_by="PunchRevision.number"
+    )
 
     __table_args__ = (
         CheckConstraint("happy_score IS NULL OR (happy_score >= 0 AND happy_score <= 1)", name="happy_range"),
@@ -415,3 +434,14 @@ def _append_only_triggers(target, connection, **_kw) -> None:  # noqa: ANN001 - 
 from sqlalchemy import event as _sa_event  # noqa: E402
 
 _sa_event.listen(AuditEntry.__table__, "after_create", _append_only_triggers)
+
+
+# The time-keeping tables (groups, schedules, holidays, site settings, punch revisions) live in
+# their own module; importing them here puts them in the one metadata the migrations compare.
+from .timekeeping_models import (  # noqa: E402,F401
+    PersonGroup,
+    PunchRevision,
+    SiteHoliday,
+    SiteSetting,
+    WorkSchedule,
+)

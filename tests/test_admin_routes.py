@@ -395,8 +395,10 @@ def test_export_downloads(admin, seoul_day):
     import io
 
     rows = list(csv.reader(io.StringIO(csv_response.data.decode("utf-8-sig"))))
-    assert rows[0][:4] == ["event_id", "date", "time", "person"] and len(rows) == 4
-    assert rows[2][9] == "Ada Lovelace\n2025-03-03 09:02"  # the default memo has two lines
+    assert rows[0][:5] == ["event_id", "date", "time", "time_zone", "person"] and len(rows) == 4
+    second = dict(zip(rows[0], rows[2]))
+    assert second["memo"] == "Ada Lovelace\n2025-03-03 09:02"  # the default memo has two lines
+    assert second["time_zone"] == "Asia/Seoul"
     xlsx = admin.get("/api/v1/attendance/export?from=2025-03-03&to=2025-03-03&format=xlsx")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
     from kiosk.services.reports import read_xlsx_rows

@@ -47,7 +47,7 @@ def test_a_bad_time_zone_refuses_to_start_with_a_clear_message(monkeypatch, tmp_
 
 def test_a_bad_repeat_rule_refuses_to_start_with_a_clear_message(monkeypatch, tmp_path):
     monkeypatch.setenv("KIOSK_REPEAT_RULE", "sometimes")
-    with pytest.raises(ConfigError, match="KIOSK_REPEAT_RULE must be one of ignore, check_out, daily, not 'sometimes'"):
+    with pytest.raises(ConfigError, match="KIOSK_REPEAT_RULE must be one of in_out, ignore, check_out, daily, not 'sometimes'"):
         Config(tmp_path)
     monkeypatch.setenv("KIOSK_REPEAT_RULE", " Daily ")
     assert Config(tmp_path).KIOSK_REPEAT_RULE == " Daily "  # read as daily: spaces and case do not matter
@@ -148,3 +148,9 @@ def test_security_headers_without_nginx(client):
     for name, value in HEADERS.items():
         assert re.search(rf'add_header {name} "{re.escape(value)}" always;', nginx), name
         assert f"proxy_hide_header {name};" in nginx, name
+
+
+def test_a_rounding_step_payroll_does_not_use_refuses_to_start(monkeypatch, tmp_path):
+    monkeypatch.setenv("KIOSK_ROUNDING_MINUTES", "7")
+    with pytest.raises(ConfigError, match="KIOSK_ROUNDING_MINUTES must be one of 0, 1, 5, 6, 10, 15, 30"):
+        Config(tmp_path)

@@ -152,7 +152,7 @@ def test_csv_export_columns_quoting_and_formula_guard(seoul, make_person):
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert tuple(rows[0]) == reports.EXPORT_COLUMNS
     first = dict(zip(rows[0], rows[1]))
-    assert first["date"] == "2025-03-03" and first["time"] == "09:00:05"
+    assert first["date"] == "2025-03-03" and first["time"] == "09:00:05" and first["time_zone"] == "Asia/Seoul"
     assert first["timestamp_utc"] == "2025-03-03T00:00:05Z"
     assert first["person"] == "'=HYPERLINK(\"http://evil\")"
     assert first["external_id"] == "'+1"
@@ -172,8 +172,9 @@ def test_xlsx_export_has_typed_cells_and_no_formulas(seoul, make_person):
     assert export.filename == "attendance_2025-03-03_2025-03-03.xlsx"
     sheet = load_workbook(io.BytesIO(export.data)).active
     assert [c.value for c in sheet[1]] == list(reports.EXPORT_COLUMNS)
-    row = [c for c in sheet[2]]
-    assert row[3].value == "'=1+1" and row[3].data_type == "s"
-    assert row[1].value.date() == date(2025, 3, 3)
-    assert row[2].value == time(9, 0)
-    assert row[8].value == 0.5
+    row = dict(zip(reports.EXPORT_COLUMNS, sheet[2]))
+    assert row["person"].value == "'=1+1" and row["person"].data_type == "s"
+    assert row["date"].value.date() == date(2025, 3, 3) and row["date"].number_format == "yyyy-mm-dd"
+    assert row["time"].value == time(9, 0) and row["time"].number_format == "hh:mm:ss"
+    assert row["time_zone"].value == "Asia/Seoul"  # every export names the site's time zone
+    assert row["happy_score"].value == 0.5 and row["happy_score"].number_format == "0.0000"

@@ -131,6 +131,8 @@ class RecordOutcome:
     timestamp: datetime
     photo_token: str | None
     duplicate: bool = False
+    local_time: str | None = None  # "08:59" on the site's clock, for the screen
+    worked_today_s: float | None = None  # a recorded "out": the person's worked time this working day
 
 
 class CheckInBackend(Protocol):

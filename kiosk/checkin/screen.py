@@ -20,6 +20,37 @@ PROMPTS = {
 }
 
 
+# What the kiosk says once it has recorded a punch: plain English, kept together so that they are
+# translated in one place. ``{greeting}`` is one of GREETINGS by the local hour.
+RECORDED_PROMPTS = {
+    "in": "{greeting}, {name}: in at {time}",
+    "out": "Goodbye, {name}: {worked} today",
+    "worked": "{hours} h {minutes} min",
+    "in_untimed": "Welcome, {name}!",
+    "out_untimed": "Goodbye, {name}!",
+}
+GREETINGS = ((12, "Good morning"), (18, "Good afternoon"), (24, "Good evening"))
+
+
+def worked_words(seconds: float) -> str:
+    """``8 h 12 min``: worked time as the kiosk says it (whole minutes, rounded down)."""
+    minutes = int(max(0.0, seconds) // 60)
+    return RECORDED_PROMPTS["worked"].format(hours=minutes // 60, minutes=minutes % 60)
+
+
+def recorded_prompt(name: str, kind: str, local_time: str | None, worked_today_s: float | None) -> str:
+    """What the kiosk says it recorded: "Good morning, Ada: in at 08:59" / "Goodbye, Ada: 8 h 12 min today"."""
+    if kind == "check_out":
+        if worked_today_s is None:
+            return RECORDED_PROMPTS["out_untimed"].format(name=name)
+        return RECORDED_PROMPTS["out"].format(name=name, worked=worked_words(worked_today_s))
+    if local_time is None:
+        return RECORDED_PROMPTS["in_untimed"].format(name=name)
+    hour = int(local_time.split(":", 1)[0])
+    greeting = next(words for until, words in GREETINGS if hour < until)
+    return RECORDED_PROMPTS["in"].format(greeting=greeting, name=name, time=local_time)
+
+
 def prompt(self: CheckInMachine) -> str:
     name = self.person_name or ""
     if self.state == State.IDLE:
@@ -50,9 +81,9 @@ def prompt(self: CheckInMachine) -> str:
             return f"{name}, you have already {done}."
         if outcome and outcome.kind == "needs_review":
             return f"Thanks, {name}. An administrator will confirm this check-in."
-        if outcome and outcome.kind == "check_out":
-            return f"Goodbye, {name}!"
-        return f"Welcome, {name}!"
+        if outcome is None:
+            return RECORDED_PROMPTS["in_untimed"].format(name=name)
+        return recorded_prompt(name, outcome.kind, outcome.local_time, outcome.worked_today_s)
     return ""
 
 def current_hold(self: CheckInMachine) -> dict | None:

@@ -10,10 +10,14 @@ Consistency between the database and the photo files (the rule of this module):
   first, the files removed after; a failure leaves an orphan file (logged by count), never a
   dangling row.
 
-Duplicate window (``KIOSK_DUPLICATE_WINDOW_MINUTES``, ``KIOSK_REPEAT_RULE``): when the same person
-already has an event within the window before ``now``,
+Repeat rule and minimum gap (the site's Settings page, defaults ``KIOSK_REPEAT_RULE`` and
+``KIOSK_DUPLICATE_WINDOW_MINUTES``: kiosk.services.site_settings): a visit within the gap after the
+person's last punch records nothing (``duplicate=True``, the earlier punch); otherwise
 
-* ``ignore`` (default): nothing is recorded; the result has ``duplicate=True`` and the earlier event;
+* ``in_out`` (default): the first punch of the person's working day (kiosk.services.workday: it
+  follows their schedule, so a night shift's "out" after midnight belongs to the night before) is
+  "in", then "out", "in" (back from a break), ... A missing "out" is never guessed;
+* ``ignore``: every visit outside the window is a check-in;
 * ``check_out``: a check-out is recorded if that earlier event was a check-in; if it was already
   a check-out, it is a duplicate of that check-out;
 * ``daily``: the person's first event of the local day (site time zone) is a check-in and every
@@ -21,8 +25,8 @@ already has an event within the window before ``now``,
   a duplicate of the earlier one, whichever its kind. For sites where people pass the kiosk when
   they arrive and when they leave, not in between.
 
-Settings read here (with defaults): KIOSK_ID, KIOSK_TIMEZONE (via kiosk.sitetime), KIOSK_DUPLICATE_WINDOW_MINUTES,
-KIOSK_REPEAT_RULE, KIOSK_PHOTO_RETENTION_DAYS, KIOSK_MEMO_FONT (via photos).
+Settings read here (with defaults): KIOSK_ID, KIOSK_TIMEZONE (via kiosk.sitetime), the repeat rule and
+minimum gap (via site_settings), KIOSK_PHOTO_RETENTION_DAYS, KIOSK_MEMO_FONT (via photos).
 """
 
 from __future__ import annotations
@@ -38,13 +42,15 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import func, select
 
-from ..config import ConfigError, repeat_rule_named
+from ..config import ConfigError
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, utcnow
 from ..sitetime import day_start, to_local
-from . import audit, database, photos
+from . import audit, database, photos, site_settings
 from .audit_actions import ATTENDANCE_DELETED
+from .schedules import load_book
+from .workday import punches_of_day, working_day
 from .site_lock import site_lock
 
 # Retention and orphan clean-up live with the files (kiosk.services.photos); re-exported here
@@ -56,7 +62,7 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def _one_recorder_at_a_time(person_id: int) -> Iterator[None]:
+def one_recorder_at_a_time(person_id: int) -> Iterator[None]:
     """Only one check-in of a person is decided and recorded at a time on this site.
 
     Two kiosks (served by two gunicorn workers, two app hosts, or a worker and a script) must not
@@ -132,10 +138,10 @@ def _score(value: float | None, name: str, *, unit_range: bool = True) -> float 
 
 
 def _repeat_rule() -> str:
-    """Checked at start-up (``kiosk.config``); a rule changed afterwards that is unknown is refused
-    loudly rather than guessed."""
+    """The site's rule (its Settings page, else ``KIOSK_REPEAT_RULE``, checked at start-up); a rule
+    changed afterwards that is unknown is refused loudly rather than guessed."""
     try:
-        return repeat_rule_named(current_app.config.get("KIOSK_REPEAT_RULE"))
+        return site_settings.value("repeat_rule")
     except ConfigError as err:
         raise KioskError(str(err), code="bad_config", status=500) from err
 
@@ -147,7 +153,7 @@ def latest_event_within(person_id: int, now: datetime, minutes: float) -> Attend
     since = now - timedelta(minutes=minutes)
     return db.session.scalar(
         select(AttendanceEvent)
-        .where(AttendanceEvent.person_id == person_id)
+        .where(AttendanceEvent.person_id == person_id, AttendanceEvent.removed.is_(False))
         .where(AttendanceEvent.timestamp >= since, AttendanceEvent.timestamp <= now)
         .order_by(AttendanceEvent.timestamp.desc(), AttendanceEvent.id.desc())
         .limit(1)
@@ -159,7 +165,7 @@ def _earlier_today(person_id: int, now: datetime) -> bool:
     midnight = day_start(now)
     return db.session.scalar(
         select(AttendanceEvent.id)
-        .where(AttendanceEvent.person_id == person_id)
+        .where(AttendanceEvent.person_id == person_id, AttendanceEvent.removed.is_(False))
         .where(AttendanceEvent.timestamp >= midnight, AttendanceEvent.timestamp <= now)
         .limit(1)
     ) is not None
@@ -167,9 +173,13 @@ def _earlier_today(person_id: int, now: datetime) -> bool:
 
 def _repeat_decision(person_id: int, now: datetime) -> tuple[AttendanceEvent | None, EventKind]:
     """(earlier event if this is a duplicate else None, the kind to record otherwise)."""
-    window = float(current_app.config.get("KIOSK_DUPLICATE_WINDOW_MINUTES", 30) or 0)
+    window = float(site_settings.value("minimum_gap_minutes") or 0)
     rule = _repeat_rule()
     earlier = latest_event_within(person_id, now, window)
+    if rule == "in_out":
+        if earlier is not None:
+            return earlier, earlier.kind
+        return None, _next_kind_of_working_day(person_id, now)
     if rule == "daily":
         if earlier is not None:
             return earlier, earlier.kind
@@ -179,6 +189,16 @@ def _repeat_decision(person_id: int, now: datetime) -> tuple[AttendanceEvent | N
     if rule == "check_out" and earlier.kind is EventKind.check_in:
         return None, EventKind.check_out
     return earlier, earlier.kind
+
+
+def _next_kind_of_working_day(person_id: int, now: datetime) -> EventKind:
+    """``in_out``: "out" when the person's last punch of this working day is an "in", else "in"
+    (the first of the day, or back from a break). A forgotten "out" yesterday is not guessed:
+    today starts with "in" and yesterday stays flagged."""
+    book = load_book([person_id])
+    day = working_day(book, person_id, now)
+    earlier = [p for p in punches_of_day(book, person_id, day) if p.timestamp <= now]
+    return EventKind.check_out if earlier and earlier[-1].kind is EventKind.check_in else EventKind.check_in
 
 
 def recent_repeat(person_id: int, now: datetime | None = None) -> AttendanceEvent | None:
@@ -235,7 +255,7 @@ def record_check_in(
                 return CheckInResult(committed, False, committed.kind, to_local(committed.timestamp))
             photos.remove_files(uncertain)
             uncertain.clear()
-        with _one_recorder_at_a_time(person_id):
+        with one_recorder_at_a_time(person_id):
             at = now or _time_under_the_lock()
             earlier, kind = _repeat_decision(person_id, at)
             if earlier is not None:

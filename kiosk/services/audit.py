@@ -96,6 +96,11 @@ def _actor(actor: Actor | str | None) -> Actor:
     return actor if isinstance(actor, Actor) else Actor(str(actor))
 
 
+def actor_name(actor: Actor | str | None) -> str:
+    """The name an entry would record for ``actor`` (for rows that keep who changed them)."""
+    return _actor(actor).name[:96]
+
+
 def _check_no_biometrics(value: Any, where: str) -> None:
     if isinstance(value, (bytes, bytearray, memoryview)):
         raise ValueError(f"audit {where}: bytes are never logged")

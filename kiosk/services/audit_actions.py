@@ -25,6 +25,17 @@ IMPORT_DISCARDED = "import.discarded"
 # Attendance
 ATTENDANCE_MEMO_CHANGED = "attendance.memo_changed"
 ATTENDANCE_DELETED = "attendance.deleted"
+# Punch corrections (kiosk.services.corrections): each is a new revision of the punch
+PUNCH_ADDED = "punch.added"
+PUNCH_CHANGED = "punch.changed"
+PUNCH_REMOVED = "punch.removed"
+# Groups, schedules and holidays
+GROUP_CREATED = "group.created"
+GROUP_DELETED = "group.deleted"
+PERSON_GROUP_CHANGED = "person.group_changed"
+SCHEDULE_CHANGED = "schedule.changed"
+HOLIDAY_ADDED = "holiday.added"
+HOLIDAY_REMOVED = "holiday.removed"
 EXPORT_DOWNLOADED = "export.downloaded"
 RETENTION_PURGED = "retention.purged"
 # Kiosk devices
@@ -37,7 +48,7 @@ DEVICE_REMOVED = "device.removed"
 # Suspected spoofs
 SPOOF_APPROVED = "spoof.approved"
 SPOOF_DISMISSED = "spoof.dismissed"
-# Site settings (the settings page of issue 22 records here)
+# Site settings (the console's Settings page)
 SETTINGS_CHANGED = "settings.changed"
 # Admin accounts
 ADMIN_CREATED = "admin.created"

@@ -42,7 +42,7 @@ from ..sitetime import to_local
 from ..vision.faces import Face
 from ..vision.image import BadImage, decode_image
 from ..vision.liveness import passive_liveness
-from . import learning, recognition, spoofs
+from . import hours, learning, recognition, spoofs
 from .readiness import Warming, readiness
 from .gesture_samples import sync_site_model
 
@@ -133,7 +133,13 @@ class DatabaseBackend:
         if not result.duplicate and event is not None and event.photo_path and session is not None:
             token = session.add_photo(event.id)
         kind = event.kind.value if event is not None else "check_in"
-        return RecordOutcome(kind=kind, timestamp=event.timestamp, photo_token=token, duplicate=result.duplicate)
+        worked = None
+        if kind == "check_out" and not result.duplicate:
+            worked = database.retry_on_disconnect(
+                lambda: hours.worked_on_working_day(person_id, event.timestamp), "adding up today's hours"
+            ).total_seconds()
+        return RecordOutcome(kind=kind, timestamp=event.timestamp, photo_token=token, duplicate=result.duplicate,
+                             local_time=result.checked_in_at, worked_today_s=worked)
 
 
     def record_suspect(

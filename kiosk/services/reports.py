@@ -5,16 +5,14 @@ name such as ``Asia/Seoul``). A "day" is a calendar day *in the site's time zone
 check-in at 00:30 local time belongs to that day even though it is the previous day in
 UTC; date filters are converted to UTC bounds with :mod:`zoneinfo` (DST-safe).
 
-Exports (the web's CSV/XLSX downloads and ``kiosk export``) are built by the same
-functions here, so they have the same columns and, for CSV, the same bytes:
+The raw export (the web's CSV/XLSX downloads and ``kiosk export``) is built by the same
+functions here, so both give the same bytes. Its columns are one table (``_raw_columns``, see
+kiosk.services.report_table for the file rules):
 
-``EXPORT_COLUMNS`` = event_id, date, time, person, external_id, kind, kiosk_id,
-identification_score, happy_score, memo, timestamp_utc — one row per attendance event,
-ordered by time then id; date and time are local, ``timestamp_utc`` is ISO 8601 with ``Z``.
-
-CSV is UTF-8 with a byte-order mark (Excel otherwise mangles non-Latin names) and CRLF line
-ends (RFC 4180). Text that a spreadsheet would run as a formula (starting with = + - @ or a
-tab/CR) is prefixed with an apostrophe in both formats: names and memos are typed by people.
+``EXPORT_COLUMNS`` = event_id, date, time, time_zone, person, external_id, kind, source,
+kiosk_id, identification_score, happy_score, memo, timestamp_utc — one row per punch that counts
+(a punch a correction removed is left out), ordered by time then id; date and time are local in
+``time_zone`` (the site's), ``timestamp_utc`` is ISO 8601 with ``Z``.
 
 Errors: :class:`kiosk.errors.InvalidInput` for bad dates, ranges, months or formats;
 :class:`kiosk.errors.NotFound` for an unknown person.
@@ -22,8 +20,6 @@ Errors: :class:`kiosk.errors.InvalidInput` for bad dates, ranges, months or form
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import statistics
 from dataclasses import dataclass, field
@@ -37,22 +33,11 @@ from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, is_row_id
 from ..sitetime import local_today, site_timezone, to_local, utc_bounds
+from .report_table import Column, header, read_xlsx_rows, safe_text, to_csv, to_xlsx  # noqa: F401
+from .report_table import rows as table_rows
 
 log = logging.getLogger(__name__)
 
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "date",
-    "time",
-    "person",
-    "external_id",
-    "kind",
-    "kiosk_id",
-    "identification_score",
-    "happy_score",
-    "memo",
-    "timestamp_utc",
-)
 EXPORT_FORMATS = ("csv", "xlsx")
 MIME_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -64,7 +49,6 @@ MAX_RANGE_DAYS = 367
 # a day's bounds reach one day past it in UTC (and a month view shows the next month): keeping
 # a year clear on both sides means no date arithmetic here can overflow.
 FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(9998, 12, 31)
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 # ---------------------------------------------------------------------------- input parsing
@@ -150,17 +134,22 @@ def parse_format(value: str | None) -> str:
 # ---------------------------------------------------------------------------- queries
 
 
-def events_between(start: date, end: date, person_id: int | None = None) -> list[AttendanceEvent]:
-    """Events whose local date is within [start, end], oldest first (ties broken by id)."""
+def events_between(start: date, end: date, person_id: int | None = None, group_id: int | None = None
+                   ) -> list[AttendanceEvent]:
+    """Events whose local date is within [start, end], oldest first (ties broken by id); of one
+    person, or of the people of one group."""
     lower, upper = utc_bounds(start, end)
     query = (
         select(AttendanceEvent)
         .options(joinedload(AttendanceEvent.person))
         .where(AttendanceEvent.timestamp >= lower, AttendanceEvent.timestamp < upper)
+        .where(AttendanceEvent.removed.is_(False))
         .order_by(AttendanceEvent.timestamp, AttendanceEvent.id)
     )
     if person_id is not None:
         query = query.where(AttendanceEvent.person_id == person_id)
+    if group_id is not None:
+        query = query.where(AttendanceEvent.person_id.in_(select(Person.id).where(Person.group_id == group_id)))
     return list(db.session.scalars(query))
 
 
@@ -201,11 +190,12 @@ class AttendanceDay:
         return next((e for e in self.events if e.photo_path), None)
 
 
-def attendance_days(start: date, end: date, person_id: int | None = None) -> list[AttendanceDay]:
+def attendance_days(start: date, end: date, person_id: int | None = None, group_id: int | None = None
+                    ) -> list[AttendanceDay]:
     """Per person and local day, ordered by day, then time in."""
     tz = site_timezone()
     days: dict[tuple[date, int], AttendanceDay] = {}
-    for event in events_between(start, end, person_id):
+    for event in events_between(start, end, person_id, group_id):
         local_day = event.timestamp.astimezone(tz).date()
         key = (local_day, event.person_id)
         if key not in days:
@@ -302,84 +292,49 @@ def monthly_summary(first_day: date, *, include_absent: bool = True) -> list[Per
 # ---------------------------------------------------------------------------- exports
 
 
-def _safe_text(value: str | None) -> str:
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
-def export_rows(start: date, end: date, person_id: int | None = None) -> list[tuple]:
+def _score(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _raw_columns(tz_name: str) -> tuple[Column, ...]:
+    """The raw export: one row per punch (an ``(event, local time)`` pair)."""
+    return (
+        Column("event_id", lambda r: r[0].id, 9),
+        Column("date", lambda r: r[1].date(), 12, "yyyy-mm-dd"),
+        Column("time", lambda r: r[1].time().replace(microsecond=0, tzinfo=None), 10, "hh:mm:ss"),
+        Column("time_zone", lambda r: tz_name, 16),
+        Column("person", lambda r: safe_text(r[0].person.name), 28),
+        Column("external_id", lambda r: safe_text(r[0].person.external_id), 14),
+        Column("kind", lambda r: r[0].kind.value, 10),
+        Column("source", lambda r: r[0].source, 9),
+        Column("kiosk_id", lambda r: safe_text(r[0].kiosk_id), 12),
+        Column("identification_score", lambda r: _score(r[0].identification_score), 12, "0.0000", 4),
+        Column("happy_score", lambda r: _score(r[0].happy_score), 10, "0.0000", 4),
+        Column("memo", lambda r: safe_text(r[0].memo), 40),
+        Column("timestamp_utc", lambda r: _utc_text(r[0].timestamp), 22),
+    )
+
+
+EXPORT_COLUMNS: tuple[str, ...] = header(_raw_columns(""))
+
+
+def export_rows(start: date, end: date, person_id: int | None = None, group_id: int | None = None) -> list[tuple]:
     """The export's rows as typed values (ints, dates, times, floats, text), without the header."""
     tz = site_timezone()
-    rows = []
-    for event in events_between(start, end, person_id):
-        local = event.timestamp.astimezone(tz)
-        rows.append(
-            (
-                event.id,
-                local.date(),
-                local.time().replace(microsecond=0, tzinfo=None),
-                _safe_text(event.person.name),
-                _safe_text(event.person.external_id),
-                event.kind.value,
-                _safe_text(event.kiosk_id),
-                None if event.identification_score is None else round(float(event.identification_score), 4),
-                None if event.happy_score is None else round(float(event.happy_score), 4),
-                _safe_text(event.memo),
-                event.timestamp.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds") + "Z",
-            )
-        )
-    return rows
-
-
-def _csv_cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, (date, time)):
-        return value.isoformat()
-    return str(value)
+    items = [(event, event.timestamp.astimezone(tz)) for event in events_between(start, end, person_id, group_id)]
+    return table_rows(_raw_columns(tz.key), items)
 
 
 def rows_to_csv(rows: list[tuple]) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
-    for row in rows:
-        writer.writerow([_csv_cell(v) for v in row])
-    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+    return to_csv(_raw_columns(""), rows)
 
 
 def rows_to_xlsx(rows: list[tuple], *, title: str = "Attendance") -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.cell.cell import TYPE_STRING
-    from openpyxl.styles import Font
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = title[:31]
-    sheet.append(list(EXPORT_COLUMNS))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    formats = {1: "yyyy-mm-dd", 2: "hh:mm:ss", 7: "0.0000", 8: "0.0000"}
-    for row in rows:
-        sheet.append(list(row))
-        for index, cell in enumerate(sheet[sheet.max_row]):
-            if index in formats:
-                cell.number_format = formats[index]
-            elif isinstance(cell.value, str):
-                # openpyxl treats any text starting with "=" as a formula; these are data.
-                cell.data_type = TYPE_STRING
-    widths = (9, 12, 10, 28, 14, 10, 12, 12, 10, 40, 22)
-    for column, width in zip("ABCDEFGHIJK", widths):
-        sheet.column_dimensions[column].width = width
-    sheet.freeze_panes = "A2"
-    # Fixed document times: two exports of the same rows differ only in the zip's own stamps.
-    workbook.properties.created = workbook.properties.modified = datetime(2000, 1, 1)
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+    return to_xlsx(_raw_columns(""), rows, title=title)
 
 
 @dataclass
@@ -390,22 +345,16 @@ class ExportFile:
     rows: int
 
 
-def export_attendance(start: date, end: date, fmt: str, person_id: int | None = None) -> ExportFile:
+def export_attendance(start: date, end: date, fmt: str, person_id: int | None = None,
+                      group_id: int | None = None) -> ExportFile:
     """The attendance export for the web download and ``kiosk export`` (same bytes for CSV)."""
     fmt = parse_format(fmt)
     check_range(start, end)
-    rows = export_rows(start, end, person_id)
+    rows = export_rows(start, end, person_id, group_id)
     data = rows_to_csv(rows) if fmt == "csv" else rows_to_xlsx(rows)
-    suffix = f"_person{person_id}" if person_id is not None else ""
+    suffix = (f"_person{person_id}" if person_id is not None else "") + \
+        (f"_group{group_id}" if group_id is not None else "")
     return ExportFile(data, f"attendance_{start}_{end}{suffix}.{fmt}", MIME_TYPES[fmt], len(rows))
-
-
-def read_xlsx_rows(data: bytes) -> list[tuple]:
-    """The rows of an export workbook (header first), for tests and for checking a download."""
-    from openpyxl import load_workbook
-
-    sheet = load_workbook(io.BytesIO(data), read_only=True).active
-    return [tuple(row) for row in sheet.iter_rows(values_only=True)]
 
 
 # ---------------------------------------------------------------------------- chart

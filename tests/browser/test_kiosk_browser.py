@@ -633,8 +633,10 @@ def enrolled_server(prepare_data_dir, start_https_app):
     data_dir = prepare_data_dir("kiosk-e2e")
     # gunicorn starts and warms its models up (as `make run` does) while the people are enrolled
     # here: the server reloads the face model when its file changes, so it may start before training.
-    # A check-in per test: none of them is "already checked in" by another's.
-    server = start_https_app(data_dir, wait=False, warm_up=True, env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0"})
+    # A check-in per test: none of them is "already checked in" by another's, and each is an "in"
+    # (the flow is under test here, not the in/out rule: tests/test_attendance_rules.py).
+    server = start_https_app(data_dir, wait=False, warm_up=True,
+                             env={"KIOSK_DUPLICATE_WINDOW_MINUTES": "0", "KIOSK_REPEAT_RULE": "ignore"})
     app = create_app(Config(data_dir))
     with app.app_context():
         for name, photos in ENROLLED.items():

@@ -29,6 +29,13 @@ Routes (GET unless marked POST), by the module they are in:
                 ``/admin/attendance/<eid>`` , POST ``/memo`` , POST ``/delete``: one check-in
                 ``/admin/attendance/<eid>/photo.png``: its PNG (``?download=1``, ``?original=1``)
 ``reports``     ``/admin/reports``: monthly summary per person
+``timesheets``  ``/admin/hours``: hours per person over a period (group filter), ``/admin/hours/export``:
+                the summary or the timesheet as CSV / XLSX; ``/admin/hours/person/<id>``: a person's
+                timesheet per working day; POST ``.../punches`` (add), POST ``/admin/punches/<eid>/change``,
+                ``/remove``: corrections, always with a reason; POST ``.../group``: the person's group
+``settings``    ``/admin/settings``: the attendance rules, weekly schedules, holidays, groups (POST
+                ``/rules``, ``/schedule``, ``/holidays``, ``/holidays/<id>/delete``, ``/groups``,
+                ``/groups/<id>/delete``)
 ``training``    ``/admin/models`` , POST ``/admin/models/<kind>/train``: model facts, background retraining
 ``gestures``    ``/admin/models/gestures``: record gesture samples with the webcam
 ``spoofs``      ``/admin/spoofs``: check-ins that failed liveness, approve or dismiss (docs/liveness.md)
@@ -88,4 +95,6 @@ def _sitetime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 # The areas: each module adds its routes to admin_bp when imported.
-from . import attendance, audit, dashboard, devices, gestures, imports, people, reports, spoofs, training  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    attendance, audit, dashboard, devices, gestures, imports, people, reports, settings, spoofs, timesheets, training,
+)

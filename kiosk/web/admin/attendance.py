@@ -9,7 +9,7 @@ from ... import sitetime
 from ...errors import InvalidInput
 from ...services import attendance as attendance_service
 from ...services import people as people_service
-from ...services import photos, reports
+from ...services import groups, photos, reports
 from ..audit_actor import admin_actor
 from ..exports import export_response
 from ..forms import memo_text
@@ -21,14 +21,14 @@ from .stored_files import send_stored
 def _filters(default_days: int = 7):
     start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=default_days)
     person_id = reports.parse_person_id(request.args.get("person_id"))
-    return start, end, person_id
+    return start, end, person_id, groups.parse_group_id(request.args.get("group_id"))
 
 
 @admin_bp.get("/attendance")
 @admin_required
 def attendance():
-    start, end, person_id = _filters()
-    days = reports.attendance_days(start, end, person_id)
+    start, end, person_id, group_id = _filters()
+    days = reports.attendance_days(start, end, person_id, group_id)
     grouped: dict = {}
     for day in sorted(days, key=lambda d: (d.day, d.time_in), reverse=False):
         grouped.setdefault(day.day, []).append(day)
@@ -38,6 +38,8 @@ def attendance():
         start=start,
         end=end,
         person_id=person_id,
+        group_id=group_id,
+        groups=groups.all_groups(),
         people=people_service.all_people(),
         total_events=sum(len(d.events) for d in days),
     )
@@ -58,9 +60,9 @@ def attendance_person(person_id: int):
 @admin_bp.get("/attendance/export")
 @admin_required
 def attendance_export():
-    start, end, person_id = _filters()
+    start, end, person_id, group_id = _filters()
     fmt = reports.parse_format(request.args.get("format"))
-    return export_response(start, end, fmt, person_id)
+    return export_response(start, end, fmt, person_id, group_id)
 
 
 @admin_bp.get("/attendance/<int:event_id>")

@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import render_template
 
 from ... import sitetime
-from ...services import model_status, reports, training_jobs
+from ...services import hours, model_status, reports, training_jobs
 from ...services import people as people_service
 from ..security import admin_required
 from . import admin_bp
@@ -32,4 +32,5 @@ def dashboard():
         chart_from=start,
         face_model=model_status.face_model_info(),
         jobs=training_jobs.latest_jobs(),
+        today_lists=hours.today_lists(),
     )

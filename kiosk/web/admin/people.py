@@ -9,7 +9,7 @@ from ...errors import InvalidInput, KioskError
 from ...extensions import db
 from ...models import Person
 from ...services import attendance as attendance_service
-from ...services import enrollment, learning
+from ...services import enrollment, groups, learning
 from ...services import people as people_service
 from ..audit_actor import admin_actor
 from ..forms import MAX_PHOTOS_PER_REQUEST, parse_bool, read_uploads
@@ -22,7 +22,14 @@ from .stored_files import send_stored
 @admin_required
 def people():
     search = (request.args.get("q") or "").strip()
-    return render_template("admin/people.html", people=people_service.list_people(search or None), search=search)
+    group_id = groups.parse_group_id(request.args.get("group_id"))
+    listed = people_service.list_people(search or None)
+    group_of = groups.group_of_people()
+    if group_id is not None:
+        name = groups.get_group(group_id).name
+        listed = [p for p in listed if group_of.get(p.id) == name]
+    return render_template("admin/people.html", people=listed, search=search, group_of=group_of,
+                           groups=groups.all_groups(), group_id=group_id)
 
 
 @admin_bp.post("/people")

@@ -1,6 +1,7 @@
 """Admin JSON API for attendance (``/api/v1/attendance``...). Admin-only; CSRF on changes.
 
-- ``GET    /api/v1/attendance?from=&to=&person_id=&view=events|days``   events or per-day in/out
+- ``GET    /api/v1/attendance?from=&to=&person_id=&group_id=&view=events|days``  events or per-day in/out
+- ``GET    /api/v1/attendance/hours?from=&to=&group_id=``               hours, late, absent per person (working days)
 - ``GET    /api/v1/attendance/summary?month=YYYY-MM``                   monthly summary per person
 - ``GET    /api/v1/attendance/daily?from=&to=``                         people present per day
 - ``GET    /api/v1/attendance/export?from=&to=&format=csv|xlsx&person_id=``  the file ``kiosk export`` writes
@@ -19,7 +20,7 @@ from flask import jsonify, request, url_for
 from ... import sitetime
 from ...errors import InvalidInput
 from ...models import AttendanceEvent
-from ...services import attendance, photos, reports
+from ...services import attendance, groups, hours, photos, reports
 from ..audit_actor import admin_actor
 from ..exports import export_response
 from ..forms import form_or_json, memo_text
@@ -73,16 +74,30 @@ def day_dict(day: reports.AttendanceDay) -> dict:
 def attendance_list():
     start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=1)
     person_id = reports.parse_person_id(request.args.get("person_id"))
+    group_id = groups.parse_group_id(request.args.get("group_id"))
     view = request.args.get("view", "events")
     if view == "days":
-        items = [day_dict(d) for d in reports.attendance_days(start, end, person_id)]
+        items = [day_dict(d) for d in reports.attendance_days(start, end, person_id, group_id)]
     elif view == "events":
-        items = [event_dict(e) for e in reports.events_between(start, end, person_id)]
+        items = [event_dict(e) for e in reports.events_between(start, end, person_id, group_id)]
     else:
         raise InvalidInput("view is 'events' or 'days'.", code="bad_view")
     return jsonify(
         {"from": start.isoformat(), "to": end.isoformat(), "timezone": str(sitetime.site_timezone()), view: items}
     )
+
+
+@api_bp.get("/attendance/hours")
+@admin_required
+def attendance_hours():
+    """The period summary per person (the Hours page, ``kiosk report hours``), with the figures the
+    command line's JSON leaves out."""
+    start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=7)
+    group_id = groups.parse_group_id(request.args.get("group_id"))
+    people = [{**s.as_dict(), "group": s.group, "overtime_hours": s.overtime_hours, "early_leaves": s.early_leaves,
+               "missing_outs": s.missing_outs} for s in hours.period_summary(start, end, group_id=group_id)]
+    return jsonify({"from": start.isoformat(), "to": end.isoformat(), "timezone": str(sitetime.site_timezone()),
+                    "people": people})
 
 
 @api_bp.get("/attendance/summary")
