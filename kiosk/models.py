@@ -187,6 +187,9 @@ class AttendanceEvent(db.Model):
     memo: Mapped[str | None] = mapped_column(String(200))
     happy_score: Mapped[float | None] = mapped_column(Float)
     identification_score: Mapped[float | None] = mapped_column(Float)
+    # When the row last changed (recorded, memo rewritten): what ``updated_since`` syncs on.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow,
+                                                 index=True)
 
     person: Mapped[Person] = relationship(back_populates="events")
 
@@ -408,3 +411,6 @@ def _append_only_triggers(target, connection, **_kw) -> None:  # noqa: ANN001 - 
 from sqlalchemy import event as _sa_event  # noqa: E402
 
 _sa_event.listen(AuditEntry.__table__, "after_create", _append_only_triggers)
+
+# The integration tables live in their own module; imported here so one metadata holds every table.
+from .integration_tables import ApiToken, WebhookDelivery, WebhookSubscription  # noqa: E402,F401

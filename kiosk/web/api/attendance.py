@@ -1,4 +1,5 @@
-"""Admin JSON API for attendance (``/api/v1/attendance``...). Admin-only; CSRF on changes.
+"""JSON API for attendance (``/api/v1/attendance``...): an API token with ``read:attendance`` (reading)
+or ``write:attendance`` (changes), or an administrator's session (CSRF on changes).
 
 - ``GET    /api/v1/attendance?from=&to=&person_id=&view=events|days``   events or per-day in/out
 - ``GET    /api/v1/attendance/summary?month=YYYY-MM``                   monthly summary per person
@@ -23,7 +24,7 @@ from ...services import attendance, photos, reports
 from ..audit_actor import admin_actor
 from ..exports import export_response
 from ..forms import form_or_json, memo_text
-from ..security import admin_required
+from ..security import api_access
 from . import api_bp
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -69,7 +70,7 @@ def day_dict(day: reports.AttendanceDay) -> dict:
 
 
 @api_bp.get("/attendance")
-@admin_required
+@api_access("read:attendance")
 def attendance_list():
     start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=1)
     person_id = reports.parse_person_id(request.args.get("person_id"))
@@ -86,7 +87,7 @@ def attendance_list():
 
 
 @api_bp.get("/attendance/summary")
-@admin_required
+@api_access("read:attendance")
 def attendance_summary():
     first_day = reports.parse_month(request.args.get("month"))
     return jsonify(
@@ -99,14 +100,14 @@ def attendance_summary():
 
 
 @api_bp.get("/attendance/daily")
-@admin_required
+@api_access("read:attendance")
 def attendance_daily():
     start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=30)
     return jsonify({"days": [{"date": d.isoformat(), "present": n} for d, n in reports.daily_counts(start, end)]})
 
 
 @api_bp.get("/attendance/export")
-@admin_required
+@api_access("read:attendance")
 def attendance_export():
     start, end = reports.parse_range(request.args.get("from"), request.args.get("to"))
     fmt = reports.parse_format(request.args.get("format"))
@@ -114,13 +115,13 @@ def attendance_export():
 
 
 @api_bp.get("/attendance/<int:event_id>")
-@admin_required
+@api_access("read:attendance")
 def attendance_get(event_id: int):
     return jsonify(event_dict(attendance.get_event(event_id)))
 
 
 @api_bp.patch("/attendance/<int:event_id>")
-@admin_required
+@api_access("write:attendance")
 def attendance_update(event_id: int):
     event = attendance.get_event(event_id)
     body = form_or_json()
@@ -131,7 +132,7 @@ def attendance_update(event_id: int):
 
 
 @api_bp.delete("/attendance/<int:event_id>")
-@admin_required
+@api_access("write:attendance")
 def attendance_delete(event_id: int):
     attendance.delete_event(attendance.get_event(event_id), actor=admin_actor(), reason=request.args.get("reason"))
     return jsonify({"deleted": event_id})
