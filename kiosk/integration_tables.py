@@ -75,6 +75,7 @@ class WebhookDelivery(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    retry_until: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)  # then: failed
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_response_status: Mapped[int | None] = mapped_column(Integer)

@@ -43,7 +43,7 @@ from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, utcnow
 from ..sitetime import day_start, to_local
-from . import audit, database, photos
+from . import audit, database, photos, webhooks
 from .audit_actions import ATTENDANCE_DELETED
 from .site_lock import site_lock
 
@@ -255,6 +255,9 @@ def record_check_in(
             )
             try:
                 db.session.add(event)
+                db.session.flush()
+                # In the event's own transaction: a check-in is never recorded without its webhooks.
+                webhooks.enqueue(kind.value, {**webhooks.attendance_payload(event), "person": name}, now=at)
                 db.session.commit()
             except BaseException as err:
                 database.rollback_quietly()

@@ -56,6 +56,7 @@ def upgrade():
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('retry_until', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_response_status', sa.Integer(), nullable=True),

@@ -36,6 +36,8 @@ Routes (GET unless marked POST), by the module they are in:
                 ``/admin/audit/export``: the filtered entries as CSV (docs/audit.md)
 ``devices``     ``/admin/devices``: paired kiosks; approve a kiosk's pairing code, rename, revoke, re-pair
 ``api_tokens``  ``/admin/tokens`` , POST: API tokens for other systems (shown once); POST ``/<name>/revoke``
+``webhooks``    ``/admin/webhooks`` , POST: webhooks and the delivery log; POST ``/<id>/remove``,
+                POST ``/admin/webhooks/deliveries/<id>/resend`` ("send again")
 
 A new area is a module here that adds its routes to ``admin_bp`` (``from . import admin_bp``),
 imported at the end of this file. Routes stay thin: what they read or change goes through
@@ -89,4 +91,6 @@ def _sitetime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 # The areas: each module adds its routes to admin_bp when imported.
-from . import api_tokens, attendance, audit, dashboard, devices, gestures, imports, people, reports, spoofs, training  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    api_tokens, attendance, audit, dashboard, devices, gestures, imports, people, reports, spoofs, training, webhooks,
+)
