@@ -1,7 +1,9 @@
 """JSON API for attendance (``/api/v1/attendance``...): an API token with ``read:attendance`` (reading)
 or ``write:attendance`` (changes), or an administrator's session (CSRF on changes).
 
-- ``GET    /api/v1/attendance?from=&to=&person_id=&view=events|days``   events or per-day in/out
+- ``GET    /api/v1/attendance?from=&to=&person_id=&view=events|days&limit=&offset=&updated_since=``
+  events or per-day in/out, a page at a time; ``updated_since``: only what changed (incremental sync,
+  ``kiosk.services.attendance_sync``)
 - ``GET    /api/v1/attendance/summary?month=YYYY-MM``                   monthly summary per person
 - ``GET    /api/v1/attendance/daily?from=&to=``                         people present per day
 - ``GET    /api/v1/attendance/export?from=&to=&format=csv|xlsx&person_id=``  the file ``kiosk export`` writes
@@ -9,6 +11,7 @@ or ``write:attendance`` (changes), or an administrator's session (CSRF on change
 - ``PATCH  /api/v1/attendance/<id>``                                    ``{"memo": "..."}`` rewrites the photo's memo
 - ``DELETE /api/v1/attendance/<id>``                                    delete the event and its photos
 
+The description of all of this is ``/api/v1/openapi.json`` (``kiosk/web/api/openapi.py``).
 Times in answers are ISO 8601 in the site's time zone (``KIOSK_TIMEZONE``), with the
 offset, plus ``timestamp_utc``; date filters are local dates (YYYY-MM-DD, inclusive).
 """
@@ -20,7 +23,7 @@ from flask import jsonify, request, url_for
 from ... import sitetime
 from ...errors import InvalidInput
 from ...models import AttendanceEvent
-from ...services import attendance, photos, reports
+from ...services import attendance, attendance_sync, photos, reports
 from ..audit_actor import admin_actor
 from ..exports import export_response
 from ..forms import form_or_json, memo_text
@@ -46,6 +49,7 @@ def event_dict(event: AttendanceEvent) -> dict:
         "happy_score": event.happy_score,
         "identification_score": event.identification_score,
         "photo_url": url_for("admin.event_photo", event_id=event.id) if event.photo_path else None,
+        "updated_at": event.updated_at.isoformat(),
     }
 
 
@@ -72,18 +76,30 @@ def day_dict(day: reports.AttendanceDay) -> dict:
 @api_bp.get("/attendance")
 @api_access("read:attendance")
 def attendance_list():
-    start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=1)
-    person_id = reports.parse_person_id(request.args.get("person_id"))
-    view = request.args.get("view", "events")
-    if view == "days":
-        items = [day_dict(d) for d in reports.attendance_days(start, end, person_id)]
-    elif view == "events":
-        items = [event_dict(e) for e in reports.events_between(start, end, person_id)]
-    else:
+    args = request.args
+    since = attendance_sync.parse_since(args.get("updated_since"))
+    limit, offset = attendance_sync.parse_paging(args.get("limit"), args.get("offset"))
+    person_id = reports.parse_person_id(args.get("person_id"))
+    view = args.get("view", "events")
+    if view not in ("events", "days"):
         raise InvalidInput("view is 'events' or 'days'.", code="bad_view")
-    return jsonify(
-        {"from": start.isoformat(), "to": end.isoformat(), "timezone": str(sitetime.site_timezone()), view: items}
-    )
+    if since is not None and view == "days":
+        raise InvalidInput("updated_since lists events: use it with view=events.", code="bad_view")
+    start = end = None
+    if since is None or args.get("from") or args.get("to"):  # a sync without dates reads every date
+        start, end = reports.parse_range(args.get("from"), args.get("to"), default_days=1)
+    if view == "days":
+        page = attendance_sync.page_of(reports.attendance_days(start, end, person_id), limit, offset)
+        items = [day_dict(d) for d in page.items]
+    else:
+        page = attendance_sync.events_page(start, end, person_id, since, limit, offset)
+        items = [event_dict(e) for e in page.items]
+    answer = {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
+              "timezone": str(sitetime.site_timezone()), view: items, "total": page.total, "limit": limit,
+              "offset": offset, "next_offset": page.next_offset}
+    if view == "events":
+        answer["updated_until"] = attendance_sync.updated_until(page.items, since)
+    return jsonify(answer)
 
 
 @api_bp.get("/attendance/summary")

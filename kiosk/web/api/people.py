@@ -102,8 +102,8 @@ def people_create():
     body = form_or_json()
     if "name" not in body:
         raise InvalidInput("The field 'name' is missing.", code="missing_name", field="name")
-    person = people_service.create_person(body.get("name") or "", body.get("external_id") or None,
-                                         actor=admin_actor())
+    # external_id as sent: the people service refuses what is not text (an empty one is none)
+    person = people_service.create_person(body.get("name") or "", body.get("external_id"), actor=admin_actor())
     return jsonify(person_dict(person, with_samples=True)), 201
 
 
