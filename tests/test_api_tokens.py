@@ -98,6 +98,12 @@ def test_scopes_are_refused_where_they_should_be(app, runner, client):
     refused = client.patch(f"/api/v1/attendance/{event.id}", json={"memo": "changed"}, headers=_bearer(readers["read:attendance"]))
     assert refused.status_code == 403 and refused.json["error"] == "insufficient_scope"
     assert "write:attendance" in refused.json["message"]
+    refused_only = db.session.scalar(db.select(ApiToken).where(ApiToken.name == "read-people"))
+    db.session.refresh(refused_only)
+    assert refused_only.last_used_at is not None  # its GET /people above
+    write_only = db.session.scalar(db.select(ApiToken).where(ApiToken.name == "write-attendance"))
+    db.session.refresh(write_only)
+    assert write_only.last_used_at is None  # refused (403) so far: nothing written
     db.session.expire_all()
     assert db.session.get(AttendanceEvent, event.id).memo != "changed"
     # people and models: admin only

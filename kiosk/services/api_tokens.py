@@ -165,8 +165,9 @@ def as_dict(token: ApiToken) -> dict:
             "last_used_at": when(token.last_used_at)}
 
 
-def authenticate(secret: str | None) -> ApiToken:
-    """The active token this secret belongs to; ``last_used_at`` kept. Raises TokenRefused."""
+def authenticate(secret: str | None, scope: str) -> ApiToken:
+    """The active token this secret belongs to, checked for ``scope``; ``last_used_at`` kept (only
+    for a request let through: a refused one writes nothing). Raises TokenRefused, ScopeRefused."""
     if not secret or len(secret) > MAX_TOKEN_LENGTH:
         raise TokenRefused("Send a valid API token: Authorization: Bearer <token>.")
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_secret(secret)))
@@ -175,6 +176,7 @@ def authenticate(secret: str | None) -> ApiToken:
     now = utcnow()
     if state(token, now) == "expired":
         raise TokenRefused("This API token has expired.")
+    require_scope(token, scope)
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now
         db.session.commit()
