@@ -126,6 +126,10 @@ def post_worker_init(worker):  # noqa: ANN001 - gunicorn's hook signature
     """Clean up after a killed predecessor, then start warming the models, before taking requests."""
     _remove_orphan_photos(worker)
     app = worker.wsgi
+    if hasattr(app, "app_context"):
+        from kiosk.services.webhook_delivery import start_in_background
+
+        start_in_background(app)  # the webhook outbox is sent from each worker (KIOSK_WEBHOOKS=0: not)
     if warm_up_models and hasattr(app, "app_context"):
         from kiosk.services.warmup import start_warm_up
 

@@ -91,6 +91,13 @@ def create_app(config: object | dict | None = None) -> Flask:
     device_link.init_app(app)  # the kiosk link /?token=... becomes the device cookie
     register_blueprints(app)
 
+    from .services import webhook_delivery
+
+    @app.before_request
+    def _send_webhooks_from_this_process():
+        # The server sends the webhook outbox itself; commands (which never serve a request) do not.
+        webhook_delivery.start_in_background(app)
+
     from .cli import register_commands
 
     register_commands(app)

@@ -22,6 +22,11 @@ REPEAT_RULES = ("in_out", "ignore", "check_out", "daily")
 ROUNDING_STEPS = (0, 1, 5, 6, 10, 15, 30)
 
 
+# Webhook delivery timings (kiosk/services/webhook_delivery.py), each a positive number.
+WEBHOOK_DURATIONS = ("KIOSK_WEBHOOK_TIMEOUT_S", "KIOSK_WEBHOOK_RETRY_HOURS", "KIOSK_WEBHOOK_FIRST_RETRY_S",
+                     "KIOSK_WEBHOOK_MAX_RETRY_S", "KIOSK_WEBHOOK_POLL_S")
+
+
 class ConfigError(ValueError):
     """A setting the kiosk cannot run with; the message names the variable and what it accepts."""
 
@@ -56,6 +61,13 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     rounding_named(settings.get("KIOSK_ROUNDING_MINUTES", 0))
     if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
         raise ConfigError("KIOSK_LEARN_MAX_PER_PERSON must be 0 (keep no learned samples) or more.")
+    for name in WEBHOOK_DURATIONS:
+        try:
+            value = float(settings.get(name, 1))
+        except (TypeError, ValueError):
+            value = -1.0
+        if not value > 0:
+            raise ConfigError(f"{name} must be a number of seconds (or hours) above 0, not {settings.get(name)!r}.")
     check_rate_limits(settings)
 
 
@@ -233,6 +245,14 @@ class Config:
         self.WTF_CSRF_TIME_LIMIT = None
         self.KIOSK_BEHIND_PROXY = _env_bool("KIOSK_BEHIND_PROXY", False)
         # Sign-in limits and admin session lifetimes (kiosk.services.accounts).
+        # Webhooks: the running server sends the outbox (a thread per process; 0 turns it off, as
+        # tests do). Retries double from FIRST_RETRY_S up to MAX_RETRY_S for RETRY_HOURS, then failed.
+        self.KIOSK_WEBHOOKS = _env_bool("KIOSK_WEBHOOKS", True)
+        self.KIOSK_WEBHOOK_TIMEOUT_S = _env_float("KIOSK_WEBHOOK_TIMEOUT_S", 10.0)
+        self.KIOSK_WEBHOOK_RETRY_HOURS = _env_float("KIOSK_WEBHOOK_RETRY_HOURS", 24.0)
+        self.KIOSK_WEBHOOK_FIRST_RETRY_S = _env_float("KIOSK_WEBHOOK_FIRST_RETRY_S", 10.0)
+        self.KIOSK_WEBHOOK_MAX_RETRY_S = _env_float("KIOSK_WEBHOOK_MAX_RETRY_S", 3600.0)
+        self.KIOSK_WEBHOOK_POLL_S = _env_float("KIOSK_WEBHOOK_POLL_S", 1.0)
         self.KIOSK_LOGIN_MAX_FAILURES = _env_int("KIOSK_LOGIN_MAX_FAILURES", 5)  # per name, per address
         self.KIOSK_LOGIN_MAX_FAILURES_PER_ADDRESS = _env_int("KIOSK_LOGIN_MAX_FAILURES_PER_ADDRESS", 20)
         self.KIOSK_LOGIN_LOCKOUT_SECONDS = _env_int("KIOSK_LOGIN_LOCKOUT_SECONDS", 300)
@@ -272,3 +292,4 @@ class TestingConfig(Config):
         super().__init__(data_dir, database_url)
         self.SESSION_COOKIE_SECURE = False
         self.REMEMBER_COOKIE_SECURE = False
+        self.KIOSK_WEBHOOKS = False  # no sender thread unless a test about webhooks turns it on

@@ -204,6 +204,9 @@ class AttendanceEvent(db.Model):
     # A correction removed this punch: it stays for the record (and its revisions say why) but
     # counts nowhere. Its time and kind are the latest revision's; revision 0 is as first recorded.
     removed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=sa_false())
+    # When the row last changed (recorded, memo rewritten): what ``updated_since`` syncs on.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow,
+                                                 index=True)
 
     person: Mapped[Person] = relationship(back_populates="events")
     revisions: Mapped[list[PunchRevision]] = relationship(
@@ -331,45 +334,6 @@ class GestureSample(db.Model):
     __table_args__ = (CheckConstraint(label_check_sql(), name="label_known"),)
 
 
-class KioskDevice(db.Model):
-    """A paired kiosk (``kiosk.services.devices``): only these may use the frame API while
-    pairing is required. ``name`` is a display name ("Front door"), unique by ``name_key``
-    (case and width folded); ``token_hash`` is None once revoked (or while a re-pair waits)."""
-
-    __tablename__ = "kiosk_device"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    name_key: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
-    location: Mapped[str | None] = mapped_column(String(120))
-    token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class KioskPairing(db.Model):
-    """A kiosk browser waiting to be paired: the short ``code`` its screen shows (kept in clear,
-    it lives ten minutes and is worth nothing without an administrator's approval) and the hash
-    of the secret in its ``kiosk_pairing`` cookie, which alone can collect the device token once
-    an administrator approved the code (``device_id`` set)."""
-
-    __tablename__ = "kiosk_pairing"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
-    secret_hash: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
-    address: Mapped[str] = mapped_column(String(64), nullable=False, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    device_id: Mapped[int | None] = mapped_column(ForeignKey("kiosk_device.id", ondelete="CASCADE"))
-    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    approved_by: Mapped[str | None] = mapped_column(String(64))
-
-    device: Mapped[KioskDevice | None] = relationship()
-
-
 class StoredModel(db.Model):
     """A trained model kept in the database (``kiosk.services.model_store``), so that every app
     host sharing the database serves the same one: the face model, the site's gesture model.
@@ -445,3 +409,8 @@ from .timekeeping_models import (  # noqa: E402,F401
     SiteSetting,
     WorkSchedule,
 )
+# The integration tables live in their own module; imported here so one metadata holds every table.
+from .integration_tables import ApiToken, WebhookDelivery, WebhookSubscription  # noqa: E402,F401
+
+# The paired kiosks' tables live in their own module, in the same metadata.
+from .device_tables import KioskDevice, KioskPairing  # noqa: E402,F401

@@ -21,6 +21,9 @@ from flask import g
 from flask.testing import FlaskClient
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# No webhook sender thread in apps the tests build from the environment (it would outlive their data
+# dir); the webhook tests turn it on for their app, the reliability suite for its servers.
+os.environ.setdefault("KIOSK_WEBHOOKS", "0")
 
 from kiosk import create_app  # noqa: E402
 from kiosk.config import TestingConfig  # noqa: E402

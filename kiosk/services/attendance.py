@@ -47,7 +47,7 @@ from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, utcnow
 from ..sitetime import day_start, to_local
-from . import audit, database, photos, site_settings
+from . import audit, database, photos, site_settings, webhooks
 from .audit_actions import ATTENDANCE_DELETED
 from .schedules import load_book
 from .workday import punches_of_day, working_day
@@ -275,6 +275,9 @@ def record_check_in(
             )
             try:
                 db.session.add(event)
+                db.session.flush()
+                # In the event's own transaction: a check-in is never recorded without its webhooks.
+                webhooks.enqueue(kind.value, {**webhooks.attendance_payload(event), "person": name}, now=at)
                 db.session.commit()
             except BaseException as err:
                 database.rollback_quietly()

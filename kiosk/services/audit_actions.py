@@ -50,6 +50,12 @@ SPOOF_APPROVED = "spoof.approved"
 SPOOF_DISMISSED = "spoof.dismissed"
 # Site settings (the console's Settings page)
 SETTINGS_CHANGED = "settings.changed"
+# API tokens and webhooks
+API_TOKEN_CREATED = "api_token.created"
+API_TOKEN_REVOKED = "api_token.revoked"
+WEBHOOK_ADDED = "webhook.added"
+WEBHOOK_REMOVED = "webhook.removed"
+WEBHOOK_RESENT = "webhook.resent"
 # Admin accounts
 ADMIN_CREATED = "admin.created"
 ADMIN_PASSWORD_CHANGED = "admin.password_changed"

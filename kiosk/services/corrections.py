@@ -27,7 +27,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, EventKind, Person, PunchRevision, utcnow
 from ..sitetime import site_timezone, to_local, utc_bounds
-from . import audit
+from . import audit, webhooks
 from .attendance import one_recorder_at_a_time
 from .audit_actions import PUNCH_ADDED, PUNCH_CHANGED, PUNCH_REMOVED
 from .schedules import load_book
@@ -187,8 +187,11 @@ def apply_correction(action: str, person: Person, event: AttendanceEvent | None,
         who = audit.actor_name(actor)
         db.session.add(PunchRevision(event_id=event.id, number=number, kind=kind, timestamp=at, removed=removed,
                                      reason=reason, actor=who))
-        audit.record(action, punch_target(event, person), actor=actor, reason=reason, before=before,
-                     after=punch_facts(kind, at, removed))
+        after = punch_facts(kind, at, removed)
+        audit.record(action, punch_target(event, person), actor=actor, reason=reason, before=before, after=after)
+        # In the correction's own transaction: payroll hears of every change it will be paid on.
+        webhooks.enqueue("correction", {**webhooks.attendance_payload(event), "action": action, "reason": reason,
+                                        "actor": who, "before": before, "after": after})
         db.session.commit()
     return event
 

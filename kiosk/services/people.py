@@ -20,7 +20,7 @@ from .. import names, storage
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, FaceSample, Person, SampleKind
-from . import audit, training_jobs
+from . import audit, training_jobs, webhooks
 from .audit import Actor
 from .audit_actions import (
     PERSON_ACTIVATED, PERSON_CREATED, PERSON_DEACTIVATED, PERSON_DELETED, PERSON_RENAMED, PHOTO_REMOVED,
@@ -105,6 +105,7 @@ def create_person(name: str, external_id: str | None = None, *, commit: bool = T
         db.session.flush()
         audit.record(PERSON_CREATED, audit.person_target(person), actor=actor,
                      after={"name": name, "external_id": external_id})
+        webhooks.enqueue("person.created", webhooks.person_payload(person))
         if commit:
             db.session.commit()
     return person
@@ -250,6 +251,7 @@ def delete_person(person: Person, *, actor: Actor | str | None = None, reason: s
         "name": person.name, "external_id": person.external_id, "active": person.active,
         "samples": report.samples, "events": report.events,
     })
+    webhooks.enqueue("person.deleted", webhooks.person_payload(person))
     db.session.delete(person)
     db.session.commit()
     failures = 0

@@ -21,6 +21,7 @@ Errors: :class:`kiosk.errors.InvalidInput` for bad dates, ranges, months or form
 from __future__ import annotations
 
 import logging
+import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -54,12 +55,18 @@ FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(9998, 12, 31)
 # ---------------------------------------------------------------------------- input parsing
 
 
+_DATE_FORM = re.compile(r"\d{4}-\d\d-\d\d")
+
+
 def parse_date(text: str | None, field_name: str) -> date:
     """A YYYY-MM-DD date, or InvalidInput naming the field."""
     if not text or not str(text).strip():
         raise InvalidInput(f"The {field_name} date is missing (YYYY-MM-DD).", code="missing_date", field=field_name)
+    value = str(text).strip()
     try:
-        day = date.fromisoformat(str(text).strip())
+        if not _DATE_FORM.fullmatch(value):  # fromisoformat alone would also take 20261207 and 2026-W49-1
+            raise ValueError(value)
+        day = date.fromisoformat(value)
     except ValueError as err:
         raise InvalidInput(
             f"The {field_name} date {text!r} is not a date in the form YYYY-MM-DD.", code="bad_date", field=field_name

@@ -46,6 +46,8 @@ SITE_LOCKS = {
     "face_model": SiteLockPlace(".face-model.lock", 0x1EA4ED16),
     # One bulk import at a time ("kiosk", issue 17).
     "import": SiteLockPlace("imports/import.lock", 0x6B696F736B17),
+    # Claiming webhook deliveries on SQLite (on PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED).
+    "webhooks": SiteLockPlace(".webhooks.lock"),
     # The background jobs' record, kept per host in its data dir.
     "jobs": SiteLockPlace("jobs/training.lock"),
 }

@@ -27,9 +27,9 @@ from .. import storage
 from ..checkin.liveness import LivenessVerdict
 from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
-from ..models import AttendanceEvent, SpoofStatus, SuspectedSpoof, is_row_id, utcnow
+from ..models import AttendanceEvent, Person, SpoofStatus, SuspectedSpoof, is_row_id, utcnow
 from ..vision.image import decode_image, encode_jpeg
-from . import attendance, audit, photos
+from . import attendance, audit, photos, webhooks
 from .audit_actions import SPOOF_APPROVED, SPOOF_DISMISSED
 from .people import get_person
 
@@ -71,6 +71,8 @@ def record(
             neutral_path=neutral_path,
         )
         db.session.add(spoof)
+        db.session.flush()
+        webhooks.enqueue("spoof.suspected", webhooks.spoof_payload(spoof, _person_name(person_id)))
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -80,6 +82,10 @@ def record(
     log.warning("Suspected spoof #%d at kiosk %s (failed: %s); kept for review.", spoof.id, spoof.kiosk_id,
                 spoof.failed_cues or "-")
     return spoof
+
+
+def _person_name(person_id: int) -> str | None:
+    return db.session.scalar(select(Person.name).where(Person.id == person_id))
 
 
 def get(spoof_id: int) -> SuspectedSpoof:

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import g, request
 from flask_login import current_user
 
 from ..services.audit import Actor
 
 
 def admin_actor() -> Actor:
+    """The admin signed in, or ``token:<name>`` for a request made with an API token."""
+    token_name = g.get("api_token")
+    if token_name:
+        return Actor(f"token:{token_name}", request.remote_addr)
     return Actor(current_user.username, request.remote_addr)

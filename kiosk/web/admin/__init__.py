@@ -42,6 +42,9 @@ Routes (GET unless marked POST), by the module they are in:
 ``audit``       ``/admin/audit``: the audit log with filters (from, to, actor, action);
                 ``/admin/audit/export``: the filtered entries as CSV (docs/audit.md)
 ``devices``     ``/admin/devices``: paired kiosks; approve a kiosk's pairing code, rename, revoke, re-pair
+``api_tokens``  ``/admin/tokens`` , POST: API tokens for other systems (shown once); POST ``/<name>/revoke``
+``webhooks``    ``/admin/webhooks`` , POST: webhooks and the delivery log; POST ``/<id>/remove``,
+                POST ``/admin/webhooks/deliveries/<id>/resend`` ("send again")
 
 A new area is a module here that adds its routes to ``admin_bp`` (``from . import admin_bp``),
 imported at the end of this file. Routes stay thin: what they read or change goes through
@@ -96,5 +99,6 @@ def _sitetime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 # The areas: each module adds its routes to admin_bp when imported.
 from . import (  # noqa: E402,F401
-    attendance, audit, dashboard, devices, gestures, imports, people, reports, settings, spoofs, timesheets, training,
+    api_tokens, attendance, audit, dashboard, devices, gestures, imports, people, reports, settings, spoofs, timesheets,
+    training, webhooks,
 )

@@ -1,6 +1,9 @@
-"""Admin JSON API for attendance (``/api/v1/attendance``...). Admin-only; CSRF on changes.
+"""JSON API for attendance (``/api/v1/attendance``...): an API token with ``read:attendance`` (reading)
+or ``write:attendance`` (changes), or an administrator's session (CSRF on changes).
 
-- ``GET    /api/v1/attendance?from=&to=&person_id=&group_id=&view=events|days``  events or per-day in/out
+- ``GET    /api/v1/attendance?from=&to=&person_id=&group_id=&view=events|days&limit=&offset=&updated_since=``
+  events or per-day in/out, a page at a time; ``updated_since``: only what changed (incremental sync,
+  ``kiosk.services.attendance_sync``; removed punches are listed there, marked ``removed``)
 - ``GET    /api/v1/attendance/hours?from=&to=&group_id=``               hours, late, absent per person (working days)
 - ``GET    /api/v1/attendance/summary?month=YYYY-MM``                   monthly summary per person
 - ``GET    /api/v1/attendance/daily?from=&to=``                         people present per day
@@ -9,6 +12,7 @@
 - ``PATCH  /api/v1/attendance/<id>``                                    ``{"memo": "..."}`` rewrites the photo's memo
 - ``DELETE /api/v1/attendance/<id>``                                    delete the event and its photos
 
+The description of all of this is ``/api/v1/openapi.json`` (``kiosk/web/api/openapi.py``).
 Times in answers are ISO 8601 in the site's time zone (``KIOSK_TIMEZONE``), with the
 offset, plus ``timestamp_utc``; date filters are local dates (YYYY-MM-DD, inclusive).
 """
@@ -20,11 +24,11 @@ from flask import jsonify, request, url_for
 from ... import sitetime
 from ...errors import InvalidInput
 from ...models import AttendanceEvent
-from ...services import attendance, groups, hours, photos, reports
+from ...services import attendance, attendance_sync, groups, hours, photos, reports
 from ..audit_actor import admin_actor
 from ..exports import export_response
 from ..forms import form_or_json, memo_text
-from ..security import admin_required
+from ..security import api_access
 from . import api_bp
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -46,6 +50,8 @@ def event_dict(event: AttendanceEvent) -> dict:
         "happy_score": event.happy_score,
         "identification_score": event.identification_score,
         "photo_url": url_for("admin.event_photo", event_id=event.id) if event.photo_path else None,
+        "updated_at": event.updated_at.isoformat(),
+        "removed": event.removed,
     }
 
 
@@ -70,25 +76,38 @@ def day_dict(day: reports.AttendanceDay) -> dict:
 
 
 @api_bp.get("/attendance")
-@admin_required
+@api_access("read:attendance")
 def attendance_list():
-    start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=1)
-    person_id = reports.parse_person_id(request.args.get("person_id"))
-    group_id = groups.parse_group_id(request.args.get("group_id"))
-    view = request.args.get("view", "events")
-    if view == "days":
-        items = [day_dict(d) for d in reports.attendance_days(start, end, person_id, group_id)]
-    elif view == "events":
-        items = [event_dict(e) for e in reports.events_between(start, end, person_id, group_id)]
-    else:
+    args = request.args
+    since = attendance_sync.parse_since(args.get("updated_since"))
+    limit, offset = attendance_sync.parse_paging(args.get("limit"), args.get("offset"))
+    person_id = reports.parse_person_id(args.get("person_id"))
+    group_id = groups.parse_group_id(args.get("group_id"))
+    view = args.get("view", "events")
+    if view not in ("events", "days"):
         raise InvalidInput("view is 'events' or 'days'.", code="bad_view")
-    return jsonify(
-        {"from": start.isoformat(), "to": end.isoformat(), "timezone": str(sitetime.site_timezone()), view: items}
-    )
+    if since is not None and view == "days":
+        raise InvalidInput("updated_since lists events: use it with view=events.", code="bad_view")
+    start = end = None
+    if since is None or args.get("from") or args.get("to"):  # a sync without dates reads every date
+        start, end = reports.parse_range(args.get("from"), args.get("to"), default_days=1)
+    if view == "days":
+        page = attendance_sync.page_of(reports.attendance_days(start, end, person_id, group_id), limit,
+                                      offset)
+        items = [day_dict(d) for d in page.items]
+    else:
+        page = attendance_sync.events_page(start, end, person_id, since, limit, offset, group_id)
+        items = [event_dict(e) for e in page.items]
+    answer = {"from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
+              "timezone": str(sitetime.site_timezone()), view: items, "total": page.total, "limit": limit,
+              "offset": offset, "next_offset": page.next_offset}
+    if view == "events":
+        answer["updated_until"] = attendance_sync.updated_until(page.items, since)
+    return jsonify(answer)
 
 
 @api_bp.get("/attendance/hours")
-@admin_required
+@api_access("read:attendance")
 def attendance_hours():
     """The period summary per person (the Hours page, ``kiosk report hours``), with the figures the
     command line's JSON leaves out."""
@@ -101,7 +120,7 @@ def attendance_hours():
 
 
 @api_bp.get("/attendance/summary")
-@admin_required
+@api_access("read:attendance")
 def attendance_summary():
     first_day = reports.parse_month(request.args.get("month"))
     return jsonify(
@@ -114,14 +133,14 @@ def attendance_summary():
 
 
 @api_bp.get("/attendance/daily")
-@admin_required
+@api_access("read:attendance")
 def attendance_daily():
     start, end = reports.parse_range(request.args.get("from"), request.args.get("to"), default_days=30)
     return jsonify({"days": [{"date": d.isoformat(), "present": n} for d, n in reports.daily_counts(start, end)]})
 
 
 @api_bp.get("/attendance/export")
-@admin_required
+@api_access("read:attendance")
 def attendance_export():
     start, end = reports.parse_range(request.args.get("from"), request.args.get("to"))
     fmt = reports.parse_format(request.args.get("format"))
@@ -129,13 +148,13 @@ def attendance_export():
 
 
 @api_bp.get("/attendance/<int:event_id>")
-@admin_required
+@api_access("read:attendance")
 def attendance_get(event_id: int):
     return jsonify(event_dict(attendance.get_event(event_id)))
 
 
 @api_bp.patch("/attendance/<int:event_id>")
-@admin_required
+@api_access("write:attendance")
 def attendance_update(event_id: int):
     event = attendance.get_event(event_id)
     body = form_or_json()
@@ -146,7 +165,7 @@ def attendance_update(event_id: int):
 
 
 @api_bp.delete("/attendance/<int:event_id>")
-@admin_required
+@api_access("write:attendance")
 def attendance_delete(event_id: int):
     attendance.delete_event(attendance.get_event(event_id), actor=admin_actor(), reason=request.args.get("reason"))
     return jsonify({"deleted": event_id})

@@ -1,6 +1,7 @@
 """Admin JSON API for people and their enrollment photos (``/api/v1/people``...).
 
-Every route is admin-only (401 JSON when anonymous) and CSRF-protected when it changes
+Reading people takes an API token with ``read:people``; everything else the ``admin`` scope. An
+administrator's session works everywhere (401 JSON when anonymous), CSRF-protected when it changes
 something (send the token from ``<meta name="csrf-token">`` as ``X-CSRFToken``).
 
 - ``GET    /api/v1/people?q=``                         list (search by name or external id)
@@ -35,7 +36,7 @@ from ...services import enrollment, training_jobs
 from ...services import people as people_service
 from ..audit_actor import admin_actor
 from ..forms import decode_data_url, form_or_json, parse_bool, read_uploads
-from ..security import admin_required
+from ..security import admin_required, api_access
 from . import api_bp
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def person_dict(person: Person, *, with_samples: bool = False) -> dict:
 
 
 @api_bp.get("/people")
-@admin_required
+@api_access("read:people")
 def people_list():
     people = people_service.list_people(request.args.get("q"))
     return jsonify({"people": [p.as_dict() for p in people]})
@@ -101,13 +102,13 @@ def people_create():
     body = form_or_json()
     if "name" not in body:
         raise InvalidInput("The field 'name' is missing.", code="missing_name", field="name")
-    person = people_service.create_person(body.get("name") or "", body.get("external_id") or None,
-                                         actor=admin_actor())
+    # external_id as sent: the people service refuses what is not text (an empty one is none)
+    person = people_service.create_person(body.get("name") or "", body.get("external_id"), actor=admin_actor())
     return jsonify(person_dict(person, with_samples=True)), 201
 
 
 @api_bp.get("/people/<int:person_id>")
-@admin_required
+@api_access("read:people")
 def people_get(person_id: int):
     return jsonify(person_dict(people_service.get_person(person_id), with_samples=True))
 
