@@ -328,6 +328,7 @@ def test_the_audit_page_filters_and_exports(admin, make_person):
     rows = list(csv.reader(io.StringIO(export.data.decode("utf-8-sig"))))
     assert rows[0] == list(audit.EXPORT_COLUMNS)
     assert [r[2] for r in rows[1:]] == ["person.created", "person.renamed"]
+    assert {r[-1] for r in rows[1:]} == {"UTC"} and rows[0][-1] == "time_zone"  # the export names its time zone
     assert json.loads(rows[2][7]) == {"name": "Ada Lovelace"}
     exported = logged("export.downloaded")[-1]
     assert changes(exported)[1]["what"] == "audit" and exported.actor == "admin"
