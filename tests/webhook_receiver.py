@@ -1,7 +1,7 @@
 """A real HTTP receiver for webhook tests: a ThreadingHTTPServer on a loopback port, in a thread.
 
 ``Receiver(behaviours=[...])`` answers each request by the next behaviour of the list, then
-``"ok"`` for the rest: ``"ok"`` (204), ``"error"`` (500), ``"hang"`` (holds the request for
+``"ok"`` for the rest (each answer after ``delay_s``): ``"ok"`` (204), ``"error"`` (500), ``"hang"`` (holds the request for
 ``hang_s`` seconds, longer than the sender's time-out, then 204), ``"close"`` (closes the connection
 without an answer). Every request that arrived is kept in ``received`` (behaviour, headers, body,
 when), the failed ones too: a test sees each attempt.
@@ -30,9 +30,11 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, behaviours: list[str] | None = None, *, hang_s: float = 5.0, port: int = 0) -> None:
+    def __init__(self, behaviours: list[str] | None = None, *, hang_s: float = 5.0, port: int = 0,
+                 delay_s: float = 0.0) -> None:
         self.behaviours = list(behaviours or [])
         self.hang_s = hang_s
+        self.delay_s = delay_s  # every answer takes this long (a receiver with work to do)
         self.received: list[Received] = []
         self.lock = threading.Lock()
         receiver = self
@@ -54,6 +56,7 @@ class Receiver:
                     return
                 if behaviour == "hang":
                     time.sleep(receiver.hang_s)
+                time.sleep(receiver.delay_s)
                 self.send_response(500 if behaviour == "error" else 204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
