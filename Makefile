@@ -2,7 +2,7 @@
 #   make run    install everything (first time) and start the kiosk on https://localhost:8443
 #               (nginx in front of gunicorn; nginx is installed with apt when it is missing)
 #   make test   install everything (first time) and run the test suite
-.PHONY: setup system-deps run-deps run test reliability bench bench-import evaluate evaluate-liveness clean-venv
+.PHONY: setup system-deps run-deps run test test-fast reliability bench bench-import evaluate evaluate-liveness clean-venv
 
 setup:
 	scripts/setup.sh
@@ -20,6 +20,10 @@ run: setup run-deps
 
 test: setup system-deps
 	.venv/bin/pytest -m "not reliability"
+
+# The tests that load no real model (no TensorFlow, MediaPipe, emotion or liveness network): the quick loop.
+test-fast: setup system-deps
+	.venv/bin/pytest -m "not reliability and not models"
 
 reliability: setup system-deps
 	.venv/bin/pytest -m reliability -s

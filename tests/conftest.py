@@ -46,6 +46,52 @@ def migrated_db_template(tmp_path_factory) -> Path:
     return folder / "kiosk.sqlite3"
 
 
+# --------------------------------------------------------------------------- the `models` marker
+
+# Fixtures that load the real models (FaceNet on TensorFlow, MediaPipe, the emotion and liveness
+# networks), in this process or in a server they start: a test that uses one is a `models` test.
+# `make test-fast` runs every test that is neither `models` nor `reliability`.
+MODEL_FIXTURES = frozenset({
+    "trained_site", "trained_app", "postgres_trained_site", "postgres_site", "one_photo_site", "enrolled_server",
+})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.models)
+
+
+from kiosk.vision.lazy import LazyModel  # noqa: E402
+
+_model_uses: list[str] = []
+_load_model = LazyModel.model.fget
+# The gesture classifier is a small scikit-learn model read from a file in milliseconds: not what
+# the marker is about.
+LIGHT_MODELS = frozenset({"gesture"})
+
+
+def _counted_model(self):
+    if self.name not in LIGHT_MODELS:
+        _model_uses.append(self.name)
+    return _load_model(self)
+
+
+LazyModel.model = property(_counted_model)  # type: ignore[method-assign] - counts every use in this process
+
+
+@pytest.fixture(autouse=True)
+def _models_marker_tells_the_truth(request):
+    """A test that is not marked `models` fails if it used a real model here: `make test-fast`
+    must not load one."""
+    before = len(_model_uses)
+    yield
+    used = sorted(set(_model_uses[before:]))
+    if used and request.node.get_closest_marker("models") is None:
+        pytest.fail(f"this test used the real model(s) {', '.join(used)}: mark it `models` "
+                    "(pytestmark = pytest.mark.models, or use a fixture of MODEL_FIXTURES)", pytrace=False)
+
+
 # --------------------------------------------------------------------------- the two database engines
 
 

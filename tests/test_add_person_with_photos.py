@@ -58,6 +58,7 @@ def written(app) -> dict[str, int]:
 NOTHING = {"people": 0, "samples": 0, "crop_files": 0}
 
 
+@pytest.mark.models
 def test_41_photos_are_refused_and_nobody_is_added(app, admin):
     """The probe's reproduction: 400 "At most 40 photos", yet the person existed and a retry got 409."""
     refused = add_person(admin, "Colin Powell", real() * 13 + real()[:2])
@@ -69,6 +70,7 @@ def test_41_photos_are_refused_and_nobody_is_added(app, admin):
     assert written(app) == {"people": 1, "samples": 3, "crop_files": 3}
 
 
+@pytest.mark.models
 def test_when_every_photo_is_refused_nobody_is_added(app, admin, faces_data):
     """It answered 201 and left a person without photos."""
     group = (faces_data / "_multi" / "2.jpg").read_bytes()
@@ -79,6 +81,7 @@ def test_when_every_photo_is_refused_nobody_is_added(app, admin, faces_data):
     assert written(app) == NOTHING
 
 
+@pytest.mark.models
 def test_a_mixed_batch_adds_the_person_with_the_accepted_photos(app, admin):
     answer = add_person(admin, "Colin Powell", real() + [NOT_A_PHOTO])
     assert answer.status_code == 201
@@ -97,6 +100,7 @@ class _FailsOnSecondCall:
         return self.real(*args, **kwargs)
 
 
+@pytest.mark.models
 def test_a_photo_that_fails_with_a_server_error_leaves_no_one(app, admin, monkeypatch):
     """The probe's second case: a photo that failed with a 500 still left the person."""
     from kiosk.vision import embedders
@@ -118,6 +122,7 @@ def test_a_photo_that_fails_with_a_server_error_leaves_no_one(app, admin, monkey
     assert add_person(admin, "Colin Powell", real()).status_code == 201  # no "name taken"
 
 
+@pytest.mark.models
 def test_a_disk_that_fails_half_way_leaves_no_person_and_no_crop(app, admin, monkeypatch):
     # store_samples writes its crops with write_relative (their paths are chosen first, for the import's journal)
     monkeypatch.setattr(storage, "write_relative",
@@ -127,6 +132,7 @@ def test_a_disk_that_fails_half_way_leaves_no_person_and_no_crop(app, admin, mon
     assert written(app) == NOTHING  # the first crop, written before the failure, was removed
 
 
+@pytest.mark.models
 def test_enrolling_into_an_existing_person_stores_all_or_nothing(app, admin, make_person, monkeypatch):
     person = make_person("Colin Powell")
     # store_samples writes its crops with write_relative (their paths are chosen first, for the import's journal)
@@ -148,6 +154,7 @@ def test_the_command_line_adds_nobody_when_no_photo_is_accepted(app, runner, tmp
     assert written(app) == NOTHING
 
 
+@pytest.mark.models
 def test_the_command_line_adds_nobody_when_it_fails_half_way(app, runner, monkeypatch):
     # store_samples writes its crops with write_relative (their paths are chosen first, for the import's journal)
     monkeypatch.setattr(storage, "write_relative",

@@ -66,6 +66,7 @@ def bad_photos(faces_data) -> dict[str, tuple[bytes, str]]:
     }
 
 
+@pytest.mark.models
 def test_good_photos_are_accepted(admin, make_person, faces_data):
     person = make_person("Barack Obama")
     photos = sorted((faces_data / "fr_obama").glob("*.jpg"))
@@ -101,6 +102,7 @@ def test_good_photos_are_accepted(admin, make_person, faces_data):
         ("truncated", "bad_image", "truncated"),
     ],
 )
+@pytest.mark.models
 def test_each_bad_photo_is_refused_with_its_reason(admin, make_person, bad_photos, kind, code, words):
     person = make_person("Colin Powell")
     response = upload(admin, person.id, [bad_photos[kind]])
@@ -114,6 +116,7 @@ def test_each_bad_photo_is_refused_with_its_reason(admin, make_person, bad_photo
     assert db.session.scalar(db.select(db.func.count(FaceSample.id))) == 0
 
 
+@pytest.mark.models
 def test_a_mixed_batch_through_the_page(admin, make_person, faces_data, bad_photos):
     person = make_person("Colin Powell")
     good = [(read(faces_data / "lfw_Colin_Powell" / f"{i}.jpg"), f"powell-{i}.jpg") for i in (1, 2, 3)]
@@ -125,6 +128,7 @@ def test_a_mixed_batch_through_the_page(admin, make_person, faces_data, bad_phot
     assert db.session.scalar(db.select(db.func.count(FaceSample.id))) == 3
 
 
+@pytest.mark.models
 def test_add_a_person_with_photos_in_one_step(admin, faces_data):
     photos = [(io.BytesIO(read(faces_data / "fr_biden" / f"{i}.jpg")), f"biden-{i}.jpg") for i in (1, 2)]
     response = admin.post("/admin/people", data={"csrf_token": admin.csrf, "name": "Joe Biden", "photos": photos})
@@ -133,6 +137,7 @@ def test_add_a_person_with_photos_in_one_step(admin, faces_data):
     assert len(person.samples) == 2
 
 
+@pytest.mark.models
 def test_webcam_shots_as_data_urls(admin, make_person, faces_data):
     person = make_person("Tony Blair")
     shots = ["data:image/jpeg;base64," + base64.b64encode(read(faces_data / "lfw_Tony_Blair" / f"{i}.jpg")).decode()
@@ -143,6 +148,7 @@ def test_webcam_shots_as_data_urls(admin, make_person, faces_data):
     assert [r["file"] for r in response.get_json()["results"]] == ["webcam shot 1", "webcam shot 2"]
 
 
+@pytest.mark.models
 def test_possible_duplicate_enrollment_is_flagged(admin, make_person, faces_data):
     first, second = make_person("Barack Obama"), make_person("Barry O")
     assert upload(admin, first.id, [(read(faces_data / "fr_obama" / f"{i}.jpg"), f"{i}.jpg") for i in (1, 2, 3)]).status_code == 201
@@ -163,6 +169,7 @@ def test_possible_duplicate_enrollment_is_flagged(admin, make_person, faces_data
         ("_multi/2.jpg", "multiple_faces", False),
     ],
 )
+@pytest.mark.models
 def test_live_face_check(admin, faces_data, source, status, ok):
     response = admin.post("/api/v1/enrollment/check-frame", headers={"X-CSRFToken": admin.csrf},
                           data={"frame": (io.BytesIO(read(faces_data / source)), "frame.jpg")})
@@ -175,6 +182,7 @@ def test_live_face_check(admin, faces_data, source, status, ok):
         assert verdict["faces"] == 1 and len(verdict["boxes"]) == 1
 
 
+@pytest.mark.models
 def test_live_face_check_refusals(admin, bad_photos):
     for kind, status in (("no_face", "no_face"), ("face_too_small", "face_too_small"), ("too_blurry", "too_blurry"),
                          ("bad_image", "bad_image")):
@@ -184,6 +192,7 @@ def test_live_face_check_refusals(admin, bad_photos):
         assert verdict["ok"] is False and verdict["status"] == status, (kind, verdict)
 
 
+@pytest.mark.models
 def test_deleting_an_enrolled_person_removes_crops_and_embeddings(admin, make_person, faces_data):
     person = make_person("Colin Powell")
     upload(admin, person.id, [(read(faces_data / "lfw_Colin_Powell" / f"{i}.jpg"), f"{i}.jpg") for i in (1, 2)])
@@ -197,6 +206,7 @@ def test_deleting_an_enrolled_person_removes_crops_and_embeddings(admin, make_pe
     assert not any(c.exists() for c in crops)
 
 
+@pytest.mark.models
 def test_real_retraining_from_the_console(admin, make_person, faces_data):
     for name, folder in (("Colin Powell", "lfw_Colin_Powell"), ("George W Bush", "lfw_George_W_Bush"),
                          ("Hugo Chavez", "lfw_Hugo_Chavez")):

@@ -64,6 +64,7 @@ def test_missing_fields(admin):
     assert no_frame.status_code == 400 and no_frame.get_json()["error"] == "missing_frame"
 
 
+@pytest.mark.models
 def test_frames_without_a_person_or_not_images_are_refused(admin):
     blank = cv2.imencode(".jpg", np.full((480, 640, 3), 90, np.uint8))[1].tobytes()
     nobody = admin.post("/api/v1/models/gestures/samples", headers=admin.headers_csrf,

@@ -58,6 +58,7 @@ def imports_left(app) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
 
 
+@pytest.mark.models
 def test_an_uploaded_zip_is_imported_in_the_background_and_retrained_once(app, admin, staff_folder, tmp_path,
                                                                           monkeypatch):
     trainings = count_trainings(monkeypatch)
@@ -100,6 +101,7 @@ def test_an_uploaded_zip_is_imported_in_the_background_and_retrained_once(app, a
     assert status["state"] == "done" and status["detail"]["done"] == EXPECTED["photos"]
 
 
+@pytest.mark.models
 def test_a_csv_with_its_photos_is_imported(app, admin, staff_folder, tmp_path):
     table = write_csv(tmp_path / "export" / "staff.csv", staff_folder)
     photos = sorted((tmp_path / "export" / "photos").iterdir())
@@ -145,6 +147,7 @@ def test_an_upload_over_the_import_limit_is_413_with_the_import_limit(app, admin
     assert "an import may be at most 1 MB" in response.text and imports_left(app) == []
 
 
+@pytest.mark.models
 def test_the_import_takes_bodies_over_the_limit_of_other_pages(app, admin, tmp_path, staff_folder):
     """MAX_CONTENT_LENGTH (KIOSK_MAX_UPLOAD_MB) bounds a photo or a frame; an import goes up to KIOSK_IMPORT_MAX_MB."""
     archive = write_zip(tmp_path / "staff.zip", staff_folder)
@@ -184,6 +187,7 @@ def test_anonymous_uploads_go_to_the_sign_in_page(app, client, tmp_path, staff_f
     assert imports_left(app) == []
 
 
+@pytest.mark.models
 def test_an_interrupted_import_can_be_resumed_or_its_upload_deleted(app, admin, staff_folder, tmp_path):
     """A server restart leaves the job record 'running' with a dead process id and the upload on disk."""
     archive = write_zip(tmp_path / "staff.zip", staff_folder)
@@ -225,6 +229,7 @@ def test_the_people_page_links_to_the_import(admin):
     assert 'href="/admin/people/import"' in admin.get("/admin/people").text
 
 
+@pytest.mark.models
 def test_deleting_a_person_takes_their_name_out_of_past_import_results(app, admin, staff_folder, tmp_path):
     from kiosk.services.people import delete_person, get_person_by_name
 

@@ -345,6 +345,7 @@ def test_the_audit_page_is_for_admins_only(client):
 FACES = __import__("pathlib").Path(__file__).resolve().parent / "data" / "faces"
 
 
+@pytest.mark.models
 def test_enrolling_on_the_command_line_and_a_bad_enroll(runner):
     bad = runner.invoke(args=["people", "enroll", "Colin Powell", str(FACES / "_multi" / "2.jpg")])
     assert bad.exit_code == 1 and '"refused"' in bad.output  # every photo refused: nothing done (exit 1)
@@ -359,6 +360,7 @@ def test_enrolling_on_the_command_line_and_a_bad_enroll(runner):
     assert after["photos"] == 2 and len(after["sample_ids"]) == 2
 
 
+@pytest.mark.models
 def test_an_import_is_logged_from_start_to_finish(runner, tmp_path):
     from import_helpers import EXPECTED, write_folder
 

@@ -69,6 +69,7 @@ def people_and_samples() -> dict[str, list[FaceSample]]:
     return {p.name: sorted(p.samples, key=lambda s: s.id) for p in people}
 
 
+@pytest.mark.models
 @pytest.mark.both_databases
 @pytest.mark.parametrize("kind", ["folder", "zip", "csv"])
 def test_a_folder_a_zip_and_a_csv_import_the_same_people(app, staff_folder, tmp_path, kind):
@@ -106,6 +107,7 @@ def test_a_folder_a_zip_and_a_csv_import_the_same_people(app, staff_folder, tmp_
     assert all(line.sample_id is not None for line in by_status["accepted"])
 
 
+@pytest.mark.models
 @pytest.mark.both_databases
 def test_a_second_run_changes_nothing(app, staff_folder, tmp_path):
     source = write_zip(tmp_path / "staff.zip", staff_folder)
@@ -118,6 +120,7 @@ def test_a_second_run_changes_nothing(app, staff_folder, tmp_path):
     assert again.refused == EXPECTED["refused"]  # bad photos are still bad, and still said so
 
 
+@pytest.mark.models
 def test_photos_enrolled_by_hand_are_skipped_and_new_ones_go_to_the_same_person(app, staff_folder):
     from kiosk.services.enrollment import enroll_files
 
@@ -129,6 +132,7 @@ def test_photos_enrolled_by_hand_are_skipped_and_new_ones_go_to_the_same_person(
     assert db.session.scalar(select(func.count(Person.id))) == 3  # "colin powell" is Colin Powell
 
 
+@pytest.mark.models
 def test_training_runs_once_at_the_end_and_only_when_something_changed(app, staff_folder, monkeypatch):
     calls = count_trainings(monkeypatch)
     summary = import_path(staff_folder)
@@ -138,6 +142,7 @@ def test_training_runs_once_at_the_end_and_only_when_something_changed(app, staf
     assert calls == [EXPECTED["accepted"]] and again.training is None
 
 
+@pytest.mark.models
 @pytest.mark.both_databases
 def test_csv_rows_that_cannot_be_used_are_refused_one_by_one(app, tmp_path, staff_folder):
     photos = tmp_path / "pics"
@@ -170,6 +175,7 @@ def test_csv_rows_that_cannot_be_used_are_refused_one_by_one(app, tmp_path, staf
     assert db.session.scalar(select(Person.external_id).where(Person.name == "Colin Powell")) == "E-1"
 
 
+@pytest.mark.models
 @pytest.mark.both_databases
 def test_rows_naming_one_person_differently_reach_the_same_person(app, tmp_path):
     faces = REPO_ROOT / "tests" / "data" / "faces" / "lfw_Colin_Powell"
@@ -198,6 +204,7 @@ def test_a_csv_that_is_not_utf8_is_refused_before_anything_is_imported(app, tmp_
     assert caught.value.code == "bad_csv" and "UTF-8" in str(caught.value)
 
 
+@pytest.mark.models
 def test_crops_of_a_killed_batch_are_removed_by_the_next_import(app, staff_folder):
     """A process killed between writing a batch's crops and committing them leaves crops no row
     names; they were journalled first, and the next import removes exactly those."""
@@ -224,6 +231,7 @@ def test_one_import_at_a_time(app, staff_folder):
     assert db.session.scalar(select(func.count(Person.id))) == 0
 
 
+@pytest.mark.models
 def test_one_import_at_a_time_across_app_hosts(postgres_database, tmp_path, staff_folder):
     """Two app hosts (each its own data dir) on one PostgreSQL database: the database's lock says no."""
     from kiosk import create_app
@@ -250,6 +258,7 @@ def test_one_import_at_a_time_across_app_hosts(postgres_database, tmp_path, staf
 # ---------------------------------------------------------------------------- the command
 
 
+@pytest.mark.models
 def test_people_import_json_lines_and_summary(app, runner, staff_folder, tmp_path):
     source = write_zip(tmp_path / "staff.zip", staff_folder)
     result = runner.invoke(args=["people", "import", str(source), "--json", "--no-train"])
@@ -265,6 +274,7 @@ def test_people_import_json_lines_and_summary(app, runner, staff_folder, tmp_pat
     assert "import: 8/8 photos (100%)" in result.stderr and "\x1b[" not in result.stderr
 
 
+@pytest.mark.models
 def test_people_import_human_summary_lists_the_refused_photos(app, runner, staff_folder):
     result = runner.invoke(args=["people", "import", str(staff_folder), "--no-train"])
     assert result.exit_code == 0, result.output

@@ -13,6 +13,9 @@ from kiosk.benchmarks.checkin import kiosk_frame, live
 from kiosk.checkin.machine import CheckInMachine, MachineConfig, State
 from kiosk.checkin.pipeline import analyse_frame
 from kiosk.vision.faces import Face
+import pytest
+
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
 
 
 class NoRecording:

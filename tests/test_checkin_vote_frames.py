@@ -11,6 +11,8 @@ from kiosk.benchmarks.checkin import kiosk_frame, live
 from kiosk.checkin.vote_frames import MAX_FACE_SPEED, SAME_PICTURE_PATIENCE_S, VoteEvidence
 from kiosk.vision.faces import analyze_frame
 
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
+
 FPS = 15.0
 
 

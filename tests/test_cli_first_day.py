@@ -68,6 +68,7 @@ def test_a_usage_error_exits_2(site, args):
     assert "Usage:" in result.stderr and result.stdout == ""
 
 
+@pytest.mark.models
 def test_an_enrollment_whose_every_photo_is_refused_exits_1(runner, tmp_path):
     missing = tmp_path / "missing.jpg"
     result = runner.invoke(args=["people", "enroll", "Colin Powell", str(DATA / "faces" / "_multi" / "2.jpg"),
@@ -78,6 +79,7 @@ def test_an_enrollment_whose_every_photo_is_refused_exits_1(runner, tmp_path):
     assert "No photo was accepted: nothing was enrolled for Colin Powell" in result.stderr
 
 
+@pytest.mark.models
 def test_an_enrollment_with_one_accepted_photo_exits_0(runner, tmp_path):
     result = runner.invoke(args=["people", "enroll", "Colin Powell", str(DATA / "faces" / "lfw_Colin_Powell" / "1.jpg"),
                                  str(tmp_path / "missing.jpg")])

@@ -30,6 +30,8 @@ from kiosk.vision.faces import detect_faces
 from kiosk.vision.image import load_image
 from kiosk.vision.lazy import ModelUnavailable
 
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
+
 EXPRESSIONS = Path(__file__).resolve().parent / "data" / "expressions"
 MODELS = Path(__file__).resolve().parent.parent / "models" / "emotion"
 

@@ -58,6 +58,7 @@ def bad_files(tmp_path) -> dict[str, Path]:
     return files
 
 
+@pytest.mark.models
 def test_accepted_photos_store_an_aligned_crop_and_an_embedding(app):
     paths = [str(FACES / "lfw_Colin_Powell" / f"{i}.jpg") for i in (1, 2, 3)]
     results = enroll_files("Colin Powell", paths)
@@ -81,6 +82,7 @@ def test_accepted_photos_store_an_aligned_crop_and_an_embedding(app):
     assert db.session.scalar(select(func.count(Person.id))) == 1
 
 
+@pytest.mark.models
 def test_every_bad_photo_is_refused_with_its_reason(app, bad_files):
     expected = {name: name.split(":")[0] for name in bad_files}
     results = enroll_files("Nobody Good", [str(p) for p in bad_files.values()])
@@ -95,6 +97,7 @@ def test_every_bad_photo_is_refused_with_its_reason(app, bad_files):
     assert db.session.scalar(select(Person).where(Person.name == "Nobody Good")) is None
 
 
+@pytest.mark.models
 def test_refusal_messages_say_what_to_do(app, make_person, bad_files):
     person = make_person("Colin Powell")
     for reason, phrase in (("multiple_faces", "more than one face"), ("face_too_small", "closer photo"),
@@ -105,12 +108,14 @@ def test_refusal_messages_say_what_to_do(app, make_person, bad_files):
         assert phrase in str(caught.value).lower()
 
 
+@pytest.mark.models
 def test_people_enroll_line_shape(app, runner):
     outcome = runner.invoke(args=["people", "enroll", "Hugo Chavez", str(FACES / "lfw_Hugo_Chavez" / "1.jpg")])
     (line,) = outcome.output.strip().splitlines()
     assert set(json.loads(line)) == {"image", "status", "reason", "message", "sample_id", "warning"}
 
 
+@pytest.mark.models
 def test_no_orphan_crop_when_the_database_write_fails(app, make_person, monkeypatch):
     person = make_person("George W Bush")
     real_commit = db.session.commit
@@ -126,6 +131,7 @@ def test_no_orphan_crop_when_the_database_write_fails(app, make_person, monkeypa
     assert db.session.scalar(select(func.count(FaceSample.id))) == 0
 
 
+@pytest.mark.models
 def test_possible_duplicate_enrollment_is_warned(app):
     enroll_files("Barack Obama", [str(FACES / "fr_obama" / f"{i}.jpg") for i in (1, 2, 3)])
     (dup,) = enroll_files("Barry O", [str(FACES / "fr_obama" / "5.jpg")])
@@ -136,6 +142,7 @@ def test_possible_duplicate_enrollment_is_warned(app):
     assert same.accepted and same.warning is None
 
 
+@pytest.mark.models
 def test_the_crop_is_what_the_embedder_sees(app):
     """Re-embedding the stored crop (what training does) gives the stored embedding."""
     from kiosk.vision.embedders import get_embedder
@@ -147,6 +154,7 @@ def test_the_crop_is_what_the_embedder_sees(app):
     assert np.linalg.norm(again - sample.embedding_array()) < 1e-3
 
 
+@pytest.mark.models
 def test_people_enroll_command(app, runner, bad_files):
     good = str(FACES / "lfw_Ariel_Sharon" / "1.jpg")
     outcome = runner.invoke(args=["people", "enroll", "Ariel Sharon", good, str(bad_files["bad_image:text"])])

@@ -15,6 +15,8 @@ from kiosk.vision import faces
 from kiosk.vision.faces import Face, analyze_frame, canonical_crop, crop_face, detect_faces, pick_dominant
 from kiosk.vision.image import load_image
 
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
+
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 GROUP_PHOTOS = sorted((FACES / "_multi").glob("*.jpg"), key=lambda p: int(p.stem))
 # _multi/3.jpg (deepface's "img11_reflection") shows ONE person: the "reflection" is in her eyes.

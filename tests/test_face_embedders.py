@@ -24,6 +24,8 @@ from kiosk.vision.faces import analyze_frame, canonical_crop
 from kiosk.vision.image import load_image
 from kiosk.vision.lazy import ModelUnavailable
 
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
+
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 
 

@@ -18,6 +18,8 @@ from kiosk.setup_tools import facenet_convert
 from kiosk.vision import embedders, facenet_weights
 from kiosk.vision.facenet_weights import CASIA_WEBFACE
 
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
+
 FACES = Path(__file__).resolve().parent / "data" / "faces"
 
 

@@ -237,6 +237,7 @@ def test_the_limit_is_a_setting(app, client):
     assert response.status_code == 413 and "320 pixels" in response.get_json()["message"]
 
 
+@pytest.mark.models
 @pytest.mark.parametrize("size", [(640, 480), (480, 640), (1280, 960), (1280, 1280)])
 def test_frames_the_page_sends_and_a_margin_above_are_analysed(client, size):
     """The page scales every frame to next_frame.width (640) on its longer side

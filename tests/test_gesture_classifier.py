@@ -31,6 +31,7 @@ def _predicted(classifier: g.GestureClassifier, arms: np.ndarray) -> np.ndarray:
     return np.array([p.gesture for p in classifier.predict_arms(arms)])
 
 
+@pytest.mark.models
 @pytest.mark.parametrize(
     "ymca_label, expected", [("A", "O"), ("Y", "capture"), ("C", "idle"), ("dance", "idle"), ("M", "idle")]
 )

@@ -46,6 +46,7 @@ def run_gesture(runner, *paths, details: bool = False) -> list[dict]:
     return lines
 
 
+@pytest.mark.models
 def test_real_photos(runner):
     paths = [GESTURE_DATA / name for name in REAL_PHOTOS]
     for line in run_gesture(runner, *paths, details=True):
@@ -58,11 +59,13 @@ def test_real_photos(runner):
         assert 0.5 <= line["score"] <= 1.0
 
 
+@pytest.mark.models
 def test_the_plain_line_has_exactly_the_documented_keys(runner):
     (line,) = run_gesture(runner, GESTURE_DATA / "obama_folded_arms_2.jpg")
     assert set(line) == {"image", "status", "gesture", "score"}
 
 
+@pytest.mark.models
 def test_nobody_and_broken_files_never_stop_the_command(runner, tmp_path):
     rng = np.random.default_rng(1)
     images = {
@@ -107,6 +110,7 @@ def test_train_gesture_without_samples_says_why(runner):
     assert "No gesture samples" in result.output
 
 
+@pytest.mark.models
 def test_gesture_samples_from_photos(runner, tmp_path):
     cv2.imwrite(str(tmp_path / "blank.png"), np.zeros((480, 640, 3), np.uint8))
     photos = [GESTURE_DATA / "obama_folded_arms_2.jpg", tmp_path / "blank.png", GESTURE_DATA / "blair_face_crop.jpg"]

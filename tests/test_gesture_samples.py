@@ -58,6 +58,7 @@ def test_bad_samples_are_refused(app, label, payload, code):
     assert gesture_samples.sample_counts() == {"O": 0, "X": 0, "capture": 0, "idle": 0}
 
 
+@pytest.mark.models
 def test_landmarks_from_a_real_frame_and_refusals(app):
     frame = (GESTURE_DATA / "obama_folded_arms_2.jpg").read_bytes()
     landmarks = gesture_samples.landmarks_from_image_bytes(frame)

@@ -7,6 +7,9 @@ import json
 import os
 
 from face_helpers import ENROLLED, FACES, HELD_OUT, STRANGERS
+import pytest
+
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
 
 KEYS = {"image", "status", "person", "score"}
 

@@ -189,6 +189,7 @@ def post_everywhere(admin, person_id: int, face: bytes, body: bytes) -> dict[str
     }
 
 
+@pytest.mark.models
 def test_gray_alpha_images_are_used_everywhere_an_image_comes_in(admin, make_person):
     person = make_person("Colin Powell")
     answers = post_everywhere(admin, person.id, png_gray_alpha_16bit(FACE), png_gray_alpha_16bit(BODY))
@@ -222,6 +223,7 @@ def test_a_gray_alpha_pam_is_refused_as_bad_image_everywhere_never_a_500(admin, 
     assert db.session.scalar(db.select(db.func.count(GestureSample.id))) == 0
 
 
+@pytest.mark.models
 def test_a_phone_portrait_stored_sideways_is_enrolled_on_every_path(admin, make_person, runner, tmp_path):
     """Issue 13, item 5: Orientation=6 was refused with 422 no_face."""
     portrait = portrait_stored_sideways(FACE)
@@ -240,6 +242,7 @@ def test_a_phone_portrait_stored_sideways_is_enrolled_on_every_path(admin, make_
     assert db.session.scalar(db.select(db.func.count(FaceSample.id))) == 3
 
 
+@pytest.mark.models
 def test_a_jpeg_with_bytes_after_its_end_is_enrolled(admin, make_person):
     """Issue 13, item 10: refused as truncated before."""
     person = make_person("Colin Powell")

@@ -92,6 +92,7 @@ def test_two_lists_of_people_at_the_top_are_refused(app, staff_folder, tmp_path)
     assert caught.value.code == "several_csv"
 
 
+@pytest.mark.models
 def test_the_command_imports_the_folder_and_names_the_skipped_csv(app, runner, folder_with_stray_csv):
     result = runner.invoke(args=["people", "import", str(folder_with_stray_csv), "--no-train"])
     assert result.exit_code == 0, result.output
@@ -99,6 +100,7 @@ def test_the_command_imports_the_folder_and_names_the_skipped_csv(app, runner, f
     assert "note: labels.csv was skipped: it is not a list of people" in result.stdout
 
 
+@pytest.mark.models
 def test_the_command_exits_1_when_no_photo_was_accepted(app, runner, tmp_path):
     folder = write_folder(tmp_path / "bad", {"Ariel Sharon": [("team.jpg", FACES / "_multi" / "2.jpg")]})
     result = runner.invoke(args=["people", "import", str(folder), "--no-train"])
@@ -110,6 +112,7 @@ def test_the_command_exits_1_when_no_photo_was_accepted(app, runner, tmp_path):
     assert json.loads(as_json.stdout.splitlines()[-1])["summary"]["accepted"] == 0  # the lines are all there
 
 
+@pytest.mark.models
 def test_skipped_duplicates_are_listed_by_person_and_a_second_run_is_done(app, runner, staff_folder):
     first = runner.invoke(args=["people", "import", str(staff_folder), "--no-train"])
     assert first.exit_code == 0, first.output
@@ -132,6 +135,7 @@ class FileUpload:
         shutil.copy(self.path, target)
 
 
+@pytest.mark.models
 def test_the_console_percentage_is_the_share_of_photos_done(app, staff_folder, tmp_path):
     """The job's bar and percentage while importing are photo N of M, not N of M shrunk by the training
     still to come (it showed "10%" beside "photo 40 of 47")."""
@@ -192,6 +196,7 @@ def test_the_import_summary_page_lists_skipped_duplicates_by_person(app, admin):
     assert "Hugo Chavez/2 copy.jpg" in html and "a photo of Grace Hopper" in html
 
 
+@pytest.mark.models
 def test_a_second_run_of_a_clean_import_is_done_exit_0(app, runner, tmp_path):
     folder = write_folder(tmp_path / "clean", {"Colin Powell": [("1.jpg", FACES / "lfw_Colin_Powell" / "1.jpg")]})
     assert runner.invoke(args=["people", "import", str(folder), "--no-train"]).exit_code == 0

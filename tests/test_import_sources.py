@@ -156,6 +156,7 @@ def test_a_file_that_is_not_a_zip_is_refused(app, tmp_path):
     assert err.code == "not_a_zip" and "not a ZIP archive" in str(err)
 
 
+@pytest.mark.models
 def test_a_photo_over_the_size_limit_is_refused_alone(app, tmp_path):
     """Not the whole archive: only that photo, and the import goes on."""
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20

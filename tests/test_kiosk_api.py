@@ -94,6 +94,7 @@ def test_oversized_body_is_413(app, client):
     assert response.status_code == 413
 
 
+@pytest.mark.models
 def test_empty_frame_answers_idle_with_prompt(client, empty_frame):
     response = post_frame(client, empty_frame)
     assert response.status_code == 200
@@ -106,11 +107,13 @@ def test_empty_frame_answers_idle_with_prompt(client, empty_frame):
     assert response.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.models
 def test_frames_need_no_csrf_token_but_admin_apis_do(app, client, empty_frame):
     app.config["WTF_CSRF_ENABLED"] = True
     assert post_frame(client, empty_frame).status_code == 200
 
 
+@pytest.mark.models
 def test_busy_session_answers_409(client, empty_frame):
     first = post_frame(client, empty_frame)
     assert first.status_code == 200
@@ -123,6 +126,7 @@ def test_busy_session_answers_409(client, empty_frame):
     assert second.get_json()["error"] == "busy"
 
 
+@pytest.mark.models
 def test_each_browser_gets_its_own_session(app, empty_frame):
     one, two = app.test_client(), app.test_client()
     post_frame(one, empty_frame)
@@ -131,6 +135,7 @@ def test_each_browser_gets_its_own_session(app, empty_frame):
         assert a["kiosk_session"] != b["kiosk_session"]
 
 
+@pytest.mark.models
 def test_photo_urls_cannot_be_guessed(client, empty_frame):
     post_frame(client, empty_frame)
     assert client.get("/api/v1/kiosk/photos/not-a-real-token").status_code == 404
@@ -274,6 +279,7 @@ def test_group_photo_asks_for_one_person(trained_app):
     assert len(body["faces"]) >= 2
 
 
+@pytest.mark.models
 def test_unknown_when_nobody_was_trained_yet(app):
     """A fresh install: the kiosk says 'not recognised' instead of failing."""
     client = app.test_client()
@@ -283,6 +289,7 @@ def test_unknown_when_nobody_was_trained_yet(app):
 
 
 
+@pytest.mark.models
 def test_an_untrained_kiosk_recognises_nobody_and_tells_the_operator_once(app, caplog):
     from kiosk.services.checkin import KioskIdentify
     from kiosk.vision.faces import analyze_frame
@@ -295,6 +302,7 @@ def test_an_untrained_kiosk_recognises_nobody_and_tells_the_operator_once(app, c
     told = [r for r in caplog.records if "No face model is trained yet" in r.getMessage()]
     assert len(told) == 1 and "kiosk train faces" in told[0].getMessage()
 
+@pytest.mark.models
 def test_a_missing_model_file_is_503_model_unavailable(app, tmp_path, monkeypatch):
     """The face model was trained with FaceNet and its weights file is gone: every frame with a
     face answers 503 ``model_unavailable`` naming the file and the fix, never a 500. The model

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
 
 DATA = Path(__file__).resolve().parent / "data"
 LIVE = DATA / "liveness" / "silent-face" / "real" / "image_T1.jpg"

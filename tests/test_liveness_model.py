@@ -22,6 +22,8 @@ from kiosk.vision.liveness import (
     passive_liveness,
 )
 
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
+
 SAMPLE = Path(__file__).resolve().parent / "data" / "liveness"
 MODELS = Path(__file__).resolve().parent.parent / "models" / "liveness"
 

@@ -52,11 +52,13 @@ def test_an_invalid_token_is_401_never_ignored(app, browser, empty_room):
         assert response.status_code == 401 and response.get_json()["error"] == "kiosk_not_paired"
 
 
+@pytest.mark.models
 def test_a_site_may_turn_pairing_off(app, browser, empty_room):
     app.config["KIOSK_REQUIRE_PAIRING"] = False
     assert post_frame(browser, empty_room).status_code == 200
 
 
+@pytest.mark.models
 def test_a_script_with_the_add_token_counts_as_that_device(app, runner, browser, empty_room):
     import json
 
@@ -66,6 +68,7 @@ def test_a_script_with_the_add_token_counts_as_that_device(app, runner, browser,
     assert devices.get_device("Front door").last_seen is not None
 
 
+@pytest.mark.models
 def test_a_revoked_kiosk_is_refused_at_once(app, client, empty_room):
     assert post_frame(client, empty_room).status_code == 200  # the test client paired itself
     device = devices.get_device(client.device_name)
@@ -85,6 +88,7 @@ def _start(browser) -> str:
     return body["code"]
 
 
+@pytest.mark.models
 def test_pairing_by_code_gives_the_kiosk_an_httponly_cookie(app, browser, empty_room):
     code = _start(browser)
     assert _start(browser) == code, "one code per pending kiosk: asking again shows the same"
@@ -139,6 +143,7 @@ def test_pending_pairings_are_capped_per_address(app):
     assert refused.status_code == 429 and refused.get_json()["error"] == "too_many_pairings"
 
 
+@pytest.mark.models
 def test_re_pairing_replaces_the_old_token_and_keeps_the_name(app, client, browser, empty_room):
     assert post_frame(client, empty_room).status_code == 200
     device = devices.get_device(client.device_name)
@@ -148,6 +153,7 @@ def test_re_pairing_replaces_the_old_token_and_keeps_the_name(app, client, brows
     assert post_frame(browser, empty_room).status_code == 200
 
 
+@pytest.mark.models
 def test_the_devices_page_pairs_renames_and_revokes(app, sign_in_admin, browser, empty_room):
     admin = app.test_client(paired=False)
     sign_in_admin(admin)
@@ -194,6 +200,7 @@ def test_cli_pair_approves_a_code(app, runner, browser):
     assert runner.invoke(args=["devices", "pair", "AAAAAA"]).exit_code != 0
 
 
+@pytest.mark.models
 def test_the_two_address_crowding_attack_no_longer_refuses_or_evicts_a_paired_kiosk(app, client, empty_room,
                                                                                     monkeypatch):
     """Issue 21's attack through the frame API, on a site that turned pairing off: two addresses

@@ -23,6 +23,8 @@ from kiosk.vision.pose import (
 
 from gesture_helpers import GESTURE_DATA
 
+pytestmark = pytest.mark.models  # real models: make test-fast skips these
+
 
 @pytest.fixture(scope="module")
 def static():

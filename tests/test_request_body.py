@@ -3,6 +3,7 @@ reused (the proof through Nginx and gunicorn is tests/nginx/test_nginx.py)."""
 
 from __future__ import annotations
 
+import pytest
 import io
 import socket
 import threading
@@ -144,6 +145,7 @@ def test_a_streamed_body_over_the_limit_is_413_like_a_sized_one(app, client):
     assert multipart.status_code == 413
 
 
+@pytest.mark.models
 def test_a_streamed_body_at_the_limit_is_read_whole(app, client):
     import cv2
     import numpy as np

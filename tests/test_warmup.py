@@ -46,6 +46,7 @@ def test_while_warming_frames_are_refused_with_warming_and_health_says_so(app, c
     assert client.post("/api/v1/kiosk/reset").status_code == 200
 
 
+@pytest.mark.models
 def test_a_warm_up_that_takes_too_long_is_not_waited_for(app, client):
     import time
 
@@ -90,6 +91,7 @@ def test_the_background_warm_up_marks_the_worker_ready(trained_app):
     assert response.status_code == 200 and response.get_json()["state"] == "IDLE"
 
 
+@pytest.mark.models
 def test_a_model_that_cannot_load_fails_the_warm_up_but_the_kiosk_still_answers(tmp_path, migrated_db_template):
     """A missing models folder: the warm-up says what failed; frames are analysed again, and each
     says what is missing (the 503 model_unavailable the frame API answers), instead of 'Starting'

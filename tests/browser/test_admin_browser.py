@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fake_camera import webcam_frames, write_y4m
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.models]  # the server enrolls with the real models
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FACES = REPO_ROOT / "tests" / "data" / "faces"

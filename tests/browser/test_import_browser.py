@@ -19,7 +19,7 @@ import requests
 from import_helpers import STAFF, write_folder, write_zip
 from kiosk_devices import register_kiosk
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.models]  # the server enrolls with the real models
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

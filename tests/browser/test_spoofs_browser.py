@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from test_admin_browser import ADMIN_PASSWORD, ADMIN_USER, FACES, kiosk_cli, shot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.models]  # the server enrolls with the real models
 
 GESTURES = Path(__file__).resolve().parents[1] / "data" / "gestures"
 

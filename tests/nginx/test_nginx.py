@@ -277,6 +277,7 @@ def test_a_kiosk_gets_one_routing_cookie_that_never_changes(proxied):
     assert f"upstream=127.0.0.1:{proxied.gunicorn.port} route={route}" in log
 
 
+@pytest.mark.models  # the server runs the real models on the frame
 def test_a_frame_round_trip_through_nginx(proxied, faces_data):
     """A real face photo in a 640x480 JPEG, posted as the kiosk page posts it, answered with
     the kiosk state (models load on the first frame: generous timeout)."""
