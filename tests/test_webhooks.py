@@ -148,7 +148,9 @@ def test_failed_after_the_retry_period_then_sent_again_from_the_console(sending,
             if row.status == "failed":
                 break
             time.sleep(0.1)
-        assert row.status == "failed" and row.attempts >= 2 and row.last_response_status == 500
+        # Retries within the period are the test above's; on a busy machine the first attempt alone
+        # may outlast this shrunk period, so only "at least one" is certain here.
+        assert row.status == "failed" and row.attempts >= 1 and row.last_response_status == 500
         tried = len(receiver.received)
         time.sleep(0.6)
         assert len(receiver.received) == tried  # failed: no more attempts
