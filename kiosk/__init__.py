@@ -16,7 +16,7 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "40000000")
 
 from flask import Flask  # noqa: E402
 
-from .config import ConfigError, REPO_ROOT, Config, check_settings  # noqa: E402
+from .config import ConfigError, REPO_ROOT, Config, check_settings, switch_named  # noqa: E402
 from .extensions import csrf, db, login_manager, migrate  # noqa: E402
 
 __all__ = ["create_app"]
@@ -49,6 +49,7 @@ def create_app(config: object | dict | None = None) -> Flask:
     else:
         app.config.from_object(config)
     check_settings(app.config)  # also the overrides: a bad time zone or repeat rule refuses to start
+    app.config["KIOSK_TOUCH_CONFIRM"] = switch_named("KIOSK_TOUCH_CONFIRM", app.config.get("KIOSK_TOUCH_CONFIRM"))
     _check_machine_settings(app.config)
 
     db.init_app(app)

@@ -40,8 +40,26 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     except ValueError as err:
         raise ConfigError(str(err)) from None
     repeat_rule_named(settings.get("KIOSK_REPEAT_RULE"))
+    switch_named("KIOSK_TOUCH_CONFIRM", settings.get("KIOSK_TOUCH_CONFIRM", False))
     if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
         raise ConfigError("KIOSK_LEARN_MAX_PER_PERSON must be 0 (keep no learned samples) or more.")
+
+
+SWITCH_ON = ("1", "true", "yes", "on")
+SWITCH_OFF = ("0", "false", "no", "off", "")
+
+
+def switch_named(name: str, value: Any) -> bool:
+    """An on/off setting: a bool, or one of the words of SWITCH_ON / SWITCH_OFF. Anything else
+    refuses the start (ConfigError) rather than quietly meaning "off"."""
+    if isinstance(value, bool):
+        return value
+    word = str(value if value is not None else "").strip().lower()
+    if word in SWITCH_ON:
+        return True
+    if word in SWITCH_OFF:
+        return False
+    raise ConfigError(f"{name} must be on or off (1/0, true/false, yes/no), not {value!r}.")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -177,6 +195,10 @@ class Config:
         self.KIOSK_LIVENESS_POLICY = os.environ.get("KIOSK_LIVENESS_POLICY", "review")
         # Only paired kiosks may use the frame API (kiosk.services.devices, pairing); a site may turn
         # it off. KIOSK_REQUIRE_DEVICE_TOKEN is the setting's former name, still read.
+        # A touch answer (Yes / No buttons) beside the O and X gestures while the kiosk asks for a
+        # confirmation, for people who cannot raise their arms. Off by default: a touch screen is
+        # not every site's, and the gestures prove a body is there. The liveness checks apply either way.
+        self.KIOSK_TOUCH_CONFIRM = switch_named("KIOSK_TOUCH_CONFIRM", os.environ.get("KIOSK_TOUCH_CONFIRM", "off"))
         self.KIOSK_REQUIRE_PAIRING = _env_bool("KIOSK_REQUIRE_PAIRING", _env_bool("KIOSK_REQUIRE_DEVICE_TOKEN", True))
         # Kiosk sessions one address may hold when pairing is off (kiosk.checkin.sessions); a paired
         # kiosk holds one, never taken by other traffic.

@@ -340,6 +340,15 @@ class CheckInMachine:
             self._smile.capture_now()
             self._update_smile(obs, now)
 
+    def answer_by_touch(self, yes: bool, now: float) -> bool:
+        """A touch on Yes or No while confirming, for a person who cannot make the gestures: the
+        same step an O or an X takes, only while the face is still in view. Liveness is judged
+        on the check-in's frames as for a gesture. False (nothing changes) in any other moment."""
+        if self.state != State.CONFIRMING or not self.in_check_in(now) or self._lost_frames or self._last_box is None:
+            return False
+        self._enter(State.SMILING if yes else State.CANCELLED, now, "touch" if yes else "cancelled")
+        return True
+
     def _on_smiling(self, obs: Observation, now: float) -> None:
         if not self._still_same_person(obs, now):
             return

@@ -16,6 +16,9 @@ Errors (``kiosk.errors``): ``InvalidInput`` code ``bad_image`` (400) for undecod
 frames, ``KioskError`` code ``busy`` (409) when the session already has a frame in flight,
 ``ModelUnavailable`` (503 ``model_unavailable``) when a model file is missing, ``Warming``
 (503 ``warming``) while the worker is still loading its models (``kiosk.services.readiness``).
+A touch answer (:func:`answer_by_touch`) is ``TouchAnswerOff`` (403 ``touch_answer_off``) where the
+site has not turned it on, and ``Conflict`` code ``not_confirming`` (409) when the kiosk is not
+asking for a confirmation of a face in view.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ..checkin.machine import CheckInMachine, MachineConfig, RecordOutcome, Snap
 from ..checkin.pipeline import FrameResult, analyse_frame
 from ..checkin.sessions import KioskSession, registry
 from ..vision.face_learning import CheckInEvidence
-from ..errors import InvalidInput, KioskError, NotFound
+from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent
 from ..sitetime import to_local
@@ -56,6 +59,11 @@ MAX_ANALYSIS_WIDTH = 960
 class Busy(KioskError):
     status = 409
     code = "busy"
+
+
+class TouchAnswerOff(KioskError):
+    status = 403
+    code = "touch_answer_off"
 
 
 class KioskIdentify:
@@ -278,6 +286,25 @@ def reset(session_id: str | None, client: str | None = None) -> tuple[str | None
         now = time.monotonic()
         session.machine.reset(now)
         return session.id, _payload(session, session.machine.snapshot(now), None)
+
+
+def answer_by_touch(session_id: str | None, yes: bool, client: str | None = None,
+                    photo_url: PhotoUrl | None = None) -> tuple[str, dict[str, Any]]:
+    """Yes or No by touch while the kiosk asks for a confirmation (KIOSK_TOUCH_CONFIRM): the step
+    an O or an X takes. Liveness is still judged on the check-in's frames."""
+    if not current_app.config["KIOSK_TOUCH_CONFIRM"]:
+        raise TouchAnswerOff("This kiosk answers with the O and X gestures only: the touch answer is off "
+                             "(KIOSK_TOUCH_CONFIRM).")
+    session = registry.get(session_id, client)
+    if session is None:
+        raise Conflict("There is nothing to confirm: step in front of the camera first.", code="not_confirming")
+    with session.lock:
+        now = time.monotonic()
+        if not session.machine.answer_by_touch(yes, now):
+            raise Conflict("There is nothing to confirm right now: the kiosk asks for a confirmation once it "
+                           "has recognised the face in front of it.", code="not_confirming")
+        session.note_progress(now)
+        return session.id, _payload(session, session.machine.snapshot(now), None, photo_url=photo_url)
 
 
 def photo_path(session_id: str | None, token: str, client: str | None = None):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 
 from ..services.readiness import liveness_files_present
+from .gesture_pictograms import teaching
 
 kiosk_bp = Blueprint("kiosk_page", __name__)
 
@@ -13,4 +14,5 @@ kiosk_bp = Blueprint("kiosk_page", __name__)
 def index():
     # A missing liveness model is said on the screen, where the site sees it on its first day.
     liveness_missing = current_app.config.get("KIOSK_LIVENESS_POLICY") != "off" and not liveness_files_present()
-    return render_template("kiosk.html", kiosk_id=current_app.config["KIOSK_ID"], liveness_missing=liveness_missing)
+    return render_template("kiosk.html", kiosk_id=current_app.config["KIOSK_ID"], liveness_missing=liveness_missing,
+                           lessons=teaching(), touch_confirm=current_app.config.get("KIOSK_TOUCH_CONFIRM", False))

@@ -91,14 +91,17 @@
     connection: document.getElementById("connection"),
     pairing: document.getElementById("pairing"),
     pairingCode: document.getElementById("pairing-code"),
-    pairingNote: document.getElementById("pairing-note")
+    pairingNote: document.getElementById("pairing-note"),
+    rail: document.getElementById("rail"),
+    touchButtons: document.querySelectorAll("#touch [data-answer]")
   };
 
   var urls = {
     frames: body.getAttribute("data-frames-url"),
     state: body.getAttribute("data-state-url"),
     reset: body.getAttribute("data-reset-url"),
-    pairing: body.getAttribute("data-pairing-url")
+    pairing: body.getAttribute("data-pairing-url"),
+    answer: body.getAttribute("data-answer-url")
   };
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrfToken = csrfMeta ? csrfMeta.getAttribute("content") : null;
@@ -485,6 +488,7 @@
     setPrompt(answer.prompt || "");
     body.setAttribute("data-hint", answer.hint || "");
     showPerson(answer);
+    placeRail(answer);
     showGesture(answer);
     showHappy(answer);
 
@@ -512,8 +516,8 @@
       var leaving = answer.event_kind === "check_out";
       greeting = leaving ? "Goodbye," : "Welcome,";
       if (answer.duplicate) {
-        detail = (leaving ? "You are already checked out" : "You are already checked in") +
-          (answer.checked_in_at ? " (since " + answer.checked_in_at + ")" : "") + ".";
+        // The prompt already says "you have already checked in": the card only adds since when.
+        detail = answer.checked_in_at ? "Since " + answer.checked_in_at : "";
       } else if (leaving) {
         detail = "Checked out" + (answer.checked_in_at ? " at " + answer.checked_in_at : "");
       } else {
@@ -535,6 +539,73 @@
       ui.personPhoto.hidden = true;
     }
   }
+
+  // Where the served face is on screen (CSS pixels, the mirror applied), or null.
+  function faceRect(answer) {
+    var box = answer && answer.face && answer.face.box;
+    var size = answer && answer.frame_size;
+    if (!box || !size || !size[0] || !size[1]) return null;
+    var width = overlay.clientWidth;
+    var map = coverTransform(width, overlay.clientHeight);
+    return {
+      left: width - map.x((box[0] + box[2]) / size[0]),
+      right: width - map.x(box[0] / size[0]),
+      top: map.y(box[1] / size[1]),
+      bottom: map.y((box[1] + box[3]) / size[1])
+    };
+  }
+  window.kiosk.faceRect = function () { return faceRect(loop.lastAnswer); };
+
+  // The rail (the card, the touch answers, the gestures taught) goes on the side of the screen
+  // away from the face (kiosk.css lays it out by data-face-side).
+  // A close face leaves less room beside it: the rail narrows to that room (down to a floor
+  // that keeps its words readable), in landscape; in portrait it sits under the face.
+  var RAIL_SHARE_MAX = 0.4;
+  var RAIL_SHARE_MIN = 0.26;
+  var RAIL_GAP_PX = 12;
+  function placeRail(answer) {
+    var face = faceRect(answer);
+    if (!face) return; // no face in this answer: the rail stays where it was
+    var width = overlay.clientWidth;
+    var side = (face.left + face.right) / 2 > width / 2 ? "right" : "left";
+    if (body.getAttribute("data-face-side") !== side) body.setAttribute("data-face-side", side);
+    var room = (side === "right" ? face.left : width - face.right) - RAIL_GAP_PX;
+    var rail = clamp(room, RAIL_SHARE_MIN * width, RAIL_SHARE_MAX * width);
+    // CSSOM, not a style attribute: the page runs under style-src 'self'.
+    body.style.setProperty("--rail-width", Math.floor(rail) + "px");
+    // Still no room (a face very close, on a portrait screen): the pictograms give way to the
+    // card, which then sits lower, off the face; the prompt still says which gesture answers.
+    body.removeAttribute("data-crowded");
+    if (!ui.person.hidden && overlaps(ui.person.getBoundingClientRect(), face)) body.setAttribute("data-crowded", "");
+  }
+
+  function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+
+  /* ---------- touch answers (KIOSK_TOUCH_CONFIRM) ---------- */
+
+  function answerByTouch(event) {
+    var button = event.currentTarget;
+    for (var i = 0; i < ui.touchButtons.length; i++) ui.touchButtons[i].disabled = true;
+    fetch(urls.answer, {
+      method: "POST",
+      body: JSON.stringify({ answer: button.getAttribute("data-answer") }),
+      headers: requestHeaders({ "Content-Type": "application/json" }),
+      credentials: "same-origin",
+      cache: "no-store"
+    }).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (payload) {
+        if (response.ok && payload && payload.state) showAnswer(payload);
+        else showConnectionProblem((payload && payload.message) || "The answer did not reach the kiosk service.");
+      });
+    }, function () {
+      showConnectionProblem("Reconnecting...");
+    }).then(function () {
+      for (var j = 0; j < ui.touchButtons.length; j++) ui.touchButtons[j].disabled = false;
+    });
+  }
+  for (var t = 0; t < ui.touchButtons.length; t++) ui.touchButtons[t].addEventListener("click", answerByTouch);
 
   function gestureName(name) {
     if (name === "O") return "O (yes)";

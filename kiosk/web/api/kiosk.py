@@ -114,6 +114,22 @@ def kiosk_reset():
     return _answer(*checkin.reset(session.get(SESSION_KEY), client=_client()))
 
 
+TOUCH_ANSWERS = {"yes": True, "no": False}
+
+
+@api_bp.post("/kiosk/answer")
+@csrf.exempt
+def kiosk_answer():
+    """Yes or No by touch while the kiosk asks for a confirmation (off unless KIOSK_TOUCH_CONFIRM)."""
+    _require_device()
+    body = request.get_json(silent=True) if request.is_json else None
+    choice = body.get("answer") if isinstance(body, dict) else None
+    if choice not in TOUCH_ANSWERS:
+        raise InvalidInput('Send a JSON body {"answer": "yes"} or {"answer": "no"}.', code="bad_answer")
+    return _answer(*checkin.answer_by_touch(session.get(SESSION_KEY), TOUCH_ANSWERS[choice], client=_client(),
+                                            photo_url=_photo_url))
+
+
 @api_bp.get("/kiosk/photos/<token>")
 def kiosk_photo(token: str):
     _require_device()
