@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .languages import LANGUAGES, language_code
 from .sitetime import zone_named
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,8 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError(str(err)) from None
     repeat_rule_named(settings.get("KIOSK_REPEAT_RULE"))
     switch_named("KIOSK_TOUCH_CONFIRM", settings.get("KIOSK_TOUCH_CONFIRM", False))
+    if language_code(settings.get("KIOSK_LANGUAGE", "en")) is None:
+        raise ConfigError(f"KIOSK_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {settings.get('KIOSK_LANGUAGE')!r}.")
     if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
         raise ConfigError("KIOSK_LEARN_MAX_PER_PERSON must be 0 (keep no learned samples) or more.")
 
@@ -182,6 +185,9 @@ class Config:
 
         # Attendance rules.
         self.KIOSK_ID = os.environ.get("KIOSK_ID", "kiosk-1")
+        # The kiosks' language unless a kiosk was opened with its own (/?lang=de); the console's
+        # when the browser asks for none the kiosk speaks (kiosk/languages.py, kiosk/web/i18n.py).
+        self.KIOSK_LANGUAGE = os.environ.get("KIOSK_LANGUAGE", "en")
         self.KIOSK_TIMEZONE = os.environ.get("KIOSK_TIMEZONE", "UTC")
         self.KIOSK_DUPLICATE_WINDOW_MINUTES = _env_int("KIOSK_DUPLICATE_WINDOW_MINUTES", 30)
         # "ignore": a second check-in inside the window is reported, nothing recorded;

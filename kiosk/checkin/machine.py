@@ -36,6 +36,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..languages import Gettext
 from ..vision.face_learning import CheckInEvidence
 from ..vision.gestures import GesturePrediction
 from .contract import (  # noqa: F401 - the engine's vocabulary, also named from here by its users
@@ -436,8 +437,8 @@ class CheckInMachine:
         limit = limits.get(self.state)
         return None if limit is None else max(0.0, round(limit - self._elapsed(now), 1))
 
-    def prompt(self) -> str:
-        return screen.prompt(self)
+    def prompt(self, gettext: Gettext | None = None) -> str:
+        return screen.prompt(self, gettext)
 
-    def snapshot(self, now: float) -> Snapshot:
-        return screen.snapshot(self, now)
+    def snapshot(self, now: float, gettext: Gettext | None = None) -> Snapshot:
+        return screen.snapshot(self, now, gettext)

@@ -1,58 +1,72 @@
 """What the kiosk page shows for a machine's state: the prompt in words, the hold filling up, and
-the snapshot the frame API answers with. Read-only: nothing here changes the machine."""
+the snapshot the frame API answers with. Read-only: nothing here changes the machine.
+
+Every prompt is English source text for the catalogues (``kiosk/translations``); the caller passes
+the kiosk's ``gettext`` (``kiosk.languages.gettext_for``), English when it passes none. Names go in
+with ``%(name)s`` after translating, so a translation may put the name where its language wants it.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..languages import Gettext, mark
 from .contract import Snapshot, State
 
 if TYPE_CHECKING:
     from .machine import CheckInMachine
 
 PROMPTS = {
-    "no_face": "Look at the camera to check in",
-    "multiple_faces": "One person at a time, please",
-    "face_too_small": "Please step closer",
-    "too_dark": "It is too dark here - please face the light",
-    "too_bright": "Too much light - please step out of the glare",
-    "too_blurry": "Please hold still",
+    "no_face": mark("Look at the camera to check in"),
+    "multiple_faces": mark("One person at a time, please"),
+    "face_too_small": mark("Please step closer"),
+    "too_dark": mark("It is too dark here - please face the light"),
+    "too_bright": mark("Too much light - please step out of the glare"),
+    "too_blurry": mark("Please hold still"),
 }
+CANCELLED = {
+    "second_face": mark("Cancelled: one person at a time, please."),
+    "different_person": mark("Cancelled: please check in one person at a time."),
+    "not_live": mark("Sorry, we could not see that you are here in person. Step up again, "
+                     "look at the camera and smile, or see an administrator."),
+}
+CANCELLED_BY_THE_PERSON = mark("Cancelled. Step up again when you are ready.")
 
 
-def prompt(self: CheckInMachine) -> str:
-    name = self.person_name or ""
+def _english(message: str) -> str:
+    return message
+
+
+def prompt(self: CheckInMachine, gettext: Gettext | None = None) -> str:
+    _ = gettext or _english
+    name = {"name": self.person_name or ""}
     if self.state == State.IDLE:
-        return PROMPTS.get(self.hint or "no_face", PROMPTS["no_face"])
+        return _(PROMPTS.get(self.hint or "no_face", PROMPTS["no_face"]))
     if self.state == State.IDENTIFYING:
-        return PROMPTS.get(self.hint, "Hold still - recognising you...") if self.hint else "Hold still - recognising you..."
+        return _(PROMPTS[self.hint]) if self.hint in PROMPTS else _("Hold still - recognising you...")
     if self.state == State.CONFIRMING:
-        return f"Are you {name}? Make an O to confirm, an X to cancel."
+        return _("Are you %(name)s? Make an O to confirm, an X to cancel.") % name
     if self.state == State.SMILING:
         if self._capture is not None or self.liveness.smiling_from_the_start:
             if self.liveness.smiling_from_the_start:
-                return f"{name}, relax your face for a moment, then give us a big smile."
-            return f"Photo taken, {name}. Now a big smile to show it's really you."
-        return f"Thanks, {name}! Now smile for your check-in photo :)"
+                return _("%(name)s, relax your face for a moment, then give us a big smile.") % name
+            return _("Photo taken, %(name)s. Now a big smile to show it's really you.") % name
+        return _("Thanks, %(name)s! Now smile for your check-in photo :)") % name
     if self.state == State.UNKNOWN:
-        return "Sorry, I don't recognise you. Please see an administrator."
+        return _("Sorry, I don't recognise you. Please see an administrator.")
     if self.state == State.CANCELLED:
-        return {
-            "second_face": "Cancelled: one person at a time, please.",
-            "different_person": "Cancelled: please check in one person at a time.",
-            "not_live": "Sorry, we could not see that you are here in person. Step up again, "
-                        "look at the camera and smile, or see an administrator.",
-        }.get(self._reason, "Cancelled. Step up again when you are ready.")
+        return _(CANCELLED.get(self._reason, CANCELLED_BY_THE_PERSON))
     if self.state == State.DONE:
         outcome = self._outcome
         if outcome and outcome.duplicate:
-            done = "checked out" if outcome.kind == "check_out" else "checked in"
-            return f"{name}, you have already {done}."
+            if outcome.kind == "check_out":
+                return _("%(name)s, you have already checked out.") % name
+            return _("%(name)s, you have already checked in.") % name
         if outcome and outcome.kind == "needs_review":
-            return f"Thanks, {name}. An administrator will confirm this check-in."
+            return _("Thanks, %(name)s. An administrator will confirm this check-in.") % name
         if outcome and outcome.kind == "check_out":
-            return f"Goodbye, {name}!"
-        return f"Welcome, {name}!"
+            return _("Goodbye, %(name)s!") % name
+        return _("Welcome, %(name)s!") % name
     return ""
 
 def current_hold(self: CheckInMachine) -> dict | None:
@@ -74,7 +88,7 @@ def current_hold(self: CheckInMachine) -> dict | None:
                 "remaining_s": round(max(0.0, smile.hold_s - smile.held_s), 2), "hold_s": smile.hold_s}
     return None
 
-def snapshot(self: CheckInMachine, now: float) -> Snapshot:
+def snapshot(self: CheckInMachine, now: float, gettext: Gettext | None = None) -> Snapshot:
     gesture = None
     if self.state in (State.CONFIRMING, State.SMILING) and self._last_gesture[0] is not None:
         hold = self._gesture
@@ -90,7 +104,7 @@ def snapshot(self: CheckInMachine, now: float) -> Snapshot:
     outcome = self._outcome if self.state == State.DONE else None
     return Snapshot(
         state=self.state,
-        prompt=prompt(self),
+        prompt=prompt(self, gettext),
         hint=self.hint if self.state in (State.IDLE, State.IDENTIFYING) else None,
         person_name=self.person_name if self.state in (State.CONFIRMING, State.SMILING, State.DONE) else None,
         gesture=gesture,

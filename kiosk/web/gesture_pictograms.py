@@ -9,6 +9,7 @@ shows one of the two. Served with the page: no file to fetch, nothing from outsi
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _
 from markupsafe import Markup
 
 from ..vision.gesture_poses import HEAD_CENTRE, HEAD_RADIUS, HIPS, TAUGHT, taught_arms
@@ -54,14 +55,14 @@ def pictogram_svg(name: str) -> Markup:
 
 _O, _X, _CAPTURE = TAUGHT
 #: What each gesture answers, and one sentence on how to make it (shown under its pictogram).
-WORDS: dict[str, tuple[str, str]] = {
-    _O: ("Yes", "Join your hands above your head."),
-    _X: ("No", "Cross your forearms on your chest."),
-    _CAPTURE: ("Photo now", "Both arms up and apart, like a V."),
+WORDS = {
+    _O: (_("Yes"), _("Join your hands above your head.")),
+    _X: (_("No"), _("Cross your forearms on your chest.")),
+    _CAPTURE: (_("Photo now"), _("Both arms up and apart, like a V.")),
 }
 
 
-def teaching() -> list[dict[str, str | Markup]]:
+def teaching() -> list[dict]:
     """The kiosk's gesture lessons, in the order shown: name, pictogram, answer, sentence."""
     return [{"name": name, "svg": pictogram_svg(name), "answer": WORDS[name][0], "sentence": WORDS[name][1]}
             for name in TAUGHT]

@@ -44,21 +44,49 @@
   var MIN_LANDMARK_VISIBILITY = 0.5;
 
   // Step indicator and the state as words: colour is never the only signal.
+  // Labels are looked up in the kiosk's language (state.NAME in TEXT).
   var STATES = {
-    STARTING: { step: null, label: "Starting" },
-    UNPAIRED: { step: null, label: "Not paired" },
-    IDLE: { step: "look", label: "Waiting for someone" },
-    IDENTIFYING: { step: "look", label: "Identifying" },
-    CONFIRMING: { step: "confirm", label: "Please confirm" },
-    SMILING: { step: "smile", label: "Smile!" },
-    DONE: { step: "done", label: "Done" },
-    UNKNOWN: { step: "look", label: "Not recognised" },
-    CANCELLED: { step: "confirm", label: "Cancelled" },
-    CAMERA_ERROR: { step: null, label: "Camera problem" }
+    STARTING: { step: null },
+    UNPAIRED: { step: null },
+    IDLE: { step: "look" },
+    IDENTIFYING: { step: "look" },
+    CONFIRMING: { step: "confirm" },
+    SMILING: { step: "smile" },
+    DONE: { step: "done" },
+    UNKNOWN: { step: "look" },
+    CANCELLED: { step: "confirm" },
+    CAMERA_ERROR: { step: null }
   };
   var STEP_ORDER = ["look", "confirm", "smile", "done"];
 
   var body = document.body;
+  // Every word the script writes, in the kiosk's language (kiosk/web/kiosk_text.py), and the
+  // language for numbers and times.
+  var TEXT = JSON.parse(body.getAttribute("data-text") || "{}");
+  var LANGUAGE = document.documentElement.lang || "en";
+  function t(key, values) { // the text of key, its %(name)s filled from values
+    var text = Object.prototype.hasOwnProperty.call(TEXT, key) ? TEXT[key] : key;
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
+  var numberFormats = {};
+  function formatNumber(value, options) {
+    var key = JSON.stringify(options || {});
+    if (!numberFormats[key]) numberFormats[key] = new Intl.NumberFormat(LANGUAGE, options);
+    return numberFormats[key].format(value);
+  }
+  function seconds(value, digits) {
+    return formatNumber(value, { style: "unit", unit: "second", unitDisplay: "narrow",
+                                 minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
+  // The server's wall-clock "HH:MM" (the site's time zone) as this language writes a time.
+  function clockTime(text) {
+    var parts = /^(\d{1,2}):(\d{2})$/.exec(text || "");
+    if (!parts) return text;
+    var moment = new Date(2000, 0, 1, Number(parts[1]), Number(parts[2]));
+    return new Intl.DateTimeFormat(LANGUAGE, { timeStyle: "short" }).format(moment);
+  }
   var video = document.getElementById("camera");
   var overlay = document.getElementById("overlay");
   var overlayContext = overlay.getContext("2d");
@@ -159,28 +187,15 @@
   function cameraProblem(err) {
     var name = err && err.name;
     if (name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError") {
-      return {
-        title: "Camera access is blocked",
-        detail: "Allow this page to use the camera (the camera icon in the address bar), then reload. " +
-                "If it keeps failing, please see an administrator."
-      };
+      return { title: t("camera.blocked"), detail: t("camera.blocked.detail") };
     }
     if (name === "NotFoundError" || name === "DevicesNotFoundError" || name === "OverconstrainedError") {
-      return {
-        title: "No camera found",
-        detail: "Connect a camera to this kiosk, then reload the page. Please see an administrator."
-      };
+      return { title: t("camera.missing"), detail: t("camera.missing.detail") };
     }
     if (name === "NotReadableError" || name === "TrackStartError" || name === "AbortError") {
-      return {
-        title: "The camera is busy",
-        detail: "Another program is using the camera. Close it (or unplug and replug the camera), then reload."
-      };
+      return { title: t("camera.busy"), detail: t("camera.busy.detail") };
     }
-    return {
-      title: "The camera could not start",
-      detail: "Reload the page; if it keeps failing, please see an administrator." + (name ? " (" + name + ")" : "")
-    };
+    return { title: t("camera.failed"), detail: t("camera.failed.detail") + (name ? " (" + name + ")" : "") };
   }
 
   function showCameraError(problem) {
@@ -196,20 +211,20 @@
     if (!window.isSecureContext) {
       showCameraError({
         code: "insecure",
-        title: "This page must be opened over HTTPS",
-        detail: "Browsers only give the camera to secure pages. Open the kiosk with its https:// address."
+        title: t("camera.insecure"),
+        detail: t("camera.insecure.detail")
       });
       return;
     }
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       showCameraError({
         code: "unsupported",
-        title: "This browser cannot use the camera",
-        detail: "Use a current Chrome, Edge or Safari."
+        title: t("camera.unsupported"),
+        detail: t("camera.unsupported.detail")
       });
       return;
     }
-    if (!loop.unpaired) setPrompt("Starting the camera...");
+    if (!loop.unpaired) setPrompt(t("camera.starting"));
     navigator.mediaDevices.getUserMedia({
       audio: false,
       video: { width: 640, height: 480, facingMode: "user" }
@@ -219,8 +234,8 @@
         track.addEventListener("ended", function () {
           showCameraError({
             code: "ended",
-            title: "The camera was disconnected",
-            detail: "Reconnect the camera, then reload the page."
+            title: t("camera.ended"),
+            detail: t("camera.ended.detail")
           });
         });
       });
@@ -232,7 +247,7 @@
       loop.streaming = true;
       // The camera runs; the first answer says what to show ("Starting..." while the server warms up).
       // An unpaired kiosk keeps showing its pairing code.
-      if (!loop.unpaired) setPrompt("Starting...");
+      if (!loop.unpaired) setPrompt(t("starting"));
       watchCamera();
     }).catch(function (err) {
       var problem = cameraProblem(err);
@@ -413,7 +428,7 @@
       // kiosk link /?token=...; kiosk/web/device_link.py): the page never handles the secret itself.
       stats.errors += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
-      showConnectionProblem((payload && payload.message) || "This kiosk is not authorised. Please see an administrator.");
+      showConnectionProblem((payload && payload.message) || t("not_authorised"));
       return;
     }
     if (status === 503 && payload && payload.error === "model_unavailable") {
@@ -422,7 +437,7 @@
       stats.errors += 1;
       loop.failures += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
-      showConnectionProblem("Out of service, please call the operator. For the operator: " + payload.message);
+      showConnectionProblem(t("out_of_service", { message: payload.message }));
       return;
     }
     onFailure(status >= 500 || status === 429 ? "server" : "client", payload);
@@ -435,9 +450,9 @@
     var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * Math.pow(2, loop.failures - 1));
     loop.nextSendAt = performance.now() + delay;
     if (kind === "client") {
-      showConnectionProblem((payload && payload.message) || "The kiosk service refused the picture; retrying.");
+      showConnectionProblem((payload && payload.message) || t("refused_picture"));
     } else {
-      showConnectionProblem("Reconnecting...");
+      showConnectionProblem(t("reconnecting"));
     }
   }
 
@@ -448,7 +463,7 @@
 
   function showStarting() {
     setState("STARTING");
-    setPrompt("Starting...");
+    setPrompt(t("starting"));
   }
 
   /* ---------- showing the server's answer ---------- */
@@ -459,7 +474,8 @@
   }
 
   function setState(state) {
-    var info = STATES[state] || { step: null, label: state };
+    var info = STATES[state] || { step: null };
+    info = { step: info.step, label: STATES[state] ? t("state." + state) : state };
     if (body.getAttribute("data-state") !== state) {
       body.setAttribute("data-state", state);
       var history = window.kiosk.stateHistory;
@@ -514,17 +530,18 @@
     var detail = "";
     if (answer.state === "DONE") {
       var leaving = answer.event_kind === "check_out";
-      greeting = leaving ? "Goodbye," : "Welcome,";
+      greeting = leaving ? t("card.goodbye") : t("card.welcome");
+      var at = answer.checked_in_at ? { time: clockTime(answer.checked_in_at) } : null;
       if (answer.duplicate) {
         // The prompt already says "you have already checked in": the card only adds since when.
-        detail = answer.checked_in_at ? "Since " + answer.checked_in_at : "";
+        detail = at ? t("card.since", at) : "";
       } else if (leaving) {
-        detail = "Checked out" + (answer.checked_in_at ? " at " + answer.checked_in_at : "");
+        detail = at ? t("card.checked_out_at", at) : t("card.checked_out");
       } else {
-        detail = "Checked in" + (answer.checked_in_at ? " at " + answer.checked_in_at : "");
+        detail = at ? t("card.checked_in_at", at) : t("card.checked_in");
       }
     } else if (answer.state === "CONFIRMING") {
-      greeting = "Are you";
+      greeting = t("card.are_you");
     }
     ui.personGreeting.textContent = greeting;
     ui.personDetail.textContent = detail;
@@ -533,7 +550,7 @@
       if (ui.personPhoto.getAttribute("src") !== answer.photo_url) {
         ui.personPhoto.setAttribute("src", answer.photo_url);
       }
-      ui.personPhoto.setAttribute("alt", "Check-in photo of " + name);
+      ui.personPhoto.setAttribute("alt", t("card.photo_alt", { name: name }));
       ui.personPhoto.hidden = false;
     } else {
       ui.personPhoto.hidden = true;
@@ -597,21 +614,18 @@
     }).then(function (response) {
       return response.json().catch(function () { return null; }).then(function (payload) {
         if (response.ok && payload && payload.state) showAnswer(payload);
-        else showConnectionProblem((payload && payload.message) || "The answer did not reach the kiosk service.");
+        else showConnectionProblem((payload && payload.message) || t("answer_lost"));
       });
     }, function () {
-      showConnectionProblem("Reconnecting...");
+      showConnectionProblem(t("reconnecting"));
     }).then(function () {
       for (var j = 0; j < ui.touchButtons.length; j++) ui.touchButtons[j].disabled = false;
     });
   }
-  for (var t = 0; t < ui.touchButtons.length; t++) ui.touchButtons[t].addEventListener("click", answerByTouch);
+  for (var b = 0; b < ui.touchButtons.length; b++) ui.touchButtons[b].addEventListener("click", answerByTouch);
 
   function gestureName(name) {
-    if (name === "O") return "O (yes)";
-    if (name === "X") return "X (no)";
-    if (name === "capture") return "arms up (take the photo)";
-    return name;
+    return Object.prototype.hasOwnProperty.call(TEXT, "gesture." + name) ? t("gesture." + name) : name;
   }
 
   // The hold the person is in the middle of (a gesture, or a smile), filling up: the ring and
@@ -630,15 +644,15 @@
     if (!showRow) return;
     var label;
     if (!hold) {
-      label = gesture && gesture.name !== "idle" && gesture.name ? "Seen: " + gestureName(gesture.name) :
-        "Make an O (yes) or an X (no)";
+      label = gesture && gesture.name !== "idle" && gesture.name ? t("gesture.seen", { gesture: gestureName(gesture.name) }) :
+        t("gesture.ask");
     } else if (hold.kind === "smile" && hold.name === "liveness") {
       // The photo is taken; the ring fills as the face goes from neutral to a smile (liveness).
-      label = "Now a big smile!";
+      label = t("smile.now");
     } else if (hold.kind === "smile") {
-      label = "Keep smiling";
+      label = t("smile.keep");
     } else {
-      label = "Keep holding " + gestureName(hold.name);
+      label = t("gesture.keep", { gesture: gestureName(hold.name) });
     }
     if (ui.gestureLabel.textContent !== label) ui.gestureLabel.textContent = label;
     updateHold();
@@ -654,12 +668,12 @@
       var elapsed = Math.min(0.25, (performance.now() - hold.at) / 1000);
       var remaining = Math.max(0, hold.remaining - elapsed);
       progress = hold.total > 0 ? clamp(hold.progress + elapsed / hold.total, 0, 1) : hold.progress;
-      text = remaining.toFixed(1) + " s";
+      text = seconds(remaining, 1);
     }
     var percent = Math.round(progress * 100);
     if (ui.holdRing.getAttribute("aria-valuenow") !== String(percent)) {
       ui.holdRing.setAttribute("aria-valuenow", String(percent));
-      ui.holdRing.setAttribute("aria-valuetext", hold ? text + " left" : "not holding");
+      ui.holdRing.setAttribute("aria-valuetext", hold ? t("hold.left", { time: text }) : t("hold.none"));
       // CSSOM, not a style attribute: the page runs under style-src 'self'.
       ui.holdArc.style.strokeDashoffset = String(100 - percent);
     }
@@ -674,7 +688,7 @@
     var happy = clamp(answer.happy, 0, 1);
     ui.happy.hidden = false;
     ui.happyMeter.value = happy;
-    ui.happyText.textContent = Math.round(happy * 100) + "%";
+    ui.happyText.textContent = formatNumber(happy, { style: "percent", maximumFractionDigits: 0 });
   }
 
   // The server's countdown is as old as its answer: count down locally between answers.
@@ -689,7 +703,7 @@
     ui.countdown.hidden = false;
     ui.countdownProgress.max = loop.countdownStart;
     ui.countdownProgress.value = left;
-    var text = Math.ceil(left) + " s";
+    var text = seconds(Math.ceil(left), 0);
     if (ui.countdownText.textContent !== text) ui.countdownText.textContent = text;
   }
 
@@ -859,7 +873,7 @@
     loop.lastAnswer = null;
     loop.overlayDirty = true;
     setState("UNPAIRED");
-    setPrompt("This kiosk is not paired: ask an administrator");
+    setPrompt(t("pairing.ask"));
     ui.connection.hidden = true;
     ui.pairing.hidden = false;
     askPairing("POST", 0);
@@ -884,12 +898,12 @@
     } else if (status === 200 && answer === "pending") {
       pairing.code = payload.code;
       ui.pairingCode.textContent = payload.code;
-      ui.pairingNote.textContent = "An administrator opens Devices in the admin console and types this code.";
+      ui.pairingNote.textContent = t("pairing.how");
       askPairing("GET", payload.poll_after_ms || 2000);
     } else if (status === 200 && answer === "expired") {
       askPairing("POST", 0); // a new code
     } else {
-      ui.pairingNote.textContent = (payload && payload.message) || "Cannot reach the kiosk service; retrying.";
+      ui.pairingNote.textContent = (payload && payload.message) || t("pairing.unreachable");
       askPairing(method, BACKOFF_MAX_MS);
     }
   }
@@ -902,7 +916,7 @@
     loop.failures = 0;
     loop.nextSendAt = 0;
     setState("STARTING");
-    setPrompt("Paired as " + payload.name);
+    setPrompt(t("pairing.done", { name: payload.name }));
     resetSession().then(function () { pump(); });
   }
 
