@@ -51,6 +51,8 @@ def create_app(config: object | dict | None = None) -> Flask:
         app.config.from_object(config)
     check_settings(app.config)  # also the overrides: a bad time zone or repeat rule refuses to start
     app.config["KIOSK_TOUCH_CONFIRM"] = switch_named("KIOSK_TOUCH_CONFIRM", app.config.get("KIOSK_TOUCH_CONFIRM"))
+    app.config["KIOSK_RETRAIN_AFTER_CHANGES"] = switch_named(
+        "KIOSK_RETRAIN_AFTER_CHANGES", app.config.get("KIOSK_RETRAIN_AFTER_CHANGES", True))
     app.config["KIOSK_LANGUAGE"] = language_code(app.config.get("KIOSK_LANGUAGE", "en"))
     compile_catalogues()  # a .mo missing or older than its .po (a fresh checkout, an edited catalogue)
     _check_machine_settings(app.config)

@@ -42,6 +42,7 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError(str(err)) from None
     repeat_rule_named(settings.get("KIOSK_REPEAT_RULE"))
     switch_named("KIOSK_TOUCH_CONFIRM", settings.get("KIOSK_TOUCH_CONFIRM", False))
+    switch_named("KIOSK_RETRAIN_AFTER_CHANGES", settings.get("KIOSK_RETRAIN_AFTER_CHANGES", True))
     if language_code(settings.get("KIOSK_LANGUAGE", "en")) is None:
         raise ConfigError(f"KIOSK_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {settings.get('KIOSK_LANGUAGE')!r}.")
     if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
@@ -182,6 +183,11 @@ class Config:
         # Confirmed check-ins teach the face model (kiosk.services.learning); off: nothing new is learned.
         self.KIOSK_LEARN_FROM_CHECKINS = _env_bool("KIOSK_LEARN_FROM_CHECKINS", True)
         self.KIOSK_LEARN_MAX_PER_PERSON = _env_int("KIOSK_LEARN_MAX_PER_PERSON", 10)
+        # A change to enrollment in the console (photos added or removed, a person deleted) retrains
+        # the face model in the background, coalesced (kiosk.services.training_jobs); off: the
+        # administrator retrains on the Recognition page.
+        self.KIOSK_RETRAIN_AFTER_CHANGES = switch_named(
+            "KIOSK_RETRAIN_AFTER_CHANGES", os.environ.get("KIOSK_RETRAIN_AFTER_CHANGES", "on"))
 
         # Attendance rules.
         self.KIOSK_ID = os.environ.get("KIOSK_ID", "kiosk-1")
@@ -246,3 +252,5 @@ class TestingConfig(Config):
         super().__init__(data_dir, database_url)
         self.SESSION_COOKIE_SECURE = False
         self.REMEMBER_COOKIE_SECURE = False
+        # No training threads behind a test's back: the tests about it turn it on.
+        self.KIOSK_RETRAIN_AFTER_CHANGES = False
