@@ -16,8 +16,9 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "40000000")
 
 from flask import Flask  # noqa: E402
 
-from .config import ConfigError, REPO_ROOT, Config, check_settings  # noqa: E402
+from .config import ConfigError, REPO_ROOT, Config, check_settings, switch_named  # noqa: E402
 from .extensions import csrf, db, login_manager, migrate  # noqa: E402
+from .languages import compile_catalogues, language_code  # noqa: E402
 
 __all__ = ["create_app"]
 
@@ -49,6 +50,11 @@ def create_app(config: object | dict | None = None) -> Flask:
     else:
         app.config.from_object(config)
     check_settings(app.config)  # also the overrides: a bad time zone or repeat rule refuses to start
+    app.config["KIOSK_TOUCH_CONFIRM"] = switch_named("KIOSK_TOUCH_CONFIRM", app.config.get("KIOSK_TOUCH_CONFIRM"))
+    app.config["KIOSK_RETRAIN_AFTER_CHANGES"] = switch_named(
+        "KIOSK_RETRAIN_AFTER_CHANGES", app.config.get("KIOSK_RETRAIN_AFTER_CHANGES", True))
+    app.config["KIOSK_LANGUAGE"] = language_code(app.config.get("KIOSK_LANGUAGE", "en"))
+    compile_catalogues()  # a .mo missing or older than its .po (a fresh checkout, an edited catalogue)
     _check_machine_settings(app.config)
 
     db.init_app(app)
@@ -85,10 +91,11 @@ def create_app(config: object | dict | None = None) -> Flask:
     )
 
     from .vision import settings as vision_settings
-    from .web import device_link, register_blueprints
+    from .web import device_link, i18n, register_blueprints
 
     vision_settings.read_app_config_with(_running_app_config)
     device_link.init_app(app)  # the kiosk link /?token=... becomes the device cookie
+    i18n.init_app(app)  # the kiosk's language, the console's (Flask-Babel)
     register_blueprints(app)
 
     from .services import webhook_delivery

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .languages import LANGUAGES, language_code
 from .sitetime import zone_named
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +60,10 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         raise ConfigError(str(err)) from None
     repeat_rule_named(settings.get("KIOSK_REPEAT_RULE"))
     rounding_named(settings.get("KIOSK_ROUNDING_MINUTES", 0))
+    switch_named("KIOSK_TOUCH_CONFIRM", settings.get("KIOSK_TOUCH_CONFIRM", False))
+    switch_named("KIOSK_RETRAIN_AFTER_CHANGES", settings.get("KIOSK_RETRAIN_AFTER_CHANGES", True))
+    if language_code(settings.get("KIOSK_LANGUAGE", "en")) is None:
+        raise ConfigError(f"KIOSK_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {settings.get('KIOSK_LANGUAGE')!r}.")
     if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
         raise ConfigError("KIOSK_LEARN_MAX_PER_PERSON must be 0 (keep no learned samples) or more.")
     for name in WEBHOOK_DURATIONS:
@@ -83,6 +88,23 @@ def check_rate_limits(settings: Mapping[str, Any]) -> None:
     if not isinstance(sync_s, (int, float)) or not 0 <= sync_s < settings["KIOSK_RATE_WINDOW_SECONDS"]:
         raise ConfigError("KIOSK_RATE_SYNC_SECONDS must be 0 (write every request's count) or more, and less than "
                           f"KIOSK_RATE_WINDOW_SECONDS ({settings['KIOSK_RATE_WINDOW_SECONDS']}), not {sync_s!r}.")
+
+
+SWITCH_ON = ("1", "true", "yes", "on")
+SWITCH_OFF = ("0", "false", "no", "off", "")
+
+
+def switch_named(name: str, value: Any) -> bool:
+    """An on/off setting: a bool, or one of the words of SWITCH_ON / SWITCH_OFF. Anything else
+    refuses the start (ConfigError) rather than quietly meaning "off"."""
+    if isinstance(value, bool):
+        return value
+    word = str(value if value is not None else "").strip().lower()
+    if word in SWITCH_ON:
+        return True
+    if word in SWITCH_OFF:
+        return False
+    raise ConfigError(f"{name} must be on or off (1/0, true/false, yes/no), not {value!r}.")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -212,9 +234,17 @@ class Config:
         # Confirmed check-ins teach the face model (kiosk.services.learning); off: nothing new is learned.
         self.KIOSK_LEARN_FROM_CHECKINS = _env_bool("KIOSK_LEARN_FROM_CHECKINS", True)
         self.KIOSK_LEARN_MAX_PER_PERSON = _env_int("KIOSK_LEARN_MAX_PER_PERSON", 10)
+        # A change to enrollment in the console (photos added or removed, a person deleted) retrains
+        # the face model in the background, coalesced (kiosk.services.training_jobs); off: the
+        # administrator retrains on the Recognition page.
+        self.KIOSK_RETRAIN_AFTER_CHANGES = switch_named(
+            "KIOSK_RETRAIN_AFTER_CHANGES", os.environ.get("KIOSK_RETRAIN_AFTER_CHANGES", "on"))
 
         # Attendance rules.
         self.KIOSK_ID = os.environ.get("KIOSK_ID", "kiosk-1")
+        # The kiosks' language unless a kiosk was opened with its own (/?lang=de); the console's
+        # when the browser asks for none the kiosk speaks (kiosk/languages.py, kiosk/web/i18n.py).
+        self.KIOSK_LANGUAGE = os.environ.get("KIOSK_LANGUAGE", "en")
         self.KIOSK_TIMEZONE = os.environ.get("KIOSK_TIMEZONE", "UTC")
         self.KIOSK_DUPLICATE_WINDOW_MINUTES = _env_int("KIOSK_DUPLICATE_WINDOW_MINUTES", 30)
         # "ignore": a second check-in inside the window is reported, nothing recorded;
@@ -231,6 +261,10 @@ class Config:
         self.KIOSK_LIVENESS_POLICY = os.environ.get("KIOSK_LIVENESS_POLICY", "review")
         # Only paired kiosks may use the frame API (kiosk.services.devices, pairing); a site may turn
         # it off. KIOSK_REQUIRE_DEVICE_TOKEN is the setting's former name, still read.
+        # A touch answer (Yes / No buttons) beside the O and X gestures while the kiosk asks for a
+        # confirmation, for people who cannot raise their arms. Off by default: a touch screen is
+        # not every site's, and the gestures prove a body is there. The liveness checks apply either way.
+        self.KIOSK_TOUCH_CONFIRM = switch_named("KIOSK_TOUCH_CONFIRM", os.environ.get("KIOSK_TOUCH_CONFIRM", "off"))
         self.KIOSK_REQUIRE_PAIRING = _env_bool("KIOSK_REQUIRE_PAIRING", _env_bool("KIOSK_REQUIRE_DEVICE_TOKEN", True))
         # Kiosk sessions one address may hold when pairing is off (kiosk.checkin.sessions); a paired
         # kiosk holds one, never taken by other traffic.
@@ -293,3 +327,5 @@ class TestingConfig(Config):
         self.SESSION_COOKIE_SECURE = False
         self.REMEMBER_COOKIE_SECURE = False
         self.KIOSK_WEBHOOKS = False  # no sender thread unless a test about webhooks turns it on
+        # No training threads behind a test's back: the tests about it turn it on.
+        self.KIOSK_RETRAIN_AFTER_CHANGES = False

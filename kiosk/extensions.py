@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import request
+from flask_babel import Babel
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -44,6 +45,7 @@ class CookieCSRFProtect(CSRFProtect):
 
 
 csrf = CookieCSRFProtect()
+babel = Babel()
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 

@@ -17,6 +17,9 @@ Image coordinates, y down; the person faces the camera:
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+
+from .languages import mark
 
 
 class Gesture(enum.StrEnum):
@@ -45,10 +48,10 @@ _MEANINGS = {
     Gesture.IDLE: "anything else",
 }
 _KIOSK_WORDS = {
-    Gesture.O: "O (yes)",
-    Gesture.X: "X (no)",
-    Gesture.CAPTURE: "arms up (take the photo)",
-    Gesture.IDLE: "no gesture",
+    Gesture.O: mark("O (yes)"),
+    Gesture.X: mark("X (no)"),
+    Gesture.CAPTURE: mark("arms up (take the photo)"),
+    Gesture.IDLE: mark("no gesture"),
 }
 
 #: The names in the classifier's column order (a saved model lists its classes in this order).
@@ -62,12 +65,17 @@ def label_check_sql(column: str = "label") -> str:
     return f"{column} IN ({', '.join(repr(name) for name in GESTURES)})"
 
 
-def kiosk_vocabulary() -> dict[str, object]:
-    """What the kiosk page needs to name gestures on screen (served in its HTML)."""
-    return {"idle": IDLE, "capture": Gesture.CAPTURE.value, "prompt": confirm_prompt(),
-            "words": {gesture.value: gesture.kiosk_words for gesture in Gesture}}
+def kiosk_vocabulary(gettext: Callable[[str], str] | None = None) -> dict[str, object]:
+    """What the kiosk page needs to name gestures on screen (served in its HTML), in the kiosk's
+    language when given its ``gettext``."""
+    _ = gettext or (lambda message: message)
+    return {"idle": IDLE, "capture": Gesture.CAPTURE.value, "prompt": _(confirm_prompt()),
+            "words": {gesture.value: _(gesture.kiosk_words) for gesture in Gesture}}
 
 
 def confirm_prompt() -> str:
-    """What the kiosk asks for while it waits for a yes or a no."""
-    return f"Make an {Gesture.O.kiosk_words} or an {Gesture.X.kiosk_words}"
+    """What the kiosk asks for while it waits for a yes or a no (English: the catalogue's source)."""
+    return CONFIRM_PROMPT
+
+
+CONFIRM_PROMPT = mark("Make an O (yes) or an X (no)")

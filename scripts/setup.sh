@@ -53,6 +53,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ -n "${KIOSK_DLIB_B
   install_environment
 fi
 
+# The kiosk's languages: the committed catalogues compiled (the app also compiles a missing or stale
+# one at start: kiosk/languages.py).
+.venv/bin/pybabel compile --domain messages --directory kiosk/translations 2>&1 | grep -v '^compiling catalog' || true
+
 # FaceNet 20180408-102900 as keras-facenet weights: converted once (about a minute), its source's
 # sha256 checked and the result compared with the original graph on real face crops; a no-op
 # (a second or two) when models/facenet/ already holds the file its record vouches for.

@@ -10,10 +10,10 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "kiosk"
 
 # Higher may import lower, never the reverse. The base modules (settings, errors, tables,
-# files, the site clock, the name rules) sit under every layer.
+# files, the site clock, the name rules, the languages) sit under every layer.
 BASE = {"kiosk.config", "kiosk.errors", "kiosk.extensions", "kiosk.models", "kiosk.timekeeping_models",
         "kiosk.integration_tables", "kiosk.device_tables", "kiosk.storage", "kiosk.sitetime", "kiosk.names",
-        "kiosk.gesture_vocabulary"}
+        "kiosk.gesture_vocabulary", "kiosk.languages"}
 LAYERS = {"kiosk.vision": 1, "kiosk.checkin": 2, "kiosk.services": 3, "kiosk.web": 4}
 TOP = 5  # the app factory (kiosk/__init__.py), the CLI and the benchmarks wire everything together
 # Setup-time tools (run by `make setup` through the CLI, never by a running kiosk): they may use

@@ -118,10 +118,27 @@ def test_prompt_is_a_polite_live_region_and_state_is_written_out(page):
     assert page.find(id="state-label"), "the state must be shown as text, not only colour"
     steps = [a.get("data-step") for a in page.find("li") if a.get("data-step")]
     assert steps == ["look", "confirm", "smile", "done"]
-    for label in ("Look at the camera", "Confirm with O / X", "Smile", "Done"):
+    # One word each: readable from 2 m in one row (the gestures are taught by the pictograms).
+    for label in ("Look</li>", "Confirm</li>", "Smile</li>", "Done</li>"):
         assert label in page.html
     (alert,) = page.find(id="camera-error")
     assert alert.get("role") == "alert"
+
+
+def test_the_gestures_are_taught_with_a_pictogram_and_a_sentence_each(page):
+    items = [li for li in page.find("li") if li.get("data-gesture")]
+    assert [li["data-gesture"] for li in items] == ["O", "X", "capture"]
+    for word in ("Join your hands above your head.", "Cross your forearms on your chest.",
+                 "Both arms up and apart, like a V."):
+        assert word in page.html
+    assert page.html.count('<svg class="pictogram"') == 3
+
+
+def test_the_touch_answer_is_on_the_page_only_where_the_site_turned_it_on(app, client, monkeypatch):
+    assert 'data-answer="yes"' not in client.get("/").get_data(as_text=True)
+    monkeypatch.setitem(app.config, "KIOSK_TOUCH_CONFIRM", True)
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-answer="yes"' in html and 'data-answer="no"' in html
 
 
 def test_api_urls_and_kiosk_id_are_handed_to_the_script(app, page):

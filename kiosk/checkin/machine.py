@@ -36,6 +36,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..languages import Gettext
 from ..vision.face_learning import CheckInEvidence
 from ..vision.gestures import Gesture, GesturePrediction
 from .contract import (  # noqa: F401 - the engine's vocabulary, also named from here by its users
@@ -340,6 +341,15 @@ class CheckInMachine:
             self._smile.capture_now()
             self._update_smile(obs, now)
 
+    def answer_by_touch(self, yes: bool, now: float) -> bool:
+        """A touch on Yes or No while confirming, for a person who cannot make the gestures: the
+        same step an O or an X takes, only while the face is still in view. Liveness is judged
+        on the check-in's frames as for a gesture. False (nothing changes) in any other moment."""
+        if self.state != State.CONFIRMING or not self.in_check_in(now) or self._lost_frames or self._last_box is None:
+            return False
+        self._enter(State.SMILING if yes else State.CANCELLED, now, "touch" if yes else "cancelled")
+        return True
+
     def _on_smiling(self, obs: Observation, now: float) -> None:
         if not self._still_same_person(obs, now):
             return
@@ -427,8 +437,8 @@ class CheckInMachine:
         limit = limits.get(self.state)
         return None if limit is None else max(0.0, round(limit - self._elapsed(now), 1))
 
-    def prompt(self) -> str:
-        return screen.prompt(self)
+    def prompt(self, gettext: Gettext | None = None) -> str:
+        return screen.prompt(self, gettext)
 
-    def snapshot(self, now: float) -> Snapshot:
-        return screen.snapshot(self, now)
+    def snapshot(self, now: float, gettext: Gettext | None = None) -> Snapshot:
+        return screen.snapshot(self, now, gettext)

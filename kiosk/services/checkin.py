@@ -16,6 +16,9 @@ Errors (``kiosk.errors``): ``InvalidInput`` code ``bad_image`` (400) for undecod
 frames, ``KioskError`` code ``busy`` (409) when the session already has a frame in flight,
 ``ModelUnavailable`` (503 ``model_unavailable``) when a model file is missing, ``Warming``
 (503 ``warming``) while the worker is still loading its models (``kiosk.services.readiness``).
+A touch answer (:func:`answer_by_touch`) is ``TouchAnswerOff`` (403 ``touch_answer_off``) where the
+site has not turned it on, and ``Conflict`` code ``not_confirming`` (409) when the kiosk is not
+asking for a confirmation of a face in view.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ from ..checkin.machine import CheckInMachine, MachineConfig, RecordOutcome, Snap
 from ..checkin.pipeline import FrameResult, analyse_frame
 from ..checkin.sessions import KioskSession, registry
 from ..vision.face_learning import CheckInEvidence
-from ..errors import InvalidInput, KioskError, NotFound
+from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
+from ..languages import gettext_for
 from ..models import AttendanceEvent
 from ..sitetime import to_local
 from ..vision.faces import Face
@@ -56,6 +60,11 @@ MAX_ANALYSIS_WIDTH = 960
 class Busy(KioskError):
     status = 409
     code = "busy"
+
+
+class TouchAnswerOff(KioskError):
+    status = 403
+    code = "touch_answer_off"
 
 
 class KioskIdentify:
@@ -176,14 +185,14 @@ def _session(session_id: str | None, client: str) -> KioskSession:
     )
 
 
-def _at_rest_payload() -> dict[str, Any]:
+def _at_rest_payload(language: str | None = None) -> dict[str, Any]:
     """What a kiosk without a session shows: IDLE, from a machine that is never kept. Reading
     the state or resetting must not open a session (a read would otherwise take a place in the
     registry, and enough of them pushed out a kiosk in the middle of a check-in)."""
     machine = CheckInMachine(config=machine_config(), backend=None)  # type: ignore[arg-type] - records nothing
     now = time.monotonic()
     machine.reset(now)
-    return _payload(None, machine.snapshot(now), None, machine)
+    return _payload(None, machine.snapshot(now, gettext_for(language)), None, machine)
 
 
 def _local_time(moment: datetime | None) -> str | None:
@@ -230,10 +239,11 @@ def decode_frame(data: bytes) -> Any:
 
 
 def process_frame(session_id: str | None, data: bytes, client: str = "", *, kiosk_id: str | None = None,
-                  photo_url: PhotoUrl | None = None) -> tuple[str, dict[str, Any]]:
+                  photo_url: PhotoUrl | None = None, language: str | None = None) -> tuple[str, dict[str, Any]]:
     """Analyse one frame for this kiosk session (opened for ``client`` if it has none: see
     ``SessionRegistry``); returns the session id and the answer. ``kiosk_id``: the device that
-    sent it (default: the site's KIOSK_ID); ``photo_url(token)``: the welcome photo's link."""
+    sent it (default: the site's KIOSK_ID); ``photo_url(token)``: the welcome photo's link;
+    ``language``: the kiosk's (kiosk.languages), for the prompt."""
 
     if not readiness(current_app).serving:
         raise Warming(
@@ -252,7 +262,7 @@ def process_frame(session_id: str | None, data: bytes, client: str = "", *, kios
         result = analyse_frame(session.machine, bgr, identify, pose, passive_liveness=passive_liveness())
         now = time.monotonic()
         session.note_progress(now)
-        snapshot = session.machine.snapshot(now)
+        snapshot = session.machine.snapshot(now, gettext_for(language))
         answer = _payload(session, snapshot, result, photo_url=photo_url)
         learn, backend.learn_next = backend.learn_next, None
     finally:
@@ -263,27 +273,49 @@ def process_frame(session_id: str | None, data: bytes, client: str = "", *, kios
 
 
 def current_state(session_id: str | None, photo_url: PhotoUrl | None = None,
-                  client: str | None = None) -> tuple[str | None, dict[str, Any]]:
+                  client: str | None = None, language: str | None = None) -> tuple[str | None, dict[str, Any]]:
     """The session's state (``client``'s only, when given), or IDLE (and no session id) when it
     has none: nothing is opened."""
     session = registry.get(session_id, client)
     if session is None:
-        return None, _at_rest_payload()
+        return None, _at_rest_payload(language)
     with session.lock:
         now = time.monotonic()
         session.machine.tick(now)
-        return session.id, _payload(session, session.machine.snapshot(now), None, photo_url=photo_url)
+        return session.id, _payload(session, session.machine.snapshot(now, gettext_for(language)), None,
+                                    photo_url=photo_url)
 
 
-def reset(session_id: str | None, client: str | None = None) -> tuple[str | None, dict[str, Any]]:
+def reset(session_id: str | None, client: str | None = None,
+          language: str | None = None) -> tuple[str | None, dict[str, Any]]:
     """Back to IDLE; a kiosk without a session gets IDLE and still none (its first frame opens one)."""
     session = registry.get(session_id, client)
     if session is None:
-        return None, _at_rest_payload()
+        return None, _at_rest_payload(language)
     with session.lock:
         now = time.monotonic()
         session.machine.reset(now)
-        return session.id, _payload(session, session.machine.snapshot(now), None)
+        return session.id, _payload(session, session.machine.snapshot(now, gettext_for(language)), None)
+
+
+def answer_by_touch(session_id: str | None, yes: bool, client: str | None = None,
+                    photo_url: PhotoUrl | None = None, language: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Yes or No by touch while the kiosk asks for a confirmation (KIOSK_TOUCH_CONFIRM): the step
+    an O or an X takes. Liveness is still judged on the check-in's frames."""
+    if not current_app.config["KIOSK_TOUCH_CONFIRM"]:
+        raise TouchAnswerOff("This kiosk answers with the O and X gestures only: the touch answer is off "
+                             "(KIOSK_TOUCH_CONFIRM).")
+    session = registry.get(session_id, client)
+    if session is None:
+        raise Conflict("There is nothing to confirm: step in front of the camera first.", code="not_confirming")
+    with session.lock:
+        now = time.monotonic()
+        if not session.machine.answer_by_touch(yes, now):
+            raise Conflict("There is nothing to confirm right now: the kiosk asks for a confirmation once it "
+                           "has recognised the face in front of it.", code="not_confirming")
+        session.note_progress(now)
+        return session.id, _payload(session, session.machine.snapshot(now, gettext_for(language)), None,
+                                    photo_url=photo_url)
 
 
 def photo_path(session_id: str | None, token: str, client: str | None = None):

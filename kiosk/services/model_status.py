@@ -75,6 +75,27 @@ def _is_stale(info: dict[str, Any]) -> bool:
     return False
 
 
+def recognition_status(info: dict[str, Any], job: Any = None, pending: bool = False) -> dict[str, Any]:
+    """Where face recognition stands, for a person without the ML words: ``state`` is one of
+    ``broken`` (the model file cannot be read), ``updating`` (a retraining runs), ``empty`` (nobody
+    enrolled yet), ``not_set_up`` (enrolled, never trained), ``out_of_date`` (enrollments changed
+    since) or ``up_to_date``; with the people recognised and enrolled, and the last failure."""
+    running = bool(job is not None and job.running)
+    failed = job.error if job is not None and not running and job.state == "failed" else None
+    if running:
+        state = "updating"
+    elif info.get("error"):
+        state = "broken"
+    elif not info.get("trained"):
+        state = "not_set_up" if info.get("samples_enrolled") else "empty"
+    elif info.get("stale") or pending:
+        state = "out_of_date"
+    else:
+        state = "up_to_date"
+    return {"state": state, "people": info.get("people") or 0, "people_enrolled": info.get("people_enrolled") or 0,
+            "photos_enrolled": info.get("samples_enrolled") or 0, "failed": failed, "more_to_come": pending}
+
+
 def gesture_model_info() -> dict[str, Any]:
     counts = dict(db.session.execute(select(GestureSample.label, func.count()).group_by(GestureSample.label)).all())
     info: dict[str, Any] = {"samples": {label: int(counts.get(label, 0)) for label in GESTURES}}

@@ -17,6 +17,11 @@ the others. Writes are serialised with the site lock ``jobs`` (a thread lock plu
 on a lock file, so two workers cannot both start a job of the same kind). A record left "running" by a process
 that died (a restart, an OOM kill) is reported as failed instead of running forever.
 
+After a change to enrollment the console calls :func:`retrain_after_change`: it starts a
+retraining, or, when one is already running (it started before this change), marks that job
+``again``: as it ends, the same write that records its end queues one more. However many changes
+arrive meanwhile, one more retraining follows, not one per change.
+
 Errors: :class:`kiosk.errors.Conflict` (a job of that kind is already running),
 :class:`kiosk.errors.InvalidInput` (unknown kind), :class:`kiosk.errors.NotFound` (unknown job id).
 """
@@ -77,6 +82,8 @@ class TrainingJob:
     error: str | None = None
     pid: int = field(default_factory=os.getpid)
     detail: dict[str, Any] | None = None  # counts a page may show while it runs (an import's photos so far)
+    again: bool = False  # enrollment changed while it ran: one more retraining follows it
+    again_actor: str | None = None  # who made the (last) change it follows
 
     @property
     def running(self) -> bool:
@@ -210,16 +217,61 @@ def start_job(
                 code="already_importing" if kind == "import" else "already_training",
                 job=busy.as_dict(),
             )
-        job = TrainingJob(id=secrets.token_hex(8), kind=kind, detail=detail)
-        jobs.append(job)
-        jobs.sort(key=lambda j: j.created_at, reverse=True)
-        records[:] = [asdict(j) for j in jobs[:HISTORY_LENGTH]]
-    thread = threading.Thread(
-        target=_run, args=(app, job.id, kind, runner or RUNNERS[kind], actor), name=f"train-{kind}-{job.id}", daemon=True
-    )
+        return _spawn(app, records, jobs, kind, runner or RUNNERS[kind], actor, detail)
+
+
+def _spawn(app: Flask, records: list[dict[str, Any]], jobs: list[TrainingJob], kind: str,
+           runner: Callable[[ProgressFn], dict[str, Any]], actor: audit.Actor | str | None,
+           detail: dict[str, Any] | None = None) -> TrainingJob:
+    """A new job's thread and record; called holding the records (``_locked_records``)."""
+    job = TrainingJob(id=secrets.token_hex(8), kind=kind, detail=detail)
+    # Known as this process's before its record is written: a reader in between (another thread
+    # listing the jobs) would otherwise take the queued record for an orphan. The thread waits for
+    # the records' lock before its first update, so it finds its record.
+    thread = threading.Thread(target=_run, args=(app, job.id, kind, runner, actor), name=f"train-{kind}-{job.id}",
+                              daemon=True)
     _threads[job.id] = thread
     thread.start()
+    jobs.append(job)
+    jobs.sort(key=lambda j: j.created_at, reverse=True)
+    records[:] = [asdict(j) for j in jobs[:HISTORY_LENGTH]]
     return job
+
+
+def _finish(app: Flask, job_id: str, kind: str, **changes: Any) -> None:
+    """Record the job's end; if enrollment changed while it ran, queue the one more retraining in
+    the same write (nobody reading the records in between sees "up to date")."""
+    with _locked_records() as records:
+        follow, follow_actor = False, None
+        for record in records:
+            if record.get("id") == job_id:
+                record.update(changes)
+                follow = bool(record.get("again")) and kind in TRAINABLE_KINDS
+                follow_actor = record.get("again_actor")
+                record["again"] = False
+        if follow:
+            _spawn(app, records, _load_all(records), kind, RUNNERS[kind], follow_actor)
+
+
+def retrain_after_change(kind: str = "faces", *, actor: audit.Actor | str | None = None) -> TrainingJob | None:
+    """The enrollment changed: retrain ``kind`` in the background. Returns the job started, or
+    None when a retraining already running will be followed by one more (coalesced), or when the
+    site retrains by hand (KIOSK_RETRAIN_AFTER_CHANGES off)."""
+    if not current_app.config.get("KIOSK_RETRAIN_AFTER_CHANGES"):
+        return None
+    try:
+        return start_job(kind, actor=actor)
+    except Conflict:
+        with _locked_records() as records:
+            for record in records:
+                if record.get("kind") == kind and record.get("state") in _RUNNING_STATES:
+                    record.update(again=True, again_actor=str(actor) if actor is not None else None)
+        return None
+
+
+def retrain_pending(kind: str = "faces") -> bool:
+    """Whether a change waits for the retraining after the one running."""
+    return any(job.kind == kind and job.running and job.again for job in list_jobs())
 
 
 def forget_person(name: str) -> None:
@@ -274,12 +326,14 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
         try:
             result = runner(progress)
         except KioskError as err:
-            _update(job_id, state="failed", error=str(err), stage="Failed", finished_at=utcnow().isoformat())
+            _finish(app, job_id, kind, state="failed", error=str(err), stage="Failed", finished_at=utcnow().isoformat())
         except Exception:  # noqa: BLE001 - a thread must record its failure, not die silently
             log.error("The %s job failed:\n%s", kind, traceback.format_exc())
             what = "The import" if kind == "import" else "Retraining"
-            _update(
+            _finish(
+                app,
                 job_id,
+                kind,
                 state="failed",
                 error=f"{what} failed unexpectedly; the previous model is still in use. See the server log.",
                 stage="Failed",
@@ -288,8 +342,10 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
         else:
             if kind in TRAINABLE_KINDS:  # an import records its own entries (bulk_import.run)
                 _audit_retrained(kind, job_id, result, actor)
-            _update(
+            _finish(
+                app,
                 job_id,
+                kind,
                 state="done",
                 progress=1.0,
                 stage="Done",

@@ -46,21 +46,49 @@
   var MIN_LANDMARK_VISIBILITY = 0.5;
 
   // Step indicator and the state as words: colour is never the only signal.
+  // Labels are looked up in the kiosk's language (state.NAME in TEXT).
   var STATES = {
-    STARTING: { step: null, label: "Starting" },
-    UNPAIRED: { step: null, label: "Not paired" },
-    IDLE: { step: "look", label: "Waiting for someone" },
-    IDENTIFYING: { step: "look", label: "Identifying" },
-    CONFIRMING: { step: "confirm", label: "Please confirm" },
-    SMILING: { step: "smile", label: "Smile!" },
-    DONE: { step: "done", label: "Done" },
-    UNKNOWN: { step: "look", label: "Not recognised" },
-    CANCELLED: { step: "confirm", label: "Cancelled" },
-    CAMERA_ERROR: { step: null, label: "Camera problem" }
+    STARTING: { step: null },
+    UNPAIRED: { step: null },
+    IDLE: { step: "look" },
+    IDENTIFYING: { step: "look" },
+    CONFIRMING: { step: "confirm" },
+    SMILING: { step: "smile" },
+    DONE: { step: "done" },
+    UNKNOWN: { step: "look" },
+    CANCELLED: { step: "confirm" },
+    CAMERA_ERROR: { step: null }
   };
   var STEP_ORDER = ["look", "confirm", "smile", "done"];
 
   var body = document.body;
+  // Every word the script writes, in the kiosk's language (kiosk/web/kiosk_text.py), and the
+  // language for numbers and times.
+  var TEXT = JSON.parse(body.getAttribute("data-text") || "{}");
+  var LANGUAGE = document.documentElement.lang || "en";
+  function t(key, values) { // the text of key, its %(name)s filled from values
+    var text = Object.prototype.hasOwnProperty.call(TEXT, key) ? TEXT[key] : key;
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
+  var numberFormats = {};
+  function formatNumber(value, options) {
+    var key = JSON.stringify(options || {});
+    if (!numberFormats[key]) numberFormats[key] = new Intl.NumberFormat(LANGUAGE, options);
+    return numberFormats[key].format(value);
+  }
+  function seconds(value, digits) {
+    return formatNumber(value, { style: "unit", unit: "second", unitDisplay: "narrow",
+                                 minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
+  // The server's wall-clock "HH:MM" (the site's time zone) as this language writes a time.
+  function clockTime(text) {
+    var parts = /^(\d{1,2}):(\d{2})$/.exec(text || "");
+    if (!parts) return text;
+    var moment = new Date(2000, 0, 1, Number(parts[1]), Number(parts[2]));
+    return new Intl.DateTimeFormat(LANGUAGE, { timeStyle: "short" }).format(moment);
+  }
   var video = document.getElementById("camera");
   var overlay = document.getElementById("overlay");
   var overlayContext = overlay.getContext("2d");
@@ -93,14 +121,17 @@
     connection: document.getElementById("connection"),
     pairing: document.getElementById("pairing"),
     pairingCode: document.getElementById("pairing-code"),
-    pairingNote: document.getElementById("pairing-note")
+    pairingNote: document.getElementById("pairing-note"),
+    rail: document.getElementById("rail"),
+    touchButtons: document.querySelectorAll("#touch [data-answer]")
   };
 
   var urls = {
     frames: body.getAttribute("data-frames-url"),
     state: body.getAttribute("data-state-url"),
     reset: body.getAttribute("data-reset-url"),
-    pairing: body.getAttribute("data-pairing-url")
+    pairing: body.getAttribute("data-pairing-url"),
+    answer: body.getAttribute("data-answer-url")
   };
   // The gestures' names and words on screen, from the server's one vocabulary (kiosk/gesture_vocabulary.py).
   var gestures = JSON.parse(body.getAttribute("data-gestures") || '{"words": {}}');
@@ -160,28 +191,15 @@
   function cameraProblem(err) {
     var name = err && err.name;
     if (name === "NotAllowedError" || name === "SecurityError" || name === "PermissionDeniedError") {
-      return {
-        title: "Camera access is blocked",
-        detail: "Allow this page to use the camera (the camera icon in the address bar), then reload. " +
-                "If it keeps failing, please see an administrator."
-      };
+      return { title: t("camera.blocked"), detail: t("camera.blocked.detail") };
     }
     if (name === "NotFoundError" || name === "DevicesNotFoundError" || name === "OverconstrainedError") {
-      return {
-        title: "No camera found",
-        detail: "Connect a camera to this kiosk, then reload the page. Please see an administrator."
-      };
+      return { title: t("camera.missing"), detail: t("camera.missing.detail") };
     }
     if (name === "NotReadableError" || name === "TrackStartError" || name === "AbortError") {
-      return {
-        title: "The camera is busy",
-        detail: "Another program is using the camera. Close it (or unplug and replug the camera), then reload."
-      };
+      return { title: t("camera.busy"), detail: t("camera.busy.detail") };
     }
-    return {
-      title: "The camera could not start",
-      detail: "Reload the page; if it keeps failing, please see an administrator." + (name ? " (" + name + ")" : "")
-    };
+    return { title: t("camera.failed"), detail: t("camera.failed.detail") + (name ? " (" + name + ")" : "") };
   }
 
   function showCameraError(problem) {
@@ -197,20 +215,20 @@
     if (!window.isSecureContext) {
       showCameraError({
         code: "insecure",
-        title: "This page must be opened over HTTPS",
-        detail: "Browsers only give the camera to secure pages. Open the kiosk with its https:// address."
+        title: t("camera.insecure"),
+        detail: t("camera.insecure.detail")
       });
       return;
     }
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       showCameraError({
         code: "unsupported",
-        title: "This browser cannot use the camera",
-        detail: "Use a current Chrome, Edge or Safari."
+        title: t("camera.unsupported"),
+        detail: t("camera.unsupported.detail")
       });
       return;
     }
-    if (!loop.unpaired) setPrompt("Starting the camera...");
+    if (!loop.unpaired) setPrompt(t("camera.starting"));
     navigator.mediaDevices.getUserMedia({
       audio: false,
       video: { width: 640, height: 480, facingMode: "user" }
@@ -220,8 +238,8 @@
         track.addEventListener("ended", function () {
           showCameraError({
             code: "ended",
-            title: "The camera was disconnected",
-            detail: "Reconnect the camera, then reload the page."
+            title: t("camera.ended"),
+            detail: t("camera.ended.detail")
           });
         });
       });
@@ -233,7 +251,7 @@
       loop.streaming = true;
       // The camera runs; the first answer says what to show ("Starting..." while the server warms up).
       // An unpaired kiosk keeps showing its pairing code.
-      if (!loop.unpaired) setPrompt("Starting...");
+      if (!loop.unpaired) setPrompt(t("starting"));
       watchCamera();
     }).catch(function (err) {
       var problem = cameraProblem(err);
@@ -414,7 +432,7 @@
       // kiosk link /?token=...; kiosk/web/device_link.py): the page never handles the secret itself.
       stats.errors += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
-      showConnectionProblem((payload && payload.message) || "This kiosk is not authorised. Please see an administrator.");
+      showConnectionProblem((payload && payload.message) || t("not_authorised"));
       return;
     }
     if (status === 503 && payload && payload.error === "model_unavailable") {
@@ -423,7 +441,7 @@
       stats.errors += 1;
       loop.failures += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
-      showConnectionProblem("Out of service, please call the operator. For the operator: " + payload.message);
+      showConnectionProblem(t("out_of_service", { message: payload.message }));
       return;
     }
     if (status === 429) {
@@ -436,7 +454,7 @@
       stats.rateLimited += 1;
       loop.failures += 1; // the next answer hides the notice again
       loop.nextSendAt = now + 1000 * clamp(waitS, 1, 120);
-      showConnectionProblem("Too many requests: the kiosk waits " + waitS + " s before sending again.");
+      showConnectionProblem(t("rate_limited", { seconds: waitS }));
       return;
     }
     onFailure(status >= 500 ? "server" : "client", payload);
@@ -449,9 +467,9 @@
     var delay = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * Math.pow(2, loop.failures - 1));
     loop.nextSendAt = performance.now() + delay;
     if (kind === "client") {
-      showConnectionProblem((payload && payload.message) || "The kiosk service refused the picture; retrying.");
+      showConnectionProblem((payload && payload.message) || t("refused_picture"));
     } else {
-      showConnectionProblem("Reconnecting...");
+      showConnectionProblem(t("reconnecting"));
     }
   }
 
@@ -462,7 +480,7 @@
 
   function showStarting() {
     setState("STARTING");
-    setPrompt("Starting...");
+    setPrompt(t("starting"));
   }
 
   /* ---------- showing the server's answer ---------- */
@@ -473,7 +491,8 @@
   }
 
   function setState(state) {
-    var info = STATES[state] || { step: null, label: state };
+    var info = STATES[state] || { step: null };
+    info = { step: info.step, label: STATES[state] ? t("state." + state) : state };
     if (body.getAttribute("data-state") !== state) {
       body.setAttribute("data-state", state);
       var history = window.kiosk.stateHistory;
@@ -502,6 +521,7 @@
     setPrompt(answer.prompt || "");
     body.setAttribute("data-hint", answer.hint || "");
     showPerson(answer);
+    placeRail(answer);
     showGesture(answer);
     showHappy(answer);
 
@@ -527,17 +547,18 @@
     var detail = "";
     if (answer.state === "DONE") {
       var leaving = answer.event_kind === "check_out";
-      greeting = leaving ? "Goodbye," : "Welcome,";
+      greeting = leaving ? t("card.goodbye") : t("card.welcome");
+      var at = answer.checked_in_at ? { time: clockTime(answer.checked_in_at) } : null;
       if (answer.duplicate) {
-        detail = (leaving ? "You are already checked out" : "You are already checked in") +
-          (answer.checked_in_at ? " (since " + answer.checked_in_at + ")" : "") + ".";
+        // The prompt already says "you have already checked in": the card only adds since when.
+        detail = at ? t("card.since", at) : "";
       } else if (leaving) {
-        detail = "Checked out" + (answer.checked_in_at ? " at " + answer.checked_in_at : "");
+        detail = at ? t("card.checked_out_at", at) : t("card.checked_out");
       } else {
-        detail = "Checked in" + (answer.checked_in_at ? " at " + answer.checked_in_at : "");
+        detail = at ? t("card.checked_in_at", at) : t("card.checked_in");
       }
     } else if (answer.state === "CONFIRMING") {
-      greeting = "Are you";
+      greeting = t("card.are_you");
     }
     ui.personGreeting.textContent = greeting;
     ui.personDetail.textContent = detail;
@@ -546,12 +567,79 @@
       if (ui.personPhoto.getAttribute("src") !== answer.photo_url) {
         ui.personPhoto.setAttribute("src", answer.photo_url);
       }
-      ui.personPhoto.setAttribute("alt", "Check-in photo of " + name);
+      ui.personPhoto.setAttribute("alt", t("card.photo_alt", { name: name }));
       ui.personPhoto.hidden = false;
     } else {
       ui.personPhoto.hidden = true;
     }
   }
+
+  // Where the served face is on screen (CSS pixels, the mirror applied), or null.
+  function faceRect(answer) {
+    var box = answer && answer.face && answer.face.box;
+    var size = answer && answer.frame_size;
+    if (!box || !size || !size[0] || !size[1]) return null;
+    var width = overlay.clientWidth;
+    var map = coverTransform(width, overlay.clientHeight);
+    return {
+      left: width - map.x((box[0] + box[2]) / size[0]),
+      right: width - map.x(box[0] / size[0]),
+      top: map.y(box[1] / size[1]),
+      bottom: map.y((box[1] + box[3]) / size[1])
+    };
+  }
+  window.kiosk.faceRect = function () { return faceRect(loop.lastAnswer); };
+
+  // The rail (the card, the touch answers, the gestures taught) goes on the side of the screen
+  // away from the face (kiosk.css lays it out by data-face-side).
+  // A close face leaves less room beside it: the rail narrows to that room (down to a floor
+  // that keeps its words readable), in landscape; in portrait it sits under the face.
+  var RAIL_SHARE_MAX = 0.4;
+  var RAIL_SHARE_MIN = 0.26;
+  var RAIL_GAP_PX = 12;
+  function placeRail(answer) {
+    var face = faceRect(answer);
+    if (!face) return; // no face in this answer: the rail stays where it was
+    var width = overlay.clientWidth;
+    var side = (face.left + face.right) / 2 > width / 2 ? "right" : "left";
+    if (body.getAttribute("data-face-side") !== side) body.setAttribute("data-face-side", side);
+    var room = (side === "right" ? face.left : width - face.right) - RAIL_GAP_PX;
+    var rail = clamp(room, RAIL_SHARE_MIN * width, RAIL_SHARE_MAX * width);
+    // CSSOM, not a style attribute: the page runs under style-src 'self'.
+    body.style.setProperty("--rail-width", Math.floor(rail) + "px");
+    // Still no room (a face very close, on a portrait screen): the pictograms give way to the
+    // card, which then sits lower, off the face; the prompt still says which gesture answers.
+    body.removeAttribute("data-crowded");
+    if (!ui.person.hidden && overlaps(ui.person.getBoundingClientRect(), face)) body.setAttribute("data-crowded", "");
+  }
+
+  function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+
+  /* ---------- touch answers (KIOSK_TOUCH_CONFIRM) ---------- */
+
+  function answerByTouch(event) {
+    var button = event.currentTarget;
+    for (var i = 0; i < ui.touchButtons.length; i++) ui.touchButtons[i].disabled = true;
+    fetch(urls.answer, {
+      method: "POST",
+      body: JSON.stringify({ answer: button.getAttribute("data-answer") }),
+      headers: requestHeaders({ "Content-Type": "application/json" }),
+      credentials: "same-origin",
+      cache: "no-store"
+    }).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (payload) {
+        if (response.ok && payload && payload.state) showAnswer(payload);
+        else showConnectionProblem((payload && payload.message) || t("answer_lost"));
+      });
+    }, function () {
+      showConnectionProblem(t("reconnecting"));
+    }).then(function () {
+      for (var j = 0; j < ui.touchButtons.length; j++) ui.touchButtons[j].disabled = false;
+    });
+  }
+  for (var b = 0; b < ui.touchButtons.length; b++) ui.touchButtons[b].addEventListener("click", answerByTouch);
 
   function gestureName(name) {
     return gestures.words[name] || name;
@@ -573,15 +661,15 @@
     if (!showRow) return;
     var label;
     if (!hold) {
-      label = gesture && gesture.name !== gestures.idle && gesture.name ? "Seen: " + gestureName(gesture.name) :
-        gestures.prompt;
+      label = gesture && gesture.name !== gestures.idle && gesture.name ?
+        t("gesture.seen", { gesture: gestureName(gesture.name) }) : gestures.prompt;
     } else if (hold.kind === "smile" && hold.name === "liveness") {
       // The photo is taken; the ring fills as the face goes from neutral to a smile (liveness).
-      label = "Now a big smile!";
+      label = t("smile.now");
     } else if (hold.kind === "smile") {
-      label = "Keep smiling";
+      label = t("smile.keep");
     } else {
-      label = "Keep holding " + gestureName(hold.name);
+      label = t("gesture.keep", { gesture: gestureName(hold.name) });
     }
     if (ui.gestureLabel.textContent !== label) ui.gestureLabel.textContent = label;
     updateHold();
@@ -597,12 +685,12 @@
       var elapsed = Math.min(0.25, (performance.now() - hold.at) / 1000);
       var remaining = Math.max(0, hold.remaining - elapsed);
       progress = hold.total > 0 ? clamp(hold.progress + elapsed / hold.total, 0, 1) : hold.progress;
-      text = remaining.toFixed(1) + " s";
+      text = seconds(remaining, 1);
     }
     var percent = Math.round(progress * 100);
     if (ui.holdRing.getAttribute("aria-valuenow") !== String(percent)) {
       ui.holdRing.setAttribute("aria-valuenow", String(percent));
-      ui.holdRing.setAttribute("aria-valuetext", hold ? text + " left" : "not holding");
+      ui.holdRing.setAttribute("aria-valuetext", hold ? t("hold.left", { time: text }) : t("hold.none"));
       // CSSOM, not a style attribute: the page runs under style-src 'self'.
       ui.holdArc.style.strokeDashoffset = String(100 - percent);
     }
@@ -617,7 +705,7 @@
     var happy = clamp(answer.happy, 0, 1);
     ui.happy.hidden = false;
     ui.happyMeter.value = happy;
-    ui.happyText.textContent = Math.round(happy * 100) + "%";
+    ui.happyText.textContent = formatNumber(happy, { style: "percent", maximumFractionDigits: 0 });
   }
 
   // The server's countdown is as old as its answer: count down locally between answers.
@@ -632,7 +720,7 @@
     ui.countdown.hidden = false;
     ui.countdownProgress.max = loop.countdownStart;
     ui.countdownProgress.value = left;
-    var text = Math.ceil(left) + " s";
+    var text = seconds(Math.ceil(left), 0);
     if (ui.countdownText.textContent !== text) ui.countdownText.textContent = text;
   }
 
@@ -802,7 +890,7 @@
     loop.lastAnswer = null;
     loop.overlayDirty = true;
     setState("UNPAIRED");
-    setPrompt("This kiosk is not paired: ask an administrator");
+    setPrompt(t("pairing.ask"));
     ui.connection.hidden = true;
     ui.pairing.hidden = false;
     askPairing("POST", 0);
@@ -827,14 +915,14 @@
     } else if (status === 200 && answer === "pending") {
       pairing.code = payload.code;
       ui.pairingCode.textContent = payload.code;
-      ui.pairingNote.textContent = "An administrator opens Devices in the admin console and types this code.";
+      ui.pairingNote.textContent = t("pairing.how");
       askPairing("GET", payload.poll_after_ms || 2000);
     } else if (status === 200 && answer === "expired") {
       askPairing("POST", 0); // a new code
     } else if (status === 429 && payload && payload.retry_after) {
       askPairing(method, 1000 * Math.min(payload.retry_after, 120));
     } else {
-      ui.pairingNote.textContent = (payload && payload.message) || "Cannot reach the kiosk service; retrying.";
+      ui.pairingNote.textContent = (payload && payload.message) || t("pairing.unreachable");
       askPairing(method, BACKOFF_MAX_MS);
     }
   }
@@ -847,7 +935,7 @@
     loop.failures = 0;
     loop.nextSendAt = 0;
     setState("STARTING");
-    setPrompt("Paired as " + payload.name);
+    setPrompt(t("pairing.done", { name: payload.name }));
     resetSession().then(function () { pump(); });
   }
 

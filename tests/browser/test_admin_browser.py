@@ -171,12 +171,13 @@ def test_admin_signs_in_enrolls_retrains_and_exports(console, launch_chromium, t
     assert "3 of 3 accepted" in page.locator("#webcam-results").inner_text()
     assert page.locator("#samples .crop img").count() == 3
 
-    # --- retrain in the background; the page follows the job and shows the new model's facts
-    nav(page, "Models")
-    assert page.locator("#faces-model .notice").is_visible()  # enrollments changed since training
-    page.get_by_role("button", name="Retrain face model").click()
-    page.wait_for_selector("#faces-model .job progress, #faces-model .job .badge-good")
+    # --- recognition follows the enrollments by itself, in the background (coalesced); the page
+    # follows the job, says where things stand in plain words, the model's facts under Advanced
+    nav(page, "Recognition")
     shot(page, "04-retraining")
+    page.wait_for_selector('[data-recognition="up_to_date"]', timeout=600_000)
+    assert "the kiosk recognises 3 people" in page.locator("#faces-model .status-line").inner_text()
+    page.locator("#faces-advanced summary").click()
     page.wait_for_selector('[data-fact="people"]', timeout=600_000)
     assert page.locator('[data-fact="people"]').inner_text() == "3"
     assert page.locator('[data-fact="samples"]').inner_text() == str(len(obama) + len(biden) + 3)
@@ -234,7 +235,7 @@ def test_admin_signs_in_enrolls_retrains_and_exports(console, launch_chromium, t
     shot(page, "08-reports")
 
     # --- the gesture recorder talks to the pose model: a head-and-shoulders webcam view is refused
-    nav(page, "Models")
+    nav(page, "Recognition")
     page.get_by_role("link", name="Record samples").click()
     page.get_by_label("X — forearms crossed on the chest").check()
     page.get_by_role("button", name="Start camera").click()

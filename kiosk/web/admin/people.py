@@ -9,7 +9,7 @@ from ...errors import InvalidInput, KioskError
 from ...extensions import db
 from ...models import Person
 from ...services import attendance as attendance_service
-from ...services import enrollment, groups, learning
+from ...services import enrollment, groups, learning, training_jobs
 from ...services import people as people_service
 from ..audit_actor import admin_actor
 from ..forms import MAX_PHOTOS_PER_REQUEST, parse_bool, read_uploads
@@ -56,6 +56,7 @@ def people_create():
         flash("Nobody was added: none of the photos could be enrolled (the reasons are below). "
               "Choose other photos and add the person again.", "error")
         return _people_page_with_form(results), 422
+    training_jobs.retrain_after_change(actor=admin_actor())
     return _person_page(person, results=results, status=201)
 
 
@@ -108,6 +109,8 @@ def person_enroll(person_id: int):
         return _person_page(person, status=err.status)
     results = enrollment.enroll_photos(person, uploads, actor=admin_actor())
     accepted = sum(1 for r in results if r.accepted)
+    if accepted:
+        training_jobs.retrain_after_change(actor=admin_actor())
     return _person_page(person, results=results, status=201 if accepted else 422)
 
 
@@ -155,9 +158,12 @@ def person_delete_confirm(person_id: int):
 def person_delete(person_id: int):
     person = people_service.get_person(person_id)
     report = people_service.delete_person(person, actor=admin_actor(), reason=request.form.get("reason"))
+    retraining = training_jobs.retrain_after_change(actor=admin_actor()) or training_jobs.retrain_pending()
     flash(
         f"Deleted {report.name}: {report.samples} face sample(s), {report.events} attendance event(s) "
-        f"and {report.files} file(s). Retrain the face model so the kiosk forgets them everywhere.",
+        f"and {report.files} file(s). "
+        + ("Recognition is being updated in the background." if retraining else
+           "Update recognition on the Recognition page so the kiosk forgets them everywhere."),
         "success",
     )
     return redirect(url_for("admin.people"), 303)
@@ -168,7 +174,9 @@ def person_delete(person_id: int):
 def sample_delete(person_id: int, sample_id: int):
     person = people_service.get_person(person_id)
     people_service.delete_sample(person, sample_id, actor=admin_actor())
-    flash("The photo was removed. Retrain the face model to apply the change.", "success")
+    retraining = training_jobs.retrain_after_change(actor=admin_actor()) or training_jobs.retrain_pending()
+    flash("The photo was removed. " + ("Recognition is being updated in the background." if retraining else
+                                       "Update recognition on the Recognition page to apply the change."), "success")
     return redirect(url_for("admin.person_page", person_id=person.id) + "#samples", 303)
 
 

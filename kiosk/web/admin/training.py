@@ -33,11 +33,13 @@ def job_outcome(job: training_jobs.TrainingJob) -> str:
 @admin_bp.get("/models")
 @admin_required
 def models_page():
+    face_model, jobs = model_status.face_model_info(), training_jobs.latest_jobs()
     return render_template(
         "admin/models.html",
-        face_model=model_status.face_model_info(),
+        face_model=face_model,
+        recognition=model_status.recognition_status(face_model, jobs.get("faces"), training_jobs.retrain_pending()),
         gesture=model_status.gesture_model_info(),
-        jobs=training_jobs.latest_jobs(),
+        jobs=jobs,
         history=[
             (job, job_outcome(job))
             for job in training_jobs.list_jobs()

@@ -15,6 +15,7 @@ from ...services import checkin, devices, throttle
 from ...vision.image import BadImage, image_size
 from ...checkin.sessions import DEVICE_CLIENT_PREFIX
 from ..device_link import require_paired_kiosk
+from ..i18n import current_language
 from . import api_bp
 
 SESSION_KEY = "kiosk_session"
@@ -104,21 +105,39 @@ def _answer(session_id: str | None, payload: dict):
 def kiosk_frames():
     _require_device()
     session_id, payload = checkin.process_frame(session.get(SESSION_KEY), _refuse_oversized(_frame_bytes()), _client(),
-                                                kiosk_id=_kiosk_id(), photo_url=_photo_url)
+                                                kiosk_id=_kiosk_id(), photo_url=_photo_url,
+                                                language=current_language())
     return _answer(session_id, payload)
 
 
 @api_bp.get("/kiosk/state")
 def kiosk_state():
     _require_device()
-    return _answer(*checkin.current_state(session.get(SESSION_KEY), photo_url=_photo_url, client=_client()))
+    return _answer(*checkin.current_state(session.get(SESSION_KEY), photo_url=_photo_url, client=_client(),
+                                          language=current_language()))
 
 
 @api_bp.post("/kiosk/reset")
 @csrf.exempt
 def kiosk_reset():
     _require_device()
-    return _answer(*checkin.reset(session.get(SESSION_KEY), client=_client()))
+    return _answer(*checkin.reset(session.get(SESSION_KEY), client=_client(), language=current_language()))
+
+
+TOUCH_ANSWERS = {"yes": True, "no": False}
+
+
+@api_bp.post("/kiosk/answer")
+@csrf.exempt
+def kiosk_answer():
+    """Yes or No by touch while the kiosk asks for a confirmation (off unless KIOSK_TOUCH_CONFIRM)."""
+    _require_device()
+    body = request.get_json(silent=True) if request.is_json else None
+    choice = body.get("answer") if isinstance(body, dict) else None
+    if choice not in TOUCH_ANSWERS:
+        raise InvalidInput('Send a JSON body {"answer": "yes"} or {"answer": "no"}.', code="bad_answer")
+    return _answer(*checkin.answer_by_touch(session.get(SESSION_KEY), TOUCH_ANSWERS[choice], client=_client(),
+                                            photo_url=_photo_url, language=current_language()))
 
 
 @api_bp.get("/kiosk/photos/<token>")

@@ -138,6 +138,7 @@ def people_deletion_preview(person_id: int):
 def people_delete(person_id: int):
     report = people_service.delete_person(people_service.get_person(person_id), actor=admin_actor(),
                                           reason=request.args.get("reason"))
+    training_jobs.retrain_after_change(actor=admin_actor())
     return jsonify({"deleted": report.as_dict()})
 
 
@@ -149,6 +150,7 @@ def people_enroll(person_id: int):
     accepted = sum(1 for r in results if r["accepted"])
     body = {"person": person_dict(person), "accepted": accepted, "refused": len(results) - accepted, "results": results}
     if accepted:
+        training_jobs.retrain_after_change(actor=admin_actor())
         return jsonify(body), 201
     # Every photo was refused: a 422 like any other refusal (error + message), each result says why.
     reasons = "; ".join(r["message"] for r in results[:3])
@@ -159,6 +161,7 @@ def people_enroll(person_id: int):
 @admin_required
 def people_sample_delete(person_id: int, sample_id: int):
     people_service.delete_sample(people_service.get_person(person_id), sample_id, actor=admin_actor())
+    training_jobs.retrain_after_change(actor=admin_actor())
     return jsonify({"deleted": sample_id})
 
 

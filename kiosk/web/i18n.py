@@ -1,0 +1,92 @@
+"""Which language a request is in, and the console's language switch.
+
+* **The kiosk** (its page and its ``/api/v1/kiosk/`` calls) speaks the language chosen for that
+  kiosk: opened once as ``/?lang=de``, the choice is kept in the kiosk browser's
+  ``kiosk_language`` cookie (a year), so every frame's prompts come back in it; without a choice,
+  the site's ``KIOSK_LANGUAGE``. A person walking up never needs to pick one.
+* **The console** follows the browser's languages (Accept-Language) until the administrator picks
+  one with the switch in the navigation (the ``console_language`` cookie).
+
+Flask-Babel asks :func:`select_locale` once per request; templates get ``_()`` and
+``current_language``; the services get the code and make a Flask-free ``gettext`` from it.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, redirect, request
+from flask_babel import get_locale
+
+from ..errors import InvalidInput
+from ..languages import LANGUAGES, language_code
+
+KIOSK_COOKIE = "kiosk_language"
+CONSOLE_COOKIE = "console_language"
+COOKIE_DAYS = 365
+
+i18n_bp = Blueprint("i18n", __name__)
+
+
+def is_kiosk_request() -> bool:
+    return request.blueprint == "kiosk_page" or request.path.startswith("/api/v1/kiosk/")
+
+
+def requested_kiosk_language() -> str | None:
+    """The language named by ``?lang=`` on the kiosk page (400 for one the kiosk does not speak)."""
+    value = request.args.get("lang")
+    if value is None:
+        return None
+    code = language_code(value)
+    if code is None:
+        raise InvalidInput(f"The kiosk does not speak {value!r}: choose one of {', '.join(LANGUAGES)} (for example "
+                           f"/?lang=de).", code="unknown_language")
+    return code
+
+
+def kiosk_language() -> str:
+    # Never raises: the error page for a bad ?lang= is rendered in a language too.
+    asked = language_code(request.args.get("lang")) if request.blueprint == "kiosk_page" else None
+    return asked or language_code(request.cookies.get(KIOSK_COOKIE)) or current_app.config["KIOSK_LANGUAGE"]
+
+
+def console_language() -> str:
+    chosen = language_code(request.cookies.get(CONSOLE_COOKIE))
+    return chosen or request.accept_languages.best_match(list(LANGUAGES)) or current_app.config["KIOSK_LANGUAGE"]
+
+
+def select_locale() -> str:
+    return kiosk_language() if is_kiosk_request() else console_language()
+
+
+def current_language() -> str:
+    return str(get_locale() or current_app.config["KIOSK_LANGUAGE"])
+
+
+def remember(response, cookie: str, code: str):
+    response.set_cookie(cookie, code, max_age=COOKIE_DAYS * 24 * 3600, secure=current_app.config["SESSION_COOKIE_SECURE"],
+                        httponly=True, samesite="Lax")
+    return response
+
+
+@i18n_bp.post("/language")
+def choose_console_language():
+    """The console's language switch: a form posting ``language`` (and the page to go back to)."""
+    code = language_code(request.form.get("language"))
+    if code is None:
+        raise InvalidInput(f"Choose one of the console's languages: {', '.join(LANGUAGES)}.", code="unknown_language")
+    back = request.form.get("next") or "/admin/"
+    if not back.startswith("/") or back.startswith("//") or "\\" in back:
+        back = "/admin/"  # only a page of this site
+    return remember(redirect(back, code=303), CONSOLE_COOKIE, code)
+
+
+def init_app(app: Flask) -> None:
+    from ..extensions import babel
+    from ..languages import TRANSLATIONS_DIR
+
+    babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS_DIR),
+                   default_locale="en")
+    app.register_blueprint(i18n_bp)
+
+    @app.context_processor
+    def _language():
+        return {"current_language": current_language(), "languages": LANGUAGES}

@@ -1,0 +1,220 @@
+"""The kiosk in English, German, French and Spanish: every visible string in every catalogue, the
+kiosk's own language kept for the device and used for the server's prompts, the console's from the
+browser with a switch, and the catalogues compiled at start."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from kiosk import create_app, languages
+from kiosk.checkin.machine import State
+from kiosk.config import ConfigError
+from kiosk.languages import LANGUAGES, SOURCE_LANGUAGE, catalogue_path, gettext_for
+from test_checkin_machine import Clock, MemoryBackend, identify
+from test_liveness import machine_with, stream
+
+REPO = Path(__file__).resolve().parent.parent
+TRANSLATED = [code for code in LANGUAGES if code != SOURCE_LANGUAGE]
+PLACEHOLDER = re.compile(r"%\(\w+\)s")
+# What the kiosk shows: its page, the words its script writes, the gesture lessons, the prompts.
+KIOSK_SOURCES = {"templates/kiosk.html", "kiosk/web/kiosk_text.py", "kiosk/web/gesture_pictograms.py",
+                 "kiosk/checkin/screen.py"}
+
+
+def extracted() -> dict[str, set[str]]:
+    """msgid -> the files it is in, as `pybabel extract -F babel.cfg -k mark -k lazy_gettext` finds them."""
+    method_map = [("kiosk/**.py", "python"), ("templates/**.html", "jinja2")]
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "mark": None}
+    found: dict[str, set[str]] = {}
+    for filename, _line, message, _comments, _context in extract_from_dir(
+            str(REPO), method_map=method_map, keywords=keywords):
+        if filename.startswith(("kiosk/", "templates/")):
+            found.setdefault(message, set()).add(filename)
+    return found
+
+
+@pytest.fixture(scope="module")
+def messages() -> dict[str, set[str]]:
+    return extracted()
+
+
+def test_the_kiosk_sources_are_extracted(messages):
+    by_file = {name for files in messages.values() for name in files}
+    assert KIOSK_SOURCES <= by_file
+    assert "Are you %(name)s? Make an O to confirm, an X to cancel." in messages
+    assert "Join your hands above your head." in messages  # a lesson
+    assert "Camera access is blocked" in messages  # a word of the script
+
+
+@pytest.mark.parametrize("code", TRANSLATED)
+def test_every_visible_string_is_translated_in_every_catalogue(messages, code):
+    with catalogue_path(code).open("rb") as handle:
+        catalogue = read_po(handle, locale=code)
+    missing, untranslated, placeholders = [], [], []
+    for message_id in messages:
+        entry = catalogue.get(message_id)
+        if entry is None:
+            missing.append(message_id)
+        elif not entry.string or entry.fuzzy:
+            untranslated.append(message_id)
+        elif set(PLACEHOLDER.findall(entry.string)) != set(PLACEHOLDER.findall(message_id)):
+            placeholders.append(message_id)
+    assert missing == [], f"{code}: not in the catalogue (docs/languages.md says how to update it)"
+    assert untranslated == [], f"{code}: no translation"
+    assert placeholders == [], f"{code}: a translation lost or renamed a %(name)s"
+
+
+def test_the_check_fails_for_a_string_the_catalogues_do_not_have(messages):
+    with catalogue_path("de").open("rb") as handle:
+        catalogue = read_po(handle, locale="de")
+    assert catalogue.get("A sentence added to the kiosk yesterday") is None
+    assert "A sentence added to the kiosk yesterday" not in messages
+
+
+def visible_template_text(source: str) -> str:
+    """The kiosk template's text outside Jinja expressions, statements, comments and tags."""
+    for pattern in (r"{#.*?#}", r"{{.*?}}", r"{%.*?%}", r"<!doctype[^>]*>", r"<[^>]*>"):
+        source = re.sub(pattern, " ", source, flags=re.S)
+    return " ".join(source.split())
+
+
+def test_the_kiosk_page_has_no_text_left_outside_the_catalogue():
+    # A word typed straight into the template would reach the screen in English only.
+    words = re.findall(r"[^\W\d_]+", visible_template_text((REPO / "templates" / "kiosk.html").read_text()))
+    assert words == []  # the step numbers may stay
+
+
+def test_the_kiosk_script_writes_no_words_of_its_own():
+    script = (REPO / "static" / "js" / "kiosk.js").read_text()
+    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", script, flags=re.S)
+    code = re.sub(r'new Error\("[^"]*"\)', "", code)  # for the browser's console, not the screen
+    literals = re.findall(r'"((?:[^"\\]|\\.)*)"', code)
+    # A sentence is several words, a capital and no dots of a key: none may be left in the script.
+    sentences = [text for text in literals if re.search(r"[A-Z][a-z]+ [a-z]+ [a-z]+", text)]
+    assert sentences == []
+
+
+# -- the server's prompts -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code, confirm, welcome", [
+    ("de", "Sind Sie Barack Obama? Machen Sie ein O zum Bestätigen, ein X zum Abbrechen.", "Willkommen, Barack Obama!"),
+    ("fr", "Êtes-vous Barack Obama ? Faites un O pour confirmer, un X pour annuler.", "Bienvenue, Barack Obama !"),
+    ("es", "¿Es usted Barack Obama? Haga una O para confirmar, una X para cancelar.", "¡Bienvenido/a, Barack Obama!"),
+])
+def test_the_engine_says_its_prompts_in_the_language_passed_in(code, confirm, welcome):
+    clock, backend = Clock(15.0), MemoryBackend()
+    machine = machine_with("off", backend, clock)
+    gettext = gettext_for(code)
+    assert machine.prompt(gettext) == gettext("Look at the camera to check in") != "Look at the camera to check in"
+    identify(machine, clock)
+    assert machine.snapshot(clock.t, gettext).prompt == confirm
+    assert machine.answer_by_touch(True, clock.t)
+    stream(machine, clock, 8, happy=0.97, mouth=0.83)
+    assert machine.state == State.DONE
+    assert machine.snapshot(clock.t, gettext).prompt == welcome
+    assert machine.snapshot(clock.t).prompt == "Welcome, Barack Obama!"  # English without a translator
+
+
+# -- the kiosk's language, chosen once and kept for the device -------------------------------------
+
+
+def test_a_kiosk_opened_with_its_language_keeps_it(app, client):
+    page = client.get("/?lang=de")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert '<html lang="de">' in html and "Legen Sie die Hände über dem Kopf zusammen." in html
+    assert "Schauen</li>" in html and "Join your hands" not in html
+    cookie = page.headers["Set-Cookie"]
+    assert cookie.startswith("kiosk_language=de;") and "HttpOnly" in cookie and "Max-Age=31536000" in cookie
+    # The same browser later: the page and the server's prompts are German without asking again.
+    assert '<html lang="de">' in client.get("/").get_data(as_text=True)
+    reset = client.post("/api/v1/kiosk/reset").get_json()
+    assert reset["prompt"] == "Schauen Sie zum Anmelden in die Kamera"
+    assert client.get("/api/v1/kiosk/state").get_json()["prompt"] == "Schauen Sie zum Anmelden in die Kamera"
+
+
+def test_the_site_language_is_the_kiosks_until_one_is_chosen(app, client, monkeypatch):
+    assert '<html lang="en">' in client.get("/").get_data(as_text=True)
+    assert client.post("/api/v1/kiosk/reset").get_json()["prompt"] == "Look at the camera to check in"
+    monkeypatch.setitem(app.config, "KIOSK_LANGUAGE", "fr")
+    assert '<html lang="fr">' in client.get("/").get_data(as_text=True)
+    assert client.post("/api/v1/kiosk/reset").get_json()["prompt"] == "Regardez la caméra pour pointer"
+
+
+def test_a_language_the_kiosk_does_not_speak_is_refused(client):
+    response = client.get("/?lang=xx")
+    assert response.status_code == 400
+    assert "de, fr" in response.get_data(as_text=True) and "Set-Cookie" not in response.headers
+
+
+def test_the_site_language_is_checked_at_start(tmp_path):
+    with pytest.raises(ConfigError, match="KIOSK_LANGUAGE must be one of en, de, fr, es"):
+        create_app({"TESTING": True, "KIOSK_DATA_DIR": str(tmp_path), "KIOSK_LANGUAGE": "klingon"})
+    app = create_app({"TESTING": True, "KIOSK_DATA_DIR": str(tmp_path), "KIOSK_LANGUAGE": "es-MX"})
+    assert app.config["KIOSK_LANGUAGE"] == "es"
+
+
+# -- the console: the browser's language, with a switch ------------------------------------------
+
+
+@pytest.fixture
+def admin_client(app, client):
+    from factories import ADMIN_PASSWORD, admin
+
+    admin("linguist")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/auth/login").text).group(1)
+    response = client.post("/auth/login", data={"username": "linguist", "password": ADMIN_PASSWORD,
+                                                "csrf_token": token})
+    assert response.status_code == 303
+    return client
+
+
+def test_the_console_follows_the_browser_then_the_switch(admin_client):
+    page = admin_client.get("/admin/", headers={"Accept-Language": "fr-CH, fr;q=0.9, en;q=0.5"}).text
+    assert '<html lang="fr">' in page and ">Personnes</a>" in page and "Se déconnecter" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    switched = admin_client.post("/language", data={"language": "es", "next": "/admin/people", "csrf_token": token})
+    assert switched.status_code == 303 and switched.headers["Location"] == "/admin/people"
+    page = admin_client.get("/admin/", headers={"Accept-Language": "fr"}).text
+    assert '<html lang="es">' in page and ">Personas</a>" in page
+    # Somewhere else than this site is never where the switch sends back to.
+    away = admin_client.post("/language", data={"language": "de", "next": "//evil.example/", "csrf_token": token})
+    assert away.headers["Location"] == "/admin/"
+    refused = admin_client.post("/language", data={"language": "tlh", "csrf_token": token})
+    assert refused.status_code == 400
+    assert '<html lang="de">' in admin_client.get("/admin/").text  # the refused choice changed nothing
+
+
+def test_the_switch_needs_the_forms_token(app):
+    client = app.test_client()
+    assert client.post("/language", data={"language": "de"}).status_code == 400
+
+
+# -- compiled at start -----------------------------------------------------------------------------
+
+
+def test_a_missing_or_stale_catalogue_is_compiled_at_start(tmp_path, monkeypatch):
+    copy = tmp_path / "translations"
+    shutil.copytree(languages.TRANSLATIONS_DIR, copy, ignore=shutil.ignore_patterns("*.mo"))
+    monkeypatch.setattr(languages, "TRANSLATIONS_DIR", copy)
+    assert sorted(languages.compile_catalogues()) == sorted(TRANSLATED)
+    assert languages.compile_catalogues() == []  # up to date: nothing to do
+    po = copy / "de" / "LC_MESSAGES" / "messages.po"
+    po.write_text(po.read_text().replace('msgstr "Bitte treten Sie näher"', 'msgstr "Näher bitte"'))
+    future = time.time() + 5
+    import os
+
+    os.utime(po, (future, future))
+    assert languages.compile_catalogues() == ["de"]
+    assert gettext_for("de")("Please step closer") == "Näher bitte"
+    monkeypatch.undo()
+    languages.translations.cache_clear()
+    assert gettext_for("de")("Please step closer") == "Bitte treten Sie näher"
