@@ -37,7 +37,7 @@ DEVICE_REMOVED = "device.removed"
 # Suspected spoofs
 SPOOF_APPROVED = "spoof.approved"
 SPOOF_DISMISSED = "spoof.dismissed"
-# Site settings (the settings page of issue 22 records here)
+# Site settings (a page that changes them records here)
 SETTINGS_CHANGED = "settings.changed"
 # Admin accounts
 ADMIN_CREATED = "admin.created"

@@ -27,7 +27,6 @@ import numpy as np
 from ..vision.face_model import (
     FaceModel,  # also what model files pickled before the split name as kiosk.services.recognition.FaceModel
     default_threshold,
-    embedding_distance,
 )
 from ..vision.faces import Face, FrameAnalysis, analyze_frame, canonical_crop
 from . import model_store
@@ -47,10 +46,6 @@ class FaceMatch(NamedTuple):
     distance: float | None = None  # to the named person's nearest sample (FaceModel.classify)
     crop: np.ndarray | None = None  # the canonical crop the embedding was made from
     embedder: str | None = None  # the embedder id (with its weights key) that made ``embedding``
-
-    @property
-    def name(self) -> str | None:
-        return self.person
 
 
 @dataclass
@@ -200,10 +195,6 @@ def duplicate_threshold(embedder: str) -> float:
     except ModelNotTrained:
         pass
     return default_threshold(embedder)
-
-
-def is_same_person(a: np.ndarray, b: np.ndarray) -> bool:
-    return embedding_distance(a, b) <= same_person_threshold()
 
 
 def model_info() -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Arm gestures from pose landmarks: O (yes), X (no), capture (take the photo), idle.
 
-BRIEF section 3: **O** both hands joined above the head; **X** forearms crossed in front of
+The gestures (kiosk/gesture_vocabulary.py): **O** both hands joined above the head; **X** forearms crossed in front of
 the chest, each wrist on the other side of the midline and raised above its elbow; **capture**
 both arms raised up and apart (a V); **idle** anything else.
 
