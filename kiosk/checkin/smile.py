@@ -1,4 +1,5 @@
-"""Best-frame selection for the SMILING step (BRIEF section 2). Pure Python: no Flask, no models.
+"""Best-frame selection for the SMILING step: the happiest frame becomes the check-in photo, taken
+at once on the capture gesture or after a timeout. Pure Python: no Flask, no models.
 
 The state machine feeds every analysed frame with its happy score; :class:`SmileCapture` keeps
 the happiest frame seen so far and decides when the photo is taken:

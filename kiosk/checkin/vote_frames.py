@@ -1,4 +1,5 @@
-"""Which identifying frames are worth an embedding (issue 12: less work per identifying frame).
+"""Which identifying frames are worth an embedding: an embedding is the costly step of a frame, so
+identifying spends it only on frames that bring new evidence.
 
 The identity vote needs *independent* evidence: embeddings of the same face taken at different
 moments. A frame that cannot add any is not embedded; face detection (every frame, ~2 ms) keeps

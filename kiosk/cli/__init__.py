@@ -4,7 +4,7 @@ Each module in this package owns one area and exposes ``register(app)``, which a
 commands to ``app.cli``; they are all registered by :func:`register_commands`.
 ``kiosk db ...`` comes from Flask-Migrate.
 
-Conventions for commands that look at images (BRIEF section 4): one JSON object per line
+Conventions for commands that look at images (scripts read their output): one JSON object per line
 per image (see :mod:`kiosk.cli.jsonl`); a bad image never stops the command, its line says
 ``bad_image``. Exit status: 0 done; 1 nothing done or refused (the command could not run, an
 enrollment whose every photo was refused, an import that accepted none); 2 a usage error (click's).

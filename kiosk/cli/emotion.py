@@ -1,4 +1,4 @@
-"""``kiosk emotion IMAGE...``: the facial expression of the face in each image (BRIEF section 4).
+"""``kiosk emotion IMAGE...``: the facial expression of the face in each image.
 
 One JSON line per image: ``{"image", "status": "ok|no_face|bad_image", "emotion", "happy"}``
 (``--scores`` adds the seven scores). The face read is the detector's most confident one: on a

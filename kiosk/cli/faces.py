@@ -1,4 +1,4 @@
-"""``kiosk identify IMAGE...``: who is in each photo, one JSON line per image (BRIEF section 4).
+"""``kiosk identify IMAGE...``: who is in each photo, one JSON line per image.
 
 Each line is ``{"image": PATH, "status": ok|unknown|no_face|multiple_faces|face_too_small|bad_image,
 "person": NAME|null, "score": FLOAT|null}`` with ``image`` exactly as given. A bad image (missing,

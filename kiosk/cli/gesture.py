@@ -1,4 +1,4 @@
-"""Gesture commands (BRIEF section 4 and issue 4).
+"""Gesture commands: what the classifier sees in photos, and the site's own gesture samples.
 
 * ``kiosk gesture IMAGE...``: the arm gesture of the person in each image, one JSON line per
   image: ``{"image", "status": "ok|no_person|bad_image", "gesture": "O|X|capture|idle"|null,

@@ -1,4 +1,4 @@
-"""``kiosk models``: which FaceNet weights are here, and the two explicit ways to get them (BRIEF section 5).
+"""``kiosk models``: which FaceNet weights are here, and the two explicit ways to get them.
 
 Nothing downloads at run time. ``kiosk models`` (or ``kiosk models list``) lists every known weights
 key with its source, whether its file is present and its sha256. ``kiosk models convert facenet``

@@ -1,7 +1,7 @@
 """The site's face model file: where it is, saving and loading it, and the lock changes to it take.
 
-The model file ``<data dir>/models/faces.joblib`` is written atomically (joblib to a temp file +
-``os.replace``) and records the embedder, threshold and training date. With several app hosts on
+The model file ``<data dir>/models/faces.joblib`` is written atomically
+(``kiosk.vision.model_file``) and records the embedder, threshold and training date. With several app hosts on
 PostgreSQL the file is also kept in the database (``kiosk.services.model_store``), and each host's
 copy follows the stored version. It stores embeddings keyed by person id, never names.
 
@@ -13,8 +13,6 @@ Errors (``kiosk.errors``): :class:`ModelNotTrained` (503) when there is no usabl
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 from ..errors import KioskError
 from ..vision.face_model import MODEL_VERSION, FaceModel
 from ..vision.facenet_weights import LEGACY_KEY
+from ..vision.model_file import save_joblib
 from . import model_store
 from .site_lock import site_lock
 
@@ -43,21 +42,11 @@ def model_path() -> Path:
 
 
 def save_model(model: FaceModel, path: Path | None = None) -> Path:
-    """joblib to a temp file in the same folder, then ``os.replace``: readers never see half a file.
-    The site's model (no ``path``) also goes to the database for the other app hosts (model_store)."""
-    import joblib
-
+    """Written atomically (``kiosk.vision.model_file``): readers never see half a file. The site's
+    model (no ``path``) also goes to the database for the other app hosts (model_store)."""
     site_model = path is None
     path = path or model_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-faces-", suffix=".joblib", dir=path.parent)
-    os.close(fd)
-    try:
-        joblib.dump(model, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_joblib(model, path)
     if site_model:
         model_store.push(model_store.FACE_MODEL, path)
     return path

@@ -27,9 +27,9 @@ import numpy as np
 from ..vision.face_model import (
     FaceModel,  # also what model files pickled before the split name as kiosk.services.recognition.FaceModel
     default_threshold,
-    embedding_distance,
 )
 from ..vision.faces import Face, FrameAnalysis, analyze_frame, canonical_crop
+from ..vision.model_file import ReloadingFile
 from . import model_store
 from .face_model_file import NO_MODEL_MESSAGE, ModelNotTrained, load_model, model_path
 
@@ -48,10 +48,6 @@ class FaceMatch(NamedTuple):
     crop: np.ndarray | None = None  # the canonical crop the embedding was made from
     embedder: str | None = None  # the embedder id (with its weights key) that made ``embedding``
 
-    @property
-    def name(self) -> str | None:
-        return self.person
-
 
 @dataclass
 class Identification:
@@ -66,37 +62,29 @@ class Identification:
 
 
 class FaceRecognizer:
-    """The loaded face model, reloaded when the file's mtime changes; the active people, briefly cached."""
+    """The loaded face model, reloaded when the file changes (``kiosk.vision.model_file``); the
+    active people, briefly cached."""
 
     ACTIVE_PEOPLE_TTL_SECONDS = 2.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._model: FaceModel | None = None
-        self._key: tuple[str, float, int] | None = None
+        self._file: ReloadingFile[FaceModel] = ReloadingFile(load_model)
         self._people: dict[int, str] | None = None
         self._people_at = 0.0
         self._people_db = ""
 
     def invalidate(self) -> None:
+        self._file.forget()
         with self._lock:
-            self._key = None
-            self._model = None
             self._people = None
 
     def model(self) -> FaceModel:
         path = model_path()
         model_store.pull(model_store.FACE_MODEL, path)  # a cheap version check every couple of seconds
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise ModelNotTrained(NO_MODEL_MESSAGE) from None
-        key = (str(path), stat.st_mtime, stat.st_size)
-        with self._lock:
-            if self._model is None or self._key != key:
-                self._model = load_model(path)
-                self._key = key
-            return self._model
+        if not path.is_file():
+            raise ModelNotTrained(NO_MODEL_MESSAGE)
+        return self._file.get(path)
 
     def active_people(self) -> dict[int, str]:
         """id -> name of the active people, cached for a couple of seconds per database."""
@@ -200,10 +188,6 @@ def duplicate_threshold(embedder: str) -> float:
     except ModelNotTrained:
         pass
     return default_threshold(embedder)
-
-
-def is_same_person(a: np.ndarray, b: np.ndarray) -> bool:
-    return embedding_distance(a, b) <= same_person_threshold()
 
 
 def model_info() -> dict[str, Any]:

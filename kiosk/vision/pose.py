@@ -2,7 +2,7 @@
 
 Why complexity 1 only: it is the one pose landmark model bundled inside the
 ``mediapipe==0.10.21`` wheel; complexity 0 and 2 are downloaded on first use, and nothing may
-download at run time here (BRIEF section 5).
+download at run time here (the kiosks have no internet).
 
 Two modes:
 

@@ -10,7 +10,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from ..faces import CANONICAL_CROP_SIZE, Face, canonical_crop
+from ..faces import CANONICAL_CROP_SIZE
 from ..lazy import LazyModel
 
 
@@ -43,10 +43,6 @@ class Embedder(LazyModel):
 
     def embed_crops(self, crops: list[np.ndarray]) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def embed(self, bgr: np.ndarray, faces: list[Face]) -> np.ndarray:
-        """Embeddings of ``faces`` found in the BGR image ``bgr``, one row per face."""
-        return self.embed_crops([canonical_crop(bgr, face) for face in faces])
 
     def predict(self, crops: list[np.ndarray]) -> np.ndarray:
         return self.embed_crops(crops)
