@@ -1,8 +1,8 @@
 """Pictograms of the gestures the kiosk asks for, drawn as inline SVG from the taught poses.
 
 The figure is drawn from ``kiosk.vision.gesture_poses`` (the poses the classifier is checked to
-accept), so the picture and the classifier cannot disagree. Each arm moves from hanging down
-down and back into the gesture (SMIL, no script: the page runs under ``script-src 'self'``); a
+accept), so the picture and the classifier cannot disagree. Each arm holds the gesture, drops
+down for a moment and rises into it again (SMIL, no script: the page runs under ``script-src 'self'``); a
 still drawing of the gesture sits beside it for screens that ask for reduced motion, the CSS
 shows one of the two. Served with the page: no file to fetch, nothing from outside.
 """

@@ -685,12 +685,14 @@
       var elapsed = Math.min(0.25, (performance.now() - hold.at) / 1000);
       var remaining = Math.max(0, hold.remaining - elapsed);
       progress = hold.total > 0 ? clamp(hold.progress + elapsed / hold.total, 0, 1) : hold.progress;
-      text = seconds(remaining, 1);
+      // Only the number fits in the ring; the words beside it and its aria text say "seconds".
+      text = formatNumber(remaining, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
     }
     var percent = Math.round(progress * 100);
     if (ui.holdRing.getAttribute("aria-valuenow") !== String(percent)) {
       ui.holdRing.setAttribute("aria-valuenow", String(percent));
-      ui.holdRing.setAttribute("aria-valuetext", hold ? t("hold.left", { time: text }) : t("hold.none"));
+      ui.holdRing.setAttribute("aria-valuetext", hold ? t("hold.left", { time: seconds(remaining, 1) }) :
+        t("hold.none"));
       // CSSOM, not a style attribute: the page runs under style-src 'self'.
       ui.holdArc.style.strokeDashoffset = String(100 - percent);
     }

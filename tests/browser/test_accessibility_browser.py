@@ -158,7 +158,7 @@ def console_pages(ids: dict) -> dict[str, str]:
         "person delete": f"/admin/people/{person}/delete", "import": "/admin/people/import",
         "attendance": "/admin/attendance", "attendance of a person": f"/admin/attendance/person/{person}",
         "check-in": f"/admin/attendance/{event}", "reports": "/admin/reports", "suspected spoofs": "/admin/spoofs",
-        "devices": "/admin/devices", "audit": "/admin/audit", "models": "/admin/models",
+        "devices": "/admin/devices", "audit": "/admin/audit", "recognition": "/admin/models",
         "gestures": "/admin/models/gestures", "page not found": "/admin/no-such-page",
     }
 

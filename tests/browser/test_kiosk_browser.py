@@ -539,7 +539,7 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
         if payload["state"] == "CONFIRMING":
             # The hold filling up, in words and numbers too (paused: no local count-down).
             assert text_of(page, "#gesture-label") == "Keep holding O (yes)"
-            assert re.fullmatch(r"0\.\ds", text_of(page, "#gesture-text"))  # seconds left, as en writes them
+            assert re.fullmatch(r"0\.\d", text_of(page, "#gesture-text"))  # seconds left, as en writes numbers
             assert 50 <= int(page.get_attribute("#hold-ring", "aria-valuenow")) <= 100
             assert page.get_attribute("#hold-ring", "role") == "progressbar"
             assert page.locator("#countdown").is_visible()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from test_kiosk_teaching_browser import still_pictograms
 from test_kiosk_browser import (  # noqa: F401  (fixtures)
     KNOWN_NAME, FakeKioskApi, answer, camera_files, known_view, new_kiosk_page, page_problems, page_server,
     save_screenshot,
@@ -115,12 +116,26 @@ def test_every_kiosk_state_in_the_kiosks_language(page_server, launch_chromium, 
         assert texts, label
         left_in_english = [text for text in texts if text in english]
         assert left_in_english == [], (code, label)
+        # Nothing of the rail (the card, the lessons) is cut off, in the longest of the languages too.
+        clipped = page.evaluate("""() => {
+          const rail = document.getElementById('rail');
+          const out = [];
+          if (rail.scrollHeight > rail.clientHeight + 1) out.push('rail ' + rail.scrollHeight + '>' + rail.clientHeight);
+          for (const item of rail.querySelectorAll('.teach-item, .person')) {
+            if (!item.checkVisibility()) continue;
+            const box = item.getBoundingClientRect();
+            if (box.bottom > window.innerHeight || box.right > window.innerWidth || box.left < 0) out.push(item.className);
+          }
+          return out;
+        }""")
         if label == "smiling":
             assert re.fullmatch(PERCENT[code], page.locator("#happy-text").inner_text()), code
         if label == "done":
             detail = page.locator("#person-detail").inner_text()
             assert re.search(CLOCK[code], detail), (code, detail)
+        still_pictograms(page)
         path = save_screenshot(page, f"kiosk-{label}-{code}")
+        assert clipped == [], (code, label, clipped)
         if UPDATE_DOCS:
             save_doc_copy(path, f"kiosk-{label}-{code}")
 
