@@ -58,6 +58,8 @@ def parse_local_time(text: str | None, field: str = "at") -> datetime:
         moment = moment.replace(tzinfo=site_timezone())
     if moment.year < 1900:
         raise InvalidInput(f"The time {raw!r} is too far in the past.", code="bad_time", field=field)
+    if moment.year > 9000:  # the last years cannot be turned into another time zone
+        raise InvalidInput(f"The time {raw!r} is too far in the future.", code="bad_time", field=field)
     return moment
 
 
