@@ -133,6 +133,7 @@ def test_every_bad_correction_is_a_specific_4xx_and_writes_nothing(ada, client):
         (add(at=tomorrow), 400, "punch_in_future"),
         (add(at="9999-12-31T23:59-12:00"), 400, "bad_time"),
         (add(reason="   "), 400, "missing_reason"),
+        (add(reason="\x00\t\ud800"), 400, "missing_reason"),  # control characters only
         (add(reason=None), 400, "missing_reason"),
         (add(reason="x" * 501), 400, "reason_too_long"),
         (add(reason=["forgot"]), 400, "bad_reason"),
@@ -163,7 +164,8 @@ def test_every_bad_correction_is_a_specific_4xx_and_writes_nothing(ada, client):
         assert answer.json["message"], answer.text
         assert counts() == before, (method, payload)
 
-    removed = client.delete(f"{PUNCHES}/{punch}", headers=token, json={"reason": "a test punch"})
+    removed = client.delete(f"{PUNCHES}/{punch}", headers=token, json={"reason": "a test\x00 punch\ud800"})
     assert removed.status_code == 200
+    assert db.session.scalar(select(AuditEntry.reason).where(AuditEntry.action == "punch.removed")) == "a test punch"
     again = client.delete(f"{PUNCHES}/{punch}", headers=token, json={"reason": "again"})
     assert (again.status_code, again.json["error"]) == (409, "punch_removed")

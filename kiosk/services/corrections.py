@@ -18,6 +18,7 @@ Errors (nothing is written): ``InvalidInput`` ``missing_reason``, ``reason_too_l
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -64,7 +65,10 @@ def parse_local_time(text: str | None, field: str = "at") -> datetime:
 
 
 def _reason(reason: str | None) -> str:
-    text = " ".join(str(reason or "").split())
+    # Control characters (and lone surrogates a JSON body may carry) are no part of a reason, and
+    # a database may refuse to store them (PostgreSQL: NUL).
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in str(reason or ""))
+    text = " ".join(text.split())
     if not text:
         raise InvalidInput("A correction needs a reason (who asked, or why).", code="missing_reason", field="reason")
     if len(text) > MAX_REASON:
