@@ -170,7 +170,7 @@ PATHS = {
     "/attendance": {"get": _op("Attendance events or per-day in/out, a page at a time; incremental sync",
                                "read:attendance", {"200": _json(_ref("AttendancePage"), "A page.")}, parameters=[
         *RANGE, PERSON_ID, GROUP_ID,
-        _query("view", "events (default) or days (first in, last out per person and day).",
+        _query("view", "events (default) or days (first in, last out per person and working day: a night shift is one day).",
                {"type": "string", "enum": ["events", "days"]}),
         _query("limit", f"Page size (default {DEFAULT_LIMIT}).", {"type": "integer", "minimum": 1,
                                                                   "maximum": MAX_LIMIT}),
