@@ -68,7 +68,8 @@ def _op(summary: str, scope: str, responses: dict, *, parameters: list | None = 
 
 PUNCH_TIME = {"type": "string", "description": "A local time of the site (2026-03-02T09:00), or with its offset "
                                               "(2026-03-02T08:00:00Z). Not in the future."}
-PUNCH_KIND = {"type": "string", "enum": list(PUNCH_KINDS), "description": "in or out (check_in, check_out: the same)."}
+PUNCH_KIND = {"type": "string", "enum": list(PUNCH_KINDS),
+              "description": "in or out (check_in, check_out: the same)."}
 PUNCH_REASON = {"type": "string", "minLength": 1, "description": "Why (kept with the punch's revision and in the "
                                                                  "audit log); at most 500 characters, not blank."}
 CORRECTION_ERRORS = ("400 missing_reason, reason_too_long, bad_time, bad_kind, punch_in_future, no_change; 404 "
@@ -170,7 +171,8 @@ PATHS = {
     "/attendance": {"get": _op("Attendance events or per-day in/out, a page at a time; incremental sync",
                                "read:attendance", {"200": _json(_ref("AttendancePage"), "A page.")}, parameters=[
         *RANGE, PERSON_ID, GROUP_ID,
-        _query("view", "events (default) or days (first in, last out per person and working day: a night shift is one day).",
+        _query("view", "events (default) or days (first in, last out per person and working day: a night shift "
+               "is one day).",
                {"type": "string", "enum": ["events", "days"]}),
         _query("limit", f"Page size (default {DEFAULT_LIMIT}).", {"type": "integer", "minimum": 1,
                                                                   "maximum": MAX_LIMIT}),
