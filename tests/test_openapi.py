@@ -4,6 +4,8 @@ of every described operation, and their errors, checked against it)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import factories
 from openapi_check import check_response
 from openapi_spec_validator import validate
@@ -72,6 +74,18 @@ def test_real_answers_match_the_description(app, client):
     call("GET", f"/attendance/export?from={today}&to={today}&format=xlsx", status=200)
     call("GET", f"/attendance/{event.id}", status=200)
     call("PATCH", f"/attendance/{event.id}", json={"memo": "changed"}, status=200)
+    edsger = factories.person("Edsger Dijkstra")
+    factories.event(edsger, datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc))
+    out = call("POST", "/attendance/punches", json={"person_id": edsger.id, "at": "2026-03-02T17:00:00Z",
+                                                   "kind": "out", "reason": "forgot"}, status=201).get_json()
+    call("PATCH", f"/attendance/punches/{out['id']}", json={"at": "2026-03-02T16:30:00Z", "reason": "gate log"},
+         status=200)
+    call("POST", "/attendance/punches", json={"person_id": edsger.id, "at": "2026-03-02T07:00:00Z",
+                                              "kind": "out", "reason": "x"}, status=409)
+    call("POST", "/attendance/punches", json={"person_id": edsger.id, "at": "2026-03-02T07:00:00Z",
+                                              "kind": "in"}, status=400)
+    call("DELETE", f"/attendance/punches/{out['id']}", json={"reason": "entered twice"}, status=200)
+    call("PATCH", "/attendance/punches/999999", json={"kind": "in", "reason": "x"}, status=404)
     call("GET", "/people?q=ada", status=200)
     call("GET", f"/people/{ada.id}", status=200)
     created = call("POST", "/people", json={"name": "Grace Hopper", "external_id": "E-9"}, status=201)

@@ -18,6 +18,7 @@ Errors (nothing is written): ``InvalidInput`` ``missing_reason``, ``reason_too_l
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -58,11 +59,16 @@ def parse_local_time(text: str | None, field: str = "at") -> datetime:
         moment = moment.replace(tzinfo=site_timezone())
     if moment.year < 1900:
         raise InvalidInput(f"The time {raw!r} is too far in the past.", code="bad_time", field=field)
+    if moment.year > 9000:  # the last years cannot be turned into another time zone
+        raise InvalidInput(f"The time {raw!r} is too far in the future.", code="bad_time", field=field)
     return moment
 
 
 def _reason(reason: str | None) -> str:
-    text = " ".join(str(reason or "").split())
+    # Control characters (and lone surrogates a JSON body may carry) are no part of a reason, and
+    # a database may refuse to store them (PostgreSQL: NUL).
+    text = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in str(reason or ""))
+    text = " ".join(text.split())
     if not text:
         raise InvalidInput("A correction needs a reason (who asked, or why).", code="missing_reason", field="reason")
     if len(text) > MAX_REASON:

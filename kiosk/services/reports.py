@@ -1,9 +1,12 @@
 """Attendance reports: day and person views, monthly summaries, exports and the dashboard chart.
 
 Times are stored in UTC and shown in the site's time zone (``KIOSK_TIMEZONE``, an IANA
-name such as ``Asia/Seoul``). A "day" is a calendar day *in the site's time zone*, so a
-check-in at 00:30 local time belongs to that day even though it is the previous day in
-UTC; date filters are converted to UTC bounds with :mod:`zoneinfo` (DST-safe).
+name such as ``Asia/Seoul``). The day and person views, the monthly summary and the counts of
+people present group punches by *working day* (kiosk.services.workday), as the hours do: a night
+shift's out at 06:00 belongs to the day its in began; without a shift nearby a working day is the
+calendar day in the site's time zone (a check-in at 00:30 local time belongs to that day even
+though it is the previous day in UTC). The raw export lists punches by their local calendar date.
+Date filters are converted to UTC bounds with :mod:`zoneinfo` (DST-safe).
 
 The raw export (the web's CSV/XLSX downloads and ``kiosk export``) is built by the same
 functions here, so both give the same bytes. Its columns are one table (``_raw_columns``, see
@@ -36,6 +39,8 @@ from ..models import AttendanceEvent, EventKind, Person, is_row_id
 from ..sitetime import local_today, site_timezone, to_local, utc_bounds
 from .report_table import Column, header, read_xlsx_rows, safe_text, to_csv, to_xlsx  # noqa: F401
 from .report_table import rows as table_rows
+from .schedules import load_book
+from .workday import effective_punches, punches_by_day
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +167,7 @@ def events_between(start: date, end: date, person_id: int | None = None, group_i
 
 @dataclass
 class AttendanceDay:
-    """One person on one local day: the first event is "in", the last later one is "out"."""
+    """One person on one working day: the first event is "in", the last later one is "out"."""
 
     day: date
     person_id: int
@@ -197,26 +202,34 @@ class AttendanceDay:
         return next((e for e in self.events if e.photo_path), None)
 
 
+def _working_days(start: date, end: date, person_id: int | None = None, group_id: int | None = None
+                  ) -> dict[tuple[int, date], list[AttendanceEvent]]:
+    """(person id, working day) -> its punches, for the working days in [start, end]. A day
+    either side is read: a night shift's punches fall on the calendar day after its working day."""
+    person_ids = None
+    if person_id is not None:
+        person_ids = [person_id]
+    elif group_id is not None:
+        person_ids = list(db.session.scalars(select(Person.id).where(Person.group_id == group_id)))
+    book = load_book(person_ids)
+    lower, upper = utc_bounds(start - timedelta(days=1), end + timedelta(days=1), book.tz)
+    return {key: punches for key, punches in punches_by_day(book, effective_punches(lower, upper, person_ids)).items()
+            if start <= key[1] <= end}
+
+
 def attendance_days(start: date, end: date, person_id: int | None = None, group_id: int | None = None
                     ) -> list[AttendanceDay]:
-    """Per person and local day, ordered by day, then time in."""
-    tz = site_timezone()
-    days: dict[tuple[date, int], AttendanceDay] = {}
-    for event in events_between(start, end, person_id, group_id):
-        local_day = event.timestamp.astimezone(tz).date()
-        key = (local_day, event.person_id)
-        if key not in days:
-            days[key] = AttendanceDay(local_day, event.person_id, event.person.name, event.person.external_id)
-        days[key].events.append(event)
-    return sorted(days.values(), key=lambda d: (d.day, d.first.timestamp, d.person_name.lower()))
+    """Per person and working day, ordered by day, then time in."""
+    days = [AttendanceDay(day, person, punches[0].person.name, punches[0].person.external_id, punches)
+            for (person, day), punches in _working_days(start, end, person_id, group_id).items()]
+    return sorted(days, key=lambda d: (d.day, d.first.timestamp, d.person_name.lower()))
 
 
 def daily_counts(start: date, end: date) -> list[tuple[date, int]]:
-    """Distinct people present on each local day of the range (days without anyone are 0)."""
+    """Distinct people present on each working day of the range (days without anyone are 0)."""
     present: dict[date, set[int]] = {}
-    tz = site_timezone()
-    for event in events_between(start, end):
-        present.setdefault(event.timestamp.astimezone(tz).date(), set()).add(event.person_id)
+    for person, day in _working_days(start, end):
+        present.setdefault(day, set()).add(person)
     return [
         (start + timedelta(days=i), len(present.get(start + timedelta(days=i), ())))
         for i in range((end - start).days + 1)

@@ -21,7 +21,9 @@ import time
 from kiosk_stack import kiosk_cli, kiosk_token
 from reliability_kit import Kiosk, Snapshot, describe, report, run_until
 
-PUBLIC_ENDPOINTS = {"kiosk_page.index", "health.healthz", "health.readyz", "static", "auth.login"}
+# The API's description is public like any API description: it holds no data (docs/integrations.md).
+PUBLIC_ENDPOINTS = {"kiosk_page.index", "health.healthz", "health.readyz", "static", "auth.login",
+                    "api.openapi_description"}
 KIOSK_ENDPOINTS = {"api.kiosk_frames", "api.kiosk_state", "api.kiosk_reset", "api.kiosk_photo",
                    # An unpaired kiosk asks for its pairing code and polls for approval: public by design
                    # (tests/test_pairing.py: what they give away, and their limits per address).

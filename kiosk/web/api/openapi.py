@@ -12,6 +12,7 @@ from flask import jsonify
 from ...services.api_tokens import SCOPES
 from ...services.attendance_sync import DEFAULT_LIMIT, MAX_LIMIT
 from . import api_bp
+from .punches import LARGEST_ID, PUNCH_KINDS
 
 # Routes of /api/v1 that are not part of the integration API, and why.
 NOT_DESCRIBED = {
@@ -64,6 +65,16 @@ def _op(summary: str, scope: str, responses: dict, *, parameters: list | None = 
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return operation
 
+
+PUNCH_TIME = {"type": "string", "description": "A local time of the site (2026-03-02T09:00), or with its offset "
+                                              "(2026-03-02T08:00:00Z). Not in the future."}
+PUNCH_KIND = {"type": "string", "enum": list(PUNCH_KINDS),
+              "description": "in or out (check_in, check_out: the same)."}
+PUNCH_REASON = {"type": "string", "minLength": 1, "description": "Why (kept with the punch's revision and in the "
+                                                                 "audit log); at most 500 characters, not blank."}
+CORRECTION_ERRORS = ("400 missing_reason, reason_too_long, bad_time, bad_kind, punch_in_future, no_change; 404 "
+                     "unknown_person or no such punch; 409 out_before_in, overlapping_pairs, same_time, "
+                     "punch_removed. Nothing is written when refused.")
 
 SCHEMAS = {
     "Error": {"type": "object", "required": ["error", "message"],
@@ -139,6 +150,12 @@ SCHEMAS = {
     "Deletion": {"type": "object", "required": ["name", "samples", "events", "files"], "properties": {
         "name": {"type": "string"}, "samples": {"type": "integer"}, "events": {"type": "integer"},
         "files": {"type": "integer"}}},
+    "NewPunch": {"type": "object", "required": ["person_id", "at", "kind", "reason"], "properties": {
+        "person_id": {"type": "integer", "minimum": 1, "maximum": LARGEST_ID},
+        "at": PUNCH_TIME, "kind": PUNCH_KIND, "reason": PUNCH_REASON}},
+    "PunchChange": {"type": "object", "required": ["reason"], "properties": {
+        "at": PUNCH_TIME, "kind": PUNCH_KIND, "reason": PUNCH_REASON}},
+    "PunchRemoval": {"type": "object", "required": ["reason"], "properties": {"reason": PUNCH_REASON}},
     "Job": {"type": "object", "required": ["id", "kind", "state"], "properties": {
         "id": {"type": "string"}, "kind": {"type": "string"}, "state": {"type": "string"}}},
 }
@@ -154,7 +171,8 @@ PATHS = {
     "/attendance": {"get": _op("Attendance events or per-day in/out, a page at a time; incremental sync",
                                "read:attendance", {"200": _json(_ref("AttendancePage"), "A page.")}, parameters=[
         *RANGE, PERSON_ID, GROUP_ID,
-        _query("view", "events (default) or days (first in, last out per person and day).",
+        _query("view", "events (default) or days (first in, last out per person and working day: a night shift "
+               "is one day).",
                {"type": "string", "enum": ["events", "days"]}),
         _query("limit", f"Page size (default {DEFAULT_LIMIT}).", {"type": "integer", "minimum": 1,
                                                                   "maximum": MAX_LIMIT}),
@@ -184,6 +202,16 @@ PATHS = {
         "delete": _op("Delete the event and its photos", "write:attendance", {"200": _json(
             {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}}, "Gone.")},
             parameters=[_query("reason", "Kept in the audit log.", {"type": "string"})])},
+    "/attendance/punches": {"post": _op(
+        "Add a missed punch (a correction: audit-logged, sent as a correction webhook). " + CORRECTION_ERRORS,
+        "write:attendance", {"201": _json(_ref("Event"), "The punch added.")}, body=_ref("NewPunch"))},
+    "/attendance/punches/{event_id}": {
+        "parameters": [EVENT_ID],
+        "patch": _op("Change a punch's time and/or kind (a correction). " + CORRECTION_ERRORS, "write:attendance",
+                     {"200": _json(_ref("Event"), "The punch as it is now.")}, body=_ref("PunchChange")),
+        "delete": _op("Remove a punch: it stays, marked removed, and counts nowhere (a correction). "
+                      + CORRECTION_ERRORS, "write:attendance",
+                      {"200": _json(_ref("Event"), "The punch, removed.")}, body=_ref("PunchRemoval"))},
     "/people": {
         "get": _op("People with their counts", "read:people", {"200": _json(
             {"type": "object", "required": ["people"],
@@ -216,7 +244,7 @@ PATHS = {
 }
 
 SCOPE_TEXT = {"read:attendance": "read attendance", "read:people": "read people",
-              "write:attendance": "change and delete attendance records",
+              "write:attendance": "change and delete attendance records, correct punches",
               "admin": "everything an administrator may do on /api/v1"}
 
 DOCUMENT = {
