@@ -13,6 +13,9 @@ from kiosk.services import training_jobs
 from test_admin_enrollment import read, upload
 from test_admin_training import GatedRunner
 
+# Retraining is real FaceNet training on real photos.
+pytestmark = pytest.mark.models
+
 
 @pytest.fixture
 def admin(app, client, sign_in_admin, monkeypatch):
