@@ -174,8 +174,9 @@ def one_run(folder: Path, embedder_id: str, scratch: Path) -> dict:
 
 def compare_with_baseline(baseline: Path, sizes: list[int], embedders: str, per_person: int, rounds: int) -> dict:
     """Old and new code take turns on every size (in separate processes, models loaded once in each)."""
+    from kiosk.vision.embedders import resolve_embedder_id
     env = dict(os.environ)
-    if not (baseline / "models" / "facenet").is_dir():  # the converted weights are git-ignored: share ours
+    if not list((baseline / "models" / "facenet").glob("*.h5")):  # converted weights are git-ignored: share ours
         env["KIOSK_MODELS_DIR"] = str(REPO_ROOT / "models")
     table: dict = {}
     for round_ in range(rounds):
@@ -185,7 +186,11 @@ def compare_with_baseline(baseline: Path, sizes: list[int], embedders: str, per_
                            "--embedders", embedders, "--per-person", str(per_person), "--no-batches"]
                 print(f"round {round_ + 1}, {size} photos, {label} code ({repo}) ...", file=sys.stderr)
                 done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-                for name, figures in json.loads(done.stdout)["runs"][str(size)].items():
+                result = json.loads(done.stdout)
+                if result["default_embedder"] != resolve_embedder_id(os.environ.get("KIOSK_EMBEDDER", "auto")):
+                    raise SystemExit(f"The {label} code resolved the default embedder to {result['default_embedder']}: "
+                                     "its figures would not compare.")
+                for name, figures in result["runs"][str(size)].items():
                     table.setdefault(str(size), {}).setdefault(name, {}).setdefault(label, []).append(figures)
     summary: dict = {}
     for size, by_embedder in table.items():
