@@ -2,7 +2,7 @@
 #   make run    install everything (first time) and start the kiosk on https://localhost:8443
 #               (nginx in front of gunicorn; nginx is installed with apt when it is missing)
 #   make test   install everything (first time) and run the test suite
-.PHONY: setup system-deps run-deps run test test-fast reliability bench bench-import evaluate evaluate-liveness clean-venv
+.PHONY: setup system-deps run-deps run test test-fast reliability bench bench-import bench-scale evaluate evaluate-liveness clean-venv
 
 setup:
 	scripts/setup.sh
@@ -32,8 +32,15 @@ bench: setup
 	.venv/bin/kiosk bench
 	.venv/bin/python benchmarks/browser_checkin.py
 
+# Against older code in the same run (each size imported by both, in turn):
+#   git worktree add /tmp/kiosk-old <commit>; make bench-import BASELINE=/tmp/kiosk-old SIZES=1000
 bench-import: setup
-	.venv/bin/python training/bench_import.py
+	.venv/bin/python training/bench_import.py $(if $(BASELINE),--baseline $(BASELINE) --embedders default) $(if $(SIZES),--sizes $(SIZES))
+
+# A site of 1,000 and 10,000 people (synthetic embeddings): training, adding one person, model size,
+# identify time, memory per worker; BASELINE as above (PEOPLE=1000,2000 keeps the old code's turn short).
+bench-scale: setup
+	.venv/bin/python training/bench_people_scale.py $(if $(BASELINE),--baseline $(BASELINE)) $(if $(PEOPLE),--people $(PEOPLE))
 
 evaluate: setup
 	.venv/bin/python training/evaluate_faces.py

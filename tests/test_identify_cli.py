@@ -66,6 +66,19 @@ def test_train_faces_prints_one_json_object(trained_app):
     assert summary["people"] == len(ENROLLED)
     assert summary["embedder"] == "facenet" and summary["weights"] == "20180408-102900"
     assert summary["re_embedded"] == 0  # embeddings and augmented copies were reused
+    assert summary["mode"] == "full"  # nothing new since the last training: everyone is refitted
+
+
+def test_train_faces_full_refits_everyone_even_after_one_newcomer(trained_app, monkeypatch):
+    from kiosk.services import face_training
+    from kiosk.services.enrollment import enroll_files
+
+    monkeypatch.setattr(face_training, "INCREMENTAL_SHARE", 5)  # one newcomer of five would be incremental
+    assert all(r.accepted for r in enroll_files("Ariel Sharon", [str(p) for p in STRANGERS[:2]]))
+    outcome = trained_app.test_cli_runner().invoke(args=["train", "faces", "--full"])
+    assert outcome.exit_code == 0, outcome.output
+    summary = json.loads(outcome.stdout)
+    assert summary["mode"] == "full" and summary["people"] == len(ENROLLED) + 1
 
 
 def test_train_faces_with_nobody_enrolled_fails_clearly(app, runner):

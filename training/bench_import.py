@@ -4,6 +4,13 @@ it, at 100 and 1,000 photos, for the default embedder and dlib side by side in o
     .venv/bin/python training/bench_import.py                          # 100 and 1,000 photos
     .venv/bin/python training/bench_import.py --sizes 100 --embedders dlib
     .venv/bin/python training/bench_import.py --sizes 1000 --no-batches   # the imports only
+    .venv/bin/python training/bench_import.py --baseline /tmp/old-checkout --sizes 1000 --embedders default
+                                    # the same runs of an older checkout's code, taking turns with this one
+
+With ``--baseline DIR`` (a checkout of older code, e.g. ``git worktree add /tmp/old 8608a3d``) every
+run is made twice, by the old code and by this one in turn, each in its own process on the same
+synthesised photos (same seed), and the report ends with old vs new photos/s: figures from one
+sitting, so the machine's other work weighs on both alike.
 
 The photos are synthesised from the real dataset photos (../shared/datasets/faces-dev, or
 tests/data/faces when it is absent): each synthetic person is one source photo and
@@ -29,6 +36,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -164,6 +172,44 @@ def one_run(folder: Path, embedder_id: str, scratch: Path) -> dict:
     }
 
 
+def compare_with_baseline(baseline: Path, sizes: list[int], embedders: str, per_person: int, rounds: int) -> dict:
+    """Old and new code take turns on every size (in separate processes, models loaded once in each)."""
+    from kiosk.vision.embedders import resolve_embedder_id
+    env = dict(os.environ)
+    if not list((baseline / "models" / "facenet").glob("*.h5")):  # converted weights are git-ignored: share ours
+        env["KIOSK_MODELS_DIR"] = str(REPO_ROOT / "models")
+    table: dict = {}
+    for round_ in range(rounds):
+        for size in sizes:
+            for label, repo in (("old", baseline), ("new", REPO_ROOT)):
+                command = [sys.executable, str(repo / "training" / "bench_import.py"), "--sizes", str(size),
+                           "--embedders", embedders, "--per-person", str(per_person), "--no-batches"]
+                print(f"round {round_ + 1}, {size} photos, {label} code ({repo}) ...", file=sys.stderr)
+                done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+                result = json.loads(done.stdout)
+                if result["default_embedder"] != resolve_embedder_id(os.environ.get("KIOSK_EMBEDDER", "auto")):
+                    raise SystemExit(f"The {label} code resolved the default embedder to {result['default_embedder']}: "
+                                     "its figures would not compare.")
+                for name, figures in result["runs"][str(size)].items():
+                    table.setdefault(str(size), {}).setdefault(name, {}).setdefault(label, []).append(figures)
+    summary: dict = {}
+    for size, by_embedder in table.items():
+        for name, by_code in by_embedder.items():
+            row = {}
+            for label, runs in by_code.items():
+                row[label] = {key: round(float(np.median([r[key] for r in runs])), 2) for key in
+                              ("photos_per_s", "import_photos_per_s", "training_photos_per_s", "import_s", "training_s",
+                               "total_s")}
+                row[label]["runs"] = runs
+            row["speed_up"] = round(row["new"]["photos_per_s"] / row["old"]["photos_per_s"], 2)
+            summary.setdefault(size, {})[name] = row
+            print(f"{size} photos, {name}: old {row['old']['photos_per_s']} photos/s (import "
+                  f"{row['old']['import_photos_per_s']}/s, training {row['old']['training_photos_per_s']}/s), new "
+                  f"{row['new']['photos_per_s']} photos/s (import {row['new']['import_photos_per_s']}/s, training "
+                  f"{row['new']['training_photos_per_s']}/s): x{row['speed_up']}", file=sys.stderr)
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,1000", help="photo counts, comma-separated")
@@ -174,7 +220,24 @@ def main() -> None:
     parser.add_argument("--batches-only", action="store_true", help="only the cost per face of each batch size")
     parser.add_argument("--no-batches", action="store_true",
                         help="skip the cost per face of each batch size (dlib's takes minutes): only the imports")
+    parser.add_argument("--baseline", type=Path,
+                        help="a checkout of older code: run every size with it and with this code in turn")
+    parser.add_argument("--rounds", type=int, default=1, help="with --baseline: how many turns each (median)")
     args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.baseline is not None:
+        if not (args.baseline / "training" / "bench_import.py").is_file():
+            parser.error(f"--baseline {args.baseline}: no training/bench_import.py there (a checkout of the kiosk?)")
+        report = {
+            "load_average_before": [round(x, 2) for x in os.getloadavg()],
+            "cpus": os.cpu_count(),
+            "baseline": str(args.baseline),
+            "per_person": args.per_person,
+            "old_vs_new": compare_with_baseline(args.baseline, sizes, args.embedders, args.per_person, args.rounds),
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        }
+        print(json.dumps(report, indent=2))
+        return
 
     from kiosk.vision.embedders import resolve_embedder_id
 
@@ -184,7 +247,6 @@ def main() -> None:
         name = resolve_embedder_id(default if name == "default" else name)
         if name not in names:
             names.append(name)
-    sizes = [int(s) for s in args.sizes.split(",")]
     report: dict = {
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),

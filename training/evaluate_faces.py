@@ -53,6 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from kiosk.vision.face_augment import AUGMENTATION_RECIPES, relight, training_augmentations  # noqa: E402
 from kiosk.vision.face_model import (  # noqa: E402
     TrainingSample,
     augment_crop,
@@ -128,15 +129,44 @@ def median_ms_per_face(embedders: dict, crops: list[np.ndarray]) -> dict[str, fl
     return {name: round(float(np.median(values)), 1) for name, values in times.items()}
 
 
-def embed_all(embedder, crops: list[np.ndarray], augment: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """(n, dim) embeddings of the crops and (n, n_aug, dim) of their augmented copies (one call per photo)."""
+# Held-out and stranger photos re-lit further than any training copy (gamma 1.6 / 0.6): the lighting gap
+# between enrollment photos and a kiosk's camera that the source report met, which a photo set cannot show.
+RELIT_GAMMAS = (2.0, 0.45)
+
+
+def embed_all(embedder, crops: list[np.ndarray], names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(n, dim) embeddings of the crops and (n, len(names), dim) of their augmented copies (one call per photo)."""
     originals, copies = [], []
     for crop in crops:
-        batch = [crop, *augment_crop(crop)] if augment else [crop]
-        vectors = embedder.embed_crops(batch)
+        vectors = embedder.embed_crops([crop, *augment_crop(crop, names)])
         originals.append(vectors[0])
         copies.append(vectors[1:])
-    return np.stack(originals), (np.stack(copies) if augment else None)
+    return np.stack(originals), np.stack(copies)
+
+
+def embed_relit(embedder, crops: list[np.ndarray]) -> np.ndarray:
+    """(n, len(RELIT_GAMMAS), dim): every crop re-lit by each of RELIT_GAMMAS."""
+    return np.stack([embedder.embed_crops([relight(crop, g) for g in RELIT_GAMMAS]) for crop in crops])
+
+
+def parse_augmentation_sets(value: str, embedder_id: str) -> dict[str, tuple[str, ...]]:
+    """``training;none;mirror,darker`` -> {label: recipe names}; ``all``, ``none``, ``training`` (what the
+    kiosk trains with for ``embedder_id``) are names of sets."""
+    sets: dict[str, tuple[str, ...]] = {}
+    for label in (part.strip() for part in value.split(";")):
+        if label == "all":
+            names = tuple(AUGMENTATION_RECIPES)
+        elif label == "none":
+            names = ()
+        elif label == "training":
+            names = training_augmentations(embedder_id)
+        else:
+            names = tuple(n.strip() for n in label.split(",") if n.strip())
+            unknown = [n for n in names if n not in AUGMENTATION_RECIPES]
+            if unknown:
+                raise ValueError(f"unknown augmentation(s) {', '.join(unknown)}; known: {', '.join(AUGMENTATION_RECIPES)}")
+        sets[label] = names
+    return sets
 
 
 def make_splits(
@@ -160,8 +190,9 @@ def make_splits(
     return result
 
 
-def evaluate_split(split: Split, X: np.ndarray, A: np.ndarray | None, embedder_id: str, seed: int) -> dict:
-    samples = [TrainingSample(r, p, X[r], None if A is None else A[r]) for r, p in split.enrolled]
+def evaluate_split(split: Split, X: np.ndarray, A: np.ndarray | None, embedder_id: str, seed: int,
+                   relit: np.ndarray | None = None) -> dict:
+    samples = [TrainingSample(r, p, X[r], None if A is None or not A.shape[1] else A[r]) for r, p in split.enrolled]
     model = build_face_model(samples, embedder_id, cross_validate=False, seed=seed)
     gallery = np.stack([X[r] for r, _ in split.enrolled])
     # An id without a range: the rule's own value from the enrolled photos, not clipped.
@@ -174,7 +205,21 @@ def evaluate_split(split: Split, X: np.ndarray, A: np.ndarray | None, embedder_i
     answers = model.classify(held)
     stranger_answers = model.classify(np.stack([X[r] for r in split.strangers]))
     accepted = sum(a[0] is not None for a in stranger_answers)
+    relit_figures = {}
+    if relit is not None:
+        held_relit = relit[[r for r, _ in split.held_out]].reshape(-1, X.shape[1])
+        truth_relit = np.repeat(truth, relit.shape[1])
+        relit_decision = held_relit @ model.weights.T + model.bias
+        relit_answers = model.classify(held_relit)
+        relit_strangers = model.classify(relit[split.strangers].reshape(-1, X.shape[1]))
+        relit_figures = {
+            "relit_top1": float(np.mean(model.person_ids[np.argmax(relit_decision, axis=1)] == truth_relit)),
+            "relit_frr": float(np.mean([a[0] is None for a in relit_answers])),
+            "relit_wrong": float(np.mean([a[0] is not None and a[0] != t for a, t in zip(relit_answers, truth_relit)])),
+            "relit_far": float(np.mean([a[0] is not None for a in relit_strangers])),
+        }
     return {
+        **relit_figures,
         "top1": top1,
         "frr": float(np.mean([a[0] is None for a in answers])),
         "wrong": float(np.mean([a[0] is not None and a[0] != t for a, t in zip(answers, truth)])),
@@ -204,7 +249,12 @@ def summarise(embedder_id: str, results: list[dict], splits: list[Split], ms: fl
 
     unclipped = [r["unclipped_threshold"] for r in results]
     name, key = split_embedder_id(embedder_id)
+    relit = {}
+    if "relit_top1" in results[0]:
+        relit = {"relit_top1_accuracy": mean("relit_top1"), "relit_false_reject_rate": mean("relit_frr"),
+                 "relit_wrong_person_rate": mean("relit_wrong"), "relit_stranger_false_accept_rate": mean("relit_far")}
     return {
+        **relit,
         "embedder": name,
         "weights": key,
         "dim": int(X.shape[1]),
@@ -241,7 +291,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strangers", type=int, default=3, help="enrollable identities left out per split (default 3)")
     parser.add_argument("--embedders", default="dlib,facenet,facenet+dlib",
                         help="comma-separated embedders or ids, e.g. dlib,facenet:20180408-102900 (default: all)")
-    parser.add_argument("--no-augment", action="store_true", help="train the SVMs without augmented copies")
+    parser.add_argument("--no-augment", action="store_true", help="train the SVMs without augmented copies "
+                        "(the same as --augmentations none)")
+    parser.add_argument("--augmentations", default="training",
+                        help="the augmented copies the SVMs train on; several sets separated by ';' are compared on "
+                             "the same embeddings: 'training' (what the kiosk trains with), 'all', 'none', or "
+                             f"recipe names joined by ',' ({', '.join(AUGMENTATION_RECIPES)})")
+    parser.add_argument("--relit", action="store_true",
+                        help=f"also test on the held-out and stranger photos re-lit (gamma {RELIT_GAMMAS})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print only the summaries as one JSON object")
     args = parser.parse_args(argv)
@@ -252,6 +309,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     wanted = [resolve_embedder_id(value) for value in args.embedders.split(",") if value.strip()]
+    try:
+        sets_by_embedder = {e: parse_augmentation_sets("none" if args.no_augment else args.augmentations, e)
+                            for e in wanted}
+    except ValueError as err:
+        print(f"--augmentations: {err}", file=sys.stderr)
+        return 2
+    # Every recipe any set needs is embedded once; each set then takes its columns.
+    recipes = tuple(name for name in AUGMENTATION_RECIPES
+                    if any(name in names for sets in sets_by_embedder.values() for names in sets.values()))
     default_id = resolve_embedder_id("auto")
     log(f"Finding and cropping the faces of {args.folder} ...")
     names, crops = load_crops(args.folder, log)
@@ -276,48 +342,73 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{embedder_id}: left out ({err})")
     ms_per_face = median_ms_per_face(loaded, crops)
 
-    embedded: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    embedded: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
     summaries: dict[str, dict] = {}
     for embedder_id, embedder in loaded.items():
-        log(f"Embedding {len(crops)} crops{'' if args.no_augment else ' and their augmented copies'} "
-            f"with {embedder_id} ...")
+        log(f"Embedding {len(crops)} crops, {len(recipes)} augmented copies of each"
+            f"{' and re-lit copies' if args.relit else ''} with {embedder_id} ...")
+
+        def embed_everything(e):
+            X, A = embed_all(e, crops, recipes)
+            return X, A, (embed_relit(e, crops) if args.relit else None)
+
         if isinstance(embedder, FusedEmbedder):
-            parts = [embedded.get(e.id) or embed_all(e, crops, not args.no_augment)
-                     for e in (embedder.facenet, embedder.dlib)]
+            parts = [embedded.get(e.id) or embed_everything(e) for e in (embedder.facenet, embedder.dlib)]
             X = FusedEmbedder.combine(parts[0][0], parts[1][0])
-            A = None if args.no_augment else FusedEmbedder.combine(
-                parts[0][1].reshape(-1, parts[0][1].shape[-1]), parts[1][1].reshape(-1, parts[1][1].shape[-1])
-            ).reshape(len(crops), -1, X.shape[1])
+
+            def fuse(index: int) -> np.ndarray:
+                a, b = parts[0][index], parts[1][index]
+                return FusedEmbedder.combine(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])).reshape(
+                    len(crops), -1, X.shape[1])
+
+            A = fuse(1)
+            R = fuse(2) if args.relit else None
         else:
-            X, A = embed_all(embedder, crops, not args.no_augment)
-        embedded[embedder_id] = (X, A)
-        results = [evaluate_split(split, X, A, embedder_id, seed) for seed, split in enumerate(splits)]
-        for i, r in enumerate(results):
-            log(f"  split {i:2d}: top1 {r['top1']:.3f}  FRR {r['frr']:.3f}  wrong {r['wrong']:.3f}  FAR {r['far']:.3f} "
-                f"({r['strangers_accepted']}/{len(splits[i].strangers)})  threshold {r['threshold']:.3f} "
-                f"(rule {r['unclipped_threshold']:.3f})  strangers {', '.join(splits[i].stranger_names)}")
-        summaries[embedder_id] = summarise(embedder_id, results, splits, ms_per_face[embedder_id], X, ids)
+            X, A, R = embed_everything(embedder)
+        embedded[embedder_id] = (X, A, R)
+        augmentation_sets = sets_by_embedder[embedder_id]
+        for label, names in augmentation_sets.items():
+            A_set = A[:, [recipes.index(n) for n in names]]
+            results = [evaluate_split(split, X, A_set, embedder_id, seed, R) for seed, split in enumerate(splits)]
+            for i, r in enumerate(results):
+                log(f"  split {i:2d}: top1 {r['top1']:.3f}  FRR {r['frr']:.3f}  wrong {r['wrong']:.3f}  "
+                    f"FAR {r['far']:.3f} ({r['strangers_accepted']}/{len(splits[i].strangers)})  threshold "
+                    f"{r['threshold']:.3f} (rule {r['unclipped_threshold']:.3f})  strangers "
+                    f"{', '.join(splits[i].stranger_names)}")
+            key = embedder_id if len(augmentation_sets) == 1 else f"{embedder_id} [{label}]"
+            summaries[key] = summarise(embedder_id, results, splits, ms_per_face[embedder_id], X, ids)
+            summaries[key]["augmentations"] = list(names)
+    labels = [part.strip() for part in args.augmentations.split(";")] if not args.no_augment else ["none"]
+    if len(labels) > 1:  # the verdict is about what the kiosk trains with
+        verdict_key = f"{default_id} [training]" if "training" in labels else None
+    else:
+        verdict_key = default_id
 
     log("")
     log(f"faces-dev protocol: k={args.k}, {args.splits} splits, {args.strangers} enrollable identities left out per "
-        f"split, augmentation {'off' if args.no_augment else 'on'}; {len(crops)} photos")
-    log(f"{'embedder':34} {'top-1':>7} {'FAR':>7} {'FRR':>7} {'wrong':>7} {'ms/face':>8}  learned threshold")
+        f"split, augmented copies {'; '.join(f'{e} {k}: {len(v)}' for e, sets in sets_by_embedder.items() for k, v in sets.items())}; "
+        f"{len(crops)} photos")
+    relit_header = f" {'top-1 relit':>11} {'FAR relit':>9} {'FRR relit':>9}" if args.relit else ""
+    log(f"{'embedder':48} {'top-1':>7} {'FAR':>7} {'FRR':>7} {'wrong':>7} {'ms/face':>8}{relit_header}  learned threshold")
     for embedder_id, s in summaries.items():
-        marker = "  (default)" if embedder_id == default_id else ""
-        log(f"{embedder_id:34} {s['top1_accuracy']:7.4f} {s['stranger_false_accept_rate']:7.4f} "
-            f"{s['false_reject_rate']:7.4f} {s['wrong_person_rate']:7.4f} {s['ms_per_face']:8.1f}  "
+        marker = "  (default)" if embedder_id == verdict_key else ""
+        relit_columns = (f" {s['relit_top1_accuracy']:11.4f} {s['relit_stranger_false_accept_rate']:9.4f} "
+                         f"{s['relit_false_reject_rate']:9.4f}") if args.relit else ""
+        log(f"{embedder_id:48} {s['top1_accuracy']:7.4f} {s['stranger_false_accept_rate']:7.4f} "
+            f"{s['false_reject_rate']:7.4f} {s['wrong_person_rate']:7.4f} {s['ms_per_face']:8.1f}{relit_columns}  "
             f"{s['learned_threshold_min_median_max']}{marker}")
     verdict = None
-    if default_id in summaries:
-        failures = check_targets(summaries[default_id])
+    if verdict_key in summaries:
+        failures = check_targets(summaries[verdict_key])
         verdict = "meets the targets" if not failures else "misses: " + "; ".join(failures)
-        log(f"Default embedder {default_id}: {verdict} (top-1 >= 0.99, FAR <= 0.01, FRR <= 0.03)")
+        log(f"Default embedder {verdict_key}: {verdict} (top-1 >= 0.99, FAR <= 0.01, FRR <= 0.03)")
     output = {
         "folder": str(args.folder),
         "k": args.k,
         "splits": args.splits,
         "strangers_per_split": args.strangers,
-        "augmentation": not args.no_augment,
+        "augmentation_sets": {e: {label: list(names) for label, names in sets.items()} for e, sets in sets_by_embedder.items()},
+        "relit_gammas": list(RELIT_GAMMAS) if args.relit else None,
         "usable_photos": len(crops),
         "identities": len(counts),
         "default_embedder": default_id,

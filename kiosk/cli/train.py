@@ -20,9 +20,12 @@ def train_group() -> None:
 
 
 @train_group.command("faces")
-def train_faces() -> None:
+@click.option("--full", is_flag=True,
+              help="Refit everyone and learn the threshold again, even when only a few people were added "
+                   "(otherwise those are added to the previous model in seconds).")
+def train_faces(full: bool) -> None:
     """Fit the face classifier on the enrolled photos; prints one JSON object
-    (people, samples, embedder, weights, cv_accuracy, threshold, trained_at)."""
+    (people, samples, embedder, weights, cv_accuracy, threshold, trained_at, mode: full or incremental)."""
     from ..services import face_training
 
     last = [0.0]
@@ -35,7 +38,7 @@ def train_faces() -> None:
             click.echo(f"train faces: {fraction:4.0%} {stage}", err=True)
 
     try:
-        summary = face_training.train_faces(progress=progress)
+        summary = face_training.train_faces(progress=progress, full=full)
     except KioskError as err:  # nothing enrolled, or a model file is missing (ModelUnavailable)
         raise click.ClickException(str(err)) from err
     audit.record_now(MODEL_RETRAINED, audit.Target("model", "faces", "face model"), actor=audit.cli_actor(),

@@ -6,7 +6,7 @@ service (``kiosk.services.recognition``) feeds it the enrolled embeddings and ke
 
 * **Classifier**: one linear SVM per enrolled person (``sklearn.svm.SVC(kernel="linear")``, one
   vs rest) over L2-normalised embeddings of the enrollment crops and their augmented copies
-  (:data:`AUGMENTATIONS`). C=10: C=1 underfits these tightly clustered embeddings. Each person's
+  (:func:`training_augmentations`: none for FaceNet). C=10: C=1 underfits these tightly clustered embeddings. Each person's
   SVM is trained against the samples of the ``HARD_NEGATIVE_PEOPLE`` nearest other people (by
   centroid) plus a random sample of everyone else: with a few dozen people that is everyone (an
   exact one-vs-rest SVM); with 1,000 people it keeps training under a minute, where sklearn's
@@ -37,14 +37,17 @@ import numpy as np
 
 from ..errors import KioskError
 from .embedders import split_embedder_id
-from .face_augment import AUGMENT_VERSION, AUGMENTATIONS, augment_crop, embed_with_augmentations  # noqa: F401
+from .face_augment import (  # noqa: F401
+    AUGMENT_VERSION,
+    augment_crop,
+    embed_with_augmentations,
+    training_augmentations,
+)
+from .face_svm import HARD_NEGATIVE_PEOPLE, class_centroids, fit_one_vs_rest, nearest_classes, rows_by_class
 from .face_threshold import DEFAULT_SCORE_SLOPE, THRESHOLD_RANGES, learn_threshold  # noqa: F401
 
 #: Version of :class:`FaceModel`'s fields; a saved model of another version is refused ("retrain").
 MODEL_VERSION = 1
-SVM_C = 10.0
-HARD_NEGATIVE_PEOPLE = 40
-RANDOM_NEGATIVES = 200
 CV_MAX_FOLDS = 3
 CV_MAX_PEOPLE = 300
 # A face is accepted by a learned sample only within this fraction of the threshold, and never
@@ -232,6 +235,39 @@ class FaceModel:
         model.learned_sample_ids = frozenset(self.learned_sample_ids | {s.sample_id for s in new})
         return model.refit({s.person_id for s in new}, seed=seed)
 
+    def with_new_samples(self, samples: list[TrainingSample], *, seed: int = 0) -> FaceModel:
+        """A copy with these enrollment samples added (new people, or new photos of known ones): the
+        incremental update a training makes when few people changed, instead of refitting everyone.
+
+        The SVM rows of the people who gained a sample are fitted, and so are the rows of the
+        ``HARD_NEGATIVE_PEOPLE`` people nearest each of them (a newcomer is among their hardest
+        negatives); every other row keeps the newcomer only among its random negatives at the next
+        full training. The threshold and the cross-validated accuracy stay those of the last full
+        training: one person more moves neither. Seconds with 10,000 people, where a full training
+        takes minutes. Needs a model of two people or more (``weights``)."""
+        present = set(self.gallery_sample_ids.tolist())
+        new = [s for s in samples if s.sample_id not in present and not s.learned]
+        if not new or self.weights is None:
+            return self
+        model = copy.copy(self)
+        known = set(self.person_ids.tolist())
+        newcomers = sorted({s.person_id for s in new} - known)
+        model.person_ids = np.concatenate([self.person_ids, np.asarray(newcomers, dtype=np.int64)])
+        model.weights = np.concatenate([self.weights, np.zeros((len(newcomers), self.dim), dtype=np.float32)])
+        model.bias = np.concatenate([self.bias, np.zeros(len(newcomers), dtype=np.float32)])
+        model.gallery = np.concatenate([self.gallery, np.stack([s.embedding for s in new]).astype(np.float32)])
+        model.gallery_person_ids = np.concatenate([self.gallery_person_ids, [s.person_id for s in new]]).astype(np.int64)
+        model.gallery_sample_ids = np.concatenate([self.gallery_sample_ids, [s.sample_id for s in new]]).astype(np.int64)
+        model.augmented_cache = {**self.augmented_cache, **{s.sample_id: s.augmented for s in new
+                                                            if s.augmented is not None}}
+        model.trained_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        changed = {s.person_id for s in new}
+        classes, row_class = np.unique(model.gallery_person_ids, return_inverse=True)
+        centroids = class_centroids(model.gallery, rows_by_class(row_class, len(classes)))
+        wanted = np.searchsorted(classes, sorted(changed))
+        near = {int(classes[c]) for rows in nearest_classes(centroids, wanted, HARD_NEGATIVE_PEOPLE) for c in rows}
+        return model.refit(changed | near, seed=seed)
+
     def refit(self, people: set[int], *, seed: int = 0) -> FaceModel:
         """A copy whose SVM rows of ``people`` are fitted again on the gallery as it is now (their
         samples, enrolled and learned, plus the cached augmented copies) against the same kind of
@@ -244,7 +280,7 @@ class FaceModel:
         wanted = [p for p in sorted(people) if p in rows and np.any(y == p)]
         if not wanted or len(np.unique(y)) < 2:
             return model
-        fitted = _fit_one_vs_rest(X, y, np.random.default_rng(seed), only=wanted)
+        fitted = fit_one_vs_rest(X, y, np.random.default_rng(seed), only=wanted)
         model.weights, model.bias = self.weights.copy(), self.bias.copy()
         for person_id, (w, b) in fitted.items():
             model.weights[rows[person_id]] = w
@@ -270,43 +306,6 @@ def _score(distance: float, threshold: float, slope: float) -> float:
 def embedding_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Euclidean distance between two embeddings (both L2-normalised by the embedders)."""
     return float(np.linalg.norm(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)))
-
-
-def _fit_one_vs_rest(
-    X: np.ndarray, y: np.ndarray, rng: np.random.Generator, only: list[int] | None = None
-) -> tuple[np.ndarray, np.ndarray] | dict[int, tuple[np.ndarray, float]]:
-    """One linear SVC per class against its hardest negatives; returns (weights, bias) rows in np.unique(y)
-    order, or, with ``only`` (some of the classes), {class: (weights row, bias)} for those alone."""
-    from sklearn.svm import SVC
-
-    classes = np.unique(y)
-    centroids = np.stack([X[y == c].mean(axis=0) for c in classes])
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    squares = np.sum(centroids**2, axis=1)
-    centroid_d2 = squares[:, None] + squares[None] - 2 * centroids @ centroids.T
-    class_index = {c: i for i, c in enumerate(classes)}
-    row_class = np.array([class_index[v] for v in y])
-    weights = np.zeros((len(classes), X.shape[1]), dtype=np.float32)
-    bias = np.zeros(len(classes), dtype=np.float32)
-    fit = range(len(classes)) if only is None else [class_index[c] for c in only]
-    for i in fit:
-        order = np.argsort(centroid_d2[i])
-        neighbours = order[order != i][:HARD_NEGATIVE_PEOPLE]
-        negatives = np.flatnonzero(np.isin(row_class, neighbours))
-        others = np.flatnonzero((row_class != i) & ~np.isin(row_class, neighbours))
-        if len(others):
-            sampled = rng.choice(others, min(RANDOM_NEGATIVES, len(others)), replace=False)
-            negatives = np.concatenate([negatives, sampled])
-        positives = np.flatnonzero(row_class == i)
-        rows = np.concatenate([positives, negatives])
-        target = np.r_[np.ones(len(positives)), np.zeros(len(negatives))]
-        svm = SVC(kernel="linear", C=SVM_C, class_weight="balanced")
-        svm.fit(X[rows], target)
-        weights[i] = svm.coef_[0]
-        bias[i] = svm.intercept_[0]
-    if only is not None:
-        return {int(classes[i]): (weights[i], float(bias[i])) for i in fit}
-    return weights, bias
 
 
 def _training_matrix(samples: list[TrainingSample], use_augmented: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -348,7 +347,7 @@ def _cross_validate(samples: list[TrainingSample], rng: np.random.Generator) -> 
         if not held or len({s.person_id for s in train}) < 2:
             continue
         X, y = _training_matrix(train)
-        weights, bias = _fit_one_vs_rest(X, y, rng)
+        weights, bias = fit_one_vs_rest(X, y, rng)
         classes = np.unique(y)
         for s in held:
             guess = classes[int(np.argmax(weights @ s.embedding + bias))]
@@ -373,7 +372,7 @@ def build_face_model(
     X, y = _training_matrix(samples)
     classes = np.unique(y)
     if len(classes) >= 2:
-        weights, bias = _fit_one_vs_rest(X, y, rng)
+        weights, bias = fit_one_vs_rest(X, y, rng)
     else:
         weights = bias = None
     gallery = np.stack([s.embedding for s in samples]).astype(np.float32)
@@ -397,7 +396,7 @@ def build_face_model(
         trained_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         cv_accuracy=_cross_validate(samples, rng) if cross_validate else None,
         threshold_source=source,
-        augmentations=len(AUGMENTATIONS),
+        augmentations=len(training_augmentations(embedder)),
         augmented_cache={s.sample_id: s.augmented for s in samples if s.augmented is not None},
         learned_sample_ids=frozenset(s.sample_id for s in samples if s.learned),
     )
