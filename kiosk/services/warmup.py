@@ -143,7 +143,15 @@ def warm_up() -> dict[str, float]:
     try:
         landmarks = timed("pose", lambda: tracker.estimate(bgr) if tracker is not None else None)
         classifier = gestures.get_classifier()
-        timed("gesture", lambda: classifier.warm_up() if landmarks is None else gestures.classify(landmarks))
+
+        def gesture() -> None:
+            # Load the file first: a classification of arms the pose did not see whole returns
+            # before it reads the model, and would leave it for the first kiosk to load.
+            classifier.warm_up()
+            if landmarks is not None:
+                gestures.classify(landmarks)
+
+        timed("gesture", gesture)
         timed("emotion", lambda: emotion.analyze_emotion(bgr, face))
         timed("face_mesh", lambda: face_mesh.get_face_mesh().predict(bgr, face))
         try:
