@@ -84,13 +84,22 @@ def test_admin_uploads_a_zip_and_watches_the_import_to_its_summary(prepare_data_
         if page.locator("#import-summary").count():
             break
         try:
-            value = float(page.locator("#import-progress").get_attribute("value", timeout=5_000))
-            running = page.locator("#import-job").get_attribute("data-job-state", timeout=5_000)
-            phase = page.locator("#import-job").get_attribute("data-phase", timeout=5_000) or ""
-            percent = page.locator("#import-percent").inner_text(timeout=5_000)
-            stage = page.locator("#import-stage").inner_text(timeout=5_000)
+            # Read in one go: the page's script may update the bar between two separate reads,
+            # pairing an old value with a new step.
+            state = page.evaluate("""() => {
+                const job = document.getElementById("import-job");
+                if (!job) return null;
+                return {value: document.getElementById("import-progress").getAttribute("value"),
+                        running: job.dataset.jobState, phase: job.dataset.phase || "",
+                        percent: document.getElementById("import-percent").innerText,
+                        stage: document.getElementById("import-stage").innerText};
+            }""")
         except Exception:  # noqa: BLE001 - the page reloads itself when the job ends
             continue
+        if state is None:
+            continue
+        value, running, phase = float(state["value"]), state["running"], state["phase"]
+        percent, stage = state["percent"], state["stage"]
         seen.append((phase, value))
         counted = re.search(r"photo (\d+) of (\d+)", stage)
         if counted and phase == "importing":  # the percentage agrees with "photo N of M"
