@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from face_helpers import DEFAULT_EMBEDDER_ID
-from import_helpers import count_trainings, EXPECTED, write_csv, write_folder, write_zip
+from import_helpers import EXPECTED, count_trainings, write_csv, write_folder, write_zip
 from sqlalchemy import func, select
 
 from kiosk.extensions import db

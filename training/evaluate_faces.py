@@ -53,13 +53,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from kiosk.vision.embedders import FusedEmbedder, get_embedder, resolve_embedder_id, split_embedder_id  # noqa: E402
 from kiosk.vision.face_model import (  # noqa: E402
     TrainingSample,
     augment_crop,
     build_face_model,
     learn_threshold,
 )
-from kiosk.vision.embedders import FusedEmbedder, get_embedder, resolve_embedder_id, split_embedder_id  # noqa: E402
 from kiosk.vision.faces import analyze_frame, canonical_crop  # noqa: E402
 from kiosk.vision.image import BadImage, load_image  # noqa: E402
 from kiosk.vision.lazy import ModelUnavailable  # noqa: E402

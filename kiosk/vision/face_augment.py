@@ -3,15 +3,19 @@ Pure OpenCV and numpy."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from .embedders.base import Embedder
 
 AUGMENT_VERSION = 1
 
 
-def _warp(crop: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+def _warp(crop: NDArray[Any], angle: float = 0.0, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> NDArray[Any]:
     size = crop.shape[1], crop.shape[0]
     matrix = cv2.getRotationMatrix2D((size[0] / 2.0, size[1] / 2.0), angle, scale)
     matrix[0, 2] += dx
@@ -19,7 +23,7 @@ def _warp(crop: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float = 
     return cv2.warpAffine(crop, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _gamma(crop: np.ndarray, gamma: float) -> np.ndarray:
+def _gamma(crop: NDArray[Any], gamma: float) -> NDArray[Any]:
     table = np.clip(((np.arange(256) / 255.0) ** gamma) * 255.0, 0, 255).astype(np.uint8)
     return cv2.LUT(crop, table)
 
@@ -32,7 +36,7 @@ def _gamma(crop: np.ndarray, gamma: float) -> np.ndarray:
 # SVM's top-1 by +-0.2 points (training/evaluate_faces.py --no-augment); they are kept for the
 # lighting gap between enrollment photos and the kiosk's webcam that the source report met, which
 # that photo-only set cannot measure.
-AUGMENTATIONS: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = (
+AUGMENTATIONS: tuple[tuple[str, Callable[[NDArray[Any]], NDArray[Any]]], ...] = (
     ("mirror", lambda c: np.ascontiguousarray(c[:, ::-1])),
     ("darker", lambda c: _gamma(c, 1.6)),
     ("brighter", lambda c: _gamma(c, 0.6)),
@@ -44,14 +48,14 @@ AUGMENTATIONS: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = (
 )
 
 
-def augment_crop(crop: np.ndarray) -> list[np.ndarray]:
+def augment_crop(crop: NDArray[Any]) -> list[NDArray[Any]]:
     """The augmented copies of a canonical crop used to train the classifier (not the original)."""
     return [fn(crop) for _, fn in AUGMENTATIONS]
 
 
 
 
-def embed_with_augmentations(embedder, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def embed_with_augmentations(embedder: Embedder, crop: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     """(embedding of the crop, embeddings of its augmented copies) with one embedder call."""
     vectors = embedder.embed_crops([crop, *augment_crop(crop)])
     return vectors[0], vectors[1:]

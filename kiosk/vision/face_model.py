@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import KioskError
 from .embedders import split_embedder_id
@@ -79,8 +80,8 @@ class TrainingSample:
 
     sample_id: int
     person_id: int
-    embedding: np.ndarray  # (dim,)
-    augmented: np.ndarray | None = None  # (n_aug, dim)
+    embedding: NDArray[Any]  # (dim,)
+    augmented: NDArray[Any] | None = None  # (n_aug, dim)
     learned: bool = False  # from a confirmed check-in (kiosk.vision.face_learning), not an enrollment photo
 
 
@@ -88,12 +89,12 @@ class TrainingSample:
 class FaceModel:
     embedder: str  # the embedder id: "dlib", "facenet:<weights key>", "facenet+dlib:<weights key>"
     dim: int
-    person_ids: np.ndarray  # (k,) int64, one per SVM row
-    weights: np.ndarray | None  # (k, dim) float32; None when a single person is enrolled
-    bias: np.ndarray | None  # (k,)
-    gallery: np.ndarray  # (n, dim) float32: the enrolled embeddings, grouped by person
-    gallery_person_ids: np.ndarray  # (n,) int64
-    gallery_sample_ids: np.ndarray  # (n,) int64
+    person_ids: NDArray[Any]  # (k,) int64, one per SVM row
+    weights: NDArray[Any] | None  # (k, dim) float32; None when a single person is enrolled
+    bias: NDArray[Any] | None  # (k,)
+    gallery: NDArray[Any]  # (n, dim) float32: the enrolled embeddings, grouped by person
+    gallery_person_ids: NDArray[Any]  # (n,) int64
+    gallery_sample_ids: NDArray[Any]  # (n,) int64
     threshold: float
     score_slope: float
     trained_at: str
@@ -101,7 +102,7 @@ class FaceModel:
     threshold_source: str = "default"
     augmentations: int = 0
     augment_version: int = AUGMENT_VERSION
-    augmented_cache: dict[int, np.ndarray] = field(default_factory=dict)  # sample id -> (n_aug, dim)
+    augmented_cache: dict[int, NDArray[Any]] = field(default_factory=dict)  # sample id -> (n_aug, dim)
     version: int = MODEL_VERSION
     # Gallery samples learned from confirmed check-ins: they name and accept like the others, but
     # never set the threshold and never anchor further learning (kiosk.vision.face_learning).
@@ -132,7 +133,7 @@ class FaceModel:
         }
 
     def classify(
-        self, embeddings: np.ndarray, allowed: set[int] | None = None
+        self, embeddings: NDArray[Any], allowed: set[int] | None = None
     ) -> list[tuple[int | None, float, float]]:
         """For each embedding: (person id or None for unknown, score 0..1, distance to that person).
 
@@ -148,7 +149,7 @@ class FaceModel:
             if self.weights is None:
                 best = columns[0]
             else:
-                decision = self.weights[columns] @ vector + self.bias[columns]
+                decision = self.weights[columns] @ vector + self.bias[columns]  # type: ignore[index]  # set together
                 best = columns[int(np.argmax(decision))]
             person_id = int(self.person_ids[best])
             mine = self.gallery_person_ids == person_id
@@ -180,7 +181,9 @@ class FaceModel:
     def _learned_distance_scale(self) -> float:
         return float(self.threshold) / self.learned_accept_distance()
 
-    def without(self, people: set[int] = frozenset(), samples: set[int] = frozenset()) -> FaceModel:
+    def without(
+        self, people: frozenset[int] | set[int] = frozenset(), samples: frozenset[int] | set[int] = frozenset()
+    ) -> FaceModel:
         """A copy without these people (their SVM row, embeddings and cached copies) and these samples.
 
         A person left with no enrolled sample is removed too: nobody is accepted without one."""
@@ -208,10 +211,10 @@ class FaceModel:
             learned_sample_ids=frozenset(self.learned_sample_ids - removed_samples),
         )
 
-    def enrolled_rows(self, person_id: int) -> np.ndarray:
+    def enrolled_rows(self, person_id: int) -> NDArray[Any]:
         """The gallery embeddings of ``person_id``'s enrollment photos (not the learned samples)."""
         rows = (self.gallery_person_ids == person_id) & ~np.isin(self.gallery_sample_ids, list(self.learned_sample_ids))
-        return self.gallery[rows]
+        return self.gallery[rows]  # type: ignore[no-any-return]
 
     def with_learned(self, samples: list[TrainingSample], *, seed: int = 0) -> FaceModel:
         """A copy with these learned samples added to the gallery and the SVM rows of their people
@@ -245,8 +248,8 @@ class FaceModel:
         if not wanted or len(np.unique(y)) < 2:
             return model
         fitted = _fit_one_vs_rest(X, y, np.random.default_rng(seed), only=wanted)
-        model.weights, model.bias = self.weights.copy(), self.bias.copy()
-        for person_id, (w, b) in fitted.items():
+        model.weights, model.bias = self.weights.copy(), self.bias.copy()  # type: ignore[union-attr]  # 2+ classes
+        for person_id, (w, b) in fitted.items():  # type: ignore[union-attr]  # only= gives a dict
             model.weights[rows[person_id]] = w
             model.bias[rows[person_id]] = b
         return model
@@ -267,14 +270,14 @@ def _score(distance: float, threshold: float, slope: float) -> float:
     return float(1.0 / (1.0 + np.exp(-slope * (threshold - distance))))
 
 
-def embedding_distance(a: np.ndarray, b: np.ndarray) -> float:
+def embedding_distance(a: NDArray[Any], b: NDArray[Any]) -> float:
     """Euclidean distance between two embeddings (both L2-normalised by the embedders)."""
     return float(np.linalg.norm(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)))
 
 
 def _fit_one_vs_rest(
-    X: np.ndarray, y: np.ndarray, rng: np.random.Generator, only: list[int] | None = None
-) -> tuple[np.ndarray, np.ndarray] | dict[int, tuple[np.ndarray, float]]:
+    X: NDArray[Any], y: NDArray[Any], rng: np.random.Generator, only: list[int] | None = None
+) -> tuple[NDArray[Any], NDArray[Any]] | dict[int, tuple[NDArray[Any], float]]:
     """One linear SVC per class against its hardest negatives; returns (weights, bias) rows in np.unique(y)
     order, or, with ``only`` (some of the classes), {class: (weights row, bias)} for those alone."""
     from sklearn.svm import SVC
@@ -309,7 +312,7 @@ def _fit_one_vs_rest(
     return weights, bias
 
 
-def _training_matrix(samples: list[TrainingSample], use_augmented: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _training_matrix(samples: list[TrainingSample], use_augmented: bool = True) -> tuple[NDArray[Any], NDArray[Any]]:
     rows, labels = [], []
     for s in samples:
         rows.append(s.embedding[None, :])
@@ -339,7 +342,8 @@ def _cross_validate(samples: list[TrainingSample], rng: np.random.Generator) -> 
         return None
     correct = total = 0
     for fold in range(folds):
-        train, held = [], []
+        train: list[Any] = []
+        held: list[Any] = []
         for p in people:
             for j, s in enumerate(by_person[p]):
                 # people with a single photo stay in training (they cannot be held out)
@@ -375,7 +379,7 @@ def build_face_model(
     if len(classes) >= 2:
         weights, bias = _fit_one_vs_rest(X, y, rng)
     else:
-        weights = bias = None
+        weights = bias = None  # type: ignore[assignment]
     gallery = np.stack([s.embedding for s in samples]).astype(np.float32)
     gallery_person_ids = np.array([s.person_id for s in samples], dtype=np.int64)
     # Enrollment photos alone set the threshold: learned samples sit close to them by construction
@@ -386,8 +390,8 @@ def build_face_model(
         embedder=embedder,
         dim=dim,
         person_ids=classes.astype(np.int64),
-        weights=weights,
-        bias=bias,
+        weights=weights,  # type: ignore[arg-type]
+        bias=bias,  # type: ignore[arg-type]
         gallery=gallery,
         gallery_person_ids=gallery_person_ids,
         gallery_sample_ids=np.array([s.sample_id for s in samples], dtype=np.int64),
