@@ -126,7 +126,7 @@ class SmileCapture:
                 return self._take(self.best_frame, self.best_happy, "smile", self.best_at)
         else:
             self._count_held(False, float(now))
-        assert self.started_at is not None  # set on the first frame
+        assert self.started_at is not None  # set by start() above
         if float(now) - self.started_at >= self.timeout_s:
             if self.best_frame is None:
                 self.expired = True
