@@ -2,7 +2,7 @@
 #   make run    install everything (first time) and start the kiosk on https://localhost:8443
 #               (nginx in front of gunicorn; nginx is installed with apt when it is missing)
 #   make test   install everything (first time) and run the test suite
-.PHONY: setup system-deps run-deps run test test-fast reliability bench bench-import bench-scale evaluate evaluate-liveness clean-venv
+.PHONY: setup system-deps run-deps run lint test test-fast reliability bench bench-import bench-scale evaluate evaluate-liveness clean-venv
 
 setup:
 	scripts/setup.sh
@@ -17,6 +17,12 @@ run-deps:
 
 run: setup run-deps
 	scripts/run_server.sh
+
+# Static checks (seconds): ruff on the code, tests and scripts (pyproject.toml [tool.ruff]); mypy strict
+# on kiosk/checkin and kiosk/vision (pyproject.toml [tool.mypy]).
+lint: setup
+	.venv/bin/ruff check kiosk tests training benchmarks
+	.venv/bin/mypy
 
 test: setup system-deps
 	.venv/bin/pytest -m "not reliability"

@@ -16,7 +16,7 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", "40000000")
 
 from flask import Flask  # noqa: E402
 
-from .config import ConfigError, REPO_ROOT, Config, check_settings, switch_named  # noqa: E402
+from .config import REPO_ROOT, Config, ConfigError, check_settings, switch_named  # noqa: E402
 from .extensions import csrf, db, login_manager, migrate  # noqa: E402
 from .languages import compile_catalogues, language_code  # noqa: E402
 

@@ -63,7 +63,9 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     switch_named("KIOSK_TOUCH_CONFIRM", settings.get("KIOSK_TOUCH_CONFIRM", False))
     switch_named("KIOSK_RETRAIN_AFTER_CHANGES", settings.get("KIOSK_RETRAIN_AFTER_CHANGES", True))
     if language_code(settings.get("KIOSK_LANGUAGE", "en")) is None:
-        raise ConfigError(f"KIOSK_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {settings.get('KIOSK_LANGUAGE')!r}.")
+        raise ConfigError(
+            f"KIOSK_LANGUAGE must be one of {', '.join(LANGUAGES)}, not {settings.get('KIOSK_LANGUAGE')!r}."
+        )
     if int(settings.get("KIOSK_LEARN_MAX_PER_PERSON", 0) or 0) < 0:
         raise ConfigError("KIOSK_LEARN_MAX_PER_PERSON must be 0 (keep no learned samples) or more.")
     for name in WEBHOOK_DURATIONS:

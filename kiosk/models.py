@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
 from .gesture_vocabulary import label_check_sql
@@ -271,13 +272,9 @@ class AdminUser(UserMixin, db.Model):
     )
 
     def set_password(self, password: str) -> None:
-        from werkzeug.security import generate_password_hash
-
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
-        from werkzeug.security import check_password_hash
-
         return check_password_hash(self.password_hash, password)
 
 
@@ -402,6 +399,11 @@ _sa_event.listen(AuditEntry.__table__, "after_create", _append_only_triggers)
 
 # The time-keeping tables (groups, schedules, holidays, site settings, punch revisions) live in
 # their own module; importing them here puts them in the one metadata the migrations compare.
+# The paired kiosks' tables live in their own module, in the same metadata.
+from .device_tables import KioskDevice, KioskPairing  # noqa: E402,F401
+
+# The integration tables live in their own module; imported here so one metadata holds every table.
+from .integration_tables import ApiToken, WebhookDelivery, WebhookSubscription  # noqa: E402,F401
 from .timekeeping_models import (  # noqa: E402,F401
     PersonGroup,
     PunchRevision,
@@ -409,8 +411,3 @@ from .timekeeping_models import (  # noqa: E402,F401
     SiteSetting,
     WorkSchedule,
 )
-# The integration tables live in their own module; imported here so one metadata holds every table.
-from .integration_tables import ApiToken, WebhookDelivery, WebhookSubscription  # noqa: E402,F401
-
-# The paired kiosks' tables live in their own module, in the same metadata.
-from .device_tables import KioskDevice, KioskPairing  # noqa: E402,F401

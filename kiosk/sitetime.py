@@ -14,6 +14,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask import current_app
+
 from .errors import KioskError
 
 
@@ -30,8 +32,6 @@ def zone_named(name: str) -> ZoneInfo:
 def site_timezone() -> ZoneInfo:
     """The running app's ``KIOSK_TIMEZONE``. Checked at start-up (``Config``); a name changed
     afterwards that is unknown is a KioskError ``bad_timezone`` (500), never a silent UTC."""
-    from flask import current_app
-
     name = (current_app.config.get("KIOSK_TIMEZONE") or "UTC").strip()
     try:
         return zone_named(name)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from flask import current_app
 
-
 log = logging.getLogger(__name__)
 
 

@@ -126,10 +126,11 @@ def database_state(engine, media_dir: Path) -> dict:
 
 def count_trainings(monkeypatch) -> list[int]:
     """Counts calls of the real face training (how many samples each saw); the training still runs."""
+    from sqlalchemy import func, select
+
     from kiosk.extensions import db
     from kiosk.models import FaceSample
     from kiosk.services import face_training
-    from sqlalchemy import func, select
 
     calls: list[int] = []
     real_train = face_training.train_faces

@@ -21,7 +21,6 @@ from kiosk.models import FaceSample, Person
 from kiosk.services import training_jobs
 
 
-
 @pytest.fixture
 def admin(client, sign_in_admin):
     client.csrf = sign_in_admin(client)

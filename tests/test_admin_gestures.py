@@ -12,12 +12,11 @@ import io
 import cv2
 import numpy as np
 import pytest
+from gesture_helpers import skeleton
 
 from kiosk.extensions import db
 from kiosk.models import GestureSample
 from kiosk.services import training_jobs
-
-from gesture_helpers import skeleton
 
 
 @pytest.fixture

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from face_helpers import DEFAULT_EMBEDDER_ID
-from import_helpers import count_trainings, EXPECTED, write_csv, write_folder, write_zip
+from import_helpers import EXPECTED, count_trainings, write_csv, write_folder, write_zip
 from sqlalchemy import func, select
 
 from kiosk.extensions import db

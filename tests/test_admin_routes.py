@@ -12,14 +12,13 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import factories
 import pytest
 
 from kiosk import storage
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, FaceSample, Person
 from kiosk.vision.image import encode_jpeg, load_image
-
-import factories
 
 MY_API_MODULES = {"kiosk.web.api.people", "kiosk.web.api.attendance", "kiosk.web.api.models_admin"}
 STATE_CHANGING = {"POST", "PATCH", "DELETE", "PUT"}

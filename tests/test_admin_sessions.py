@@ -7,14 +7,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import factories
 import pytest
+from factories import ADMIN_PASSWORD
 
 from kiosk.extensions import db
 from kiosk.models import AdminSession, utcnow
 from kiosk.services import accounts
-
-import factories
-from factories import ADMIN_PASSWORD
 
 # On SQLite and on a real PostgreSQL server (conftest.py): the counting, locking and unique keys
 # are the database's, so both engines must keep them.

@@ -17,7 +17,6 @@ from kiosk.errors import KioskError
 from kiosk.services import training_jobs
 
 
-
 @pytest.fixture
 def admin(client, sign_in_admin):
     client.token = sign_in_admin(client)

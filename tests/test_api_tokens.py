@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import factories
+
 from kiosk.extensions import db
 from kiosk.integration_tables import ApiToken
 from kiosk.models import AttendanceEvent, AuditEntry, Person, utcnow

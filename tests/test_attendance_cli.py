@@ -9,11 +9,11 @@ import io
 import json
 from datetime import date
 
+import factories
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-import factories
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, AuditEntry, EventKind, PunchRevision
 from kiosk.services import hours_exports, schedules

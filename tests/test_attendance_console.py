@@ -8,11 +8,11 @@ import io
 import re
 from datetime import date, datetime, timedelta, timezone
 
+import factories
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-import factories
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, AuditEntry, EventKind, PunchRevision, SiteHoliday, WorkSchedule
 from kiosk.services import hours_exports, schedules, site_settings

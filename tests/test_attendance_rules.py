@@ -12,10 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import cv2
+import factories
 import pytest
 from sqlalchemy import func, select
 
-import factories
 from kiosk.errors import Conflict, InvalidInput
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, AuditEntry, EventKind, PunchRevision

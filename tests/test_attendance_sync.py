@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import factories
+
 from kiosk.services import api_tokens
 
 BASE = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)

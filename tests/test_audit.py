@@ -13,6 +13,7 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
+import factories
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
@@ -21,8 +22,6 @@ from kiosk.errors import Conflict, InvalidInput
 from kiosk.extensions import db
 from kiosk.models import AuditEntry, Person, SampleKind, SpoofStatus, SuspectedSpoof
 from kiosk.services import audit, audit_actions, learning, spoofs, training_jobs
-
-import factories
 
 
 class AdminSession:

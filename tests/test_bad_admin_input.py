@@ -11,11 +11,10 @@ import re
 from pathlib import Path
 
 import pytest
+from gesture_helpers import skeleton
 
 from kiosk.extensions import db
 from kiosk.models import GestureSample
-
-from gesture_helpers import skeleton
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_a_folder_a_zip_and_a_csv_import_the_same_people(app, staff_folder, tmp_
     assert {name: len(samples) for name, samples in people.items()} == EXPECTED["people"]
     assert "Ariel Sharon" not in people  # every photo of theirs was refused: not created
     source_hashes = {sha256(p) for p in staff_folder.rglob("*.jpg")}
-    for name, samples in people.items():
+    for samples in people.values():
         for sample in samples:
             assert sample.content_hash in source_hashes
             assert sample.embedder == DEFAULT_EMBEDDER_ID and sample.embedding_array().shape == (512,)

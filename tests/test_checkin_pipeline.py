@@ -8,12 +8,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from kiosk.benchmarks.checkin import kiosk_frame, live
 from kiosk.checkin.machine import CheckInMachine, MachineConfig, State
 from kiosk.checkin.pipeline import analyse_frame
 from kiosk.vision.faces import Face
-import pytest
 
 pytestmark = pytest.mark.models  # real models: make test-fast skips these
 

@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import factories
 import numpy as np
 import pytest
 
 from kiosk import storage
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, FaceSample, Person
-
-import factories
 
 EXPECTED_TABLES = {"person", "face_sample", "attendance_event", "admin_user", "gesture_sample", "kiosk_device"}
 KIOSK = Path(sys.executable).with_name("kiosk")

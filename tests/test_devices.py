@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import factories
 import pytest
 from flask import jsonify
 
@@ -19,8 +20,6 @@ from kiosk.extensions import db
 from kiosk.models import KioskDevice, utcnow
 from kiosk.services import devices
 from kiosk.web import device_link
-
-import factories
 
 PROBE = "/api/v1/_test-device-probe"
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from kiosk.vision.emotion import (
-    SMILE_THRESHOLD,
     EMOTIONS,
+    SMILE_THRESHOLD,
     EmotionModel,
     EmotionResult,
     KerasEmotionModel,

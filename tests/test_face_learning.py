@@ -10,6 +10,7 @@ from dataclasses import replace
 import joblib
 import numpy as np
 import pytest
+from face_helpers import FACES, HELD_OUT, STRANGERS
 from sqlalchemy import select
 
 from kiosk.extensions import db
@@ -19,8 +20,6 @@ from kiosk.vision.face_learning import CheckInEvidence, LearningPolicy, VoteCoun
 from kiosk.vision.face_model import TrainingSample, build_face_model, default_threshold
 from kiosk.vision.faces import analyze_frame
 from kiosk.vision.image import load_image
-
-from face_helpers import FACES, HELD_OUT, STRANGERS
 
 CLEAR = VoteCount(for_person=5)
 

@@ -9,19 +9,19 @@ import time
 
 import numpy as np
 import pytest
+from face_helpers import DEFAULT_EMBEDDER_ID, ENROLLED, FACES, HELD_OUT, STRANGERS
 from sqlalchemy import select
 
 from kiosk.extensions import db
 from kiosk.models import Person
-from kiosk.services import people as people_service
 from kiosk.services import face_model_file, face_training, recognition
+from kiosk.services import people as people_service
 from kiosk.services.enrollment import enroll_files
 from kiosk.services.recognition import ModelNotTrained
 from kiosk.vision import face_augment, face_model
 from kiosk.vision.face_model import FaceModel, TrainingSample, build_face_model
 from kiosk.vision.faces import analyze_frame
 from kiosk.vision.image import load_image
-from face_helpers import DEFAULT_EMBEDDER_ID, ENROLLED, FACES, HELD_OUT, STRANGERS
 
 
 def identify(path) -> recognition.Identification:

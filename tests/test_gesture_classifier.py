@@ -13,11 +13,10 @@ import time
 
 import numpy as np
 import pytest
+from gesture_helpers import heldout_rows, synthesizer
 
 from kiosk.vision import gestures as g
 from kiosk.vision.lazy import ModelUnavailable
-
-from gesture_helpers import heldout_rows, synthesizer
 
 UNSEEN_SEED = 424242  # not the training seed (7) nor the training script's test seed (1007)
 

@@ -15,7 +15,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-
 from gesture_helpers import GESTURE_DATA
 
 REAL_PHOTOS = {

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gesture_helpers import heldout_rows, landmarks_from_arms
 
 from kiosk.vision import gestures as g
 from kiosk.vision.pose import ARM_LANDMARKS, PoseLandmarks
-
-from gesture_helpers import heldout_rows, landmarks_from_arms
 
 
 def test_features_invariant_to_translation_and_scale():

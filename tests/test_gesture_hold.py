@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gesture_helpers import heldout_rows
 
 from kiosk.checkin.gesture_hold import GestureHold
 from kiosk.vision import gestures as g
-
-from gesture_helpers import heldout_rows
 
 
 def _prediction(name: str, score: float = 0.95) -> g.GesturePrediction:

@@ -12,13 +12,12 @@ import json
 import cv2
 import numpy as np
 import pytest
+from gesture_helpers import GESTURE_DATA, heldout_rows, landmarks_from_arms
 
 from kiosk.errors import InvalidInput, UnprocessableImage
 from kiosk.models import GestureSample
 from kiosk.services import gesture_samples
 from kiosk.vision import gestures as g
-
-from gesture_helpers import GESTURE_DATA, heldout_rows, landmarks_from_arms
 
 
 def _m_rows() -> np.ndarray:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 
-from face_helpers import ENROLLED, FACES, HELD_OUT, STRANGERS
 import pytest
+from face_helpers import ENROLLED, FACES, HELD_OUT, STRANGERS
 
 pytestmark = pytest.mark.models  # real models: make test-fast skips these
 

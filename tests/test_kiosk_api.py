@@ -5,9 +5,8 @@ of a person making those gestures exists in our data (see test_full_path...)."""
 
 from __future__ import annotations
 
-import re
-
 import io
+import re
 import time
 from pathlib import Path
 
@@ -170,6 +169,7 @@ def stream(client, frames, until=None, limit=60):
     no faster than a camera gives them (holds and votes are timed: a tight loop of fast answers
     would be a camera faster than any)."""
     body = None
+    last_sent = 0.0  # read from the second frame on
     for i in range(limit):
         started = time.monotonic()
         if i:

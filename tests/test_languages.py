@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
+from test_checkin_machine import Clock, MemoryBackend, identify
+from test_liveness import machine_with, stream
 
 from kiosk import create_app, languages
 from kiosk.checkin.machine import State
 from kiosk.config import ConfigError
 from kiosk.languages import LANGUAGES, SOURCE_LANGUAGE, catalogue_path, gettext_for
-from test_checkin_machine import Clock, MemoryBackend, identify
-from test_liveness import machine_with, stream
 
 REPO = Path(__file__).resolve().parent.parent
 TRANSLATED = [code for code in LANGUAGES if code != SOURCE_LANGUAGE]

@@ -16,7 +16,9 @@ from datetime import timedelta
 import cv2
 import numpy as np
 import pytest
+from face_helpers import FACES, HELD_OUT, STRANGERS, build_site
 from sqlalchemy import select, update
+from test_kiosk_api import ReplayedPose, frames_of, stream
 
 from kiosk import storage
 from kiosk.checkin import sessions
@@ -27,9 +29,6 @@ from kiosk.services.people import deletion_preview
 from kiosk.vision.face_learning import CheckInEvidence, VoteCount
 from kiosk.vision.faces import analyze_frame
 from kiosk.vision.image import load_image
-
-from face_helpers import FACES, HELD_OUT, STRANGERS, build_site
-from test_kiosk_api import ReplayedPose, frames_of, stream
 
 KIOSK = "front-door"
 
@@ -49,7 +48,10 @@ def live_with_margin():
     return judge.verdict()
 
 
-def evidence_of(photo, votes: VoteCount = VoteCount(5)) -> tuple[int | None, CheckInEvidence]:
+FIVE_VOTES = VoteCount(5)  # frozen: one shared default is safe
+
+
+def evidence_of(photo, votes: VoteCount = FIVE_VOTES) -> tuple[int | None, CheckInEvidence]:
     """The site's answer for ``photo`` and what a confirmed check-in of that face hands to learning."""
     image = load_image(photo)
     analysis = analyze_frame(image)

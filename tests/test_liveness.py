@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_checkin_machine import BOX, OBAMA, Clock, MemoryBackend, identify
 
 from kiosk.checkin.liveness import BodyGeometry, LivenessJudge, LivenessSettings
 from kiosk.checkin.machine import CheckInMachine, MachineConfig, Observation, State
-from test_checkin_machine import BOX, OBAMA, Clock, MemoryBackend, identify
 
 HEAD_ON_SHOULDERS = BodyGeometry(0.52, 0.85, 0.02)  # measured on the live composites
 SMALL_FACE_HIGH_UP = BodyGeometry(0.2, 2.4, 0.1)  # a small printed face far above the real shoulders
@@ -234,8 +234,9 @@ def test_a_quick_decisive_person_has_the_identifying_votes_passive_scores(clock,
     """Arms up at once and a smile straight after: only a few frames after identification. The
     passive scores of the identifying votes (the same tracked face) count too, so the check-in is
     not refused for want of passive frames."""
-    from kiosk.checkin.machine import Stage
     from test_checkin_machine import face, run_until, tracked
+
+    from kiosk.checkin.machine import Stage
 
     machine = machine_with("review", backend, clock)
 

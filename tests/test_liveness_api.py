@@ -13,10 +13,11 @@ import re
 
 import liveness_helpers
 import pytest
+from test_kiosk_api import stream
 
 from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, FaceSample, SampleKind, SpoofStatus, SuspectedSpoof
-from test_kiosk_api import stream
+
 
 @pytest.fixture(scope="module")
 def live_frames():

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import factories
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
-import factories
 from kiosk.extensions import db
 from kiosk.models import UTCDateTime
 

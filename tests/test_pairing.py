@@ -221,7 +221,7 @@ def test_the_two_address_crowding_attack_no_longer_refuses_or_evicts_a_paired_ki
         kiosk_session = cookie["kiosk_session"]
 
     for address in ("198.51.100.1", "198.51.100.2"):
-        for i in range(8):
+        for _ in range(8):
             attacker = app.test_client(paired=False)
             attacker.environ_base["REMOTE_ADDR"] = address
             assert post_frame(attacker, empty_room).status_code == 200

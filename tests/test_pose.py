@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pytest
+from gesture_helpers import GESTURE_DATA
 
 from kiosk.vision.image import load_image
 from kiosk.vision.pose import (
@@ -20,8 +21,6 @@ from kiosk.vision.pose import (
     PoseLandmarks,
     static_pose_estimator,
 )
-
-from gesture_helpers import GESTURE_DATA
 
 pytestmark = pytest.mark.models  # real models: make test-fast skips these
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta, timezone
 
+import factories
 import pytest
 from sqlalchemy import func, select
 
-import factories
 from kiosk.extensions import db
 from kiosk.integration_tables import WebhookDelivery
 from kiosk.models import AttendanceEvent, AuditEntry, EventKind, PunchRevision

@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from factories import ADMIN_PASSWORD, admin
 from sqlalchemy import func, select
 
 from kiosk import create_app
@@ -30,8 +31,6 @@ from kiosk.benchmarks.checkin import kiosk_frame, live
 from kiosk.config import ConfigError, TestingConfig
 from kiosk.extensions import db
 from kiosk.models import RequestThrottle
-
-from factories import ADMIN_PASSWORD, admin
 
 STATE = "/api/v1/kiosk/state"
 FRAMES = "/api/v1/kiosk/frames"

@@ -6,14 +6,13 @@ import csv
 import io
 from datetime import date, datetime, time, timezone
 
+import factories
 import pytest
 
+from kiosk import sitetime
 from kiosk.errors import InvalidInput, NotFound
 from kiosk.models import EventKind
-from kiosk import sitetime
 from kiosk.services import reports
-
-import factories
 
 pytestmark = pytest.mark.both_databases
 

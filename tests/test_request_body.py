@@ -3,11 +3,12 @@ reused (the proof through Nginx and gunicorn is tests/nginx/test_nginx.py)."""
 
 from __future__ import annotations
 
-import pytest
 import io
 import socket
 import threading
 import time
+
+import pytest
 
 from kiosk.web import request_body
 from kiosk.web.request_body import DrainUnreadBody

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from kiosk.services import training_jobs
 from test_admin_enrollment import read, upload
 from test_admin_training import GatedRunner
+
+from kiosk.services import training_jobs
 
 # Retraining is real FaceNet training on real photos.
 pytestmark = pytest.mark.models

@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from face_helpers import HELD_OUT, STRANGERS
+from gesture_helpers import heldout_rows, landmarks_from_arms
 from sqlalchemy import inspect, select, text
 
 from kiosk import create_app
@@ -35,9 +37,6 @@ from kiosk.extensions import db
 from kiosk.models import AttendanceEvent, Person, StoredModel
 from kiosk.services import attendance, face_model_file, face_training, gesture_samples, model_store, recognition
 from kiosk.vision import gestures as g
-
-from face_helpers import HELD_OUT, STRANGERS
-from gesture_helpers import heldout_rows, landmarks_from_arms
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTO = REPO / "tests" / "data" / "expressions" / "happy.jpg"

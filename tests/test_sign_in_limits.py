@@ -10,10 +10,9 @@ import threading
 from collections import Counter
 
 import pytest
+from factories import ADMIN_PASSWORD
 
 from kiosk.services import accounts
-
-from factories import ADMIN_PASSWORD
 
 # On SQLite and on a real PostgreSQL server (conftest.py): the counting, locking and unique keys
 # are the database's, so both engines must keep them.

@@ -5,13 +5,13 @@ decide whether the check-in is recorded."""
 from __future__ import annotations
 
 import pytest
+from test_checkin_machine import Clock, MemoryBackend, identify, nobody
+from test_kiosk_api import kiosk_mid_check_in  # noqa: F401  (a fixture)
+from test_liveness import frame_obs, machine_with, stream
 
 from kiosk import create_app
 from kiosk.checkin.machine import State
 from kiosk.config import ConfigError
-from test_checkin_machine import Clock, MemoryBackend, identify, nobody
-from test_kiosk_api import kiosk_mid_check_in  # noqa: F401  (a fixture)
-from test_liveness import frame_obs, machine_with, stream
 
 
 @pytest.fixture

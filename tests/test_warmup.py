@@ -12,6 +12,7 @@ import pytest
 from kiosk import create_app
 from kiosk.config import TestingConfig
 from kiosk.services import warmup
+from kiosk.services.model_registry import KIOSK_MODELS
 from kiosk.services.readiness import WARM_UP_PATIENCE_S, readiness
 
 FRAMES = "/api/v1/kiosk/frames"
@@ -67,6 +68,8 @@ def test_warm_up_loads_every_model_and_leaves_a_warm_tracker_for_the_first_kiosk
     assert set(stages) >= {"decode", "face_detection", "identification", "pose", "gesture", "emotion", "pipeline"}
     embedder = recognition.get_recognizer().model().embedder
     assert f"embedding {embedder}" in stages
+    # Every step of the model registry ran, the embedding under the embedder it warmed.
+    assert set(stages) == {f"embedding {embedder}" if n == "embedding" else n for n in KIOSK_MODELS.names}
     detector = faces.get_detector()
     assert detector.loaded and detector._ran == {"short", "full"}
     assert get_embedder(embedder).loaded

@@ -11,17 +11,17 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+import factories
 import numpy as np
 import pytest
+from webhook_receiver import Receiver
 
-import factories
 from kiosk import create_app
 from kiosk.config import TestingConfig
 from kiosk.extensions import db
 from kiosk.integration_tables import WebhookDelivery, WebhookSubscription
 from kiosk.models import AttendanceEvent, AuditEntry, EventKind
 from kiosk.services import attendance, corrections, people, webhook_delivery, webhooks
-from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.both_databases
 

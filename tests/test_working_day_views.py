@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+import factories
 import pytest
 
-import factories
 from kiosk.models import EventKind
 from kiosk.services import schedules
 

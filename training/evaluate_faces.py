@@ -53,6 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from kiosk.vision.embedders import FusedEmbedder, get_embedder, resolve_embedder_id, split_embedder_id  # noqa: E402
 from kiosk.vision.face_augment import AUGMENTATION_RECIPES, relight, training_augmentations  # noqa: E402
 from kiosk.vision.face_model import (  # noqa: E402
     TrainingSample,
@@ -60,7 +61,6 @@ from kiosk.vision.face_model import (  # noqa: E402
     build_face_model,
     learn_threshold,
 )
-from kiosk.vision.embedders import FusedEmbedder, get_embedder, resolve_embedder_id, split_embedder_id  # noqa: E402
 from kiosk.vision.faces import analyze_frame, canonical_crop  # noqa: E402
 from kiosk.vision.image import BadImage, load_image  # noqa: E402
 from kiosk.vision.lazy import ModelUnavailable  # noqa: E402
@@ -356,10 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             parts = [embedded.get(e.id) or embed_everything(e) for e in (embedder.facenet, embedder.dlib)]
             X = FusedEmbedder.combine(parts[0][0], parts[1][0])
 
-            def fuse(index: int) -> np.ndarray:
+            def fuse(index: int, parts=parts, width=X.shape[1]) -> np.ndarray:
                 a, b = parts[0][index], parts[1][index]
                 return FusedEmbedder.combine(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])).reshape(
-                    len(crops), -1, X.shape[1])
+                    len(crops), -1, width)
 
             A = fuse(1)
             R = fuse(2) if args.relit else None

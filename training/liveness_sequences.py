@@ -126,7 +126,7 @@ def build_sequences() -> list[Sequence]:
         photo = _read(FACES / folder / f"{number}.jpg")
         attack(f"print still {folder}/{number}", lambda body, _p, ph=photo: live(held_print(body, ph)), name)
         attack(f"print moved {folder}/{number}",
-               lambda body, _p, ph=photo: [held_print(body, ph, shift=s, angle=a) for s, a in wobble(12, seed=number)],
+               lambda body, _p, ph=photo, n=number: [held_print(body, ph, shift=s, angle=a) for s, a in wobble(12, seed=n)],
                name)
         attack(f"phone {folder}/{number}", lambda body, _p, ph=photo: live(phone_screen(body, ph)), name)
     smiling = _read(SMILING_PRINT)

@@ -42,8 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kiosk.vision import gestures as g  # noqa: E402
 from synthesize_gestures import synthesize  # noqa: E402
+
+from kiosk.vision import gestures as g  # noqa: E402
 
 DEFAULT_YMCA = REPO.parent / "shared" / "datasets" / "gestures-dev" / "ymca_arm_landmarks.csv"
 SEED = 7

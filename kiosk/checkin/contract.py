@@ -165,8 +165,8 @@ class Snapshot:
     prompt: str
     hint: str | None = None
     person_name: str | None = None
-    gesture: dict | None = None
-    hold: dict | None = None  # a hold in progress: {"kind", "name", "progress", "remaining_s", "hold_s"}
+    gesture: dict[str, Any] | None = None
+    hold: dict[str, Any] | None = None  # a hold in progress: {"kind", "name", "progress", "remaining_s", "hold_s"}
     happy: float | None = None
     countdown: float | None = None
     photo_token: str | None = None

@@ -36,7 +36,7 @@ class EvidenceKeeper:
                 embedding, crop, float(distance), quality, int(face_px), embedder=embedder
             )
 
-    def take(self, person_id: int, votes: Counter, unknown_vote: int) -> CheckInEvidence | None:
+    def take(self, person_id: int, votes: Counter[int], unknown_vote: int) -> CheckInEvidence | None:
         """The winner's evidence with the vote's count; forgets every other candidate."""
         best = self._best.get(person_id)
         self._best.clear()

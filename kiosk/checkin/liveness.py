@@ -181,7 +181,7 @@ class LivenessJudge:
         s = self.settings
         body_share = sum(self._body) / len(self._body) if self._body else 0.0
         passive = statistics.median(self._passive) if self._passive else None
-        cues = {
+        cues: dict[str, dict[str, Any]] = {
             "expression": {  # value: the best frame's rise, in shares of the cuts (1 = both met)
                 "passed": self.expression_passed, "value": round(self._best_rise, 3), "needed": 1.0,
                 "frames": len(self._happy),

@@ -39,6 +39,7 @@ from typing import Any
 from ..languages import Gettext
 from ..vision.face_learning import CheckInEvidence
 from ..vision.gestures import Gesture, GesturePrediction
+from . import screen
 from .contract import (  # noqa: F401 - the engine's vocabulary, also named from here by its users
     UNKNOWN_VOTE,
     CheckInBackend,
@@ -49,13 +50,11 @@ from .contract import (  # noqa: F401 - the engine's vocabulary, also named from
     Stage,
     State,
 )
-from . import screen
 from .evidence import EvidenceKeeper
 from .gesture_hold import GestureHold
 from .liveness import LivenessJudge
 from .smile import Capture, SmileCapture
 from .vote_frames import VoteEvidence
-
 
 
 def box_iou(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> float:
@@ -81,7 +80,8 @@ class CheckInMachine:
     identity_score: float | None = None
     hint: str | None = None
     frames_in_state: int = 0
-    _votes: deque = field(default_factory=deque)  # (time, person id or UNKNOWN_VOTE, name, score)
+    # (time, person id or UNKNOWN_VOTE, name, score)
+    _votes: deque[tuple[float, int, str | None, float | None]] = field(default_factory=deque)
     _last_vote_at: float | None = None
     _same_person_at: float | None = None
     _lost_frames: int = 0
@@ -100,7 +100,8 @@ class CheckInMachine:
     _passive_at: float | None = None
     _capture: Capture | None = None  # the photo taken, waiting for the liveness cues to finish
     _neutral: tuple[float, Any] | None = None  # (happy, frame) of the least happy frame of this check-in
-    _vote_passive: list = field(default_factory=list)  # (passive score, unavailable) of the identifying votes
+    # (passive score, unavailable) of the identifying votes
+    _vote_passive: list[tuple[float | None, bool]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.liveness = LivenessJudge(self.config.liveness_settings())
@@ -231,6 +232,7 @@ class CheckInMachine:
         if self._lost_frames == 0:
             self._lost_since = now
         self._lost_frames += 1
+        assert self._lost_since is not None  # set on the first lost frame
         return self._lost_frames >= self.config.face_lost_frames and now - self._lost_since >= self.config.face_lost_s
 
     def _face_found(self) -> None:
@@ -273,7 +275,7 @@ class CheckInMachine:
             self._enter(State.UNKNOWN, now)
             return
         counts = Counter(vote for _, vote, _, _ in self._votes if vote != UNKNOWN_VOTE)
-        winner = max(counts, key=counts.get, default=None)
+        winner = max(counts, key=lambda vote: counts[vote], default=None)
         if winner is not None and self._decided(winner, self.config.votes_to_identify):
             scores = [s for _, v, _, s in self._votes if v == winner and s is not None]
             self.person_id = winner
@@ -318,6 +320,7 @@ class CheckInMachine:
 
     def _held_gesture(self, obs: Observation) -> str | None:
         self._last_gesture = (obs.gesture, obs.gesture_score)
+        assert self._gesture is not None  # made on entering CONFIRMING
         if obs.gesture is None or obs.body_owns_face is not True:
             # No body, or a body that does not own the face: breaks any run of gestures.
             return self._gesture.update(None, obs.now)
@@ -338,6 +341,7 @@ class CheckInMachine:
         elif gesture == Gesture.CAPTURE:
             # Both arms up means "yes, take the photo now": confirm and capture this frame.
             self._enter(State.SMILING, now)
+            assert self._smile is not None  # made on entering SMILING
             self._smile.capture_now()
             self._update_smile(obs, now)
 
@@ -355,6 +359,7 @@ class CheckInMachine:
             return
         self._observe_liveness(obs)
         if self._held_gesture(obs) == Gesture.CAPTURE:
+            assert self._smile is not None  # made on entering SMILING
             self._smile.capture_now()
         self._update_smile(obs, now)
 
@@ -391,6 +396,7 @@ class CheckInMachine:
         verdict = self.liveness.verdict()
         score = self.identity_score or 0.0
         policy = self.config.liveness_policy
+        assert self.person_id is not None  # a capture happens only after identification
         if verdict.live or policy == "off":
             self._outcome = self.backend.record(
                 self.person_id, capture.frame, capture.happy, score, evidence=self._evidence, liveness=verdict

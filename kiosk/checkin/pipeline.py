@@ -20,14 +20,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
+from numpy.typing import NDArray
 
 from ..vision import emotion, face_mesh, faces, gestures
 from ..vision.faces import Face
-from ..vision.pose import PoseLandmarks
 from ..vision.lazy import ModelUnavailable
+from ..vision.pose import PoseLandmarks
+from .contract import UNKNOWN_VOTE, Observation, Stage, State
 from .liveness import BodyGeometry
-from .machine import UNKNOWN_VOTE, CheckInMachine, Observation, Stage, State
+from .machine import CheckInMachine
 
 
 class Identity(Protocol):
@@ -48,18 +49,18 @@ class Identify(Protocol):
     The kiosk's is ``kiosk.services.checkin.identify``; it answers "nobody" when no face model
     is trained yet and raises ``ModelUnavailable`` when a model file is missing."""
 
-    def __call__(self, bgr: np.ndarray, face: Face) -> Identity: ...
+    def __call__(self, bgr: NDArray[Any], face: Face) -> Identity: ...
 
 
 class PoseEstimator(Protocol):
-    def estimate(self, bgr: np.ndarray) -> PoseLandmarks | None: ...
+    def estimate(self, bgr: NDArray[Any]) -> PoseLandmarks | None: ...
 
 
 class PassiveLiveness(Protocol):
     """``predict(bgr, box)``: 0..1, higher = a live face (the kiosk's is ``kiosk.vision.liveness``);
     raises ``ModelUnavailable`` when its model files are missing or broken."""
 
-    def predict(self, bgr: np.ndarray, box: tuple[int, int, int, int]) -> float: ...
+    def predict(self, bgr: NDArray[Any], box: tuple[int, int, int, int]) -> float: ...
 
 
 @dataclass
@@ -76,7 +77,7 @@ class FrameResult:
 
 def analyse_frame(
     machine: CheckInMachine,
-    bgr: np.ndarray,
+    bgr: NDArray[Any],
     identify: Identify,
     pose_estimator: PoseEstimator | None,
     now: float | None = None,
@@ -97,20 +98,21 @@ def analyse_frame(
     obs = Observation(
         now=now,
         face_status=analysis.status,
-        face_box=tuple(face.box) if face is not None else None,
+        face_box=face.box if face is not None else None,
         face_count=len(analysis.faces),
         quality_problem=quality_problem,
     )
     usable = analysis.status == "ok" and face is not None
 
     identifying = machine.state in (State.IDLE, State.IDENTIFYING)
-    if identifying and usable and quality_problem is None:
+    if identifying and usable and face is not None and quality_problem is None:
         # Every frame's face is tracked; only frames that can add to the vote are embedded.
-        skip = machine.evidence.skip_reason(bgr, obs.face_box, analysis.quality.sharpness, now)
+        assert analysis.quality is not None  # measured for every usable face
+        skip = machine.evidence.skip_reason(bgr, face.box, analysis.quality.sharpness, now)
         if Stage.IDENTITY in needed and skip is None:
             match = identify(bgr, face)
             embeddings += 1
-            machine.evidence.voted(bgr, obs.face_box, now)
+            machine.evidence.voted(bgr, face.box, now)
             obs.identity = match.person_id if match.person_id is not None else UNKNOWN_VOTE
             obs.identity_name = match.person
             obs.identity_score = match.score
@@ -122,7 +124,7 @@ def analyse_frame(
         elif Stage.IDENTITY in needed:
             obs.vote_skipped = skip
 
-    if Stage.SAME_PERSON in needed and usable:
+    if Stage.SAME_PERSON in needed and usable and face is not None:
         obs.same_person = identify(bgr, face).person_id == machine.person_id
         embeddings += 1
 
@@ -136,12 +138,14 @@ def analyse_frame(
             # The body making the gesture must own the face being served: its head landmarks
             # lie in the face box. A photo held up by someone else fails this.
             obs.body_owns_face = obs.face_box is not None and landmarks.head_inside_box(obs.face_box)
-            if obs.body_owns_face:
+            if obs.body_owns_face and obs.face_box is not None:
                 placed = landmarks.face_on_shoulders(obs.face_box)
                 obs.body_geometry = BodyGeometry(*placed) if placed is not None else None
-            pose_points = [[round(float(p[0]), 4), round(float(p[1]), 4), round(float(p[3]), 3)] for p in landmarks.array]
+            pose_points = [
+                [round(float(p[0]), 4), round(float(p[1]), 4), round(float(p[3]), 3)] for p in landmarks.array
+            ]
 
-    if Stage.EMOTION in needed and usable:
+    if Stage.EMOTION in needed and usable and face is not None:
         obs.happy = emotion.analyze_emotion(bgr, face).happy
         # The mouth's shape (face landmarks, the dearest step of the two) on every smiling frame, and
         # while confirming at the passive score's cadence: enough for the neutral face to rise from.
@@ -150,7 +154,7 @@ def analyse_frame(
             obs.mouth_width = mouth.width if mouth is not None else None
     # While identifying, only frames that were embedded (votes) get the passive score too.
     scored_vote = not identifying or embeddings > 0
-    if Stage.LIVENESS in needed and usable and scored_vote:
+    if Stage.LIVENESS in needed and usable and face is not None and scored_vote:
         if passive_liveness is None:
             obs.passive_unavailable = True
         else:

@@ -8,7 +8,7 @@ with ``%(name)s`` after translating, so a translation may put the name where its
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..languages import Gettext, mark
 from .contract import Snapshot, State
@@ -98,7 +98,7 @@ def prompt(self: CheckInMachine, gettext: Gettext | None = None) -> str:
         return recorded_prompt(name["name"], outcome.kind, outcome.local_time, outcome.worked_today_s, _)
     return ""
 
-def current_hold(self: CheckInMachine) -> dict | None:
+def current_hold(self: CheckInMachine) -> dict[str, Any] | None:
     """The hold the person is in the middle of (a gesture, or a smile while SMILING)."""
     if self.state not in (State.CONFIRMING, State.SMILING):
         return None

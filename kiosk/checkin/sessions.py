@@ -2,8 +2,8 @@
 
 Sessions live in the worker's memory, keyed by a random id kept in the browser's signed
 session cookie. Only a frame opens one, and no client can push out a session that is in the
-middle of a check-in (see :class:`SessionRegistry`). A kiosk's frames must reach the worker that holds its session, which is
-why gunicorn runs one worker with several threads (see ``gunicorn.conf.py``): the models
+middle of a check-in (see :class:`SessionRegistry`). A kiosk's frames must reach the worker that
+holds its session, which is why gunicorn runs one worker with several threads (see ``gunicorn.conf.py``): the models
 are loaded once, and the 2-core box is kept busy by threads (OpenCV, TensorFlow, dlib and
 MediaPipe release the GIL while they compute).
 """
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import KioskError
-from .machine import CheckInBackend, CheckInMachine, MachineConfig, Stage, State
+from ..vision.pose import PoseEstimator, static_pose_estimator
+from .contract import CheckInBackend, MachineConfig, Stage, State
+from .machine import CheckInMachine
 
 PHOTO_TOKEN_TTL_S = 120.0  # the welcome photo's URL works for two minutes, for this session only
 DEVICE_CLIENT_PREFIX = "device:"  # a session's client: "device:<id>" for a paired kiosk, else "address:<ip>"
@@ -54,8 +56,6 @@ class PoseTrackerPool:
             self._created += 1
         if self._factory is not None:
             return self._factory()
-        from ..vision.pose import PoseEstimator
-
         return PoseEstimator(tracking=True)
 
     def release(self, tracker: Any) -> None:
@@ -88,6 +88,7 @@ class KioskSession:
         DONE (progress) or after REST_RESTARTS_S at rest (nobody there any more). A step timing
         out and starting over, frame after frame, does not stop it."""
         machine = self.machine
+        assert machine is not None  # made by the frame that opened the session
         if machine.state == State.DONE:
             self.check_in_since, self.at_rest_since = None, None
         elif machine.in_check_in(now):
@@ -132,8 +133,6 @@ class KioskSession:
             if tracker is not None:
                 self.pose, self.pose_pooled = tracker, True
             else:
-                from ..vision.pose import static_pose_estimator
-
                 self.pose, self.pose_pooled = static_pose_estimator(), False
         return self.pose
 
@@ -143,6 +142,7 @@ class KioskSession:
         A pooled tracker is restarted when a person has just reached CONFIRMING: it is a new
         check-in, and tracking must not carry over the previous person's body."""
         machine = self.machine
+        assert machine is not None  # made by the frame that opened the session
         if Stage.POSE not in machine.stages_needed():
             return None
         pose = self.borrow_pose()
@@ -268,6 +268,7 @@ class SessionRegistry:
                 self._end(session)
             elif session.stalled(now) and session.lock.acquire(blocking=False):
                 try:  # a paired kiosk keeps its session; its stuck check-in starts over
+                    assert session.machine is not None  # stalled() says so
                     session.machine.reset(now)
                     session.check_in_since = None
                 finally:

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-import numpy as np
+from numpy.typing import NDArray
 
 from ..vision.emotion import SMILE_THRESHOLD
 
@@ -44,7 +44,7 @@ DEFAULT_TIMEOUT_S = 8.0
 
 @dataclass(frozen=True)
 class Capture:
-    frame: np.ndarray  # BGR, the very array passed to update()
+    frame: NDArray[Any]  # BGR, the very array passed to update()
     happy: float  # the happy score of that frame (0..1)
     reason: CaptureReason
     at: float  # the ``now`` of the frame that was taken
@@ -74,7 +74,7 @@ class SmileCapture:
         self.hold_s = float(hold_s)
         self.timeout_s = float(timeout_s)
         self.started_at: float | None = None if started_at is None else float(started_at)
-        self.best_frame: np.ndarray | None = None
+        self.best_frame: NDArray[Any] | None = None
         self.best_happy: float | None = None
         self.best_at: float | None = None
         self.held = 0  # consecutive scored frames at or above the threshold
@@ -82,7 +82,7 @@ class SmileCapture:
         self.held_until: float | None = None  # the time of the latest of them
         self.result: Capture | None = None
         self.expired = False
-        self._latest: tuple[np.ndarray, float, float] | None = None  # last scored frame
+        self._latest: tuple[NDArray[Any], float, float] | None = None  # last scored frame
         self.gesture_pending = False
 
     @property
@@ -100,7 +100,7 @@ class SmileCapture:
             return self.timeout_s
         return max(0.0, self.timeout_s - (float(now) - self.started_at))
 
-    def update(self, frame: np.ndarray | None, happy: float | None, now: float) -> Capture | None:
+    def update(self, frame: NDArray[Any] | None, happy: float | None, now: float) -> Capture | None:
         """Feed one frame; returns the :class:`Capture` once, when the photo is taken, else ``None``.
 
         ``happy`` is the frame's happy score, or ``None`` when the face could not be scored
@@ -122,13 +122,16 @@ class SmileCapture:
                 self.best_frame, self.best_happy, self.best_at = kept, score, float(now)
             self._count_held(score >= self.threshold, float(now))
             if self.held >= self.hold_frames and self.held_s >= self.hold_s:
+                assert self.best_frame is not None and self.best_happy is not None and self.best_at is not None
                 return self._take(self.best_frame, self.best_happy, "smile", self.best_at)
         else:
             self._count_held(False, float(now))
+        assert self.started_at is not None  # set by start() above
         if float(now) - self.started_at >= self.timeout_s:
             if self.best_frame is None:
                 self.expired = True
                 return None
+            assert self.best_happy is not None and self.best_at is not None  # kept with the frame
             return self._take(self.best_frame, self.best_happy, "timeout", self.best_at)
         return None
 
@@ -165,7 +168,7 @@ class SmileCapture:
         if not self.done:
             self.gesture_pending = True
 
-    def _take(self, frame: np.ndarray, happy: float, reason: CaptureReason, at: float) -> Capture:
+    def _take(self, frame: NDArray[Any], happy: float, reason: CaptureReason, at: float) -> Capture:
         self.result = Capture(frame=frame, happy=happy, reason=reason, at=at)
         return self.result
 

@@ -28,9 +28,11 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 MAX_FACE_SPEED = 1.5  # face widths per second
 BLUR_DROP = 0.6
@@ -52,7 +54,7 @@ def _iou(a: Box, b: Box) -> float:
     return ix * iy / union if union > 0 else 0.0
 
 
-def face_thumbnail(bgr: np.ndarray, box: Box) -> np.ndarray:
+def face_thumbnail(bgr: NDArray[Any], box: Box) -> NDArray[Any]:
     x, y, w, h = box
     region = bgr[max(0, y) : y + h, max(0, x) : x + w]
     gray = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
@@ -65,16 +67,16 @@ class VoteEvidence:
 
     last_box: Box | None = None
     last_at: float | None = None
-    sharpness: deque = field(default_factory=lambda: deque(maxlen=SHARPNESS_HISTORY))
+    sharpness: deque[float] = field(default_factory=lambda: deque(maxlen=SHARPNESS_HISTORY))
     voted_box: Box | None = None
-    voted_thumb: np.ndarray | None = None
+    voted_thumb: NDArray[Any] | None = None
     voted_at: float | None = None
 
     def reset(self) -> None:
         self.last_box = self.last_at = self.voted_box = self.voted_thumb = self.voted_at = None
         self.sharpness.clear()
 
-    def skip_reason(self, bgr: np.ndarray, box: Box, sharpness: float, now: float) -> str | None:
+    def skip_reason(self, bgr: NDArray[Any], box: Box, sharpness: float, now: float) -> str | None:
         """Why this frame's face would add nothing to the vote (None: embed it). Also records the
         frame as the tracked face's latest, so call it once per frame with a usable face."""
         reason = None
@@ -88,6 +90,8 @@ class VoteEvidence:
         if (
             reason is None
             and self.voted_thumb is not None
+            and self.voted_at is not None
+            and self.voted_box is not None
             and now - self.voted_at < SAME_PICTURE_PATIENCE_S
             and _iou(self.voted_box, box) >= SAME_PICTURE_IOU
             and float(np.abs(face_thumbnail(bgr, box) - self.voted_thumb).mean()) < SAME_PICTURE_DIFF
@@ -97,6 +101,6 @@ class VoteEvidence:
         self.sharpness.append(sharpness)
         return reason
 
-    def voted(self, bgr: np.ndarray, box: Box, now: float) -> None:
+    def voted(self, bgr: NDArray[Any], box: Box, now: float) -> None:
         """This frame's face was embedded and voted."""
         self.voted_box, self.voted_thumb, self.voted_at = box, face_thumbnail(bgr, box), now

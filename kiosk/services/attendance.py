@@ -49,13 +49,13 @@ from ..models import AttendanceEvent, EventKind, Person, utcnow
 from ..sitetime import day_start, to_local
 from . import audit, database, photos, site_settings, webhooks
 from .audit_actions import ATTENDANCE_DELETED
-from .schedules import load_book
-from .workday import punches_of_day, working_day
-from .site_lock import site_lock
 
 # Retention and orphan clean-up live with the files (kiosk.services.photos); re-exported here
 # because they are part of the attendance service's contract.
 from .photos import apply_photo_retention, purge_orphan_files, purge_photos_older_than  # noqa: F401
+from .schedules import load_book
+from .site_lock import site_lock
+from .workday import punches_of_day, working_day
 
 log = logging.getLogger(__name__)
 

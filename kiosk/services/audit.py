@@ -133,7 +133,8 @@ def record(action: str, target: Target, *, actor: Actor | str | None, reason: st
         actor=who.name[:96], action=action, target_type=target.type[:32],
         target_id=None if target.id is None else str(target.id)[:64],
         target_label=None if target.label is None else str(target.label)[:200],
-        reason=(str(reason or "").strip() or None) and str(reason).strip()[:MAX_REASON], before_json=_dump(before, "before"), after_json=_dump(after, "after"),
+        reason=(str(reason or "").strip() or None) and str(reason).strip()[:MAX_REASON],
+        before_json=_dump(before, "before"), after_json=_dump(after, "after"),
         address=(who.address or None) and who.address[:64],
     )
     db.session.add(entry)

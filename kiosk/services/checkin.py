@@ -30,25 +30,28 @@ import weakref
 from datetime import datetime
 from typing import Any, Callable
 
+import cv2
 import numpy as np
 from flask import current_app
 
+from .. import storage
 from ..checkin.liveness import LivenessVerdict
 from ..checkin.machine import CheckInMachine, MachineConfig, RecordOutcome, Snapshot
 from ..checkin.pipeline import FrameResult, analyse_frame
-from ..checkin.sessions import KioskSession, registry
-from ..vision.face_learning import CheckInEvidence
+from ..checkin.sessions import DEVICE_CLIENT_PREFIX, KioskSession, registry
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..languages import gettext_for
 from ..models import AttendanceEvent
 from ..sitetime import to_local
+from ..vision.face_learning import CheckInEvidence
 from ..vision.faces import Face
 from ..vision.image import BadImage, decode_image
 from ..vision.liveness import passive_liveness
-from . import hours, learning, recognition, spoofs
-from .readiness import Warming, readiness
+from . import attendance, database, hours, learning, recognition, spoofs
 from .gesture_samples import sync_site_model
+from .people import get_person
+from .readiness import Warming, readiness
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +114,6 @@ class DatabaseBackend:
         self.learn_next: tuple[int, CheckInEvidence, str] | None = None
 
     def recent_event(self, person_id: int) -> RecordOutcome | None:
-        from . import attendance
-
         earlier = attendance.recent_repeat(person_id)
         if earlier is None:
             return None
@@ -122,9 +123,6 @@ class DatabaseBackend:
         self, person_id: int, frame: Any, happy: float, identification_score: float,
         evidence: CheckInEvidence | None = None, liveness: LivenessVerdict | None = None,
     ) -> RecordOutcome:
-        from . import attendance, database
-        from .people import get_person
-
         result = attendance.record_check_in(
             database.retry_on_disconnect(lambda: get_person(person_id), "loading the person checking in"),
             frame,
@@ -155,8 +153,6 @@ class DatabaseBackend:
         self, person_id: int, frame: Any, happy: float, identification_score: float,
         liveness: LivenessVerdict, neutral_frame: Any, policy: str,
     ) -> RecordOutcome:
-        from . import database
-
         spoof = database.retry_on_disconnect(
             lambda: spoofs.record(person_id, frame, neutral_frame, verdict=liveness, policy=policy, happy=happy,
                                   identification_score=identification_score, kiosk_id=self.kiosk_id),
@@ -172,8 +168,6 @@ def machine_config() -> MachineConfig:
 
 def device_states() -> dict[int, str]:
     """The state of each paired kiosk's session in this process (device id -> state)."""
-    from ..checkin.sessions import DEVICE_CLIENT_PREFIX
-
     return {int(client[len(DEVICE_CLIENT_PREFIX):]): state for client, state in registry.states_by_client().items()
             if client.startswith(DEVICE_CLIENT_PREFIX)}
 
@@ -225,8 +219,6 @@ def _payload(session: KioskSession | None, snapshot: Snapshot, frame: FrameResul
 
 
 def decode_frame(data: bytes) -> Any:
-    import cv2
-
     try:
         bgr = decode_image(data, max_pixels=current_app.config["KIOSK_MAX_IMAGE_PIXELS"])
     except BadImage as err:
@@ -320,8 +312,6 @@ def answer_by_touch(session_id: str | None, yes: bool, client: str | None = None
 
 def photo_path(session_id: str | None, token: str, client: str | None = None):
     """The welcome photo behind ``token``, only for the session it was issued to."""
-    from .. import storage
-
     session = registry.get(session_id, client)
     event_id = session.photo_event(token) if session else None
     event = db.session.get(AttendanceEvent, event_id) if event_id else None

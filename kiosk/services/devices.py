@@ -30,8 +30,9 @@ from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
 from ..models import KioskDevice, utcnow
 from ..names import clean_text, name_key
-from . import audit
+from . import audit, pairing  # module, not name: pairing imports this module too
 from .audit_actions import DEVICE_ADDED, DEVICE_REMOVED, DEVICE_RENAMED, DEVICE_REVOKED, DEVICE_ROTATED
+from .database import retry_on_disconnect
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,8 @@ def get_device(name_or_id: str | int) -> KioskDevice:
     if isinstance(name_or_id, int):
         device = db.session.get(KioskDevice, name_or_id)
     else:
-        device = db.session.scalar(select(KioskDevice).where(KioskDevice.name_key == name_key(" ".join(name_or_id.split()))))
+        key = name_key(" ".join(name_or_id.split()))
+        device = db.session.scalar(select(KioskDevice).where(KioskDevice.name_key == key))
     if device is None:
         raise NotFound(f"No kiosk device named {name_or_id!r}." if isinstance(name_or_id, str) else "No such kiosk.")
     return device
@@ -153,11 +155,9 @@ def rename_device(device_id: int, name: str, location: str | None, *,
 def revoke_device(device_id: int, *, actor: audit.Actor | str | None = None) -> KioskDevice:
     """The kiosk's token stops working at once (its next request is 401); the device keeps its
     name and can be paired again. Raises NotFound."""
-    from .pairing import cancel_for_device
-
     device = get_device(device_id)
     device.token_hash, device.revoked_at = None, utcnow()
-    cancel_for_device(device.id)
+    pairing.cancel_for_device(device.id)
     audit.record(DEVICE_REVOKED, _target(device), actor=actor)
     db.session.commit()
     return device
@@ -165,10 +165,8 @@ def revoke_device(device_id: int, *, actor: audit.Actor | str | None = None) -> 
 
 def remove_device(name_or_id: str | int, *, actor: audit.Actor | str | None = None) -> None:
     """Remove a device; its token stops working at once. Raises NotFound."""
-    from .pairing import cancel_for_device
-
     device = get_device(name_or_id)
-    cancel_for_device(device.id)
+    pairing.cancel_for_device(device.id)
     audit.record(DEVICE_REMOVED, _target(device), actor=actor, before={"name": device.name})
     db.session.delete(device)
     db.session.commit()
@@ -177,11 +175,10 @@ def remove_device(name_or_id: str | int, *, actor: audit.Actor | str | None = No
 def find_device_by_token(token: str | None) -> KioskDevice | None:
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
-    from .database import retry_on_disconnect
-
     digest = hash_token(token)
     return retry_on_disconnect(
-        lambda: db.session.scalar(select(KioskDevice).where(KioskDevice.token_hash == digest)), "checking a device token"
+        lambda: db.session.scalar(select(KioskDevice).where(KioskDevice.token_hash == digest)),
+        "checking a device token",
     )
 
 

@@ -42,9 +42,10 @@ from .. import storage
 from ..errors import UnprocessableImage
 from ..extensions import db
 from ..models import FaceSample, Person
+from ..vision.embedders import get_embedder, resolve_embedder_id
 from ..vision.faces import MESSAGES, analyze_frame, canonical_crop
 from ..vision.image import BadImage, decode_image
-from . import audit
+from . import audit, recognition
 from . import people as people_service
 from .audit_actions import PHOTO_ENROLLED
 
@@ -176,8 +177,6 @@ class EnrolledFaces:
 
     def duplicate_warning(self, person: Person | None, embedding: np.ndarray) -> str | None:
         """A warning when this face is closer to another person's enrolled face than the model's threshold."""
-        from . import recognition
-
         ids, vectors = self._arrays(embedding.shape[0])
         others = ids != (person.id if person is not None and person.id is not None else -1)
         if not others.any():
@@ -215,8 +214,6 @@ def check_photo_batch(
     The faces are embedded in one call (FaceNet embeds a batch much faster than one face at a time).
     Writes nothing. Raises ``ModelUnavailable`` (a model file is missing: nobody's photo can be
     enrolled until the operator restores it)."""
-    from ..vision.embedders import get_embedder, resolve_embedder_id
-
     results: list[CheckedPhoto | EnrollmentRefused | None] = [None] * len(photos)
     found: list[tuple[int, _FoundFace]] = []
     for index, (_, photo) in enumerate(photos):

@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import joblib
+
+from .. import storage
 from ..errors import KioskError
 from ..vision.face_model import MODEL_VERSION, FaceModel
 from ..vision.facenet_weights import LEGACY_KEY
@@ -36,8 +39,6 @@ class ModelNotTrained(KioskError):
 
 
 def model_path() -> Path:
-    from .. import storage
-
     return storage.data_dir() / "models" / MODEL_FILENAME
 
 
@@ -53,8 +54,6 @@ def save_model(model: FaceModel, path: Path | None = None) -> Path:
 
 
 def load_model(path: Path | None = None) -> FaceModel:
-    import joblib
-
     if path is None:
         path = model_path()
         model_store.pull(model_store.FACE_MODEL, path, force=True)  # another host may have retrained

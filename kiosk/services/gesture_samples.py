@@ -41,7 +41,8 @@ from ..errors import InvalidInput, NotFound, UnprocessableImage
 from ..extensions import db
 from ..models import GestureSample
 from ..vision import gestures as g
-from ..vision.pose import PoseLandmarks
+from ..vision.image import BadImage, decode_image
+from ..vision.pose import PoseLandmarks, static_pose_estimator
 from . import audit, model_store
 from .audit_actions import GESTURE_SAMPLE_RECORDED, GESTURE_SAMPLES_DELETED
 
@@ -93,9 +94,6 @@ def _as_landmarks(landmarks: Any) -> PoseLandmarks:
 
 def landmarks_from_image_bytes(data: bytes) -> PoseLandmarks:
     """The pose landmarks of the person in an uploaded frame (static mode)."""
-    from ..vision.image import BadImage, decode_image
-    from ..vision.pose import static_pose_estimator
-
     try:
         bgr = decode_image(data, max_pixels=int(current_app.config.get("KIOSK_MAX_IMAGE_PIXELS", 40_000_000)))
     except BadImage as err:

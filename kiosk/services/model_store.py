@@ -187,7 +187,9 @@ def _sync(name: str, path: Path) -> bool:
         return False
     data, version = bytes(row.data), int(row.version)
     if hashlib.sha256(data).hexdigest() != row.sha256:
-        log.error("The stored %s model (version %d) does not match its checksum; keeping the local copy.", name, version)
+        log.error(
+            "The stored %s model (version %d) does not match its checksum; keeping the local copy.", name, version
+        )
         return False
     storage.atomic_write(path, data)
     _write_version(path, version)

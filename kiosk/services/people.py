@@ -20,10 +20,15 @@ from .. import names, storage
 from ..errors import Conflict, NotFound
 from ..extensions import db
 from ..models import AttendanceEvent, FaceSample, Person, SampleKind
-from . import audit, training_jobs, webhooks
+from . import audit, face_training, training_jobs, webhooks
 from .audit import Actor
 from .audit_actions import (
-    PERSON_ACTIVATED, PERSON_CREATED, PERSON_DEACTIVATED, PERSON_DELETED, PERSON_RENAMED, PHOTO_REMOVED,
+    PERSON_ACTIVATED,
+    PERSON_CREATED,
+    PERSON_DEACTIVATED,
+    PERSON_DELETED,
+    PERSON_RENAMED,
+    PHOTO_REMOVED,
 )
 
 log = logging.getLogger(__name__)
@@ -270,6 +275,4 @@ def delete_person(person: Person, *, actor: Actor | str | None = None, reason: s
 
 def _notify_people_changed() -> None:
     """A deleted person or sample must stop being recognised now: drop them from the face model."""
-    from . import face_training  # imported here: listing or renaming people needs no model code
-
     face_training.on_people_changed()

@@ -14,6 +14,8 @@ from typing import Any
 from flask import Flask
 
 from ..errors import KioskError
+from ..vision.liveness import MODEL_FILES
+from ..vision.settings import models_dir
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,5 @@ def readiness(app: Flask) -> Readiness:
 def liveness_files_present() -> bool:
     """Whether the passive liveness model's files are where the kiosk loads them from (a cheap
     look for /healthz: the warm-up's load says whether they also work)."""
-    from ..vision.liveness import MODEL_FILES
-    from ..vision.settings import models_dir
-
     folder = models_dir() / "liveness"
     return all((folder / name).is_file() for name in MODEL_FILES)

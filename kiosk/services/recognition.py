@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from sqlalchemy import select
 
+from ..extensions import db
+from ..models import Person
+from ..vision.embedders import get_embedder, resolve_embedder_id
 from ..vision.face_model import (
     FaceModel,  # also what model files pickled before the split name as kiosk.services.recognition.FaceModel
     default_threshold,
@@ -31,11 +35,17 @@ from ..vision.face_model import (
 from ..vision.faces import Face, FrameAnalysis, analyze_frame, canonical_crop
 from ..vision.model_file import ReloadingFile
 from . import model_store
-from .face_model_file import NO_MODEL_MESSAGE, ModelNotTrained, load_model, model_path
+from .database import retry_on_disconnect
 
 # What kiosk.services.learning and kiosk.services.checkin (being changed by others now) still
 # reach through this module; new code imports them from their homes.
-from .face_model_file import model_update_lock  # noqa: F401
+from .face_model_file import (
+    NO_MODEL_MESSAGE,
+    ModelNotTrained,
+    load_model,
+    model_path,
+    model_update_lock,  # noqa: F401
+)
 from .face_training import sync_model_with_samples, sync_model_with_samples_locked  # noqa: F401
 
 
@@ -88,11 +98,6 @@ class FaceRecognizer:
 
     def active_people(self) -> dict[int, str]:
         """id -> name of the active people, cached for a couple of seconds per database."""
-        from sqlalchemy import select
-
-        from ..extensions import db
-        from ..models import Person
-        from .database import retry_on_disconnect
 
         database = str(db.engine.url)
         now = time.monotonic()
@@ -125,11 +130,6 @@ class FaceRecognizer:
 
 def _still_active(person_id: int) -> bool:
     """An uncached check of the one person about to be named (cheap: a primary-key lookup)."""
-    from sqlalchemy import select
-
-    from ..extensions import db
-    from ..models import Person
-    from .database import retry_on_disconnect
 
     return bool(retry_on_disconnect(
         lambda: db.session.scalar(select(Person.active).where(Person.id == person_id)), "checking a person is active"
@@ -149,8 +149,6 @@ def identify_face(bgr: np.ndarray, face: Face) -> FaceMatch:
     Raises :class:`ModelNotTrained` when there is no model. The embedder is the one the model
     was trained with, whatever ``KIOSK_EMBEDDER`` says now (embeddings of two embedders do not mix).
     """
-    from ..vision.embedders import get_embedder
-
     model = _recognizer.model()
     crop = canonical_crop(bgr, face)
     embedding = get_embedder(model.embedder).embed_crops([crop])[0]
@@ -174,8 +172,6 @@ def same_person_threshold() -> float:
     try:
         return float(_recognizer.model().threshold)
     except ModelNotTrained:
-        from ..vision.embedders import resolve_embedder_id
-
         return default_threshold(resolve_embedder_id())
 
 

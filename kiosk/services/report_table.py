@@ -78,10 +78,10 @@ def to_csv(columns: tuple[Column, ...], table_rows: list[tuple]) -> bytes:
 
 
 def to_xlsx(columns: tuple[Column, ...], table_rows: list[tuple], *, title: str) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.cell.cell import TYPE_STRING
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    from openpyxl import Workbook  # noqa: PLC0415 - openpyxl loads lazily, only for an XLSX report
+    from openpyxl.cell.cell import TYPE_STRING  # noqa: PLC0415 - openpyxl loads lazily, only for an XLSX report
+    from openpyxl.styles import Font  # noqa: PLC0415 - openpyxl loads lazily, only for an XLSX report
+    from openpyxl.utils import get_column_letter  # noqa: PLC0415 - openpyxl loads lazily, only for an XLSX report
 
     workbook = Workbook()
     sheet = workbook.active
@@ -128,7 +128,7 @@ _MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
 
 def read_xlsx_rows(data: bytes) -> list[tuple]:
     """The rows of an export workbook (header first), for tests and for checking a download."""
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # noqa: PLC0415 - openpyxl loads lazily, only for an XLSX report
 
     sheet = load_workbook(io.BytesIO(data), read_only=True).active
     return [tuple(row) for row in sheet.iter_rows(values_only=True)]

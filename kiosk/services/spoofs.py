@@ -190,6 +190,7 @@ def purge_older_than(days: float, *, now: datetime | None = None) -> int:
 
 
 def purge_orphan_files(min_age_s: float = photos.ORPHAN_MIN_AGE_S) -> int:
-    referenced = set(db.session.scalars(select(SuspectedSpoof.photo_path).where(SuspectedSpoof.photo_path.is_not(None))))
-    referenced |= set(db.session.scalars(select(SuspectedSpoof.neutral_path).where(SuspectedSpoof.neutral_path.is_not(None))))
+    stills = select(SuspectedSpoof.photo_path).where(SuspectedSpoof.photo_path.is_not(None))
+    neutrals = select(SuspectedSpoof.neutral_path).where(SuspectedSpoof.neutral_path.is_not(None))
+    referenced = set(db.session.scalars(stills)) | set(db.session.scalars(neutrals))
     return storage.remove_unreferenced(SPOOF_FOLDER, referenced, min_age_s)

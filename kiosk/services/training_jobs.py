@@ -45,8 +45,9 @@ from flask import Flask, current_app
 
 from .. import storage
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
+from ..extensions import db
 from ..models import utcnow
-from . import audit
+from . import audit, face_training, gesture_samples
 from .audit_actions import MODEL_RETRAINED
 from .site_lock import site_lock
 
@@ -353,8 +354,6 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
                 finished_at=utcnow().isoformat(),
             )
         finally:
-            from ..extensions import db
-
             db.session.remove()
             _threads.pop(job_id, None)
 
@@ -362,8 +361,6 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
 def _audit_retrained(kind: str, job_id: str, result: Any, actor: audit.Actor | str | None) -> None:
     """The new model is in use whatever happens here: a database that refuses the entry is logged,
     and the job still ends as done."""
-    from ..extensions import db
-
     try:
         audit.record_now(MODEL_RETRAINED, audit.Target("model", kind, f"{kind} model"), actor=actor,
                          after=audit.training_facts(result if isinstance(result, dict) else None) | {"job": job_id})
@@ -389,15 +386,11 @@ def _call_with_progress(fn: Callable[..., Any], progress: ProgressFn) -> Any:
 
 
 def _train_faces(progress: ProgressFn) -> dict[str, Any]:
-    from . import face_training
-
     progress(0.05, "Embedding the enrollment photos and fitting the classifier")
     return _call_with_progress(face_training.train_faces, progress)
 
 
 def _train_gestures(progress: ProgressFn) -> dict[str, Any]:
-    from . import gesture_samples
-
     progress(0.05, "Training the gesture classifier on the recorded samples")
     result = _call_with_progress(gesture_samples.retrain_from_site_samples, progress)
     return result if isinstance(result, dict) else {"result": result}

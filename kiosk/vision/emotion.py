@@ -24,11 +24,13 @@ import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
+from .faces import crop_face
 from .lazy import LazyModel, ModelUnavailable
 from .native_log import quiet_native_start
 from .settings import models_dir
@@ -60,7 +62,7 @@ class EmotionResult:
         return {"emotion": self.emotion, "happy": self.happy, "scores": dict(self.scores)}
 
 
-def preprocess(face_crop: np.ndarray) -> np.ndarray:
+def preprocess(face_crop: NDArray[Any]) -> NDArray[Any]:
     """A face crop (BGR or grey, any size) -> the network's input, float32 (1, 64, 64, 1) in [-1, 1]."""
     if not isinstance(face_crop, np.ndarray) or face_crop.size == 0:
         raise ValueError("the emotion model needs a non-empty face crop (numpy array)")
@@ -83,14 +85,12 @@ def preprocess(face_crop: np.ndarray) -> np.ndarray:
     return x.reshape(1, INPUT_SIZE, INPUT_SIZE, 1)
 
 
-def emotion_crop(bgr: np.ndarray, face: Face) -> np.ndarray:
+def emotion_crop(bgr: NDArray[Any], face: Face) -> NDArray[Any]:
     """The 64x64 BGR crop the emotion model reads for ``face`` (eyes level, CROP_MARGIN around the box)."""
-    from .faces import crop_face
-
     return crop_face(bgr, face, INPUT_SIZE, CROP_MARGIN)
 
 
-def _result(probabilities: np.ndarray) -> EmotionResult:
+def _result(probabilities: NDArray[Any]) -> EmotionResult:
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     if probabilities.shape[0] != len(EMOTIONS) or not np.all(np.isfinite(probabilities)):
         raise ModelUnavailable("the emotion model returned an unexpected output; check models/emotion/")
@@ -135,7 +135,7 @@ class EmotionModel(LazyModel):
         path = self._path()
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
-            import tensorflow as tf
+            import tensorflow as tf  # noqa: PLC0415 - TensorFlow loads lazily (~3 s, 1.4 GB)
         except ImportError as err:  # pragma: no cover - tensorflow-cpu is a hard dependency
             raise ModelUnavailable("tensorflow is not installed: the emotion model cannot run.") from err
         with warnings.catch_warnings(), quiet_native_start():
@@ -151,15 +151,15 @@ class EmotionModel(LazyModel):
             raise ModelUnavailable(f"{path} expects input {tuple(input_detail['shape'])}, not (1, 64, 64, 1).")
         return interpreter, input_detail["index"], interpreter.get_output_details()[0]["index"]
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
+    def probabilities(self, x: NDArray[Any]) -> NDArray[Any]:
         """Raw probabilities for one preprocessed input (1, 64, 64, 1)."""
         interpreter, input_index, output_index = self.model
         with self._run_lock:
             interpreter.set_tensor(input_index, np.ascontiguousarray(x, dtype=np.float32))
             interpreter.invoke()
-            return interpreter.get_tensor(output_index)[0].copy()
+            return cast(NDArray[Any], interpreter.get_tensor(output_index)[0].copy())
 
-    def predict(self, face_crop: np.ndarray) -> EmotionResult:
+    def predict(self, face_crop: NDArray[Any]) -> EmotionResult:
         """The expression of one face crop (BGR or grey, any size; see :func:`emotion_crop`)."""
         return _result(self.probabilities(preprocess(face_crop)))
 
@@ -179,8 +179,8 @@ class KerasEmotionModel(EmotionModel):
     def _load(self) -> Any:
         path = self._path()
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import keras
-        import tensorflow as tf
+        import keras  # noqa: PLC0415 - Keras loads lazily with TensorFlow
+        import tensorflow as tf  # noqa: PLC0415 - TensorFlow loads lazily (~3 s, 1.4 GB)
 
         try:
             network = keras.models.load_model(str(path), compile=False)
@@ -189,10 +189,10 @@ class KerasEmotionModel(EmotionModel):
         call = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
         return network, call
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
+    def probabilities(self, x: NDArray[Any]) -> NDArray[Any]:
         _, call = self.model
         with self._run_lock:
-            return np.asarray(call(np.ascontiguousarray(x, dtype=np.float32)))[0]
+            return cast(NDArray[Any], np.asarray(call(np.ascontiguousarray(x, dtype=np.float32)))[0])
 
 
 _emotion_model = EmotionModel()
@@ -203,6 +203,6 @@ def get_emotion_model() -> EmotionModel:
     return _emotion_model
 
 
-def analyze_emotion(bgr: np.ndarray, face: Face, model: EmotionModel | None = None) -> EmotionResult:
+def analyze_emotion(bgr: NDArray[Any], face: Face, model: EmotionModel | None = None) -> EmotionResult:
     """The expression of ``face`` (from :func:`kiosk.vision.faces.detect_faces`) in the BGR frame."""
     return (model or _emotion_model).predict(emotion_crop(bgr, face))

@@ -3,15 +3,19 @@ Pure OpenCV and numpy."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from .embedders.base import Embedder
 
 AUGMENT_VERSION = 2  # the set of copies changed: cached copies of another version are made again
 
 
-def _warp(crop: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> np.ndarray:
+def _warp(crop: NDArray[Any], angle: float = 0.0, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> NDArray[Any]:
     size = crop.shape[1], crop.shape[0]
     matrix = cv2.getRotationMatrix2D((size[0] / 2.0, size[1] / 2.0), angle, scale)
     matrix[0, 2] += dx
@@ -19,7 +23,7 @@ def _warp(crop: np.ndarray, angle: float = 0.0, scale: float = 1.0, dx: float = 
     return cv2.warpAffine(crop, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def relight(crop: np.ndarray, gamma: float) -> np.ndarray:
+def relight(crop: NDArray[Any], gamma: float) -> NDArray[Any]:
     table = np.clip(((np.arange(256) / 255.0) ** gamma) * 255.0, 0, 255).astype(np.uint8)
     return cv2.LUT(crop, table)
 
@@ -27,7 +31,7 @@ def relight(crop: np.ndarray, gamma: float) -> np.ndarray:
 # Every copy the trainer knows how to make: a mirror, darker and brighter light (the source report's
 # photos-vs-webcam gap was mostly lighting), small rotations, a shift, a zoom, a slight blur.
 # ``training/evaluate_faces.py --augmentations NAMES`` measures any set of them.
-AUGMENTATION_RECIPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+AUGMENTATION_RECIPES: dict[str, Callable[[NDArray[Any]], NDArray[Any]]] = {
     "mirror": lambda c: np.ascontiguousarray(c[:, ::-1]),
     "darker": lambda c: relight(c, 1.6),
     "brighter": lambda c: relight(c, 0.6),
@@ -60,13 +64,13 @@ def training_augmentations(embedder_id: str) -> tuple[str, ...]:
     return TRAINING_AUGMENTATIONS.get(embedder_id.partition(":")[0], ALL_AUGMENTATIONS)
 
 
-def augment_crop(crop: np.ndarray, names: tuple[str, ...]) -> list[np.ndarray]:
+def augment_crop(crop: NDArray[Any], names: tuple[str, ...]) -> list[NDArray[Any]]:
     """The augmented copies of a canonical crop (not the original): one per recipe in ``names``
     (``training_augmentations(embedder_id)`` for what training uses)."""
     return [AUGMENTATION_RECIPES[name](crop) for name in names]
 
 
-def embed_with_augmentations(embedder, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def embed_with_augmentations(embedder: Embedder, crop: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     """(embedding of the crop, embeddings of the copies training uses with this embedder) with one embedder call."""
     vectors = embedder.embed_crops([crop, *augment_crop(crop, training_augmentations(embedder.id))])
     return vectors[0], vectors[1:]

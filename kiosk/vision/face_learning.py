@@ -31,8 +31,10 @@ docs/learning.md). Everything here is pure (numpy): the learning service
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .face_model import FaceModel, default_threshold
 
@@ -69,8 +71,8 @@ class CheckInEvidence:
 
     Carried by the check-in engine from the identification to the record step."""
 
-    embedding: np.ndarray  # (dim,), by the model's embedder
-    crop: np.ndarray | None  # the canonical face crop (BGR) the embedding was made from
+    embedding: NDArray[Any]  # (dim,), by the model's embedder
+    crop: NDArray[Any] | None  # the canonical face crop (BGR) the embedding was made from
     distance: float  # to the person's nearest gallery sample, when it was identified
     quality: float | None  # FaceQuality.score of that frame, 0..1
     face_px: int  # width of the face box in that frame
@@ -103,7 +105,7 @@ class LearningDecision:
         return REASONS[self.reason]
 
 
-def _nearest(rows: np.ndarray, vector: np.ndarray) -> float:
+def _nearest(rows: NDArray[Any], vector: NDArray[Any]) -> float:
     if len(rows) == 0:
         return float("inf")
     return float(np.sqrt(np.min(np.sum((rows - vector) ** 2, axis=1))))

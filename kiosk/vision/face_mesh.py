@@ -26,6 +26,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from .faces import Face, crop_face
 from .lazy import LazyModel, ModelUnavailable
@@ -47,7 +48,7 @@ class MouthShape:
 
 
 def _model_path() -> Path:
-    import mediapipe
+    import mediapipe  # noqa: PLC0415 - MediaPipe loads lazily, on the first frame that needs it
 
     return Path(mediapipe.__file__).parent / "modules" / "face_landmark" / "face_landmark.tflite"
 
@@ -70,7 +71,7 @@ class FaceMesh(LazyModel):
                 "run `make setup` to reinstall the pinned set."
             )
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
+        import tensorflow as tf  # noqa: PLC0415 - TensorFlow loads lazily (~3 s, 1.4 GB)
 
         with warnings.catch_warnings(), quiet_native_start():
             warnings.simplefilter("ignore", UserWarning)  # tf.lite moves to ai-edge-litert in TF 2.20; 2.19 is pinned
@@ -84,7 +85,7 @@ class FaceMesh(LazyModel):
             raise ModelUnavailable(f"{path} does not give 468 face landmarks and a presence score.")
         return interpreter, interpreter.get_input_details()[0]["index"], outputs[468 * 3], outputs[1]
 
-    def landmarks(self, bgr: np.ndarray, face: Face) -> np.ndarray | None:
+    def landmarks(self, bgr: NDArray[Any], face: Face) -> NDArray[Any] | None:
         """(468, 2) landmarks in the aligned crop's pixels, or None when the model sees no face."""
         interpreter, input_index, points_index, presence_index = self.model
         crop = crop_face(bgr, face, INPUT_SIZE, CROP_MARGIN)
@@ -96,7 +97,7 @@ class FaceMesh(LazyModel):
             presence = float(interpreter.get_tensor(presence_index).ravel()[0])
         return points if presence >= MIN_PRESENCE else None
 
-    def predict(self, bgr: np.ndarray, face: Face) -> MouthShape | None:
+    def predict(self, bgr: NDArray[Any], face: Face) -> MouthShape | None:
         points = self.landmarks(bgr, face)
         if points is None:
             return None

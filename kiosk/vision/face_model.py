@@ -4,14 +4,14 @@ Pure: numpy, OpenCV and scikit-learn only; no database, no files, no Flask. The 
 service (``kiosk.services.recognition``) feeds it the enrolled embeddings and keeps the file;
 ``training/evaluate_faces.py`` and ``kiosk bench`` build the same model from photos.
 
-* **Classifier**: one linear SVM per enrolled person (``sklearn.svm.SVC(kernel="linear")``, one
-  vs rest) over L2-normalised embeddings of the enrollment crops and their augmented copies
-  (:func:`training_augmentations`: none for FaceNet). C=10: C=1 underfits these tightly clustered embeddings. Each person's
-  SVM is trained against the samples of the ``HARD_NEGATIVE_PEOPLE`` nearest other people (by
-  centroid) plus a random sample of everyone else: with a few dozen people that is everyone (an
-  exact one-vs-rest SVM); with 1,000 people it keeps training under a minute, where sklearn's
-  multi-class SVC (one-vs-one, 500,000 pairs) took 133 s to fit and 14 s per decision_function.
-  Classifying is one matrix product (:attr:`FaceModel.weights`), well under 1 ms.
+* **Classifier**: one linear SVM per enrolled person (``sklearn.svm.SVC(kernel="linear")``, one vs
+  rest) over L2-normalised embeddings of the enrollment crops and their augmented copies
+  (:func:`training_augmentations`: none for FaceNet). C=10: C=1 underfits these tightly clustered
+  embeddings. Each person's SVM is trained against the samples of the ``HARD_NEGATIVE_PEOPLE``
+  nearest other people (by centroid) plus a random sample of everyone else: with a few dozen people
+  that is everyone (an exact one-vs-rest SVM); with 1,000 people it keeps training under a minute,
+  where sklearn's multi-class SVC (one-vs-one, 500,000 pairs) took 133 s to fit and 14 s per
+  decision_function. Classifying is one matrix product (:attr:`FaceModel.weights`), well under 1 ms.
 * **Unknown rejection**: an SVM always names *someone*. The named person is accepted only if the
   face's embedding lies within :attr:`FaceModel.threshold` (euclidean, on unit vectors) of one of
   that person's *enrolled* embeddings (the originals, not the augmented copies, which made
@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..errors import KioskError
 from .embedders import split_embedder_id
@@ -82,8 +83,8 @@ class TrainingSample:
 
     sample_id: int
     person_id: int
-    embedding: np.ndarray  # (dim,)
-    augmented: np.ndarray | None = None  # (n_aug, dim)
+    embedding: NDArray[Any]  # (dim,)
+    augmented: NDArray[Any] | None = None  # (n_aug, dim)
     learned: bool = False  # from a confirmed check-in (kiosk.vision.face_learning), not an enrollment photo
 
 
@@ -91,12 +92,12 @@ class TrainingSample:
 class FaceModel:
     embedder: str  # the embedder id: "dlib", "facenet:<weights key>", "facenet+dlib:<weights key>"
     dim: int
-    person_ids: np.ndarray  # (k,) int64, one per SVM row
-    weights: np.ndarray | None  # (k, dim) float32; None when a single person is enrolled
-    bias: np.ndarray | None  # (k,)
-    gallery: np.ndarray  # (n, dim) float32: the enrolled embeddings, grouped by person
-    gallery_person_ids: np.ndarray  # (n,) int64
-    gallery_sample_ids: np.ndarray  # (n,) int64
+    person_ids: NDArray[Any]  # (k,) int64, one per SVM row
+    weights: NDArray[Any] | None  # (k, dim) float32; None when a single person is enrolled
+    bias: NDArray[Any] | None  # (k,)
+    gallery: NDArray[Any]  # (n, dim) float32: the enrolled embeddings, grouped by person
+    gallery_person_ids: NDArray[Any]  # (n,) int64
+    gallery_sample_ids: NDArray[Any]  # (n,) int64
     threshold: float
     score_slope: float
     trained_at: str
@@ -104,7 +105,7 @@ class FaceModel:
     threshold_source: str = "default"
     augmentations: int = 0
     augment_version: int = AUGMENT_VERSION
-    augmented_cache: dict[int, np.ndarray] = field(default_factory=dict)  # sample id -> (n_aug, dim)
+    augmented_cache: dict[int, NDArray[Any]] = field(default_factory=dict)  # sample id -> (n_aug, dim)
     version: int = MODEL_VERSION
     # Gallery samples learned from confirmed check-ins: they name and accept like the others, but
     # never set the threshold and never anchor further learning (kiosk.vision.face_learning).
@@ -135,7 +136,7 @@ class FaceModel:
         }
 
     def classify(
-        self, embeddings: np.ndarray, allowed: set[int] | None = None
+        self, embeddings: NDArray[Any], allowed: set[int] | None = None
     ) -> list[tuple[int | None, float, float]]:
         """For each embedding: (person id or None for unknown, score 0..1, distance to that person).
 
@@ -151,7 +152,7 @@ class FaceModel:
             if self.weights is None:
                 best = columns[0]
             else:
-                decision = self.weights[columns] @ vector + self.bias[columns]
+                decision = self.weights[columns] @ vector + self.bias[columns]  # type: ignore[index]  # set together
                 best = columns[int(np.argmax(decision))]
             person_id = int(self.person_ids[best])
             mine = self.gallery_person_ids == person_id
@@ -183,7 +184,9 @@ class FaceModel:
     def _learned_distance_scale(self) -> float:
         return float(self.threshold) / self.learned_accept_distance()
 
-    def without(self, people: set[int] = frozenset(), samples: set[int] = frozenset()) -> FaceModel:
+    def without(
+        self, people: frozenset[int] | set[int] = frozenset(), samples: frozenset[int] | set[int] = frozenset()
+    ) -> FaceModel:
         """A copy without these people (their SVM row, embeddings and cached copies) and these samples.
 
         A person left with no enrolled sample is removed too: nobody is accepted without one."""
@@ -211,10 +214,10 @@ class FaceModel:
             learned_sample_ids=frozenset(self.learned_sample_ids - removed_samples),
         )
 
-    def enrolled_rows(self, person_id: int) -> np.ndarray:
+    def enrolled_rows(self, person_id: int) -> NDArray[Any]:
         """The gallery embeddings of ``person_id``'s enrollment photos (not the learned samples)."""
         rows = (self.gallery_person_ids == person_id) & ~np.isin(self.gallery_sample_ids, list(self.learned_sample_ids))
-        return self.gallery[rows]
+        return self.gallery[rows]  # type: ignore[no-any-return]
 
     def with_learned(self, samples: list[TrainingSample], *, seed: int = 0) -> FaceModel:
         """A copy with these learned samples added to the gallery and the SVM rows of their people
@@ -256,8 +259,10 @@ class FaceModel:
         model.weights = np.concatenate([self.weights, np.zeros((len(newcomers), self.dim), dtype=np.float32)])
         model.bias = np.concatenate([self.bias, np.zeros(len(newcomers), dtype=np.float32)])
         model.gallery = np.concatenate([self.gallery, np.stack([s.embedding for s in new]).astype(np.float32)])
-        model.gallery_person_ids = np.concatenate([self.gallery_person_ids, [s.person_id for s in new]]).astype(np.int64)
-        model.gallery_sample_ids = np.concatenate([self.gallery_sample_ids, [s.sample_id for s in new]]).astype(np.int64)
+        model.gallery_person_ids = np.concatenate(
+            [self.gallery_person_ids, [s.person_id for s in new]]).astype(np.int64)
+        model.gallery_sample_ids = np.concatenate(
+            [self.gallery_sample_ids, [s.sample_id for s in new]]).astype(np.int64)
         model.augmented_cache = {**self.augmented_cache, **{s.sample_id: s.augmented for s in new
                                                             if s.augmented is not None}}
         model.trained_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
@@ -281,6 +286,7 @@ class FaceModel:
         if not wanted or len(np.unique(y)) < 2:
             return model
         fitted = fit_one_vs_rest(X, y, np.random.default_rng(seed), only=wanted)
+        assert isinstance(fitted, dict) and self.weights is not None and self.bias is not None  # only= gives a dict
         model.weights, model.bias = self.weights.copy(), self.bias.copy()
         for person_id, (w, b) in fitted.items():
             model.weights[rows[person_id]] = w
@@ -303,12 +309,12 @@ def _score(distance: float, threshold: float, slope: float) -> float:
     return float(1.0 / (1.0 + np.exp(-slope * (threshold - distance))))
 
 
-def embedding_distance(a: np.ndarray, b: np.ndarray) -> float:
+def embedding_distance(a: NDArray[Any], b: NDArray[Any]) -> float:
     """Euclidean distance between two embeddings (both L2-normalised by the embedders)."""
     return float(np.linalg.norm(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)))
 
 
-def _training_matrix(samples: list[TrainingSample], use_augmented: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _training_matrix(samples: list[TrainingSample], use_augmented: bool = True) -> tuple[NDArray[Any], NDArray[Any]]:
     rows, labels = [], []
     for s in samples:
         rows.append(s.embedding[None, :])
@@ -338,7 +344,8 @@ def _cross_validate(samples: list[TrainingSample], rng: np.random.Generator) -> 
         return None
     correct = total = 0
     for fold in range(folds):
-        train, held = [], []
+        train: list[Any] = []
+        held: list[Any] = []
         for p in people:
             for j, s in enumerate(by_person[p]):
                 # people with a single photo stay in training (they cannot be held out)
@@ -374,7 +381,7 @@ def build_face_model(
     if len(classes) >= 2:
         weights, bias = fit_one_vs_rest(X, y, rng)
     else:
-        weights = bias = None
+        weights = bias = None  # type: ignore[assignment]
     gallery = np.stack([s.embedding for s in samples]).astype(np.float32)
     gallery_person_ids = np.array([s.person_id for s in samples], dtype=np.int64)
     # Enrollment photos alone set the threshold: learned samples sit close to them by construction
@@ -385,8 +392,8 @@ def build_face_model(
         embedder=embedder,
         dim=dim,
         person_ids=classes.astype(np.int64),
-        weights=weights,
-        bias=bias,
+        weights=weights,  # type: ignore[arg-type]
+        bias=bias,  # type: ignore[arg-type]
         gallery=gallery,
         gallery_person_ids=gallery_person_ids,
         gallery_sample_ids=np.array([s.sample_id for s in samples], dtype=np.int64),

@@ -8,7 +8,10 @@ distance matrix (400 MB), cost more than the fits.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 SVM_C = 10.0
 HARD_NEGATIVE_PEOPLE = 40
@@ -16,11 +19,11 @@ RANDOM_NEGATIVES = 200
 
 
 def fit_one_vs_rest(
-    X: np.ndarray, y: np.ndarray, rng: np.random.Generator, only: list[int] | None = None
-) -> tuple[np.ndarray, np.ndarray] | dict[int, tuple[np.ndarray, float]]:
+    X: NDArray[Any], y: NDArray[Any], rng: np.random.Generator, only: list[int] | None = None
+) -> tuple[NDArray[Any], NDArray[Any]] | dict[int, tuple[NDArray[Any], float]]:
     """One linear SVC per class against its hardest negatives; returns (weights, bias) rows in np.unique(y)
     order, or, with ``only`` (some of the classes), {class: (weights row, bias)} for those alone."""
-    from sklearn.svm import SVC
+    from sklearn.svm import SVC  # noqa: PLC0415 - scikit-learn loads only when a model is trained
 
     classes, row_class = np.unique(y, return_inverse=True)
     rows_of = rows_by_class(row_class, len(classes))
@@ -44,23 +47,24 @@ def fit_one_vs_rest(
     return weights, bias
 
 
-def rows_by_class(row_class: np.ndarray, n_classes: int) -> list[np.ndarray]:
+def rows_by_class(row_class: NDArray[Any], n_classes: int) -> list[NDArray[Any]]:
     """The row indices of each class (one stable sort, not one scan of every row per class)."""
     order = np.argsort(row_class, kind="stable")
     bounds = np.searchsorted(row_class[order], np.arange(n_classes + 1))
     return [order[bounds[c] : bounds[c + 1]] for c in range(n_classes)]
 
 
-def class_centroids(X: np.ndarray, rows_of: list[np.ndarray]) -> np.ndarray:
-    centroids = np.stack([X[rows].mean(axis=0) for rows in rows_of]).astype(np.float32)
-    return centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+def class_centroids(X: NDArray[Any], rows_of: list[NDArray[Any]]) -> NDArray[Any]:
+    centroids: NDArray[Any] = np.stack([X[rows].mean(axis=0) for rows in rows_of]).astype(np.float32)
+    unit: NDArray[Any] = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    return unit
 
 
-def nearest_classes(centroids: np.ndarray, wanted: np.ndarray, count: int, block: int = 512) -> list[np.ndarray]:
+def nearest_classes(centroids: NDArray[Any], wanted: NDArray[Any], count: int, block: int = 512) -> list[NDArray[Any]]:
     """For each class in ``wanted``: the ``count`` other classes with the nearest centroids, nearest first.
     In blocks: with 10,000 people the full class-by-class matrix would take 400 MB."""
     squares = np.sum(centroids**2, axis=1)
-    result: list[np.ndarray] = []
+    result: list[NDArray[Any]] = []
     for start in range(0, len(wanted), block):
         rows = wanted[start : start + block]
         d2 = squares[rows, None] + squares[None, :] - 2.0 * centroids[rows] @ centroids.T
@@ -75,7 +79,8 @@ def nearest_classes(centroids: np.ndarray, wanted: np.ndarray, count: int, block
     return result
 
 
-def random_other_rows(row_class: np.ndarray, excluded: set[int], available: int, rng: np.random.Generator) -> np.ndarray:
+def random_other_rows(row_class: NDArray[Any], excluded: set[int], available: int,
+                      rng: np.random.Generator) -> NDArray[Any]:
     """Up to RANDOM_NEGATIVES rows of classes not in ``excluded`` (all of them when there are no more)."""
     if available <= 0:
         return np.zeros(0, dtype=np.int64)

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from .embedders import score_slopes, threshold_ranges
 
@@ -13,7 +16,9 @@ DEFAULT_SCORE_SLOPE = score_slopes()
 THRESHOLD_QUERY_SAMPLES = 2000
 
 
-def _nearest_distances(gallery: np.ndarray, person_ids: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_distances(
+    gallery: NDArray[Any], person_ids: NDArray[Any], seed: int = 0
+) -> tuple[NDArray[Any], NDArray[Any]]:
     """For each (sampled) enrolled embedding: the distance to the nearest other embedding of the same
     person, and to the nearest embedding of anyone else. At most THRESHOLD_QUERY_SAMPLES queries,
     in blocks: a full 20,000 x 20,000 distance matrix would take 3 GB."""
@@ -34,7 +39,7 @@ def _nearest_distances(gallery: np.ndarray, person_ids: np.ndarray, seed: int = 
     return np.concatenate(genuine), np.concatenate(impostor)
 
 
-def learn_threshold(gallery: np.ndarray, person_ids: np.ndarray, embedder: str) -> tuple[float, float, str]:
+def learn_threshold(gallery: NDArray[Any], person_ids: NDArray[Any], embedder: str) -> tuple[float, float, str]:
     """(threshold, score slope, source) from the enrolled embeddings; see the module docstring."""
     low, high, default = THRESHOLD_RANGES.get(embedder, (0.0, 2.0, 0.5))
     slope = DEFAULT_SCORE_SLOPE.get(embedder, 20.0)
@@ -52,7 +57,7 @@ def learn_threshold(gallery: np.ndarray, person_ids: np.ndarray, embedder: str) 
     else:
         source = "learned, raised to the minimum" if learned < low else "learned, capped"
     try:
-        from sklearn.linear_model import LogisticRegression
+        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - scikit-learn loads lazily, only to train or unpickle a model
 
         d = np.r_[genuine, impostor][:, None]
         target = np.r_[np.ones(len(genuine)), np.zeros(len(impostor))]

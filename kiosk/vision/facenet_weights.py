@@ -30,8 +30,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
-import numpy as np
+from numpy.typing import NDArray
 
 #: keras-facenet's ``fixed_image_standardization`` (its metadata says so for both keys); the 2017 keys
 #: used per-image prewhitening, which measured clearly worse on these crops (the FaceNet issue).
@@ -62,8 +63,8 @@ class FaceNetWeights:
     def converted(self) -> bool:
         return self.sha256 is None
 
-    def standardise(self, rgb: np.ndarray) -> np.ndarray:
-        return STANDARDISATIONS[self.preprocessing](rgb)
+    def standardise(self, rgb: NDArray[Any]) -> NDArray[Any]:
+        return cast(NDArray[Any], STANDARDISATIONS[self.preprocessing](rgb))
 
 
 CASIA_WEBFACE = FaceNetWeights(
@@ -146,14 +147,14 @@ def select_key(root: Path, setting: str | None = "auto") -> str | None:
     return present[0] if present else None
 
 
-def read_record(root: Path, key: str) -> dict | None:
+def read_record(root: Path, key: str) -> dict[str, Any] | None:
     try:
-        return json.loads(record_path(root, key).read_text())
+        return cast(dict[str, Any], json.loads(record_path(root, key).read_text()))
     except (OSError, ValueError):
         return None
 
 
-def describe(root: Path) -> list[dict]:
+def describe(root: Path) -> list[dict[str, Any]]:
     """For ``kiosk models``: every known key, whether its file is here, and whether it checks out."""
     rows = []
     for key in PREFERENCE:
@@ -223,8 +224,8 @@ def install_weights(source: Path, destination: Path, sha256: str) -> Path:
 def fetch_weights(
     destination: Path,
     *,
-    url: str = VGGFACE2.url,
-    sha256: str = VGGFACE2.sha256,
+    url: str = VGGFACE2.url,  # type: ignore[assignment]  # VGGFace2 has both
+    sha256: str = VGGFACE2.sha256,  # type: ignore[assignment]
     timeout: float = 30.0,
 ) -> Path:
     """Download keras-facenet's weights for key 20180402-114759 to ``destination``.

@@ -39,9 +39,10 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
-import numpy as np
+from numpy.typing import NDArray
 
 from .image import bgr_to_rgb
 from .lazy import LazyModel, ModelUnavailable
@@ -111,7 +112,7 @@ class Face:
         px, py = point
         return (x - grow * w) <= px <= (x + w + grow * w) and (y - grow * h) <= py <= (y + h + grow * h)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "box": list(self.box),
             "score": round(self.score, 4),
@@ -150,7 +151,7 @@ class FaceQuality:
         light = 1.0 - min(1.0, abs(self.brightness - 128.0) / 128.0)
         return round(0.5 * sharp + 0.5 * light, 3)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "sharpness": round(self.sharpness, 1),
             "brightness": round(self.brightness, 1),
@@ -173,7 +174,7 @@ class FrameAnalysis:
         """One face, big enough, sharp and well lit: worth embedding."""
         return self.status == "ok" and self.face is not None and (self.quality is None or self.quality.acceptable)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "face": self.face.as_dict() if self.face else None,
@@ -198,9 +199,9 @@ class FaceDetector(LazyModel):
         self._run_lock = threading.Lock()
         self._ran: set[str] = set()  # range models that have run once (their start-up notes are done)
 
-    def _load(self) -> dict:
+    def _load(self) -> dict[str, Any]:
         try:
-            import mediapipe as mp
+            import mediapipe as mp  # noqa: PLC0415 - MediaPipe loads lazily, on the first frame that needs it
         except ImportError as err:  # pragma: no cover - mediapipe is a hard dependency
             raise ModelUnavailable("mediapipe is not installed: face detection is unavailable.") from err
         # Each range's graph is built on its first use (_graph): the full-range model is only
@@ -208,7 +209,7 @@ class FaceDetector(LazyModel):
         # print its start-up notes later, outside quiet_native_start.
         return {"solutions": mp.solutions.face_detection, "graphs": {}}
 
-    def _graph_for(self, rng: str):
+    def _graph_for(self, rng: str) -> Any:
         """The graph of one range model; the caller holds ``_run_lock``. Built and run for the
         first time inside :func:`quiet_native_start` (see ``_run``)."""
         loaded = self.model
@@ -219,7 +220,7 @@ class FaceDetector(LazyModel):
             loaded["graphs"][rng] = graph
         return graph
 
-    def _run(self, rgb: np.ndarray, rng: str, min_confidence: float, width: int, height: int) -> list[Face]:
+    def _run(self, rgb: NDArray[Any], rng: str, min_confidence: float, width: int, height: int) -> list[Face]:
         with self._run_lock:
             if rng in self._ran:
                 result = self._graph_for(rng).process(rgb)
@@ -238,7 +239,7 @@ class FaceDetector(LazyModel):
         return faces
 
     def predict(
-        self, bgr: np.ndarray, *, detector_range: str | None = None, min_confidence: float | None = None
+        self, bgr: NDArray[Any], *, detector_range: str | None = None, min_confidence: float | None = None
     ) -> list[Face]:
         if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
             raise ValueError("detect_faces expects a BGR image of shape (h, w, 3)")
@@ -258,7 +259,7 @@ class FaceDetector(LazyModel):
         return faces
 
 
-def _to_face(det, score: float, width: int, height: int) -> Face | None:
+def _to_face(det: Any, score: float, width: int, height: int) -> Face | None:
     rel = det.location_data.relative_bounding_box
     x0 = max(0, int(round(rel.xmin * width)))
     y0 = max(0, int(round(rel.ymin * height)))
@@ -323,13 +324,13 @@ def get_detector() -> FaceDetector:
 
 
 def detect_faces(
-    bgr: np.ndarray, *, detector_range: str | None = None, min_confidence: float | None = None
+    bgr: NDArray[Any], *, detector_range: str | None = None, min_confidence: float | None = None
 ) -> list[Face]:
     """Faces in a BGR image, largest first. Boxes are clipped to the image."""
     return _detector.predict(bgr, detector_range=detector_range, min_confidence=min_confidence)
 
 
-def assess_quality(bgr: np.ndarray, face: Face) -> FaceQuality:
+def assess_quality(bgr: NDArray[Any], face: Face) -> FaceQuality:
     """Sharpness (variance of the Laplacian) and brightness of the face region."""
     x, y, w, h = face.box
     region = bgr[y : y + h, x : x + w]
@@ -359,7 +360,7 @@ def pick_dominant(faces: list[Face]) -> Face | None:
 
 
 def analyze_frame(
-    bgr: np.ndarray,
+    bgr: NDArray[Any],
     *,
     faces: list[Face] | None = None,
     min_face_px: int | None = None,
@@ -393,7 +394,7 @@ def _eye_angle_degrees(face: Face) -> float:
     return angle if abs(angle) <= 45.0 else 0.0
 
 
-def alignment_matrix(face: Face, size: int, margin: float) -> np.ndarray:
+def alignment_matrix(face: Face, size: int, margin: float) -> NDArray[Any]:
     """The 2x3 affine map from image pixels to the aligned crop (eyes level, box centred)."""
     x, y, w, h = face.box
     side = max(w, h) * (1.0 + 2.0 * margin)
@@ -421,8 +422,8 @@ def _scaled(face: Face, factor: float, dx: float, dy: float) -> Face:
 
 
 def crop_face(
-    bgr: np.ndarray, face: Face, size: int = CANONICAL_CROP_SIZE, margin: float = CANONICAL_CROP_MARGIN
-) -> np.ndarray:
+    bgr: NDArray[Any], face: Face, size: int = CANONICAL_CROP_SIZE, margin: float = CANONICAL_CROP_MARGIN
+) -> NDArray[Any]:
     """An aligned square crop (BGR, ``size`` x ``size``): eyes level, the face box centred with
     ``margin`` x its side added on every side. Pixels outside the image repeat the edge."""
     side = max(face.box[2], face.box[3]) * (1.0 + 2.0 * margin)
@@ -452,6 +453,6 @@ def face_in_canonical_crop(size: int = CANONICAL_CROP_SIZE, margin: float = CANO
     return Face(box=box, score=1.0, keypoints={})
 
 
-def canonical_crop(bgr: np.ndarray, face: Face) -> np.ndarray:
+def canonical_crop(bgr: NDArray[Any], face: Face) -> NDArray[Any]:
     """The crop enrollment stores and embedders embed from."""
     return crop_face(bgr, face, CANONICAL_CROP_SIZE, CANONICAL_CROP_MARGIN)

@@ -14,7 +14,10 @@ Gesture names come from :data:`kiosk.vision.gestures.GESTURES`, the one list of 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import NDArray
 
 from .gestures import GESTURES, IDLE
 
@@ -42,6 +45,6 @@ HEAD_RADIUS = 0.32
 HIPS = ((0.38, 1.65), (-0.38, 1.65))
 
 
-def taught_arms(name: str) -> np.ndarray:
+def taught_arms(name: str) -> NDArray[Any]:
     """(6, 2) arm points of the pose that teaches ``name`` (a name of ``GESTURES``)."""
     return np.array(_POSES[name], dtype=np.float64)

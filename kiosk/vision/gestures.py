@@ -32,13 +32,16 @@ from __future__ import annotations
 
 import csv
 import threading
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import joblib
 import numpy as np
+from numpy.typing import NDArray
 
 from ..gesture_vocabulary import GESTURES, IDLE, Gesture
 from .lazy import LazyModel, ModelUnavailable
@@ -73,7 +76,7 @@ SITE_MODEL_RELATIVE = Path("models") / "gesture.joblib"
 # ---------------------------------------------------------------------------- features
 
 
-def canonical_arms(arms: np.ndarray) -> np.ndarray:
+def canonical_arms(arms: NDArray[Any]) -> NDArray[Any]:
     """Reorder (..., 6, 2) arm points so the shoulder with the larger image x comes first.
 
     Rows are shoulder, shoulder, elbow, elbow, wrist, wrist (side a, side b alternating).
@@ -86,21 +89,21 @@ def canonical_arms(arms: np.ndarray) -> np.ndarray:
     return np.where(swap[..., None, None], swapped, arms)
 
 
-def normalize_arms(arms: np.ndarray) -> np.ndarray:
+def normalize_arms(arms: NDArray[Any]) -> NDArray[Any]:
     """Canonical arm points relative to the shoulder centre, in shoulder widths (clipped)."""
     arms = canonical_arms(arms)
     centre = (arms[..., 0, :] + arms[..., 1, :]) / 2
     width = np.linalg.norm(arms[..., 0, :] - arms[..., 1, :], axis=-1)
     width = np.maximum(width, 1e-6)
     normalized = (arms - centre[..., None, :]) / width[..., None, None]
-    return np.clip(normalized, -FEATURE_CLIP, FEATURE_CLIP)
+    return cast(NDArray[Any], np.clip(normalized, -FEATURE_CLIP, FEATURE_CLIP))
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
+def _unit(v: NDArray[Any]) -> NDArray[Any]:
+    return cast(NDArray[Any], v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6))
 
 
-def gesture_features(arms: np.ndarray) -> np.ndarray:
+def gesture_features(arms: NDArray[Any]) -> NDArray[Any]:
     """Features of (N, 6, 2) or (6, 2) isotropic arm points -> (N, 29).
 
     Invariant to where the person stands and how big they are in the image (translation and
@@ -133,7 +136,7 @@ def gesture_features(arms: np.ndarray) -> np.ndarray:
     return np.concatenate(columns, axis=1)
 
 
-def mirror_arms(arms: np.ndarray) -> np.ndarray:
+def mirror_arms(arms: NDArray[Any]) -> NDArray[Any]:
     """The same pose seen in a mirror (x negated); every gesture is its own mirror image."""
     mirrored = np.array(arms, dtype=np.float64, copy=True)
     mirrored[..., 0] = -mirrored[..., 0]
@@ -158,7 +161,7 @@ def visibility_problem(
 # ---------------------------------------------------------------------------- YMCA rows
 
 
-def read_ymca_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def read_ymca_csv(path: str | Path) -> tuple[NDArray[Any], NDArray[Any]]:
     """The YMCA landmark rows: (labels (N,), isotropic arm points (N, 6, 2)).
 
     No header; label, then x, y, z of left shoulder, right shoulder, left elbow, right elbow,
@@ -207,9 +210,9 @@ def _not_a_gesture(reason: str) -> GesturePrediction:
 
 def build_pipeline(seed: int) -> Any:
     """Standardised features into a small MLP: smooth boundaries and ~0.1 ms per frame."""
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.neural_network import MLPClassifier  # noqa: PLC0415 - scikit-learn loads lazily, only to train or unpickle a model
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415 - scikit-learn loads lazily, only to train or unpickle a model
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415 - scikit-learn loads lazily, only to train or unpickle a model
 
     return make_pipeline(
         StandardScaler(),
@@ -225,15 +228,15 @@ def build_pipeline(seed: int) -> Any:
 
 
 def fit_gesture_model(
-    arms: np.ndarray,
+    arms: NDArray[Any],
     labels: Iterable[str],
-    sample_weight: np.ndarray | None = None,
+    sample_weight: NDArray[Any] | None = None,
     *,
     seed: int = 0,
     summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train the classifier on isotropic arm points; returns the model bundle to save."""
-    import sklearn
+    import sklearn  # noqa: PLC0415 - scikit-learn loads lazily, only to train or unpickle a model
 
     labels = np.asarray(list(labels))
     unknown = set(labels) - set(GESTURES)
@@ -262,9 +265,6 @@ def save_model(bundle: dict[str, Any], path: Path) -> None:
 
 def load_model(path: Path) -> dict[str, Any]:
     """Load a bundle written by :func:`save_model` (our own file: joblib is pickle)."""
-    import warnings
-
-    import joblib
 
     path = Path(path)
     if not path.is_file():
@@ -289,7 +289,7 @@ def load_model(path: Path) -> dict[str, Any]:
     return bundle
 
 
-def probabilities_for(bundle: dict[str, Any], arms: np.ndarray) -> np.ndarray:
+def probabilities_for(bundle: dict[str, Any], arms: NDArray[Any]) -> NDArray[Any]:
     """(N, 4) probabilities in the order of :data:`GESTURES` for (N, 6, 2) arm points."""
     raw = bundle["pipeline"].predict_proba(gesture_features(arms))
     out = np.zeros((raw.shape[0], len(GESTURES)))
@@ -336,7 +336,7 @@ class GestureClassifier(LazyModel):
     @property
     def model(self) -> _LoadedModel:
         self._model = self._load()  # one stat; loaded again only when the active file changed
-        return self._model
+        return cast(_LoadedModel, self._model)
 
     def info(self) -> dict[str, Any]:
         loaded = self.model
@@ -352,7 +352,7 @@ class GestureClassifier(LazyModel):
             "summary": bundle.get("summary", {}),
         }
 
-    def predict_arms(self, arms: np.ndarray) -> list[GesturePrediction]:
+    def predict_arms(self, arms: NDArray[Any]) -> list[GesturePrediction]:
         """Predictions for (N, 6, 2) or (6, 2) isotropic arm points (no visibility check)."""
         probabilities = probabilities_for(self.model.bundle, np.asarray(arms).reshape(-1, 6, 2))
         predictions = []
@@ -413,7 +413,7 @@ def classify(landmarks: PoseLandmarks) -> GesturePrediction:
 # ---------------------------------------------------------------------------- augmentation
 
 
-def jitter_arms(arms: np.ndarray, rng: np.random.Generator, copies: int, noise: float = 0.03) -> np.ndarray:
+def jitter_arms(arms: NDArray[Any], rng: np.random.Generator, copies: int, noise: float = 0.03) -> NDArray[Any]:
     """``copies`` perturbed versions of each (6, 2) skeleton: mirrored half the time, rotated
     +-6 degrees, Gaussian noise of ``noise`` shoulder widths. Spreads a few real or site
     samples over their neighbourhood so the classifier learns a region, not a point."""
@@ -434,7 +434,7 @@ def jitter_arms(arms: np.ndarray, rng: np.random.Generator, copies: int, noise: 
     return out
 
 
-def class_balanced_weights(labels: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
+def class_balanced_weights(labels: NDArray[Any], factors: NDArray[Any] | None = None) -> NDArray[Any]:
     """Sample weights giving every gesture the same total weight (times per-row ``factors``),
     averaging 1 per row. The base set has ~2x more idle than O; without this the classifier
     would lean to idle for no reason of the data."""

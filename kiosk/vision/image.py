@@ -28,9 +28,12 @@ from __future__ import annotations
 import io
 import struct
 from pathlib import Path
+from typing import Any, Callable
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
 
 # 40 megapixels: larger than any phone photo, far smaller than a decompression bomb.
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -258,8 +261,6 @@ def _webp_orientation(data: bytes) -> int:
     if b"EXIF" not in data:
         return 1
     try:
-        from PIL import Image
-
         with Image.open(io.BytesIO(data)) as image:
             return int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
     except Exception:  # noqa: BLE001 - an unreadable EXIF block leaves the pixels as stored
@@ -267,7 +268,7 @@ def _webp_orientation(data: bytes) -> int:
 
 
 # How to turn pixels stored with each EXIF orientation upright (2-8; 1 is upright already).
-_UPRIGHT = {
+_UPRIGHT: dict[int, Callable[[NDArray[Any]], NDArray[Any]]] = {
     2: lambda image: cv2.flip(image, 1),
     3: lambda image: cv2.rotate(image, cv2.ROTATE_180),
     4: lambda image: cv2.flip(image, 0),
@@ -278,7 +279,7 @@ _UPRIGHT = {
 }
 
 
-def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[Any]:
     """Decode image bytes to an upright BGR uint8 array, or raise :class:`BadImage`."""
     if not data:
         raise BadImage("The image is empty.")
@@ -318,7 +319,7 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     return np.ascontiguousarray(image)
 
 
-def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> NDArray[Any]:
     """Read and decode an image file; a missing or unreadable file is a :class:`BadImage`."""
     try:
         data = Path(path).read_bytes()
@@ -327,12 +328,12 @@ def load_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     return decode_image(data, max_pixels=max_pixels)
 
 
-def bgr_to_rgb(image: np.ndarray) -> np.ndarray:
+def bgr_to_rgb(image: NDArray[Any]) -> NDArray[Any]:
     """The single BGR->RGB conversion: call it where a model that wants RGB is fed."""
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+def encode_jpeg(image: NDArray[Any], quality: int = 90) -> bytes:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise BadImage("The image could not be encoded as JPEG.")

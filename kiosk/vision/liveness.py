@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from .lazy import LazyModel, ModelUnavailable
 from .settings import models_dir
@@ -77,8 +78,8 @@ def scaled_box(box: tuple[int, int, int, int], factor: float) -> tuple[float, fl
 
 
 def liveness_input(
-    bgr: np.ndarray, box: tuple[int, int, int, int], scale: float, box_scale: float = BOX_SCALE
-) -> np.ndarray:
+    bgr: NDArray[Any], box: tuple[int, int, int, int], scale: float, box_scale: float = BOX_SCALE
+) -> NDArray[Any]:
     """The network input for one model: float32 (1, 3, 80, 80), BGR 0..255."""
     height, width = bgr.shape[:2]
     x0, y0, x1, y1 = crop_box(width, height, scaled_box(box, box_scale), scale)
@@ -86,9 +87,9 @@ def liveness_input(
     return patch.astype(np.float32).transpose(2, 0, 1)[None]
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def _softmax(logits: NDArray[Any]) -> NDArray[Any]:
     exp = np.exp(logits - logits.max())
-    return exp / exp.sum()
+    return cast(NDArray[Any], exp / exp.sum())
 
 
 class PassiveLiveness(LazyModel):
@@ -130,7 +131,7 @@ class PassiveLiveness(LazyModel):
             networks.append((network, scale))
         return networks
 
-    def class_probabilities(self, bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    def class_probabilities(self, bgr: NDArray[Any], box: tuple[int, int, int, int]) -> NDArray[Any]:
         """Each model's softmax (rows: V2, V1SE; columns: upstream's 3 classes, 1 = real)."""
         if not isinstance(bgr, np.ndarray) or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
             raise ValueError("passive liveness needs a BGR image of shape (h, w, 3)")
@@ -142,7 +143,7 @@ class PassiveLiveness(LazyModel):
                 rows.append(_softmax(network.forward().reshape(-1)))
         return np.stack(rows)
 
-    def predict(self, bgr: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    def predict(self, bgr: NDArray[Any], box: tuple[int, int, int, int]) -> float:
         """How live the face in ``box`` (x, y, w, h in pixels, as :attr:`Face.box`) looks: 0..1."""
         probabilities = self.class_probabilities(bgr, box)
         return float(np.clip(probabilities.sum(axis=0)[REAL_CLASS] / len(probabilities), 0.0, 1.0))

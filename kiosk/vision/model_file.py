@@ -18,14 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import joblib
+
 Loaded = TypeVar("Loaded")
 Stamp = tuple[int, int]
 
 
 def save_joblib(obj: Any, path: Path, *, compress: int = 0) -> None:
     """Write ``obj`` with joblib at ``path`` atomically (see the module docstring)."""
-    import joblib
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix, dir=path.parent)

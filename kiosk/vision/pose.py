@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .image import bgr_to_rgb
 from .lazy import LazyModel, ModelUnavailable
@@ -97,7 +98,7 @@ class PoseLandmarks:
     into true proportions (x and y are scaled by different amounts on a 4:3 frame).
     """
 
-    array: np.ndarray
+    array: NDArray[Any]
     image_size: tuple[int, int]
 
     def __post_init__(self) -> None:
@@ -109,10 +110,10 @@ class PoseLandmarks:
         object.__setattr__(self, "image_size", (width, height))
 
     @property
-    def visibility(self) -> np.ndarray:
+    def visibility(self) -> NDArray[Any]:
         return self.array[:, 3]
 
-    def pixels(self) -> np.ndarray:
+    def pixels(self) -> NDArray[Any]:
         """(33, 2) pixel coordinates (x, y) in the image the landmarks came from."""
         width, height = self.image_size
         return self.array[:, :2] * np.array([width, height], dtype=np.float64)
@@ -120,7 +121,7 @@ class PoseLandmarks:
     def is_visible(self, index: int, min_visibility: float = DEFAULT_MIN_VISIBILITY) -> bool:
         return bool(self.array[index, 3] >= min_visibility)
 
-    def head_pixels(self, min_visibility: float = DEFAULT_MIN_VISIBILITY) -> np.ndarray:
+    def head_pixels(self, min_visibility: float = DEFAULT_MIN_VISIBILITY) -> NDArray[Any]:
         """(k, 2) pixel coordinates of the head landmarks (nose, eyes, ears, mouth) that are visible."""
         indices = [i for i in HEAD_LANDMARKS if self.array[i, 3] >= min_visibility]
         return self.pixels()[indices]
@@ -164,9 +165,10 @@ class PoseLandmarks:
             return None
         middle = (left + right) / 2
         centre_x, centre_y = x + w / 2, y + h / 2
-        return (w / shoulder_width, (float(middle[1]) - centre_y) / h, abs(centre_x - float(middle[0])) / shoulder_width)
+        height_above = (float(middle[1]) - centre_y) / h
+        return (w / shoulder_width, height_above, abs(centre_x - float(middle[0])) / shoulder_width)
 
-    def arm_points(self) -> np.ndarray:
+    def arm_points(self) -> NDArray[Any]:
         """(6, 2) shoulders, elbows, wrists in *isotropic* units (image heights, x scaled by the
         aspect ratio), so that distances and angles are true to the scene whatever the frame shape."""
         width, height = self.image_size
@@ -174,7 +176,7 @@ class PoseLandmarks:
         points[:, 0] *= width / height
         return points
 
-    def arm_visibility(self) -> np.ndarray:
+    def arm_visibility(self) -> NDArray[Any]:
         return self.array[list(ARM_LANDMARKS), 3].copy()
 
     def to_json(self) -> str:
@@ -254,7 +256,7 @@ class PoseEstimator(LazyModel):
 
     def _load(self) -> Any:
         try:
-            from mediapipe.python.solutions import pose as mp_pose
+            from mediapipe.python.solutions import pose as mp_pose  # noqa: PLC0415 - MediaPipe loads lazily, on the first frame that needs it
         except ImportError as err:  # pragma: no cover - mediapipe is a hard dependency
             raise ModelUnavailable("mediapipe is not installed; install the pinned mediapipe==0.10.21") from err
         try:
@@ -272,7 +274,7 @@ class PoseEstimator(LazyModel):
                 "pose_landmark_full.tflite - reinstall it from constraints.txt."
             ) from err
 
-    def estimate(self, bgr: np.ndarray) -> PoseLandmarks | None:
+    def estimate(self, bgr: NDArray[Any]) -> PoseLandmarks | None:
         """Landmarks of the person in ``bgr`` (a BGR uint8 image), or None if nobody is seen."""
         if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.shape[0] < 2 or bgr.shape[1] < 2:
             raise ValueError("estimate() needs a BGR image of shape (height, width, 3)")

@@ -17,7 +17,8 @@ from flask import Blueprint, Flask, current_app, redirect, request
 from flask_babel import get_locale
 
 from ..errors import InvalidInput
-from ..languages import LANGUAGES, language_code
+from ..extensions import babel
+from ..languages import LANGUAGES, TRANSLATIONS_DIR, language_code
 
 KIOSK_COOKIE = "kiosk_language"
 CONSOLE_COOKIE = "console_language"
@@ -80,9 +81,6 @@ def choose_console_language():
 
 
 def init_app(app: Flask) -> None:
-    from ..extensions import babel
-    from ..languages import TRANSLATIONS_DIR
-
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS_DIR),
                    default_locale="en")
     app.register_blueprint(i18n_bp)

@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import current_app
 
-
 # An absolute path: a slash, then path characters up to a space, a quote or the end. Trailing
 # punctuation that ends a sentence stays outside ("... in /x/y.").
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~$/-])/(?:[\w.@+-]+/)*[\w.@+-]*[\w@+-]")

@@ -14,7 +14,12 @@ from pathlib import Path
 
 import pytest
 from test_kiosk_browser import (  # noqa: F401  (fixtures)
-    FakeKioskApi, answer, camera_files, known_view, new_kiosk_page, page_server,
+    FakeKioskApi,
+    answer,
+    camera_files,
+    known_view,
+    new_kiosk_page,
+    page_server,
 )
 from test_kiosk_languages_browser import states
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from test_audit_browser import ADMIN_PASSWORD, ADMIN_USER, SCREENSHOTS, add_person, kiosk_cli  # noqa: E402
 from webhook_receiver import Receiver  # noqa: E402
 
 from kiosk.services.webhooks import verify_signature  # noqa: E402
-
-from test_audit_browser import ADMIN_PASSWORD, ADMIN_USER, SCREENSHOTS, add_person, kiosk_cli  # noqa: E402
 
 pytestmark = pytest.mark.browser
 SECRET = "browser-webhook-secret-0001"

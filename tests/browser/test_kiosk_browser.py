@@ -297,7 +297,7 @@ def test_page_streams_jpeg_frames_one_at_a_time_over_https(page_server, launch_c
 
     # Frames are JPEG bodies; a device token never passes through page scripts (it rides in
     # the HttpOnly cookie the kiosk link sets, see test_devices.py).
-    for number, (body, headers) in enumerate(api.frames, start=1):
+    for number, (_body, headers) in enumerate(api.frames, start=1):
         assert headers.get("content-type") == "image/jpeg"
         assert "x-kiosk-token" not in headers, number
 
@@ -628,9 +628,9 @@ def enrolled_server(prepare_data_dir, start_https_app):
     """The real app over HTTPS with four people enrolled from real photos and the face
     model trained (services in-process, then the server reads the same data dir)."""
     enrollment = pytest.importorskip("kiosk.services.enrollment", reason="enrollment service not there yet")
-    from kiosk.services import face_training
     from kiosk import create_app
     from kiosk.config import Config
+    from kiosk.services import face_training
 
     started = time.perf_counter()
     data_dir = prepare_data_dir("kiosk-e2e")

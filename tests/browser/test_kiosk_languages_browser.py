@@ -14,11 +14,18 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
-from test_kiosk_teaching_browser import still_pictograms
 from test_kiosk_browser import (  # noqa: F401  (fixtures)
-    KNOWN_NAME, FakeKioskApi, answer, camera_files, known_view, new_kiosk_page, page_problems, page_server,
+    KNOWN_NAME,
+    FakeKioskApi,
+    answer,
+    camera_files,
+    known_view,
+    new_kiosk_page,
+    page_problems,
+    page_server,
     save_screenshot,
 )
+from test_kiosk_teaching_browser import still_pictograms
 
 from kiosk.checkin import screen
 from kiosk.languages import LANGUAGES, SOURCE_LANGUAGE, catalogue_path, gettext_for

@@ -16,8 +16,16 @@ import re
 import pytest
 from kiosk_devices import register_kiosk
 from test_kiosk_browser import (  # noqa: F401  (fixtures)
-    DEVICE_TOKENS, KNOWN_NAME, FakeKioskApi, answer, camera_files, known_view, new_kiosk_page, page_problems,
-    page_server, save_screenshot,
+    DEVICE_TOKENS,
+    KNOWN_NAME,
+    FakeKioskApi,
+    answer,
+    camera_files,
+    known_view,
+    new_kiosk_page,
+    page_problems,
+    page_server,
+    save_screenshot,
 )
 
 pytestmark = pytest.mark.browser

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from kiosk_stack import Nginx, Stack, nginx_available
 
 HERE = Path(__file__).resolve().parent

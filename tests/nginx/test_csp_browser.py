@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from kiosk_stack import kiosk_cli
 
 pytestmark = [pytest.mark.nginx, pytest.mark.browser]

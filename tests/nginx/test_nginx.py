@@ -14,8 +14,6 @@ import subprocess
 
 import pytest
 import requests
-
-from kiosk.config import REPO_ROOT, Config
 from kiosk_stack import (
     MIME_TYPES,
     NGINX,
@@ -25,6 +23,8 @@ from kiosk_stack import (
     make_self_signed_cert,
     tls_handshake,
 )
+
+from kiosk.config import REPO_ROOT, Config
 
 pytestmark = pytest.mark.nginx
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Callable
 
 import requests
+from kiosk_stack import Stack, https_session, kiosk_token
 
 from kiosk.config import REPO_ROOT
-from kiosk_stack import Stack, https_session, kiosk_token
 
 TESTS = Path(__file__).resolve().parent.parent
 FACES = TESTS / "data" / "faces"

@@ -17,12 +17,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import requests
+from malformed import add_person_cases, admin_cases, chunked_cases, frame_cases, layout_cases, probe_admin_cases
+from reliability_kit import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    Kiosk,
+    Snapshot,
+    admin_session,
+    describe,
+    percentile,
+    report,
+    run_until,
+)
 
 from kiosk.config import Config
-from malformed import (add_person_cases, admin_cases, chunked_cases, frame_cases, layout_cases,
-                       probe_admin_cases)
-from reliability_kit import (ADMIN_PASSWORD, ADMIN_USER, Kiosk, Snapshot, admin_session, describe, percentile,
-                             report, run_until)
 
 TIME_BUDGET_S = 900
 

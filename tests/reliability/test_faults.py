@@ -83,7 +83,7 @@ def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_st
         (worker,) = stack.gunicorn.worker_pids()
 
         result = {}
-        sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture[0], timeout_s=120)))
+        sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture[0], timeout_s=120)))  # noqa: B023
         sender.start()
         started = time.monotonic()
         if trigger == "time":
@@ -104,7 +104,7 @@ def test_worker_killed_mid_check_in_leaves_nothing_partial(trained_site, make_st
         stack.gunicorn.wait_for_workers(1, exclude={worker}, timeout_s=120)
         health = stack.session()
         # It warms its models up before it serves the kiosk (gunicorn.conf.py): ready, not just alive.
-        wait_until(lambda: health.get(stack.url + "/readyz", timeout=10).status_code == 200, 180, 0.2,
+        wait_until(lambda: health.get(stack.url + "/readyz", timeout=10).status_code == 200, 180, 0.2,  # noqa: B023
                    "the replacement worker")
         state = photo_consistency(stack.data_dir)
         committed = state["events"] - events_before
@@ -168,7 +168,7 @@ def test_locked_database_delays_a_check_in_but_loses_nothing(trained_site, make_
     lock_started = time.monotonic()
 
     result = {}
-    sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture[0], timeout_s=120)))
+    sender = threading.Thread(target=lambda: result.update(answer=kiosk.frame(capture[0], timeout_s=120)))  # noqa: B023
     sender.start()
     bystander_ms = []
     while not released.is_set() and time.monotonic() - lock_started < LOCK_SECONDS + 5:

@@ -19,9 +19,10 @@ import os
 import re
 import time
 
-from kiosk.config import REPO_ROOT
 from kiosk_stack import rss_kb
 from reliability_kit import Kiosk, next_frame_after_s, photo_consistency, report
+
+from kiosk.config import REPO_ROOT
 
 TOTAL_FRAMES = int(os.environ.get("KIOSK_RELIABILITY_MEMORY_FRAMES", "2000"))
 BASELINE_FRAMES = 200

@@ -39,10 +39,10 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from kiosk.config import REPO_ROOT
 from kiosk_stack import free_port, https_session, server_env, wait_until
 from reliability_kit import Kiosk, KioskRun, percentile, report, run_kiosks
+
+from kiosk.config import REPO_ROOT
 
 ATTACKER = "127.0.0.2"  # the attack's own address: the kiosk and /healthz come from 127.0.0.1
 NGINX_CONF = (REPO_ROOT / "nginx.conf").read_text()

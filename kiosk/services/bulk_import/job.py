@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .. import training_jobs
 from .lock import another_import, import_running
 from .progress import ImportProgress, format_duration
 from .run import ImportedPhoto, import_photos
@@ -19,8 +20,6 @@ def start_import_job(staged: StagedImport, *, actor=None):
 
     The upload is removed when the import finishes; an interrupted one stays, so the admin
     can resume it (:func:`.uploads.staged_import` + this again) or discard it."""
-    from .. import training_jobs
-
     if import_running():
         raise another_import()
 

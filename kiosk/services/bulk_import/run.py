@@ -19,7 +19,8 @@ from sqlalchemy import select
 from ...errors import KioskError
 from ...extensions import db
 from ...models import FaceSample, Person
-from .. import audit
+from ...vision.embedders import get_embedder, resolve_embedder_id
+from .. import audit, face_training, model_status
 from .. import people as people_service
 from ..audit_actions import IMPORT_FINISHED, IMPORT_STARTED, MODEL_RETRAINED
 from ..enrollment import (
@@ -99,8 +100,6 @@ class _Pending:
 class _Run:
     def __init__(self, source: ImportSource, on_photo: PhotoFn | None, on_progress: ProgressFn | None,
                  actor: audit.Actor | str | None = None) -> None:
-        from ...vision.embedders import get_embedder, resolve_embedder_id
-
         self.actor = actor
         self.source = source
         self.on_photo = on_photo
@@ -318,8 +317,6 @@ def import_photos(
 
 def _train_if_needed(summary: ImportSummary, on_training: Callable[[float, str], None] | None,
                      actor: audit.Actor | str | None = None) -> dict[str, Any] | None:
-    from .. import face_training, model_status
-
     if not summary.accepted and not model_status.face_model_info().get("stale"):
         return None
     try:

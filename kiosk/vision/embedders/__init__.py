@@ -112,7 +112,9 @@ def reset_embedders() -> None:
 
 def threshold_ranges() -> dict[str, tuple[float, float, float]]:
     """(low, high, default) unknown-rejection distance for every embedder id, without loading anything."""
-    return {embedder_id(name, key): kind.threshold_range(key) for name, kind in EMBEDDERS.items() for key in kind.keys()}
+    return {
+        embedder_id(name, key): kind.threshold_range(key) for name, kind in EMBEDDERS.items() for key in kind.keys()
+    }
 
 
 def score_slopes() -> dict[str, float]:

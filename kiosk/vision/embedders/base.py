@@ -5,22 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from ..faces import CANONICAL_CROP_SIZE
 from ..lazy import LazyModel
 
 
-def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+def l2_normalize(vectors: NDArray[Any]) -> NDArray[Any]:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    return cast(NDArray[Any], vectors / np.maximum(norms, 1e-12))
 
 
-def as_canonical(crop: np.ndarray) -> np.ndarray:
+def as_canonical(crop: NDArray[Any]) -> NDArray[Any]:
     if crop.shape[:2] != (CANONICAL_CROP_SIZE, CANONICAL_CROP_SIZE):
         # Crops stored by an older version or made at another size: the geometry is relative.
         crop = cv2.resize(crop, (CANONICAL_CROP_SIZE, CANONICAL_CROP_SIZE), interpolation=cv2.INTER_AREA)
@@ -41,13 +42,13 @@ class Embedder(LazyModel):
         """What stored embeddings and trained models record (see the package docstring)."""
         return self.name
 
-    def embed_crops(self, crops: list[np.ndarray]) -> np.ndarray:  # pragma: no cover - abstract
+    def embed_crops(self, crops: list[NDArray[Any]]) -> NDArray[Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def predict(self, crops: list[np.ndarray]) -> np.ndarray:
+    def predict(self, crops: list[NDArray[Any]]) -> NDArray[Any]:
         return self.embed_crops(crops)
 
-    def _empty(self) -> np.ndarray:
+    def _empty(self) -> NDArray[Any]:
         return np.zeros((0, self.dim), dtype=np.float32)
 
 

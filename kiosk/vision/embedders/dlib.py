@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib.resources
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..faces import face_in_canonical_crop
 from ..image import bgr_to_rgb
@@ -57,16 +59,16 @@ class DlibEmbedder(Embedder):
         super().__init__()
         self._run_lock = threading.Lock()  # dlib's networks keep per-call buffers: one call at a time
 
-    def _load(self):
+    def _load(self) -> Any:
         try:
-            import dlib
+            import dlib  # noqa: PLC0415 - dlib loads lazily, only when it is the embedder
         except ImportError as err:
             raise ModelUnavailable("dlib is not installed (pip install dlib-bin==20.0.1.post1).") from err
         shape_predictor = dlib.shape_predictor(str(_dlib_model_file("shape_predictor_5_face_landmarks.dat")))
         descriptor = dlib.face_recognition_model_v1(str(_dlib_model_file("dlib_face_recognition_resnet_model_v1.dat")))
         return dlib, shape_predictor, descriptor
 
-    def embed_crops(self, crops: list[np.ndarray]) -> np.ndarray:
+    def embed_crops(self, crops: list[NDArray[Any]]) -> NDArray[Any]:
         if not crops:
             return self._empty()
         dlib, shape_predictor, descriptor = self.model

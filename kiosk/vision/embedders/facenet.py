@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import facenet_weights
 from ..faces import face_in_canonical_crop
@@ -68,13 +70,13 @@ class FaceNetEmbedder(Embedder):
                    "and use --from FILE).")
         return f"The FaceNet weights {self.weights.key} are not in {path}. {how} Or use KIOSK_EMBEDDER=dlib."
 
-    def _load(self):
+    def _load(self) -> Any:
         path = self.weights_path
         if not path.is_file():
             raise ModelUnavailable(self._missing_message(path))
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-        from keras_facenet.inception_resnet_v1 import InceptionResNetV1
+        import tensorflow as tf  # noqa: PLC0415 - TensorFlow loads lazily (~3 s, 1.4 GB)
+        from keras_facenet.inception_resnet_v1 import InceptionResNetV1  # noqa: PLC0415 - loads TensorFlow: lazily, on the first embedding
 
         model = InceptionResNetV1(input_shape=(None, None, 3), classes=self.dim)
         try:
@@ -86,14 +88,14 @@ class FaceNetEmbedder(Embedder):
             ) from err
 
         # One traced graph for any batch size; the first call traces (~3 s), later ones are ~35 ms.
-        @tf.function(input_signature=[tf.TensorSpec([None, FACENET_IMAGE_SIZE, FACENET_IMAGE_SIZE, 3], tf.float32)])
-        def run(batch):
+        @tf.function(input_signature=[tf.TensorSpec([None, FACENET_IMAGE_SIZE, FACENET_IMAGE_SIZE, 3], tf.float32)])  # type: ignore[untyped-decorator]
+        def run(batch: Any) -> Any:
             return model(batch, training=False)
 
         return model, run
 
     @staticmethod
-    def face_region(crop: np.ndarray) -> np.ndarray:
+    def face_region(crop: NDArray[Any]) -> NDArray[Any]:
         """Canonical BGR crop -> 160x160 BGR: the face box plus the FACENET_MARGIN_X/_Y margins."""
         crop = as_canonical(crop)
         x, y, w, h = face_in_canonical_crop().box
@@ -101,11 +103,11 @@ class FaceNetEmbedder(Embedder):
         region = crop[max(0, y - pad_y) : y + h + pad_y, max(0, x - pad_x) : x + w + pad_x]
         return cv2.resize(region, (FACENET_IMAGE_SIZE, FACENET_IMAGE_SIZE), interpolation=cv2.INTER_AREA)
 
-    def preprocess(self, crop: np.ndarray) -> np.ndarray:
+    def preprocess(self, crop: NDArray[Any]) -> NDArray[Any]:
         """Canonical BGR crop -> 160x160 RGB float32, standardised as this key's entry says."""
         return self.weights.standardise(bgr_to_rgb(self.face_region(crop)).astype(np.float32))
 
-    def embed_crops(self, crops: list[np.ndarray]) -> np.ndarray:
+    def embed_crops(self, crops: list[NDArray[Any]]) -> NDArray[Any]:
         if not crops:
             return self._empty()
         _, run = self.model
@@ -116,6 +118,6 @@ class FaceNetEmbedder(Embedder):
 KIND = EmbedderKind(
     name=FaceNetEmbedder.name, keys=lambda: tuple(facenet_weights.WEIGHTS),
     make=lambda key, get: FaceNetEmbedder(key),
-    threshold_range=lambda key: facenet_weights.weights_for(key).threshold_range,
-    score_slope=lambda key: facenet_weights.weights_for(key).score_slope,
+    threshold_range=lambda key: facenet_weights.weights_for(cast(str, key)).threshold_range,
+    score_slope=lambda key: facenet_weights.weights_for(cast(str, key)).score_slope,
 )

@@ -5,7 +5,10 @@ distance of two fused embeddings is the weighted sum of the two embedders' squar
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
+from numpy.typing import NDArray
 
 from .. import facenet_weights
 from . import dlib
@@ -40,17 +43,17 @@ class FusedEmbedder(Embedder):
     def id(self) -> str:
         return f"{self.name}:{self.facenet.weights.key}"
 
-    def _load(self):
+    def _load(self) -> bool:
         self.facenet.warm_up()
         self.dlib.warm_up()
         return True
 
     @staticmethod
-    def combine(facenet: np.ndarray, dlib: np.ndarray) -> np.ndarray:
+    def combine(facenet: NDArray[Any], dlib: NDArray[Any]) -> NDArray[Any]:
         """(n, 512) FaceNet and (n, 128) dlib embeddings of the same crops -> (n, 640) fused ones."""
         return l2_normalize(np.hstack([FUSION_WEIGHTS[0] * facenet, FUSION_WEIGHTS[1] * dlib]))
 
-    def embed_crops(self, crops: list[np.ndarray]) -> np.ndarray:
+    def embed_crops(self, crops: list[NDArray[Any]]) -> NDArray[Any]:
         if not crops:
             return self._empty()
         return self.combine(self.facenet.embed_crops(crops), self.dlib.embed_crops(crops))
@@ -58,6 +61,8 @@ class FusedEmbedder(Embedder):
 
 KIND = EmbedderKind(
     name=FusedEmbedder.name, keys=lambda: tuple(facenet_weights.WEIGHTS),
-    make=lambda key, get: FusedEmbedder(get(f"facenet:{key}" if key else "facenet"), get("dlib")),
+    make=lambda key, get: FusedEmbedder(
+        cast(FaceNetEmbedder, get(f"facenet:{key}" if key else "facenet")), cast(dlib.DlibEmbedder, get("dlib"))
+    ),
     threshold_range=lambda key: THRESHOLD_RANGE, score_slope=lambda key: SCORE_SLOPE,
 )

@@ -99,6 +99,18 @@ def _sitetime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 # The areas: each module adds its routes to admin_bp when imported.
 from . import (  # noqa: E402,F401
-    api_tokens, attendance, audit, dashboard, devices, gestures, imports, people, reports, settings, spoofs, timesheets,
-    training, webhooks,
+    api_tokens,
+    attendance,
+    audit,
+    dashboard,
+    devices,
+    gestures,
+    imports,
+    people,
+    reports,
+    settings,
+    spoofs,
+    timesheets,
+    training,
+    webhooks,
 )

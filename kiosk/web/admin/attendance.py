@@ -8,8 +8,8 @@ from flask import flash, redirect, render_template, request, url_for
 from ... import sitetime
 from ...errors import InvalidInput
 from ...services import attendance as attendance_service
-from ...services import people as people_service
 from ...services import groups, photos, reports
+from ...services import people as people_service
 from ..audit_actor import admin_actor
 from ..exports import export_response
 from ..forms import memo_text

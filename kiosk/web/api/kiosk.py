@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import current_app, g, jsonify, request, send_file, session, url_for
 
+from ...checkin.sessions import DEVICE_CLIENT_PREFIX
 from ...errors import InvalidInput, KioskError
 from ...extensions import csrf
 from ...services import checkin, devices, throttle
 from ...vision.image import BadImage, image_size
-from ...checkin.sessions import DEVICE_CLIENT_PREFIX
 from ..device_link import require_paired_kiosk
 from ..i18n import current_language
 from . import api_bp

@@ -17,9 +17,9 @@ from typing import Any
 from flask import jsonify, request
 
 from ...errors import InvalidInput
+from ...gesture_vocabulary import GESTURES
 from ...models import GestureSample
 from ...services import gesture_samples, training_jobs
-from ...gesture_vocabulary import GESTURES
 from ...services.model_status import face_model_info, gesture_model_info
 from ..audit_actor import admin_actor
 from ..security import admin_required

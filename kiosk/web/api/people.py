@@ -34,6 +34,8 @@ from ...extensions import db
 from ...models import AttendanceEvent, FaceSample, Person
 from ...services import enrollment, training_jobs
 from ...services import people as people_service
+from ...vision import faces
+from ...vision.image import BadImage, decode_image
 from ..audit_actor import admin_actor
 from ..forms import decode_data_url, form_or_json, parse_bool, read_uploads
 from ..security import admin_required, api_access
@@ -191,9 +193,6 @@ def enrollment_check_frame():
 
 def check_frame(data: bytes) -> dict:
     """Verdict for one webcam frame: ``ok`` only when exactly one usable face is seen."""
-    from ...vision import faces
-    from ...vision.image import BadImage, decode_image
-
     try:
         image = decode_image(data)
     except BadImage as err:
