@@ -3,6 +3,7 @@
 - ``/admin/devices``                      paired kiosks (name, location, last seen, state) and pending codes
 - POST ``/admin/devices/pair``            approve the code a kiosk screen shows: a new kiosk, or re-pair one
 - POST ``/admin/devices/<id>/rename``     new display name and location
+- POST ``/admin/devices/<id>/language``   the language the kiosk speaks ("" = the site's KIOSK_LANGUAGE)
 - POST ``/admin/devices/<id>/revoke``     its token stops working at once (the kiosk shows a new code)
 - POST ``/admin/devices/<id>/delete``     forget the kiosk (its attendance events keep its name)
 
@@ -15,6 +16,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user
 
 from ...errors import KioskError
+from ...languages import LANGUAGES
 from ...services import checkin, devices, pairing
 from ..audit_actor import admin_actor
 from ..security import admin_required
@@ -39,7 +41,8 @@ def devices_page():
             for d in devices.list_devices()]
     return render_template("admin/devices.html", rows=rows, pending=pairing.pending(),
                            format_code=pairing.format_code, required=current_app.config.get("KIOSK_REQUIRE_PAIRING"),
-                           code_minutes=int(pairing.CODE_TTL.total_seconds() // 60), prefill=request.args.get("code", ""))
+                           code_minutes=int(pairing.CODE_TTL.total_seconds() // 60), prefill=request.args.get("code", ""),
+                           site_language=current_app.config["KIOSK_LANGUAGE"])
 
 
 @admin_bp.post("/devices/pair")
@@ -68,6 +71,16 @@ def devices_rename(device_id: int):
         flash(str(err), "error")
         return _back()
     flash(f"Saved: {device.name}.", "success")
+    return _back()
+
+
+@admin_bp.post("/devices/<int:device_id>/language")
+@admin_required
+def devices_language(device_id: int):
+    # The form offers only what the kiosk speaks: anything else is a forged request, answered 400 (404 for no such kiosk).
+    device = devices.set_device_language(device_id, request.form.get("language", ""), actor=admin_actor())
+    chosen = LANGUAGES[device.language] if device.language else "the site's default"
+    flash(f"Saved: {device.name} speaks {chosen} from its next screen on.", "success")
     return _back()
 
 
