@@ -93,3 +93,39 @@ def test_a_forged_language_is_a_400_that_writes_nothing(app, client, sign_in_adm
     assert missing.status_code == 404
     db.session.expire_all()
     assert db.session.get(KioskDevice, device.id).language is None and language_entries() == []
+
+
+# -- what the server says to the kiosk screen when it refuses a request ----------------------------
+
+
+def test_a_refused_frame_is_explained_in_the_kiosks_language_with_the_servers_words_as_detail(app):
+    kiosk = app.test_client()
+    kiosk.pair("Loading bay")
+    devices.set_device_language(devices.get_device("Loading bay").id, "fr")
+    refused = kiosk.post("/api/v1/kiosk/frames", data=b"not a picture", content_type="application/json")
+    assert refused.status_code == 415
+    body = refused.get_json()
+    assert body["message"] == "L'image de la caméra n'est pas arrivée ; la borne réessaie."
+    assert "image/jpeg" in body["detail"]
+    unreadable = kiosk.post("/api/v1/kiosk/frames", data=b"\xff\xd8 half a jpeg", content_type="image/jpeg")
+    assert unreadable.status_code == 400
+    assert unreadable.get_json()["message"] == "L'image de la caméra n'a pas pu être lue ; la borne réessaie."
+    answer = kiosk.post("/api/v1/kiosk/answer", json={"answer": "maybe"})
+    assert answer.status_code == 400 and answer.get_json()["message"] == "La réponse n'est pas arrivée ; veuillez répondre à nouveau."
+
+
+def test_a_kiosk_that_is_not_paired_is_told_so_in_its_browsers_language(app):
+    browser = app.test_client(paired=False)
+    browser.get("/?lang=es")  # this browser's own choice: it has no device yet
+    refused = browser.post("/api/v1/kiosk/frames", data=b"x", content_type="image/jpeg")
+    assert refused.status_code == 401 and refused.get_json()["error"] == "kiosk_not_paired"
+    assert refused.get_json()["message"] == "Este quiosco no está vinculado: consulte a un administrador."
+    pending = browser.post("/api/v1/kiosk/pairing").get_json()
+    assert pending["status"] == "pending" and pending["message"].startswith("Este quiosco no está vinculado")
+
+
+def test_the_console_and_the_api_keep_the_services_own_words(app, client, sign_in_admin):
+    sign_in_admin(client)
+    answer = client.post("/admin/devices/987654/language", data={"language": "de", "csrf_token": form_token(client)},
+                         headers={"Accept": "application/json"})
+    assert answer.status_code == 404 and "detail" not in answer.get_json()

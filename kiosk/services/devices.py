@@ -28,7 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
-from ..languages import LANGUAGES, language_code
+from ..languages import LANGUAGES, language_code, mark
 from ..models import KioskDevice, utcnow
 from ..names import clean_text, name_key
 from . import audit
@@ -247,7 +247,7 @@ class PairedKiosk:
     language: str | None = None  # None: the site's KIOSK_LANGUAGE
 
 
-NOT_PAIRED_MESSAGE = "This kiosk is not paired: ask an administrator."
+NOT_PAIRED_MESSAGE = mark("This kiosk is not paired: ask an administrator.")
 
 
 def authenticate(token: str | None, *, required: bool) -> PairedKiosk | None:
