@@ -461,3 +461,33 @@ def test_x_cancels_through_the_pipeline(trained_app, monkeypatch):
     body = stream(client, frames, until="CANCELLED", limit=80)
     assert body["state"] == "CANCELLED", body
     assert db.session.query(AttendanceEvent).count() == 0
+
+
+def test_a_check_out_through_the_pipeline_tells_the_worked_time_today(trained_app, monkeypatch):
+    """In since 8 h 12 min this working day: the next O-then-capture is the check-out, and the frame
+    answer carries the worked time for the card ("Checked out at 17:02: 8 h 12 min today")."""
+    from datetime import datetime, timedelta, timezone
+
+    import factories
+    from test_attendance_rules import evening_zone
+
+    from kiosk.models import EventKind, Person
+    from kiosk.vision.faces import analyze_frame
+
+    trained_app.config["KIOSK_LIVENESS_POLICY"] = "off"  # replayed pose, still face: see the test above
+    trained_app.config["KIOSK_TIMEZONE"] = evening_zone()  # 8 hours ago is the same working day
+    obama = db.session.query(Person).filter_by(name="Barack Obama").one()
+    factories.event(obama, datetime.now(timezone.utc) - timedelta(hours=8, minutes=12, seconds=20), EventKind.check_in)
+    db.session.commit()
+
+    frames = frames_of("fr_obama", (5,))
+    o_rows, v_rows = _ymca_rows("A"), _ymca_rows("Y")
+    pose = ReplayedPose(o_rows[:8], analyze_frame(frames[0]).face.box)
+    monkeypatch.setattr(sessions.KioskSession, "pose_for_frame", lambda session: pose)
+    client = trained_app.test_client()
+    stream(client, frames, until="SMILING", limit=120)
+    pose.arms, pose.i = v_rows[:8], 0
+    body = stream(client, frames, until="DONE", limit=80)
+    assert body["state"] == "DONE" and body["event_kind"] == "check_out", body["prompt"]
+    assert 8 * 3600 + 12 * 60 <= body["worked_today_s"] < 8 * 3600 + 14 * 60
+    assert body["prompt"] == "Goodbye, Barack Obama: 8 h 12 min today"

@@ -498,7 +498,7 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
          "done", "Done", "Welcome"),
         ("checked-out", answer("DONE", prompt=f"Goodbye, {name}!", person={"name": name},
                                photo_url="/api/v1/kiosk/photos/test-token", checked_in_at="18:05",
-                               event_kind="check_out"),
+                               event_kind="check_out", worked_today_s=8 * 3600 + 12 * 60 + 40),
          "done", "Done", "Goodbye"),
         ("unknown", answer("UNKNOWN", prompt="Sorry, I don't recognise you. Please see an administrator.",
                            faces=faces, face=face),
@@ -557,7 +557,7 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
             if payload["event_kind"] == "check_out":
                 assert text_of(page, "#person-greeting") == "Goodbye,"
                 # The server's "HH:MM" as the page's language writes a time (en: 12-hour).
-                assert re.search(r"Checked out at 6:05\sPM", text_of(page, "#person-detail"))
+                assert re.fullmatch(r"Checked out at 6:05\sPM: 8 h 12 min today", text_of(page, "#person-detail"))
             else:
                 assert text_of(page, "#person-greeting") == "Welcome,"
                 assert re.search(r"Checked in at 9:02\sAM", text_of(page, "#person-detail"))
