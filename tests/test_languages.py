@@ -98,7 +98,8 @@ def test_the_kiosk_page_has_no_text_left_outside_the_catalogue():
 
 
 # The console pages whose every word is wrapped: add a page here once it is (docs/languages.md).
-TRANSLATED_CONSOLE_PAGES = ["templates/admin/dashboard.html", "templates/auth/login.html", "templates/error.html"]
+TRANSLATED_CONSOLE_PAGES = ["templates/admin/dashboard.html", "templates/admin/people.html", "templates/auth/login.html",
+                            "templates/error.html"]
 # Attributes a person reads or hears (a screen reader says aria-label and alt).
 READ_ATTRIBUTES = re.compile(r'\b(?:aria-label|alt|title|placeholder)="([^"{]*[^\W\d_][^"{]*)"')
 
@@ -253,6 +254,8 @@ def test_the_translated_console_pages_speak_the_consoles_language(admin_client):
     assert re.search(r"<strong>\d+</strong> heute anwesend", page)  # the figure stays markup, not text
     assert "Noch wird niemand erkannt" in page or "Das Terminal erkennt" in page
     assert re.search(r"(Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag), \d+\. ", page)  # the date too
+    people = admin_client.get("/admin/people?q=zz", headers={"Accept-Language": "fr"}).text
+    assert '<html lang="fr">' in people and "0 résultat pour « zz »" in people and "Ajouter une personne" in people
     missing = admin_client.get("/admin/no-such-page", headers={"Accept-Language": "fr"})
     assert missing.status_code == 404 and '<html lang="fr">' in missing.text
     assert "Page introuvable" in missing.text and "Retour au tableau de bord de la console" in missing.text
