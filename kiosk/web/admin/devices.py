@@ -13,6 +13,7 @@ Pairing is not audit-logged yet: the audit log is being added on another branch.
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from ...errors import KioskError
@@ -56,8 +57,8 @@ def devices_pair():
     except KioskError as err:
         flash(str(err), "error")
         return _back()
-    flash(f"Approved: the kiosk becomes {device.name!r} within a few seconds (its screen collects the pairing).",
-          "success")
+    flash(gettext("Approved: the kiosk becomes “%(name)s” within a few seconds (its screen collects the pairing).",
+                  name=device.name), "success")
     return _back()
 
 
@@ -70,7 +71,7 @@ def devices_rename(device_id: int):
     except KioskError as err:
         flash(str(err), "error")
         return _back()
-    flash(f"Saved: {device.name}.", "success")
+    flash(gettext("Saved: %(name)s.", name=device.name), "success")
     return _back()
 
 
@@ -79,8 +80,12 @@ def devices_rename(device_id: int):
 def devices_language(device_id: int):
     # The form offers only what the kiosk speaks: anything else is a forged request, answered 400 (404 for no such kiosk).
     device = devices.set_device_language(device_id, request.form.get("language", ""), actor=admin_actor())
-    chosen = LANGUAGES[device.language] if device.language else "the site's default"
-    flash(f"Saved: {device.name} speaks {chosen} from its next screen on.", "success")
+    if device.language:
+        flash(gettext("Saved: %(name)s speaks %(language)s from its next screen on.", name=device.name,
+                      language=LANGUAGES[device.language]), "success")
+    else:
+        flash(gettext("Saved: %(name)s speaks the site's default language from its next screen on.", name=device.name),
+              "success")
     return _back()
 
 
@@ -88,8 +93,8 @@ def devices_language(device_id: int):
 @admin_required
 def devices_revoke(device_id: int):
     device = devices.revoke_device(device_id, actor=admin_actor())
-    flash(f"Revoked: {device.name} is refused from its next frame on and shows a new pairing code; "
-          "re-pair it with that code to bring it back.", "success")
+    flash(gettext("Revoked: %(name)s is refused from its next frame on and shows a new pairing code; re-pair it "
+                  "with that code to bring it back.", name=device.name), "success")
     return _back()
 
 
@@ -98,5 +103,5 @@ def devices_revoke(device_id: int):
 def devices_delete(device_id: int):
     name = devices.get_device(device_id).name
     devices.remove_device(device_id, actor=admin_actor())
-    flash(f"Removed: {name}.", "success")
+    flash(gettext("Removed: %(name)s.", name=name), "success")
     return _back()
