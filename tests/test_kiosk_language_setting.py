@@ -66,7 +66,8 @@ def test_the_devices_page_sets_the_language_the_kiosk_page_and_prompts_then_spea
     sign_in_admin(client)
     page = client.get("/admin/devices").text
     assert f'id="language-{device_id}"' in page and "Site default (English)" in page
-    saved = client.post(f"/admin/devices/{device_id}/language", data={"language": "de", "csrf_token": form_token(client)})
+    saved = client.post(f"/admin/devices/{device_id}/language",
+                        data={"language": "de", "csrf_token": form_token(client)})
     assert saved.status_code == 303
     assert "Front door speaks Deutsch" in client.get("/admin/devices").text
     assert 'value="de" lang="de" selected' in client.get("/admin/devices").text
@@ -87,7 +88,8 @@ def test_the_devices_page_sets_the_language_the_kiosk_page_and_prompts_then_spea
 def test_a_forged_language_is_a_400_that_writes_nothing(app, client, sign_in_admin):
     device, _token = devices.register_device("Side door")
     sign_in_admin(client)
-    refused = client.post(f"/admin/devices/{device.id}/language", data={"language": "tlh", "csrf_token": form_token(client)})
+    refused = client.post(f"/admin/devices/{device.id}/language",
+                          data={"language": "tlh", "csrf_token": form_token(client)})
     assert refused.status_code == 400 and "en, de, fr, es" in refused.text
     missing = client.post("/admin/devices/987654/language", data={"language": "de", "csrf_token": form_token(client)})
     assert missing.status_code == 404
@@ -111,7 +113,8 @@ def test_a_refused_frame_is_explained_in_the_kiosks_language_with_the_servers_wo
     assert unreadable.status_code == 400
     assert unreadable.get_json()["message"] == "L'image de la caméra n'a pas pu être lue ; la borne réessaie."
     answer = kiosk.post("/api/v1/kiosk/answer", json={"answer": "maybe"})
-    assert answer.status_code == 400 and answer.get_json()["message"] == "La réponse n'est pas arrivée ; veuillez répondre à nouveau."
+    assert answer.status_code == 400
+    assert answer.get_json()["message"] == "La réponse n'est pas arrivée ; veuillez répondre à nouveau."
 
 
 def test_a_kiosk_that_is_not_paired_is_told_so_in_its_browsers_language(app):

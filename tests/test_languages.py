@@ -98,8 +98,14 @@ def test_the_kiosk_page_has_no_text_left_outside_the_catalogue():
 
 
 # The console pages whose every word is wrapped: add a page here once it is (docs/languages.md).
-TRANSLATED_CONSOLE_PAGES = ["templates/admin/dashboard.html", "templates/admin/devices.html",
-                            "templates/admin/people.html", "templates/auth/login.html", "templates/error.html"]
+TRANSLATED_CONSOLE_PAGES = [
+    "templates/admin/attendance.html",
+    "templates/admin/dashboard.html",
+    "templates/admin/devices.html",
+    "templates/admin/people.html",
+    "templates/auth/login.html",
+    "templates/error.html",
+]
 # Attributes a person reads or hears (a screen reader says aria-label and alt).
 READ_ATTRIBUTES = re.compile(r'\b(?:aria-label|alt|title|placeholder)="([^"{]*[^\W\d_][^"{]*)"')
 
@@ -259,6 +265,9 @@ def test_the_translated_console_pages_speak_the_consoles_language(admin_client):
     assert '<html lang="fr">' in people and "0 résultat pour « zz »" in people and "Ajouter une personne" in people
     devices_page = admin_client.get("/admin/devices", headers=german).text
     assert "Terminal koppeln" in devices_page and "Noch ist kein Terminal gekoppelt." in devices_page
+    attendance = admin_client.get("/admin/attendance?from=2025-03-03&to=2025-03-03", headers=german).text
+    assert "Keine Anmeldungen in diesem Zeitraum." in attendance and "<h1>Anwesenheit</h1>" in attendance
+    assert "2025-03-03 bis 2025-03-03 · 0 Ereignisse" in attendance and '<label for="f-from">Von</label>' in attendance
     missing = admin_client.get("/admin/no-such-page", headers={"Accept-Language": "fr"})
     assert missing.status_code == 404 and '<html lang="fr">' in missing.text
     assert "Page introuvable" in missing.text and "Retour au tableau de bord de la console" in missing.text

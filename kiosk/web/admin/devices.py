@@ -42,8 +42,8 @@ def devices_page():
             for d in devices.list_devices()]
     return render_template("admin/devices.html", rows=rows, pending=pairing.pending(),
                            format_code=pairing.format_code, required=current_app.config.get("KIOSK_REQUIRE_PAIRING"),
-                           code_minutes=int(pairing.CODE_TTL.total_seconds() // 60), prefill=request.args.get("code", ""),
-                           site_language=current_app.config["KIOSK_LANGUAGE"])
+                           code_minutes=int(pairing.CODE_TTL.total_seconds() // 60),
+                           prefill=request.args.get("code", ""), site_language=current_app.config["KIOSK_LANGUAGE"])
 
 
 @admin_bp.post("/devices/pair")
@@ -78,7 +78,8 @@ def devices_rename(device_id: int):
 @admin_bp.post("/devices/<int:device_id>/language")
 @admin_required
 def devices_language(device_id: int):
-    # The form offers only what the kiosk speaks: anything else is a forged request, answered 400 (404 for no such kiosk).
+    # The form offers only what the kiosk speaks: anything else is a forged request, answered 400
+    # (404 for no such kiosk).
     device = devices.set_device_language(device_id, request.form.get("language", ""), actor=admin_actor())
     if device.language:
         flash(gettext("Saved: %(name)s speaks %(language)s from its next screen on.", name=device.name,
