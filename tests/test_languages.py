@@ -104,6 +104,7 @@ TRANSLATED_CONSOLE_PAGES = [
     "templates/admin/devices.html",
     "templates/admin/hours.html",
     "templates/admin/people.html",
+    "templates/admin/timesheet.html",
     "templates/auth/login.html",
     "templates/error.html",
 ]
@@ -272,6 +273,12 @@ def test_the_translated_console_pages_speak_the_consoles_language(admin_client):
     assert "2025-03-03 bis 2025-03-03 · 0 Ereignisse" in attendance and '<label for="f-from">Von</label>' in attendance
     hours = admin_client.get("/admin/hours?from=2025-03-03&to=2025-03-09", headers={"Accept-Language": "es"}).text
     assert "Horas · del 2025-03-03 al 2025-03-09" in hours and "No hay nadie registrado." in hours
+    from factories import person
+
+    ada = person("Ada")
+    sheet = admin_client.get(f"/admin/hours/person/{ada.id}?from=2025-03-03&to=2025-03-04", headers=german).text
+    assert "Stundenzettel · Ada" in sheet and "Vergessene Buchung nachtragen" in sheet
+    assert "Keine Buchungen und keine Schichten in diesem Zeitraum." in sheet
     missing = admin_client.get("/admin/no-such-page", headers={"Accept-Language": "fr"})
     assert missing.status_code == 404 and '<html lang="fr">' in missing.text
     assert "Page introuvable" in missing.text and "Retour au tableau de bord de la console" in missing.text
