@@ -22,6 +22,7 @@ def language_entries() -> list[AuditEntry]:
                                    .order_by(AuditEntry.id)))
 
 
+@pytest.mark.both_databases  # the column comes from the migration on PostgreSQL too
 def test_the_service_sets_and_clears_a_kiosks_language_and_logs_each_change(app):
     device, _token = devices.register_device("Lobby")
     assert device.language is None
