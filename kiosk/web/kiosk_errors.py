@@ -16,8 +16,7 @@ from ..languages import mark
 #: error code -> what the kiosk screen shows (placeholders from the error's own fields).
 SCREEN_MESSAGES: dict[str, str] = {
     "kiosk_not_paired": mark("This kiosk is not paired: ask an administrator."),
-    "model_unavailable": mark("A recognition model is missing or damaged on the server. The administrator finds "
-                              "which one and the fix in the server's log."),
+    "model_unavailable": mark("A recognition model is missing or damaged on the server."),  # the fix: detail
     "database_unavailable": mark("The database cannot be reached right now; the kiosk keeps trying."),
     "frame_too_large": mark("The camera picture is too large (at most %(max_side)s pixels on each side). Reload "
                             "the kiosk page; if this comes back, see an administrator."),

@@ -441,7 +441,10 @@
       stats.errors += 1;
       loop.failures += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
-      showConnectionProblem(t("out_of_service", { message: payload.message }));
+      // The sentence is in the kiosk's language; the server's own words (which file, which fix)
+      // follow for the operator.
+      var forOperator = payload.detail ? payload.message + " " + payload.detail : payload.message;
+      showConnectionProblem(t("out_of_service", { message: forOperator }));
       return;
     }
     if (status === 429) {
