@@ -30,6 +30,8 @@ class KioskDevice(db.Model):
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language this kiosk speaks ("de"); None follows the site's KIOSK_LANGUAGE.
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class KioskPairing(db.Model):

@@ -196,7 +196,7 @@ def test_a_7000x5700_frame_is_refused_before_it_is_decoded(app, client, data_dir
     assert response.status_code == 413, response.get_data(as_text=True)
     body = response.get_json()
     assert body["error"] == "frame_too_large"
-    assert "7000x5700" in body["message"] and "1280" in body["message"]
+    assert "7000x5700" in body["detail"] and "1280" in body["message"]
     assert (body["width"], body["height"], body["max_side"]) == (7000, 5700, 1280)
     assert "session" not in response.headers.get("Set-Cookie", "")  # no kiosk session was opened
     assert files_under(data_dir) == before

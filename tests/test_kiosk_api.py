@@ -43,7 +43,9 @@ def test_truncated_jpeg_is_400(client, empty_frame):
     response = post_frame(client, empty_frame[: len(empty_frame) // 2])
     assert response.status_code == 400
     assert response.get_json()["error"] == "bad_image"
-    assert "truncated" in response.get_json()["message"]
+    # The kiosk screen gets a sentence in the kiosk's language; the parser's own words are the detail.
+    assert response.get_json()["message"] == "The camera picture could not be read; the kiosk tries again."
+    assert "truncated" in response.get_json()["detail"]
 
 
 def test_text_pretending_to_be_jpeg_is_400(client):
@@ -55,13 +57,13 @@ def test_text_pretending_to_be_jpeg_is_400(client):
 def test_empty_body_is_400(client):
     response = post_frame(client, b"")
     assert response.status_code == 400
-    assert "empty" in response.get_json()["message"]
+    assert "empty" in response.get_json()["detail"]
 
 
 def test_wrong_content_type_is_415(client, empty_frame):
     response = post_frame(client, empty_frame, "application/json")
     assert response.status_code == 415
-    assert "image/jpeg" in response.get_json()["message"]
+    assert "image/jpeg" in response.get_json()["detail"]
 
 
 def test_multipart_without_frame_field_is_400(client, empty_frame):
@@ -324,11 +326,17 @@ def test_a_missing_model_file_is_503_model_unavailable(app, tmp_path, monkeypatc
     assert response.status_code == 503
     body = response.get_json()
     assert body["error"] == "model_unavailable"
-    assert "kiosk models fetch facenet" in body["message"]
+    assert body["message"].startswith("A recognition model is missing or damaged on the server.")
+    assert "kiosk models fetch facenet" in body["detail"]
     # It names the file by the setting that holds it, not by the server's path (web/server_paths.py).
-    assert "$KIOSK_MODELS_DIR/facenet/" in body["message"] and str(tmp_path) not in body["message"]
-    # The session is not left locked: the next frame gets the same clear answer, not "busy".
-    assert post_frame(client, jpeg(frames_of("fr_obama")[0])).status_code == 503
+    assert "$KIOSK_MODELS_DIR/facenet/" in body["detail"] and str(tmp_path) not in body["detail"]
+    # The session is not left locked: the next frame gets the same clear answer, not "busy"; a
+    # German kiosk reads it in German.
+    from kiosk.services.devices import get_device, set_device_language
+
+    set_device_language(get_device(client.device_name).id, "de")
+    again = post_frame(client, jpeg(frames_of("fr_obama")[0]))
+    assert again.status_code == 503 and again.get_json()["message"].startswith("Ein Erkennungsmodell fehlt")
 
 
 # -- the whole O-then-capture path through the pipeline -----------------------------------
@@ -453,3 +461,33 @@ def test_x_cancels_through_the_pipeline(trained_app, monkeypatch):
     body = stream(client, frames, until="CANCELLED", limit=80)
     assert body["state"] == "CANCELLED", body
     assert db.session.query(AttendanceEvent).count() == 0
+
+
+def test_a_check_out_through_the_pipeline_tells_the_worked_time_today(trained_app, monkeypatch):
+    """In since 8 h 12 min this working day: the next O-then-capture is the check-out, and the frame
+    answer carries the worked time for the card ("Checked out at 17:02: 8 h 12 min today")."""
+    from datetime import datetime, timedelta, timezone
+
+    import factories
+    from test_attendance_rules import evening_zone
+
+    from kiosk.models import EventKind, Person
+    from kiosk.vision.faces import analyze_frame
+
+    trained_app.config["KIOSK_LIVENESS_POLICY"] = "off"  # replayed pose, still face: see the test above
+    trained_app.config["KIOSK_TIMEZONE"] = evening_zone()  # 8 hours ago is the same working day
+    obama = db.session.query(Person).filter_by(name="Barack Obama").one()
+    factories.event(obama, datetime.now(timezone.utc) - timedelta(hours=8, minutes=12, seconds=20), EventKind.check_in)
+    db.session.commit()
+
+    frames = frames_of("fr_obama", (5,))
+    o_rows, v_rows = _ymca_rows("A"), _ymca_rows("Y")
+    pose = ReplayedPose(o_rows[:8], analyze_frame(frames[0]).face.box)
+    monkeypatch.setattr(sessions.KioskSession, "pose_for_frame", lambda session: pose)
+    client = trained_app.test_client()
+    stream(client, frames, until="SMILING", limit=120)
+    pose.arms, pose.i = v_rows[:8], 0
+    body = stream(client, frames, until="DONE", limit=80)
+    assert body["state"] == "DONE" and body["event_kind"] == "check_out", body["prompt"]
+    assert 8 * 3600 + 12 * 60 <= body["worked_today_s"] < 8 * 3600 + 14 * 60
+    assert body["prompt"] == "Goodbye, Barack Obama: 8 h 12 min today"

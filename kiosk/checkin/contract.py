@@ -173,3 +173,4 @@ class Snapshot:
     checked_in_at: datetime | None = None
     event_kind: str | None = None
     duplicate: bool = False
+    worked_today_s: float | None = None  # a recorded "out": the person's worked time this working day

@@ -144,4 +144,5 @@ def snapshot(self: CheckInMachine, now: float, gettext: Gettext | None = None) -
         checked_in_at=outcome.timestamp if outcome else None,
         event_kind=outcome.kind if outcome else None,
         duplicate=bool(outcome and outcome.duplicate),
+        worked_today_s=outcome.worked_today_s if outcome else None,
     )

@@ -45,6 +45,7 @@ DEVICE_REVOKED = "device.revoked"
 DEVICE_PAIRED = "device.paired"
 DEVICE_RENAMED = "device.renamed"
 DEVICE_REMOVED = "device.removed"
+DEVICE_LANGUAGE_CHANGED = "device.language_changed"
 # Suspected spoofs
 SPOOF_APPROVED = "spoof.approved"
 SPOOF_DISMISSED = "spoof.dismissed"

@@ -213,6 +213,8 @@ def _payload(session: KioskSession | None, snapshot: Snapshot, frame: FrameResul
         "checked_in_at": _local_time(snapshot.checked_in_at),
         "event_kind": snapshot.event_kind,
         "duplicate": snapshot.duplicate,
+        # Whole seconds: the card says "8 h 12 min today" in the kiosk's language (static/js/kiosk.js).
+        "worked_today_s": None if snapshot.worked_today_s is None else int(snapshot.worked_today_s),
         "server_ms": frame.server_ms if frame else None,
         "next_frame": {"width": width, "min_interval_ms": round(min_interval_s * 1000)},
     }

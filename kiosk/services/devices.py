@@ -28,10 +28,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import Conflict, InvalidInput, KioskError, NotFound
 from ..extensions import db
+from ..languages import LANGUAGES, language_code, mark
 from ..models import KioskDevice, utcnow
 from ..names import clean_text, name_key
 from . import audit, pairing  # module, not name: pairing imports this module too
-from .audit_actions import DEVICE_ADDED, DEVICE_REMOVED, DEVICE_RENAMED, DEVICE_REVOKED, DEVICE_ROTATED
+from .audit_actions import (
+    DEVICE_ADDED,
+    DEVICE_LANGUAGE_CHANGED,
+    DEVICE_REMOVED,
+    DEVICE_RENAMED,
+    DEVICE_REVOKED,
+    DEVICE_ROTATED,
+)
 from .database import retry_on_disconnect
 
 log = logging.getLogger(__name__)
@@ -152,6 +160,27 @@ def rename_device(device_id: int, name: str, location: str | None, *,
     return device
 
 
+def set_device_language(device_id: int, language: object, *, actor: audit.Actor | str | None = None) -> KioskDevice:
+    """The language the kiosk speaks from its next request on: a code of :data:`LANGUAGES`, or
+    "" / None for the site's ``KIOSK_LANGUAGE``. Raises NotFound, InvalidInput (a language the
+    kiosk does not speak; nothing is changed)."""
+    device = get_device(device_id)
+    if language in (None, ""):
+        code = None
+    else:
+        code = language_code(language) if isinstance(language, str) and language in LANGUAGES else None
+        if code is None:
+            raise InvalidInput(f"A kiosk speaks one of {', '.join(LANGUAGES)} (or the site's default), "
+                               f"not {language!r}.", code="unknown_language")
+    if code == device.language:
+        return device
+    audit.record(DEVICE_LANGUAGE_CHANGED, _target(device), actor=actor, before={"language": device.language},
+                 after={"language": code})
+    device.language = code
+    db.session.commit()
+    return device
+
+
 def revoke_device(device_id: int, *, actor: audit.Actor | str | None = None) -> KioskDevice:
     """The kiosk's token stops working at once (its next request is 401); the device keeps its
     name and can be paired again. Raises NotFound."""
@@ -182,6 +211,19 @@ def find_device_by_token(token: str | None) -> KioskDevice | None:
     )
 
 
+def language_of_token(token: str | None) -> str | None:
+    """The language set for the kiosk ``token`` belongs to, or None: no such kiosk, none set, or a
+    database that cannot answer now (one try, no retry: the site's language is a fine answer for
+    a page that is already late, an error page included)."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        return db.session.scalar(select(KioskDevice.language).where(KioskDevice.token_hash == hash_token(token)))
+    except SQLAlchemyError:
+        db.session.rollback()
+        return None
+
+
 def touch(device: KioskDevice) -> None:
     """Note that ``device`` was seen now (at most one write a minute)."""
     now = utcnow()
@@ -205,9 +247,10 @@ class PairedKiosk:
 
     id: int
     name: str
+    language: str | None = None  # None: the site's KIOSK_LANGUAGE
 
 
-NOT_PAIRED_MESSAGE = "This kiosk is not paired: ask an administrator."
+NOT_PAIRED_MESSAGE = mark("This kiosk is not paired: ask an administrator.")
 
 
 def authenticate(token: str | None, *, required: bool) -> PairedKiosk | None:
@@ -224,7 +267,7 @@ def authenticate(token: str | None, *, required: bool) -> PairedKiosk | None:
             "This kiosk is not paired: its device token is not valid (the kiosk may have been revoked or "
             "paired again). Ask an administrator.", reason="invalid",
         )
-    paired = PairedKiosk(device.id, device.name)
+    paired = PairedKiosk(device.id, device.name, device.language)
     touch(device)
     end_read()
     return paired

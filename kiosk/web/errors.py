@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import KioskError
 from ..services.database import DatabaseUnavailable, is_disconnect, rollback_quietly
+from .kiosk_errors import screen_message
 from .server_paths import hide_server_paths
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,12 @@ def wants_json() -> bool:
 def error_response(status: int, code: str, message: str, **extra):
     message, extra = hide_server_paths(message), hide_server_paths(extra)
     if wants_json():
+        from .i18n import is_kiosk_request  # noqa: PLC0415 - i18n reads the token through device_link, which uses us
+
+        if is_kiosk_request():  # a person reads it on the kiosk screen, in the kiosk's language
+            on_screen = screen_message(code, message, extra)
+            if on_screen is not None:
+                message, extra = on_screen, {**extra, "detail": message}
         return jsonify({"error": code, "message": message, **extra}), status
     return render_template("error.html", status=status, message=message), status
 

@@ -1,9 +1,11 @@
 """Which language a request is in, and the console's language switch.
 
-* **The kiosk** (its page and its ``/api/v1/kiosk/`` calls) speaks the language chosen for that
-  kiosk: opened once as ``/?lang=de``, the choice is kept in the kiosk browser's
-  ``kiosk_language`` cookie (a year), so every frame's prompts come back in it; without a choice,
-  the site's ``KIOSK_LANGUAGE``. A person walking up never needs to pick one.
+* **The kiosk** (its page and its ``/api/v1/kiosk/`` calls) speaks, first, the language an
+  administrator set for that paired kiosk on the Devices page (central, so a change reaches the
+  kiosk on its next frame whatever its browser once chose); else the language chosen in that
+  browser: opened once as ``/?lang=de``, kept in the ``kiosk_language`` cookie (a year) - what an
+  unpaired kiosk (pairing off) or one left on "site default" can still pick; else the site's
+  ``KIOSK_LANGUAGE``. A person walking up never needs to pick one.
 * **The console** follows the browser's languages (Accept-Language) until the administrator picks
   one with the switch in the navigation (the ``console_language`` cookie).
 
@@ -13,12 +15,14 @@ Flask-Babel asks :func:`select_locale` once per request; templates get ``_()`` a
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, redirect, request
+from flask import Blueprint, Flask, current_app, g, redirect, request
 from flask_babel import get_locale
 
 from ..errors import InvalidInput
 from ..extensions import babel
 from ..languages import LANGUAGES, TRANSLATIONS_DIR, language_code
+from ..services.devices import language_of_token
+from .device_link import presented_token
 
 KIOSK_COOKIE = "kiosk_language"
 CONSOLE_COOKIE = "console_language"
@@ -43,10 +47,19 @@ def requested_kiosk_language() -> str | None:
     return code
 
 
+def paired_kiosk_language() -> str | None:
+    """The language set for the paired kiosk making this request (None: not paired, or none set)."""
+    device = g.get("kiosk_device")  # the frame routes have read the device already
+    if device is not None:
+        return device.language
+    return language_of_token(presented_token())
+
+
 def kiosk_language() -> str:
     # Never raises: the error page for a bad ?lang= is rendered in a language too.
     asked = language_code(request.args.get("lang")) if request.blueprint == "kiosk_page" else None
-    return asked or language_code(request.cookies.get(KIOSK_COOKIE)) or current_app.config["KIOSK_LANGUAGE"]
+    return (language_code(paired_kiosk_language()) or asked or language_code(request.cookies.get(KIOSK_COOKIE))
+            or current_app.config["KIOSK_LANGUAGE"])
 
 
 def console_language() -> str:

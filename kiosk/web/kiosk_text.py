@@ -60,6 +60,7 @@ def kiosk_text() -> dict[str, str]:
         "card.checked_in_at": _("Checked in at %(time)s"),
         "card.checked_out": _("Checked out"),
         "card.checked_out_at": _("Checked out at %(time)s"),
+        "card.checked_out_worked": _("Checked out at %(time)s: %(hours)s h %(minutes)s min today"),
         "card.photo_alt": _("Check-in photo of %(name)s"),
         # Gestures and holds.
         # The gestures' own words come with the vocabulary (kiosk_vocabulary, data-gestures).

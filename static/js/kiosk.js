@@ -441,7 +441,10 @@
       stats.errors += 1;
       loop.failures += 1;
       loop.nextSendAt = now + BACKOFF_MAX_MS;
-      showConnectionProblem(t("out_of_service", { message: payload.message }));
+      // The sentence is in the kiosk's language; the server's own words (which file, which fix)
+      // follow for the operator.
+      var forOperator = payload.detail ? payload.message + " " + payload.detail : payload.message;
+      showConnectionProblem(t("out_of_service", { message: forOperator }));
       return;
     }
     if (status === 429) {
@@ -552,6 +555,10 @@
       if (answer.duplicate) {
         // The prompt already says "you have already checked in": the card only adds since when.
         detail = at ? t("card.since", at) : "";
+      } else if (leaving && at && typeof answer.worked_today_s === "number") {
+        var minutes = Math.floor(Math.max(0, answer.worked_today_s) / 60);
+        detail = t("card.checked_out_worked", { time: at.time, hours: formatNumber(Math.floor(minutes / 60)),
+                                                minutes: formatNumber(minutes % 60) });
       } else if (leaving) {
         detail = at ? t("card.checked_out_at", at) : t("card.checked_out");
       } else {

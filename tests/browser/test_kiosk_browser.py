@@ -318,18 +318,19 @@ def test_missing_model_file_tells_the_operator_what_to_do(page_server, launch_ch
     """503 model_unavailable (the server's answer when a model file is missing, tested in
     test_kiosk_api.py) is not a network hiccup: the screen says to call the operator and shows
     the server's fix instead of "Reconnecting"; once the file is back the kiosk carries on."""
-    message = "The FaceNet weights are not in /srv/models/facenet/weights.h5. Run `kiosk models fetch facenet`."
+    detail = "The FaceNet weights are not in /srv/models/facenet/weights.h5. Run `kiosk models fetch facenet`."
+    message = "A recognition model is missing or damaged on the server."  # in the kiosk's language
 
     def script(n):
         if n <= 2:
-            return 503, {"error": "model_unavailable", "message": message}
+            return 503, {"error": "model_unavailable", "message": message, "detail": detail}
         return 200, answer("IDLE", hint="no_face")
 
     browser = launch_chromium(camera_files["known"])
     page, _ = open_kiosk(browser, page_server.url, "/", script=script)
     page.wait_for_selector("#connection", state="visible", timeout=30_000)
     shown = text_of(page, "#connection")
-    assert "call the operator" in shown and "kiosk models fetch facenet" in shown
+    assert "call the operator" in shown and message in shown and "kiosk models fetch facenet" in shown
     assert "Reconnecting" not in shown
     page.wait_for_selector("#connection", state="hidden", timeout=60_000)  # frame 3 answers 200
     assert kiosk_stats(page)["errors"] == 2
@@ -498,7 +499,7 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
          "done", "Done", "Welcome"),
         ("checked-out", answer("DONE", prompt=f"Goodbye, {name}!", person={"name": name},
                                photo_url="/api/v1/kiosk/photos/test-token", checked_in_at="18:05",
-                               event_kind="check_out"),
+                               event_kind="check_out", worked_today_s=8 * 3600 + 12 * 60 + 40),
          "done", "Done", "Goodbye"),
         ("unknown", answer("UNKNOWN", prompt="Sorry, I don't recognise you. Please see an administrator.",
                            faces=faces, face=face),
@@ -557,7 +558,7 @@ def test_every_state_is_shown_in_words_with_its_step(page_server, launch_chromiu
             if payload["event_kind"] == "check_out":
                 assert text_of(page, "#person-greeting") == "Goodbye,"
                 # The server's "HH:MM" as the page's language writes a time (en: 12-hour).
-                assert re.search(r"Checked out at 6:05\sPM", text_of(page, "#person-detail"))
+                assert re.fullmatch(r"Checked out at 6:05\sPM: 8 h 12 min today", text_of(page, "#person-detail"))
             else:
                 assert text_of(page, "#person-greeting") == "Welcome,"
                 assert re.search(r"Checked in at 9:02\sAM", text_of(page, "#person-detail"))

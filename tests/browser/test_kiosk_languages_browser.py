@@ -34,7 +34,8 @@ pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots" / "languages"
-DOC_WIDTH = 480  # small: 9 states x 4 languages
+DOC_WIDTH = 480  # small: 10 states x 4 languages
+WORKED_S = 8 * 3600 + 12 * 60 + 40  # a check-out's worked time today: "8 h 12 min"
 UPDATE_DOCS = os.environ.get("KIOSK_UPDATE_DOC_SCREENSHOTS") == "1"
 
 VISIBLE_TEXTS = """() => {
@@ -50,6 +51,7 @@ VISIBLE_TEXTS = """() => {
 
 # Times as each language writes them (Intl, from the server's "HH:MM"); percentages likewise.
 CLOCK = {"en": r"9:02\s?AM", "de": r"09:02", "fr": r"09:02", "es": r"9:02"}
+OUT_CLOCK = {"en": r"5:02\s?PM", "de": r"17:02", "fr": r"17:02", "es": r"17:02"}
 PERCENT = {"en": r"72%", "de": r"72\s%", "fr": r"72\s%", "es": r"72\s%"}
 
 
@@ -94,6 +96,9 @@ def states(code: str, box) -> list[tuple[str, dict]]:
         ("already", answer("DONE", prompt=_("%(name)s, you have already checked in.") % name,
                            person={"name": KNOWN_NAME}, faces=faces, face=face, checked_in_at="09:02",
                            event_kind="check_in", duplicate=True)),
+        ("checked-out", answer("DONE", prompt=screen.recorded_prompt(KNOWN_NAME, "check_out", "17:02", WORKED_S, _),
+                               person={"name": KNOWN_NAME}, faces=faces, face=face, checked_in_at="17:02",
+                               event_kind="check_out", worked_today_s=WORKED_S)),
         ("unknown", answer("UNKNOWN", prompt=_("Sorry, I don't recognise you. Please see an administrator."),
                            faces=faces, face=face)),
         ("cancelled", answer("CANCELLED", prompt=_(screen.CANCELLED_BY_THE_PERSON), faces=faces, face=face)),
@@ -137,6 +142,12 @@ def test_every_kiosk_state_in_the_kiosks_language(page_server, launch_chromium, 
         }""")
         if label == "smiling":
             assert re.fullmatch(PERCENT[code], page.locator("#happy-text").inner_text()), code
+        if label == "checked-out":  # "Checked out at 5:02 PM: 8 h 12 min today", in the kiosk's words
+            before, after = gettext_for(code)("Checked out at %(time)s: %(hours)s h %(minutes)s min today").split(
+                "%(time)s")
+            detail = page.locator("#person-detail").inner_text()
+            worked = after % {"hours": "8", "minutes": "12"}
+            assert detail.startswith(before) and detail.endswith(worked) and re.search(OUT_CLOCK[code], detail), detail
         if label == "done":
             detail = page.locator("#person-detail").inner_text()
             assert re.search(CLOCK[code], detail), (code, detail)

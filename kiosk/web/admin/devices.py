@@ -3,6 +3,7 @@
 - ``/admin/devices``                      paired kiosks (name, location, last seen, state) and pending codes
 - POST ``/admin/devices/pair``            approve the code a kiosk screen shows: a new kiosk, or re-pair one
 - POST ``/admin/devices/<id>/rename``     new display name and location
+- POST ``/admin/devices/<id>/language``   the language the kiosk speaks ("" = the site's KIOSK_LANGUAGE)
 - POST ``/admin/devices/<id>/revoke``     its token stops working at once (the kiosk shows a new code)
 - POST ``/admin/devices/<id>/delete``     forget the kiosk (its attendance events keep its name)
 
@@ -12,9 +13,11 @@ Pairing is not audit-logged yet: the audit log is being added on another branch.
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from ...errors import KioskError
+from ...languages import LANGUAGES
 from ...services import checkin, devices, pairing
 from ..audit_actor import admin_actor
 from ..security import admin_required
@@ -39,7 +42,8 @@ def devices_page():
             for d in devices.list_devices()]
     return render_template("admin/devices.html", rows=rows, pending=pairing.pending(),
                            format_code=pairing.format_code, required=current_app.config.get("KIOSK_REQUIRE_PAIRING"),
-                           code_minutes=int(pairing.CODE_TTL.total_seconds() // 60), prefill=request.args.get("code", ""))
+                           code_minutes=int(pairing.CODE_TTL.total_seconds() // 60),
+                           prefill=request.args.get("code", ""), site_language=current_app.config["KIOSK_LANGUAGE"])
 
 
 @admin_bp.post("/devices/pair")
@@ -53,8 +57,8 @@ def devices_pair():
     except KioskError as err:
         flash(str(err), "error")
         return _back()
-    flash(f"Approved: the kiosk becomes {device.name!r} within a few seconds (its screen collects the pairing).",
-          "success")
+    flash(gettext("Approved: the kiosk becomes “%(name)s” within a few seconds (its screen collects the pairing).",
+                  name=device.name), "success")
     return _back()
 
 
@@ -67,7 +71,22 @@ def devices_rename(device_id: int):
     except KioskError as err:
         flash(str(err), "error")
         return _back()
-    flash(f"Saved: {device.name}.", "success")
+    flash(gettext("Saved: %(name)s.", name=device.name), "success")
+    return _back()
+
+
+@admin_bp.post("/devices/<int:device_id>/language")
+@admin_required
+def devices_language(device_id: int):
+    # The form offers only what the kiosk speaks: anything else is a forged request, answered 400
+    # (404 for no such kiosk).
+    device = devices.set_device_language(device_id, request.form.get("language", ""), actor=admin_actor())
+    if device.language:
+        flash(gettext("Saved: %(name)s speaks %(language)s from its next screen on.", name=device.name,
+                      language=LANGUAGES[device.language]), "success")
+    else:
+        flash(gettext("Saved: %(name)s speaks the site's default language from its next screen on.", name=device.name),
+              "success")
     return _back()
 
 
@@ -75,8 +94,8 @@ def devices_rename(device_id: int):
 @admin_required
 def devices_revoke(device_id: int):
     device = devices.revoke_device(device_id, actor=admin_actor())
-    flash(f"Revoked: {device.name} is refused from its next frame on and shows a new pairing code; "
-          "re-pair it with that code to bring it back.", "success")
+    flash(gettext("Revoked: %(name)s is refused from its next frame on and shows a new pairing code; re-pair it "
+                  "with that code to bring it back.", name=device.name), "success")
     return _back()
 
 
@@ -85,5 +104,5 @@ def devices_revoke(device_id: int):
 def devices_delete(device_id: int):
     name = devices.get_device(device_id).name
     devices.remove_device(device_id, actor=admin_actor())
-    flash(f"Removed: {name}.", "success")
+    flash(gettext("Removed: %(name)s.", name=name), "success")
     return _back()

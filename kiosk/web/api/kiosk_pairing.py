@@ -13,10 +13,12 @@ against the per-address request limit (``kiosk.services.throttle``).
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
+from flask_babel import gettext
 
 from ...extensions import csrf
 from ...services import devices, pairing, throttle
 from ..device_link import TOKEN_COOKIE, presented_token, set_token_cookie
+from ..kiosk_errors import PAIRING_EXPIRED
 from . import api_bp
 
 PAIRING_COOKIE = "kiosk_pairing"
@@ -43,7 +45,7 @@ def _answer(payload: dict, status: int = 200):
 def _pending(entry) -> dict:
     remaining = (entry.expires_at - devices.utcnow()).total_seconds()
     return {"status": "pending", "code": pairing.format_code(entry.code), "expires_in_s": max(0, round(remaining)),
-            "poll_after_ms": POLL_AFTER_MS, "message": devices.NOT_PAIRED_MESSAGE}
+            "poll_after_ms": POLL_AFTER_MS, "message": gettext(devices.NOT_PAIRED_MESSAGE)}
 
 
 def _paired(device) -> dict:
@@ -76,7 +78,7 @@ def kiosk_pairing_poll():
     if result.status == "pending":
         return _answer(_pending(result.pairing))
     if result.status == "expired":
-        return _answer({"status": "expired", "message": "The pairing code expired: the kiosk shows a new one."})
+        return _answer({"status": "expired", "message": gettext(PAIRING_EXPIRED)})
     response = set_token_cookie(_answer(_paired(result.device)), result.token)
     response.delete_cookie(PAIRING_COOKIE, path="/api/v1/kiosk/pairing", secure=_secure(), httponly=True,
                            samesite="Strict")
