@@ -22,9 +22,10 @@ from kiosk_stack import kiosk_cli, kiosk_token
 from reliability_kit import Kiosk, Snapshot, describe, report, run_until
 
 # The API's description is public like any API description: it holds no data (docs/integrations.md).
+# The console's language switch is offered on the sign-in page too: it only sets a cookie.
 PUBLIC_ENDPOINTS = {"kiosk_page.index", "health.healthz", "health.readyz", "static", "auth.login",
-                    "api.openapi_description"}
-KIOSK_ENDPOINTS = {"api.kiosk_frames", "api.kiosk_state", "api.kiosk_reset", "api.kiosk_photo",
+                    "api.openapi_description", "i18n.choose_console_language"}
+KIOSK_ENDPOINTS = {"api.kiosk_frames", "api.kiosk_state", "api.kiosk_reset", "api.kiosk_photo", "api.kiosk_answer",
                    # An unpaired kiosk asks for its pairing code and polls for approval: public by design
                    # (tests/test_pairing.py: what they give away, and their limits per address).
                    "api.kiosk_pairing_start", "api.kiosk_pairing_poll"}
