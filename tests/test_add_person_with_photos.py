@@ -103,9 +103,9 @@ class _FailsOnSecondCall:
 @pytest.mark.models
 def test_a_photo_that_fails_with_a_server_error_leaves_no_one(app, admin, monkeypatch):
     """The probe's second case: a photo that failed with a 500 still left the person."""
-    from kiosk.vision import embedders
+    from kiosk.services import enrollment
 
-    real_get = embedders.get_embedder
+    real_get = enrollment.get_embedder
 
     class Breaking:
         def __init__(self, embedder):
@@ -113,7 +113,8 @@ def test_a_photo_that_fails_with_a_server_error_leaves_no_one(app, admin, monkey
             self.embed_crops = _FailsOnSecondCall(embedder.embed_crops, RuntimeError("the embedder broke"))
 
     breaking = {}
-    monkeypatch.setattr(embedders, "get_embedder",
+    # Where enrollment looks it up (it imports the function by name).
+    monkeypatch.setattr(enrollment, "get_embedder",
                         lambda name=None: breaking.setdefault(name, Breaking(real_get(name))))
     answer = add_person(admin, "Colin Powell", real())
     assert answer.status_code == 500
