@@ -31,6 +31,7 @@ from ..models import utcnow
 from ..names import clean_text
 from . import audit
 from .audit_actions import API_TOKEN_CREATED, API_TOKEN_REVOKED
+from .choices import chosen_names
 
 SCOPES = ("read:attendance", "read:people", "write:attendance", "admin")
 ADMIN_SCOPE = "admin"
@@ -60,17 +61,8 @@ def hash_secret(secret: str) -> str:
 
 def clean_scopes(scopes: object) -> list[str]:
     """The scopes as given (a list, or text separated by spaces or commas), checked and de-duplicated."""
-    if isinstance(scopes, str):
-        scopes = scopes.replace(",", " ").split()
-    if not isinstance(scopes, (list, tuple)) or not all(isinstance(s, str) for s in scopes):
-        raise InvalidInput("Scopes must be a list of names.", code="unknown_scope")
-    wanted = [s.strip() for s in scopes if s.strip()]
-    unknown = [s for s in wanted if s not in SCOPES]
-    if unknown:
-        raise InvalidInput(f"Unknown scope {unknown[0]!r}: use {', '.join(SCOPES)}.", code="unknown_scope")
-    if not wanted:
-        raise InvalidInput(f"A token needs at least one scope ({', '.join(SCOPES)}).", code="missing_scope")
-    return sorted(set(wanted), key=SCOPES.index)
+    return chosen_names(scopes, SCOPES, noun="scope", unknown_code="unknown_scope", missing_code="missing_scope",
+                        missing_message=f"A token needs at least one scope ({', '.join(SCOPES)}).")
 
 
 def clean_name(value: object) -> str:

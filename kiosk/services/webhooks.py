@@ -37,6 +37,7 @@ from ..integration_tables import WebhookDelivery, WebhookSubscription
 from ..models import utcnow
 from . import audit
 from .audit_actions import WEBHOOK_ADDED, WEBHOOK_REMOVED, WEBHOOK_RESENT
+from .choices import chosen_names
 
 EVENTS = ("check_in", "check_out", "correction", "person.created", "person.deleted", "spoof.suspected")
 MIN_SECRET_LENGTH = 16
@@ -70,17 +71,8 @@ def clean_url(url: object) -> str:
 
 def clean_events(events: object) -> list[str]:
     """Event names from a list or text separated by commas or spaces."""
-    if isinstance(events, str):
-        events = events.replace(",", " ").split()
-    if not isinstance(events, (list, tuple)) or not all(isinstance(e, str) for e in events):
-        raise InvalidInput("Events must be a list of names.", code="unknown_event")
-    wanted = [e.strip() for e in events if e.strip()]
-    unknown = [e for e in wanted if e not in EVENTS]
-    if unknown:
-        raise InvalidInput(f"Unknown event {unknown[0]!r}: use {', '.join(EVENTS)}.", code="unknown_event")
-    if not wanted:
-        raise InvalidInput(f"Choose at least one event ({', '.join(EVENTS)}).", code="missing_events")
-    return sorted(set(wanted), key=EVENTS.index)
+    return chosen_names(events, EVENTS, noun="event", unknown_code="unknown_event", missing_code="missing_events",
+                        missing_message=f"Choose at least one event ({', '.join(EVENTS)}).")
 
 
 def clean_secret(secret: object) -> str:
