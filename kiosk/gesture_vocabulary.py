@@ -42,10 +42,10 @@ class Gesture(enum.StrEnum):
 
 
 _MEANINGS = {
-    Gesture.O: "hands joined above the head",
-    Gesture.X: "forearms crossed on the chest",
-    Gesture.CAPTURE: "both arms up in a V",
-    Gesture.IDLE: "anything else",
+    Gesture.O: mark("hands joined above the head"),
+    Gesture.X: mark("forearms crossed on the chest"),
+    Gesture.CAPTURE: mark("both arms up in a V"),
+    Gesture.IDLE: mark("anything else"),
 }
 _KIOSK_WORDS = {
     Gesture.O: mark("O (yes)"),

@@ -55,7 +55,7 @@ def test_the_recording_page_offers_each_gesture_with_its_meaning(client, sign_in
     page = client.get("/admin/models/gestures").text
     offered = re.findall(r'name="gesture-label" value="([^"]+)"[^>]*>\s*([^<]+)</label>', page)
     assert [(value, " ".join(words.split())) for value, words in offered] == [
-        (gesture.value, f"{gesture.value} — {gesture.meaning}") for gesture in Gesture]
+        (gesture.value, f"{gesture.kiosk_words} — {gesture.meaning}") for gesture in Gesture]
     assert 'data-idle-label="idle"' in page
 
 

@@ -4,6 +4,8 @@ browser with a switch, and the catalogues compiled at start."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import time
@@ -99,16 +101,27 @@ def test_the_kiosk_page_has_no_text_left_outside_the_catalogue():
 
 # The console pages whose every word is wrapped: add a page here once it is (docs/languages.md).
 TRANSLATED_CONSOLE_PAGES = [
+    "templates/admin/_macros.html",
+    "templates/admin/_week_form.html",
+    "templates/admin/api_tokens.html",
     "templates/admin/attendance.html",
+    "templates/admin/audit.html",
     "templates/admin/dashboard.html",
     "templates/admin/devices.html",
+    "templates/admin/gestures.html",
     "templates/admin/hours.html",
+    "templates/admin/models.html",
     "templates/admin/people.html",
+    "templates/admin/settings.html",
+    "templates/admin/spoofs.html",
     "templates/admin/timesheet.html",
+    "templates/admin/webhooks.html",
     "templates/auth/login.html",
     "templates/error.html",
 ]
 FORMAT_NAMES = {"CSV", "Excel"}  # file formats: the same word in every language
+# The console's scripts: every word they write comes from kiosk/web/console_text.py.
+CONSOLE_SCRIPTS = ["static/js/admin.js", "static/js/admin-gestures.js", "static/js/admin-training.js"]
 # Attributes a person reads or hears (a screen reader says aria-label and alt).
 READ_ATTRIBUTES = re.compile(r'\b(?:aria-label|alt|title|placeholder)="([^"{]*[^\W\d_][^"{]*)"')
 
@@ -128,14 +141,40 @@ def test_the_console_page_check_finds_a_word_typed_into_a_page():
     assert READ_ATTRIBUTES.findall(page) == ["Key figures"]
 
 
-def test_the_kiosk_script_writes_no_words_of_its_own():
-    script = (REPO / "static" / "js" / "kiosk.js").read_text()
-    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", script, flags=re.S)
+def sentences_in_script(path: Path) -> list[str]:
+    """The string literals of a script that read as words for people (several words, a capital,
+    no dots of a key), outside comments and errors meant for the browser's console."""
+    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", path.read_text(), flags=re.S)
     code = re.sub(r'new Error\("[^"]*"\)', "", code)  # for the browser's console, not the screen
     literals = re.findall(r'"((?:[^"\\]|\\.)*)"', code)
+    return [text for text in literals if re.search(r"[A-Z][a-z]+ [a-z]+", text)]
+
+
+def test_the_kiosk_script_writes_no_words_of_its_own():
     # A sentence is several words, a capital and no dots of a key: none may be left in the script.
-    sentences = [text for text in literals if re.search(r"[A-Z][a-z]+ [a-z]+ [a-z]+", text)]
-    assert sentences == []
+    assert [text for text in sentences_in_script(REPO / "static" / "js" / "kiosk.js")
+            if re.search(r"[A-Z][a-z]+ [a-z]+ [a-z]+", text)] == []
+
+
+@pytest.mark.parametrize("script", CONSOLE_SCRIPTS)
+def test_a_console_script_writes_no_words_of_its_own(script):
+    assert sentences_in_script(REPO / script) == []
+
+
+def test_the_console_script_check_finds_words_typed_into_a_script(tmp_path):
+    script = tmp_path / "page.js"
+    script.write_text('say(Admin.text("camera.off")); button.textContent = on ? "Stop camera" : "Start camera";')
+    assert sentences_in_script(script) == ["Stop camera", "Start camera"]
+
+
+def test_the_console_scripts_get_every_word_from_the_page(app):
+    from kiosk.web.console_text import console_text
+
+    keys = {key for script in CONSOLE_SCRIPTS for key in re.findall(r'\btext\("([a-z_.]+)"', (REPO / script).read_text())}
+    with app.test_request_context("/admin/", headers={"Accept-Language": "de"}):
+        words = console_text()
+    assert "camera.off" in keys and keys <= set(words), keys - set(words)
+    assert words["camera.off"] == "Die Kamera ist aus."
 
 
 # -- the server's prompts -------------------------------------------------------------------------
@@ -288,3 +327,50 @@ def test_the_sign_in_page_speaks_the_browsers_language(app):
     page = app.test_client().get("/auth/login", headers={"Accept-Language": "es-ES,es;q=0.9"}).text
     assert '<html lang="es">' in page and "Acceso de administrador" in page and "Contraseña" in page
     assert "<code>kiosk admin create NAME</code>" in page  # the command stays markup inside the sentence
+
+
+# -- the audit log's actions, in words -------------------------------------------------------------
+
+
+def test_every_audit_action_and_area_has_words_for_people():
+    from kiosk.services import audit_actions
+
+    labels = {action: audit_actions.label(action) for action in audit_actions.ACTIONS}
+    assert all(label != action for action, label in labels.items()), "an action without a label"
+    assert len(set(labels.values())) == len(labels)  # two actions never read the same
+    assert all(audit_actions.area_label(area) != area for area in audit_actions.AREAS)
+    assert audit_actions.label("person.created") == "Person added"
+    assert audit_actions.label("kiosk.from_an_older_version") == "kiosk.from_an_older_version"
+
+
+def test_the_audit_page_names_actions_in_the_consoles_language(admin_client):
+    from factories import person
+
+    person("Ada")  # the factory writes no audit entry; the sign-in did
+    page = admin_client.get("/admin/audit", headers={"Accept-Language": "de"}).text
+    assert '<html lang="de">' in page and "<h1>Protokoll</h1>" in page
+    assert "Administrator angemeldet" in page and "<code>admin.signed_in</code>" in page  # the stored name stays
+    assert '<optgroup label="Personen">' in page and ">Personen: alle</option>" in page
+    assert '<option value="person.renamed" >Person umbenannt</option>' in page
+    french = admin_client.get("/admin/audit?action=admin", headers={"Accept-Language": "fr"}).text
+    assert "Administrateur connecté" in french and "Journal d'audit" in french
+
+
+@pytest.mark.parametrize("path, code, words", [
+    ("/admin/models", "de", ["<h1>Erkennung</h1>", "Gesichter erkennen", "Erweitert", "Erkennung jetzt aktualisieren",
+                             "Armgesten"]),
+    ("/admin/models/gestures", "fr", ["Enregistrer des exemples de gestes", "mains jointes au-dessus de la tête",
+                                      "La caméra est éteinte."]),
+    ("/admin/settings", "es", ["Ajustes del sitio", "Reglas de asistencia", "Lunes", "Domingo",
+                               "Entrada, luego salida, y después se alternan (pausas)", "Horarios semanales"]),
+    ("/admin/spoofs", "de", ["<h1>Verdacht auf Täuschung</h1>", "Nichts zu prüfen.", ">Offen</a>"]),
+    ("/admin/tokens", "fr", ["Jetons d'API", "Créer un jeton", "Aucun pour l'instant."]),
+    ("/admin/webhooks", "es", ["Añadir un webhook", "Envíos", "No hay envíos."]),
+])
+def test_the_console_pages_speak_the_consoles_language(admin_client, path, code, words):
+    page = admin_client.get(path, headers={"Accept-Language": code})
+    assert page.status_code == 200 and f'<html lang="{code}">' in page.text
+    assert [word for word in words if word not in page.text] == []
+    # The scripts' words come with the page, in its language.
+    served = json.loads(html.unescape(re.search(r"<meta name=\"console-text\" content='([^']*)'>", page.text).group(1)))
+    assert served["camera.off"] == gettext_for(code)("The camera is off.") != "The camera is off."

@@ -22,12 +22,15 @@ from sqlalchemy import select
 
 from ..errors import Conflict, InvalidInput, NotFound
 from ..extensions import db
+from ..languages import mark
 from ..models import Person, PersonGroup, SiteHoliday, WorkSchedule
 from ..sitetime import site_timezone
 from . import audit
 from .audit_actions import HOLIDAY_ADDED, HOLIDAY_REMOVED, SCHEDULE_CHANGED
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# English, as the audit log and the command line write them; the console translates them where it shows them.
+WEEKDAYS = (mark("Monday"), mark("Tuesday"), mark("Wednesday"), mark("Thursday"), mark("Friday"), mark("Saturday"),
+            mark("Sunday"))
 MAX_GRACE_MINUTES = 240
 
 

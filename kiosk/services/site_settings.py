@@ -26,6 +26,7 @@ from sqlalchemy import select
 from ..config import REPEAT_RULES, ROUNDING_STEPS, ConfigError, repeat_rule_named, rounding_named
 from ..errors import InvalidInput
 from ..extensions import db
+from ..languages import mark
 from ..models import SiteSetting, utcnow
 from . import audit
 from .audit_actions import SETTINGS_CHANGED
@@ -57,13 +58,26 @@ class Rule:
 RULES: dict[str, Rule] = {
     rule.key: rule
     for rule in (
-        Rule("repeat_rule", "KIOSK_REPEAT_RULE", "What a visit records", repeat_rule_named, REPEAT_RULES),
-        Rule("minimum_gap_minutes", "KIOSK_DUPLICATE_WINDOW_MINUTES", "Minimum gap between punches (minutes)", _gap,
-             fallback=30),
-        Rule("rounding_minutes", "KIOSK_ROUNDING_MINUTES", "Round worked time to (minutes, 0: off)", rounding_named,
-             ROUNDING_STEPS),
+        Rule("repeat_rule", "KIOSK_REPEAT_RULE", mark("What a visit records"), repeat_rule_named, REPEAT_RULES),
+        Rule("minimum_gap_minutes", "KIOSK_DUPLICATE_WINDOW_MINUTES", mark("Minimum gap between punches (minutes)"),
+             _gap, fallback=30),
+        Rule("rounding_minutes", "KIOSK_ROUNDING_MINUTES", mark("Round worked time to (minutes, 0: off)"),
+             rounding_named, ROUNDING_STEPS),
     )
 }
+
+# What the Settings page calls each repeat rule (translated where it is shown).
+REPEAT_RULE_LABELS: dict[str, str] = {
+    "in_out": mark("In, then out, then in and out alternate (breaks)"),
+    "ignore": mark("Every visit is a check-in"),
+    "check_out": mark("A visit after a check-in is a check-out"),
+    "daily": mark("The day's first visit is in, every later one out"),
+}
+
+
+def choice_label(value: Any) -> str:
+    """What a person reads for one of a rule's choices (English; a number stays itself)."""
+    return REPEAT_RULE_LABELS.get(value, str(value))
 
 
 def default(key: str) -> Any:

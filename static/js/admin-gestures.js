@@ -21,6 +21,11 @@
     return checked ? checked.value : root.dataset.idleLabel;
   }
 
+  function labelWords() { // what the page calls the chosen gesture, in its language
+    var checked = document.querySelector('input[name="gesture-label"]:checked');
+    return checked ? checked.dataset.words : root.dataset.idleLabel;
+  }
+
   var cam = Admin.camera(video, say);
 
   function showCounts(samples) {
@@ -49,7 +54,7 @@
         try {
           await recordOne();
           saved += 1;
-          say("Recorded " + saved + " “" + label() + "” sample(s).", "ok");
+          say(Admin.text("gestures.recorded", { count: saved, gesture: labelWords() }), "ok");
         } catch (err) {
           say(err.message, "bad");
         }
@@ -63,9 +68,9 @@
 
   startButton.addEventListener("click", async function () {
     var on = await cam.toggle();
-    startButton.textContent = on ? "Stop camera" : "Start camera";
+    startButton.textContent = on ? Admin.text("camera.stop") : Admin.text("camera.start");
     recordButton.disabled = burstButton.disabled = !on;
-    if (on) say("Ready. Choose the gesture, strike the pose, then record.");
+    if (on) say(Admin.text("gestures.ready"));
   });
   recordButton.addEventListener("click", function () { record(1); });
   burstButton.addEventListener("click", function () { record(10); });

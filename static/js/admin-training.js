@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var POLL_MS = 1000;
+  var PERCENT = new Intl.NumberFormat(document.documentElement.lang || "en", { style: "percent" });
 
   function jobBox(kind) { return document.querySelector('.job[data-job-kind="' + kind + '"]'); }
 
@@ -16,19 +17,19 @@
       var bar = document.createElement("progress");
       bar.max = 1;
       bar.value = job.progress || 0;
-      bar.setAttribute("aria-label", "Retraining progress");
+      bar.setAttribute("aria-label", Admin.text("training.progress"));
       box.appendChild(bar);
     }
     var stage = document.createElement("span");
     stage.className = "job-stage";
     if (job.state === "done") {
       stage.className += " badge badge-good";
-      stage.textContent = "Retrained. Reloading…";
+      stage.textContent = Admin.text("training.done");
     } else if (job.state === "failed") {
       stage.className += " badge badge-bad";
-      stage.textContent = "Retraining failed: " + (job.error || "unknown error");
+      stage.textContent = Admin.text("training.failed", { error: job.error || Admin.text("training.unknown_error") });
     } else {
-      stage.textContent = job.stage + " (" + Math.round((job.progress || 0) * 100) + "%)";
+      stage.textContent = job.stage + " (" + PERCENT.format(job.progress || 0) + ")";
     }
     box.appendChild(stage);
   }

@@ -3,6 +3,20 @@
 (function () {
   "use strict";
 
+  /* The words this console's scripts write, in the console's language: the layout serves them
+     (kiosk/web/console_text.py), so the scripts hold keys, never words. */
+  var WORDS = null;
+  function text(key, values) { // the text of key, its %(name)s filled from values
+    if (WORDS === null) {
+      var meta = document.querySelector('meta[name="console-text"]');
+      try { WORDS = JSON.parse(meta ? meta.getAttribute("content") : "{}"); } catch (e) { WORDS = {}; }
+    }
+    var words = Object.prototype.hasOwnProperty.call(WORDS, key) ? WORDS[key] : key;
+    return words.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
@@ -22,7 +36,7 @@
     var body = null;
     try { body = await response.json(); } catch (e) { body = null; }
     if (!response.ok && !(options.acceptStatus || []).includes(response.status)) {
-      var err = new Error((body && body.message) || ("The server answered " + response.status + "."));
+      var err = new Error((body && body.message) || text("server_answered", { status: response.status }));
       err.status = response.status;
       err.body = body;
       throw err;
@@ -51,18 +65,18 @@
         self.stream = null;
         self.on = false;
         video.srcObject = null;
-        say("The camera is off.");
+        say(text("camera.off"));
         return false;
       }
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-        say("This browser cannot open the camera here (it needs HTTPS)." + hint, "bad");
+        say(text("camera.needs_https") + hint, "bad");
         return false;
       }
-      say("Starting the camera…");
+      say(text("camera.starting"));
       try {
         self.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
       } catch (err) {
-        say("The camera could not be opened (" + err.name + ")." + hint, "bad");
+        say(text("camera.failed", { error: err.name }) + hint, "bad");
         return false;
       }
       video.srcObject = self.stream;
@@ -83,5 +97,5 @@
     return self;
   }
 
-  window.Admin = { api: api, csrfToken: csrfToken, camera: camera };
+  window.Admin = { api: api, csrfToken: csrfToken, camera: camera, text: text };
 })();

@@ -22,7 +22,7 @@ def _page(status: int = 200):
         overridden=site_settings.overridden(), env=current_app.config, weekdays=schedules.WEEKDAYS,
         site_week=book.owner_week("site", None), groups=groups.all_groups(),
         group_weeks={g.id: book.owner_week("group", g.id) for g in groups.all_groups()},
-        holidays=schedules.holidays(), clock=schedules.clock,
+        holidays=schedules.holidays(), clock=schedules.clock, choice_label=site_settings.choice_label,
     ), status
 
 

@@ -12,13 +12,18 @@ from flask import abort, flash, redirect, render_template, request, send_file, u
 from flask_login import current_user
 
 from ... import sitetime
+from ...languages import mark
 from ...services import spoofs
 from ..security import admin_required
 from . import admin_bp
 
 STATUSES = ("open", "approved", "dismissed", "all")
-CUE_NAMES = {"expression": "No smile from a neutral face", "body": "Face does not fit the body",
-             "passive": "Looks like a photo or a screen"}
+# What the page calls each status and each liveness cue (translated in the template).
+STATUS_NAMES = {"open": mark("Open"), "approved": mark("Approved"), "dismissed": mark("Dismissed"), "all": mark("All")}
+CUE_NAMES = {"expression": mark("No smile from a neutral face"), "body": mark("Face does not fit the body"),
+             "passive": mark("Looks like a photo or a screen")}
+PASSED_CUE_NAMES = {"expression": mark("Smiled from a neutral face"), "body": mark("Face fits the body"),
+                    "passive": mark("Looks like a live person")}
 
 
 @admin_bp.get("/spoofs")
@@ -29,7 +34,8 @@ def spoofs_page():
         status = "open"
     entries = spoofs.listing(None if status == "all" else status)
     rows = [{"spoof": s, "local": sitetime.to_local(s.timestamp), "verdict": spoofs.cues(s)} for s in entries]
-    return render_template("admin/spoofs.html", rows=rows, status=status, statuses=STATUSES, cue_names=CUE_NAMES)
+    return render_template("admin/spoofs.html", rows=rows, status=status, statuses=STATUSES, cue_names=CUE_NAMES,
+                           passed_cue_names=PASSED_CUE_NAMES, status_names=STATUS_NAMES)
 
 
 @admin_bp.get("/spoofs/<int:spoof_id>/<which>.jpg")

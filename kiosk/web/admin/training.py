@@ -3,30 +3,40 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, url_for
+from flask_babel import format_decimal, format_percent, ngettext
+from flask_babel import gettext as _
 
 from ...errors import KioskError
 from ...services import model_status, training_jobs
 from ..audit_actor import admin_actor
 from ..security import admin_required
 from . import admin_bp
+from .gestures import GESTURE_WORDS
 
 
 def job_outcome(job: training_jobs.TrainingJob) -> str:
-    """One line an admin can read about a finished job."""
+    """One line an admin can read about a finished job, in the console's language."""
     if job.error:
         return job.error
     result = job.result or {}
     if job.kind == "faces":
-        parts = [f"{result.get('people', '?')} people", f"{result.get('samples', '?')} photos"]
+        parts = []
+        if result.get("people") is not None:
+            parts.append(ngettext("%(num)s person", "%(num)s people", int(result["people"])))
+        if result.get("samples") is not None:
+            parts.append(ngettext("%(num)s photo", "%(num)s photos", int(result["samples"])))
         if result.get("cv_accuracy") is not None:
-            parts.append(f"cross-validated accuracy {float(result['cv_accuracy']) * 100:.1f}%")
+            parts.append(_("cross-validated accuracy %(accuracy)s",
+                           accuracy=format_percent(float(result["cv_accuracy"]), "#,##0.0%")))
         if result.get("embedder"):
-            parts.append(f"embedder {result['embedder']}" + (f" {result['weights']}" if result.get("weights") else ""))
+            parts.append(_("embedder %(embedder)s", embedder=" ".join(
+                str(part) for part in (result["embedder"], result.get("weights")) if part)))
     else:
         counts = result.get("site_samples") or {}
-        parts = [", ".join(f"{n} {label}" for label, n in counts.items()) + " site samples"] if counts else []
+        parts = [_("site samples: %(counts)s", counts=", ".join(f"{label} {n}" for label, n in counts.items()))] \
+            if counts else []
     if result.get("seconds") is not None:
-        parts.append(f"{result['seconds']} s")
+        parts.append(_("%(seconds)s s", seconds=format_decimal(result["seconds"])))
     return "; ".join(parts) if parts else job.stage
 
 
@@ -39,6 +49,7 @@ def models_page():
         face_model=face_model,
         recognition=model_status.recognition_status(face_model, jobs.get("faces"), training_jobs.retrain_pending()),
         gesture=model_status.gesture_model_info(),
+        gesture_words=GESTURE_WORDS,
         jobs=jobs,
         history=[
             (job, job_outcome(job))
