@@ -350,6 +350,7 @@ def test_the_audit_page_names_actions_in_the_consoles_language(admin_client):
     page = admin_client.get("/admin/audit", headers={"Accept-Language": "de"}).text
     assert '<html lang="de">' in page and "<h1>Protokoll</h1>" in page
     assert "Administrator angemeldet" in page and "<code>admin.signed_in</code>" in page  # the stored name stays
+    assert re.search(r"<td>Administrator \d+ \(linguist\)</td>", page)  # what the entry is about, too
     assert '<optgroup label="Personen">' in page and ">Personen: alle</option>" in page
     assert '<option value="person.renamed" >Person umbenannt</option>' in page
     french = admin_client.get("/admin/audit?action=admin", headers={"Accept-Language": "fr"}).text

@@ -103,6 +103,29 @@ _AREA_LABELS: dict[str, str] = {
     "webhook": mark("Webhooks"),
 }
 
+# What the console calls the kind of thing an entry is about (its target's type).
+_TARGET_KINDS: dict[str, str] = {
+    "admin": mark("Administrator"),
+    "api_token": mark("API token"),
+    "attendance": mark("Check-in"),
+    "device": mark("Kiosk"),
+    "export": mark("Export"),
+    "gesture_sample": mark("Gesture sample"),
+    "gesture_samples": mark("Gesture samples"),
+    "group": mark("Group"),
+    "holiday": mark("Holiday"),
+    "import": mark("Import"),
+    "model": mark("Model"),
+    "person": mark("Person"),
+    "punch": mark("Punch"),
+    "retention": mark("Data retention"),
+    "schedule": mark("Schedule"),
+    "settings": mark("Attendance rules"),
+    "spoof": mark("Suspected spoof"),
+    "webhook": mark("Webhook"),
+    "webhook_delivery": mark("Webhook delivery"),
+}
+
 
 def label(action: str) -> str:
     """What a person reads for ``action`` (English, the catalogue's source; the action itself for
@@ -113,3 +136,8 @@ def label(action: str) -> str:
 def area_label(area: str) -> str:
     """What a person reads for a whole area of actions (``person``: People)."""
     return _AREA_LABELS.get(area, area)
+
+
+def target_kind(target_type: str) -> str:
+    """What a person reads for the kind of thing an entry is about (``device``: Kiosk)."""
+    return _TARGET_KINDS.get(target_type, target_type)

@@ -7,7 +7,7 @@ from flask import Response, flash, render_template, request
 
 from ...errors import KioskError
 from ...services import audit
-from ...services.audit_actions import ACTIONS, AREAS, EXPORT_DOWNLOADED, area_label, label
+from ...services.audit_actions import ACTIONS, AREAS, EXPORT_DOWNLOADED, area_label, label, target_kind
 from ..audit_actor import admin_actor
 from ..security import admin_required
 from . import admin_bp
@@ -32,6 +32,7 @@ def audit_page():
     page = render_template(
         "admin/audit.html", rows=rows, form=form, actors=audit.actors(), actions=ACTIONS, areas=AREAS,
         limit=audit.MAX_LISTED, filtered=filters != audit.Filters(), action_label=label, area_label=area_label,
+        target_kind=target_kind,
     )
     return page, status
 
