@@ -237,7 +237,7 @@ def test_admin_signs_in_enrolls_retrains_and_exports(console, launch_chromium, t
     # --- the gesture recorder talks to the pose model: a head-and-shoulders webcam view is refused
     nav(page, "Recognition")
     page.get_by_role("link", name="Record samples").click()
-    page.get_by_label("X — forearms crossed on the chest").check()
+    page.get_by_label("X (no) — forearms crossed on the chest").check()
     page.get_by_role("button", name="Start camera").click()
     page.wait_for_selector("#gesture-record:not([disabled])")
     page.get_by_role("button", name="Record one").click()
