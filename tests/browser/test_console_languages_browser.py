@@ -51,12 +51,14 @@ OVERFLOW = """(width) => {
 @pytest.fixture(scope="module")
 def console_server(prepare_data_dir, start_https_app):
     """The real app with rows on every page walked: an administrator, a person with a check-in and
-    its photo, a group with a schedule, a holiday, an API token, a webhook and its delivery, a
-    paired kiosk, and the audit entries all these made."""
+    its photo, a group, a holiday, an API token, a webhook and its delivery, a kiosk, two suspected
+    spoofs (one open, one dismissed, with the liveness cues the kiosk records), and the audit
+    entries all these made."""
     from kiosk import create_app
+    from kiosk.checkin.liveness import LivenessVerdict
     from kiosk.config import Config
     from kiosk.extensions import db
-    from kiosk.services import api_tokens, groups, schedules, webhooks
+    from kiosk.services import api_tokens, groups, schedules, spoofs, webhooks
     from kiosk.services.accounts import create_admin
     from kiosk.services.attendance import record_check_in
     from kiosk.services.devices import register_device
@@ -77,6 +79,17 @@ def console_server(prepare_data_dir, start_https_app):
         schedules.add_holiday((now + timedelta(days=30)).date().isoformat(), "Founders' day", actor=ADMIN_USER)
         api_tokens.create_token("hr-sync", ["read:attendance"], actor=ADMIN_USER)
         register_device("Front door")
+        photo = load_image(FACE_PHOTO)
+        cues = {"expression": {"passed": False, "value": 0.12, "needed": 1.0, "frames": 9},
+                "body": {"passed": True, "value": 0.93, "needed": 0.8, "frames": 9},
+                "passive": {"passed": False, "value": 0.31, "needed": 0.5, "frames": 6}}
+        verdict = LivenessVerdict(live=False, score=0.12, cues=cues, failed=("expression", "passive"),
+                                  with_margin=False)
+        for minutes, policy in ((50, "refuse"), (20, "review")):
+            spoofs.record(person.id, photo, photo[::2, ::2].copy(), verdict=verdict, policy=policy, happy=0.2,
+                          identification_score=0.88, kiosk_id="front-door", now=now - timedelta(minutes=minutes))
+        db.session.commit()
+        spoofs.dismiss(spoofs.listing("open")[-1].id, ADMIN_USER)
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
