@@ -31,6 +31,7 @@ PAGES = {
     "audit": "/admin/audit", "attendance": "/admin/attendance",
 }
 WIDTH = 1280
+PHONE_WIDTH = 390
 
 # Anything wider than the window, or a control whose words do not fit in it.
 OVERFLOW = """(width) => {
@@ -153,3 +154,26 @@ def test_the_gesture_recorders_script_speaks_the_pages_language(console_server, 
     assert status.inner_text() == _("The camera is off.") and page.locator("#gesture-start").inner_text() == _(
         "Start camera")
     assert errors == []
+
+
+def test_the_translated_pages_fit_a_phone_in_german(console_server, launch_chromium):
+    # German has the longest words of the four: at phone width no page may run wider than the screen.
+    browser = launch_chromium()
+    context = browser.new_context(viewport={"width": PHONE_WIDTH, "height": 800}, ignore_https_errors=True,
+                                  locale="de", extra_http_headers={"Accept-Language": "de"}, is_mobile=True)
+    page = context.new_page()
+    page.goto(console_server.url + "/auth/login")
+    page.locator("#username").fill(ADMIN_USER)
+    page.locator("#password").fill(ADMIN_PASSWORD)
+    page.locator("form button[type=submit]").click()
+    page.wait_for_url("**/admin/**")
+    too_wide = {}
+    for name, path in PAGES.items():
+        page.goto(console_server.url + path)
+        page.wait_for_load_state("networkidle")
+        page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > PHONE_WIDTH + 1:
+            too_wide[name] = width
+        page.screenshot(path=str(SCREENSHOTS / f"console-de-phone-{name}.png"), full_page=True)
+    assert too_wide == {}
