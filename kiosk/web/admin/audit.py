@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from flask import Response, flash, render_template, request
+from flask_babel import gettext
 
 from ...errors import KioskError
 from ...services import audit
 from ...services.audit_actions import ACTIONS, AREAS, EXPORT_DOWNLOADED
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..security import admin_required
 from . import admin_bp
 
@@ -26,7 +28,7 @@ def audit_page():
         filters = _filters()
         rows = [(entry, audit.as_dict(entry)) for entry in audit.entries(filters)]
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         filters, rows, status = audit.Filters(), [], err.status
     form = {key: request.args.get(key, "") for key in ("from", "to", "actor", "action")}
     page = render_template(
