@@ -44,6 +44,8 @@ def raised_codes() -> dict[str, set[str]]:
                 values += [kw.value for kw in node.keywords if kw.arg and (kw.arg == "code" or kw.arg.endswith("_code"))]
                 if isinstance(node.func, ast.Name) and node.func.id == "error_response" and len(node.args) > 1:
                     values.append(node.args[1])
+                if isinstance(node.func, ast.Name) and node.func.id == "PhotoWarning" and node.args:
+                    values.append(node.args[0])  # an accepted photo's warning, shown beside it
             elif isinstance(node, ast.ClassDef):
                 values += [statement.value for statement in node.body if isinstance(statement, ast.Assign)
                            and any(isinstance(target, ast.Name) and target.id == "code" for target in statement.targets)]
@@ -66,6 +68,7 @@ def test_the_scan_finds_codes_of_every_kind():
     assert "csrf_failed" in codes  # the web layer
     assert "invalid_name" in codes and "name_too_long" in codes  # passed on to a helper that raises
     assert "no_face" in codes and "too_blurry" in codes  # the enrollment refusals
+    assert "possible_duplicate" in codes and "background_faces" in codes  # an accepted photo's warnings
     assert "bad_view" not in codes  # the JSON API's own
     assert len(codes) > 100
 
@@ -91,6 +94,9 @@ def fields_by_code() -> dict[str, set[str]]:
             codes = [option.value for option in options if isinstance(option, ast.Constant)]
             if code is None and isinstance(call.func, ast.Name) and call.func.id in class_codes:
                 codes = [class_codes[call.func.id]]
+            if isinstance(call.func, ast.Name) and call.func.id == "PhotoWarning" and len(call.args) == 3:
+                codes = [call.args[0].value]
+                names = {key.value for key in call.args[2].keys if isinstance(key, ast.Constant)}
             for each in codes:
                 fields.setdefault(each, set()).update(names - {"code", "status"})
     return fields
@@ -238,3 +244,20 @@ def test_the_json_api_stays_english_with_its_codes(german):
     body = answer.get_json()
     assert body["error"] == "name_taken" and body["message"] == "A person named 'Ada Lovelace' already exists."
     assert counts() == before
+
+
+@pytest.mark.models  # the embedder compares the new face with the enrolled ones
+def test_an_accepted_photo_that_looks_like_someone_else_is_flagged_in_german(german, faces_data):
+    obama, barry = factories.person("Barack Obama"), factories.person("Barry O")
+    photos = [(BytesIO((faces_data / "fr_obama" / f"{n}.jpg").read_bytes()), f"{n}.jpg") for n in (1, 2, 3)]
+    assert german.post(f"/admin/people/{obama.id}/enroll", {"photos": photos},
+                       content_type="multipart/form-data").status_code == 201
+    response = german.post(f"/admin/people/{barry.id}/enroll",
+                           {"photos": [(BytesIO((faces_data / "fr_obama" / "4.jpg").read_bytes()), "barry.jpg")]},
+                           content_type="multipart/form-data")
+    assert response.status_code == 201
+    row = re.search(r'<tr class="ok" data-code="accepted">(.*?)</tr>', response.get_data(as_text=True), re.S).group(1)
+    assert "Erfasst." in row
+    assert ("⚠ Dieses Gesicht sieht Barack Obama sehr ähnlich, der oder die schon erfasst ist: Prüfen Sie, ob diese "
+            "Fotos die richtige Person zeigen") in " ".join(row.split())
+    assert "looks very much like" not in row

@@ -83,6 +83,10 @@ CONSOLE_MESSAGES: dict[str, str] = {
     "too_blurry": mark("The face is blurred in this photo: use a sharper one."),
     "too_dark": mark("The face is too dark in this photo: use a better lit one."),
     "too_bright": mark("The face is overexposed in this photo: use one without glare."),
+    # An accepted photo worth a look (kiosk.services.enrollment.PhotoWarning).
+    "possible_duplicate": mark("This face looks very much like %(name)s, who is already enrolled: check that these "
+                               "photos are of the right person (a duplicate enrollment makes the kiosk confuse them)."),
+    "background_faces": mark("%(count)s smaller face(s) in the background were ignored."),
     "no_learned_sample": mark("This learned face is no longer there."),
     # Check-ins, photos and memos.
     "memo_too_long": mark("A memo has at most %(max_lines)s lines and %(max_length)s characters."),

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from flask import Response, flash, render_template, request
-from flask_babel import gettext
 
 from ...errors import KioskError
 from ...services import audit
