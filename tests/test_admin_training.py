@@ -83,7 +83,7 @@ def test_the_page_form_starts_a_job_too(admin, gated):
     assert response.status_code == 303 and "job=" in response.location
     assert gated.started.wait(20)
     page = admin.get(response.location)
-    assert "Retraining the faces model in the background" in page.text
+    assert "Updating face recognition in the background" in page.text
     busy = admin.post("/admin/models/faces/train", data={"csrf_token": admin.token}, follow_redirects=True)
     assert "already being retrained" in busy.text
     gated.release.set()

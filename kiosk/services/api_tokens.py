@@ -101,7 +101,7 @@ def create_token(name: object, scopes: object, *, expires_at: datetime | None = 
     if existing is not None:
         if existing.token_hash is not None:
             raise Conflict(f"A token named {name!r} already exists: revoke it first or choose another name.",
-                           code="token_name_taken")
+                           code="token_name_taken", name=name)
         db.session.delete(existing)
         db.session.flush()
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -72,7 +72,8 @@ def _reason(reason: str | None) -> str:
     if not text:
         raise InvalidInput("A correction needs a reason (who asked, or why).", code="missing_reason", field="reason")
     if len(text) > MAX_REASON:
-        raise InvalidInput(f"A reason is at most {MAX_REASON} characters.", code="reason_too_long", field="reason")
+        raise InvalidInput(f"A reason is at most {MAX_REASON} characters.", code="reason_too_long", field="reason",
+                           max_length=MAX_REASON)
     return text
 
 
@@ -91,7 +92,7 @@ def _check_insert(day: list, candidate: _Candidate) -> None:
     """The candidate placed among the day's other punches keeps the day in order around it."""
     for other in day:
         if other.timestamp == candidate.timestamp:
-            raise Conflict(f"There is already a punch at {_hhmm(other)}.", code="same_time")
+            raise Conflict(f"There is already a punch at {_hhmm(other)}.", code="same_time", time=_hhmm(other))
     ordered = sorted([*day, candidate], key=lambda p: p.timestamp)
     index = ordered.index(candidate)
     before = ordered[index - 1] if index else None
@@ -160,8 +161,9 @@ def apply_correction(action: str, person: Person, event: AttendanceEvent | None,
         if event is not None and event.removed:
             raise Conflict("This punch was removed already.", code="punch_removed")
         if at > utcnow():
-            raise InvalidInput(f"{to_local(at).strftime('%Y-%m-%d %H:%M')} is in the future: a punch records what "
-                               "happened.", code="punch_in_future", field="at")
+            when = to_local(at).strftime('%Y-%m-%d %H:%M')
+            raise InvalidInput(f"{when} is in the future: a punch records what happened.", code="punch_in_future",
+                               field="at", when=when)
         book = load_book([person.id])
         if event is not None:
             if not removed and (at, kind) == (event.timestamp, event.kind):

@@ -89,7 +89,7 @@ def clean_location(value: object) -> str | None:
 def _check_name_free(name: str, except_id: int | None = None) -> None:
     other = db.session.scalar(select(KioskDevice).where(KioskDevice.name_key == name_key(name)))
     if other is not None and other.id != except_id:
-        raise Conflict(f"A kiosk named {other.name!r} already exists.", code="device_name_taken")
+        raise Conflict(f"A kiosk named {other.name!r} already exists.", code="device_name_taken", name=other.name)
 
 
 def new_device(name: str, location: str | None = None) -> KioskDevice:

@@ -86,6 +86,16 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@dataclass(frozen=True)
+class PhotoWarning:
+    """Why an accepted photo is worth a look: ``code`` (``possible_duplicate``, ``background_faces``),
+    the values its message names, and the message in English."""
+
+    code: str
+    message: str
+    fields: dict
+
+
 @dataclass
 class EnrollmentOutcome:
     """What became of one photo; the admin pages, the JSON API and the CLI all show this."""
@@ -96,6 +106,8 @@ class EnrollmentOutcome:
     message: str  # for the admin
     sample: FaceSample | None = None  # the stored sample, when accepted
     warning: str | None = None  # accepted, but worth a look (a possible duplicate enrollment)
+    warning_code: str | None = None  # the warning's code, so the console can say it in its language
+    warning_fields: dict | None = None
 
 
 @dataclass
@@ -107,7 +119,7 @@ class CheckedPhoto:
     embedding: np.ndarray
     embedder: str
     quality: float | None
-    warning: str | None
+    warning: PhotoWarning | None
     content_hash: str | None = None
 
 
@@ -175,7 +187,7 @@ class EnrolledFaces:
             self._matrix = (ids, vectors)
         return self._matrix
 
-    def duplicate_warning(self, person: Person | None, embedding: np.ndarray) -> str | None:
+    def duplicate_warning(self, person: Person | None, embedding: np.ndarray) -> PhotoWarning | None:
         """A warning when this face is closer to another person's enrolled face than the model's threshold."""
         ids, vectors = self._arrays(embedding.shape[0])
         others = ids != (person.id if person is not None and person.id is not None else -1)
@@ -187,9 +199,11 @@ class EnrolledFaces:
             return None
         other = db.session.get(Person, int(ids[others][nearest]))
         other_name = other.name if other is not None else "someone else"
-        return (
+        return PhotoWarning(
+            "possible_duplicate",
             f"This face looks very much like {other_name}, who is already enrolled: check that these photos are "
-            f"of the right person (a duplicate enrollment makes the kiosk confuse them)."
+            f"of the right person (a duplicate enrollment makes the kiosk confuse them).",
+            {"name": other_name},
         )
 
 
@@ -229,7 +243,8 @@ def check_photo_batch(
         for (index, face), embedding in zip(found, embeddings):
             warning = enrolled.duplicate_warning(photos[index][0], embedding)
             if warning is None and face.background_faces:
-                warning = f"{face.background_faces} smaller face(s) in the background were ignored."
+                warning = PhotoWarning("background_faces", f"{face.background_faces} smaller face(s) in the "
+                                       "background were ignored.", {"count": face.background_faces})
             # Only the file's own name is kept with the sample, never the folder it came from.
             source = Path(face.photo.name).name
             results[index] = CheckedPhoto(
@@ -306,7 +321,10 @@ def check_photos(person: Person | None, photos: list[Photo | EnrollmentOutcome])
             outcomes.append(EnrollmentOutcome(photo.name, False, err.code, str(err)))
             continue
         passed.append(checked)
-        outcomes.append(EnrollmentOutcome(photo.name, True, "accepted", "Enrolled.", None, checked.warning))
+        warning = checked.warning
+        outcomes.append(EnrollmentOutcome(photo.name, True, "accepted", "Enrolled.", None,
+                                          warning and warning.message, warning and warning.code,
+                                          warning and warning.fields))
     return outcomes, passed
 
 

@@ -69,7 +69,7 @@ def create_group(name: str, *, actor: audit.Actor | str | None) -> PersonGroup:
     if not clean:
         raise InvalidInput("A group needs a name.", code="bad_group_name")
     if find_group(clean) is not None:
-        raise Conflict(f"There is already a group {clean!r}.", code="group_exists")
+        raise Conflict(f"There is already a group {clean!r}.", code="group_exists", name=clean)
     group = PersonGroup(name=clean)
     db.session.add(group)
     db.session.flush()

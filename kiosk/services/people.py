@@ -82,7 +82,7 @@ def site_counts() -> dict[str, int]:
 
 def _name_taken(name: str, other: Person) -> Conflict:
     same = "already exists" if other.name == name else f"looks the same as {other.name!r}, who already exists"
-    return Conflict(f"A person named {name!r} {same}.", code="name_taken")
+    return Conflict(f"A person named {name!r} {same}.", code="name_taken", name=name, existing=other.name)
 
 
 def check_new_person(name: object, external_id: object = None) -> tuple[str, str | None]:
@@ -95,7 +95,8 @@ def check_new_person(name: object, external_id: object = None) -> tuple[str, str
         raise _name_taken(name, other)
     external_id = names.clean_external_id(external_id)
     if external_id and db.session.scalar(select(Person).where(Person.external_id == external_id)):
-        raise Conflict(f"External id {external_id!r} is already used by someone else.", code="external_id_taken")
+        raise Conflict(f"External id {external_id!r} is already used by someone else.", code="external_id_taken",
+                       external_id=external_id)
     return name, external_id
 
 

@@ -103,10 +103,12 @@ def clean_memo(memo: str | None) -> str:
     lines = [" ".join(line.split()) for line in text.split("\n")]
     lines = [line for line in lines if line]
     if len(lines) > MEMO_MAX_LINES:
-        raise InvalidInput(f"A memo has at most {MEMO_MAX_LINES} lines.", code="memo_too_long")
+        raise InvalidInput(f"A memo has at most {MEMO_MAX_LINES} lines.", code="memo_too_long",
+                           max_lines=MEMO_MAX_LINES, max_length=MEMO_MAX_LENGTH)
     text = "\n".join(lines)
     if len(text) > MEMO_MAX_LENGTH:
-        raise InvalidInput(f"A memo is at most {MEMO_MAX_LENGTH} characters.", code="memo_too_long")
+        raise InvalidInput(f"A memo is at most {MEMO_MAX_LENGTH} characters.", code="memo_too_long",
+                           max_lines=MEMO_MAX_LINES, max_length=MEMO_MAX_LENGTH)
     return text
 
 

@@ -105,7 +105,8 @@ def check_range(start: date, end: date) -> None:
         raise InvalidInput(f"The range ends ({end}) before it starts ({start}).", code="bad_range")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise InvalidInput(
-            f"A range is at most {MAX_RANGE_DAYS} days; split it into smaller ones.", code="range_too_long"
+            f"A range is at most {MAX_RANGE_DAYS} days; split it into smaller ones.", code="range_too_long",
+            max_days=MAX_RANGE_DAYS,
         )
 
 

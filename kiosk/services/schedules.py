@@ -84,14 +84,17 @@ def shift_times(start: str, end: str, *, overnight: bool = False, grace: int | s
     try:
         grace_minutes = int(str(grace).strip() or 0)
     except ValueError as err:
-        raise InvalidInput(f"The grace time {grace!r} is not a whole number of minutes.", code="bad_grace") from err
+        raise InvalidInput(f"The grace time {grace!r} is not a whole number of minutes.", code="bad_grace",
+                           max_minutes=MAX_GRACE_MINUTES) from err
     if not 0 <= grace_minutes <= MAX_GRACE_MINUTES:
-        raise InvalidInput(f"The grace time is 0 to {MAX_GRACE_MINUTES} minutes.", code="bad_grace")
+        raise InvalidInput(f"The grace time is 0 to {MAX_GRACE_MINUTES} minutes.", code="bad_grace",
+                           max_minutes=MAX_GRACE_MINUTES)
     if end_minute <= start_minute and not overnight:
         where = f" on {weekday}" if weekday else ""
         raise InvalidInput(
             f"The schedule{where} ends ({clock(end_minute)}) before it starts ({clock(start_minute)}). "
-            "For a night shift, say that it ends the next day.", code="schedule_ends_before_start")
+            "For a night shift, say that it ends the next day.", code="schedule_ends_before_start",
+            start=clock(start_minute), end=clock(end_minute))
     return ShiftTimes(start_minute, end_minute, overnight and end_minute <= start_minute, grace_minutes)
 
 
@@ -223,7 +226,7 @@ def add_holiday(day_text: str, name: str, *, actor: audit.Actor | str | None) ->
     if not name or len(name) > 120:
         raise InvalidInput("A holiday needs a name of at most 120 characters.", code="bad_holiday", field="name")
     if db.session.scalar(select(SiteHoliday).where(SiteHoliday.day == day)) is not None:
-        raise Conflict(f"{day} is already a holiday.", code="holiday_exists")
+        raise Conflict(f"{day} is already a holiday.", code="holiday_exists", day=day.isoformat())
     holiday = SiteHoliday(day=day, name=name)
     db.session.add(holiday)
     db.session.flush()

@@ -78,9 +78,11 @@ def clean_events(events: object) -> list[str]:
 def clean_secret(secret: object) -> str:
     if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
         raise InvalidInput(f"The secret must be at least {MIN_SECRET_LENGTH} characters (it signs every delivery).",
-                           code="weak_secret")
+                           code="weak_secret",
+                           min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH)
     if len(secret) > MAX_SECRET_LENGTH or any(ord(ch) < 32 for ch in secret):
-        raise InvalidInput(f"The secret is at most {MAX_SECRET_LENGTH} printable characters.", code="weak_secret")
+        raise InvalidInput(f"The secret is at most {MAX_SECRET_LENGTH} printable characters.", code="weak_secret",
+                           min_length=MIN_SECRET_LENGTH, max_length=MAX_SECRET_LENGTH)
     return secret
 
 

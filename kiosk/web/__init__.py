@@ -17,6 +17,7 @@ from werkzeug.routing import IntegerConverter
 
 from ..models import MAX_ROW_ID
 from . import errors, security_headers
+from .console_errors import console_message
 from .server_paths import hide_server_paths
 
 
@@ -44,4 +45,5 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.add_template_filter(hide_server_paths)
+    app.add_template_global(console_message)  # a refused photo's reason in the console's language
     security_headers.init_app(app)

@@ -18,9 +18,11 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..services import accounts, throttle
+from .console_errors import refusal
 from .security import SESSION_TOKEN_KEY
 
 auth_bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -63,13 +65,13 @@ def login():
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
         if not username or not password:
-            flash("Enter both your username and your password.", "error")
+            flash(gettext("Enter both your username and your password."), "error")
             return render_template("auth/login.html", username=username, next_url=next_url), 400
         try:
             throttle.count_sign_in_attempt(request.remote_addr)
             user = accounts.authenticate(username, password, request.remote_addr)
         except (accounts.SignInRefused, throttle.RateLimited) as err:
-            flash(str(err), "error")
+            flash(refusal(err), "error")
             page = render_template("auth/login.html", username=username, next_url=next_url)
             retry = {"Retry-After": str(err.extra["retry_after"])} if "retry_after" in err.extra else {}
             return page, err.status, retry
@@ -87,5 +89,5 @@ def logout():
     accounts.close_session(session.get(SESSION_TOKEN_KEY))
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.login"), 303)

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import KioskError
 from ..services.database import DatabaseUnavailable, is_disconnect, rollback_quietly
+from .console_errors import console_message
 from .kiosk_errors import screen_message
 from .server_paths import hide_server_paths
 
@@ -36,7 +37,8 @@ def error_response(status: int, code: str, message: str, **extra):
             if on_screen is not None:
                 message, extra = on_screen, {**extra, "detail": message}
         return jsonify({"error": code, "message": message, **extra}), status
-    return render_template("error.html", status=status, message=message), status
+    # A page: a person reads it, in the page's language (the English stays in the JSON and the log).
+    return render_template("error.html", status=status, message=console_message(code, message, extra)), status
 
 
 def register_error_handlers(app: Flask) -> None:

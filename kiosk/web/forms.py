@@ -89,6 +89,7 @@ def read_uploads(field: str = "photos") -> list[Photo]:
         raise InvalidInput("Choose at least one photo to enroll.", code="missing_photos", field=field)
     if len(photos) > MAX_PHOTOS_PER_REQUEST:
         raise InvalidInput(
-            f"At most {MAX_PHOTOS_PER_REQUEST} photos at once; send the rest in another batch.", code="too_many_photos"
+            f"At most {MAX_PHOTOS_PER_REQUEST} photos at once; send the rest in another batch.", code="too_many_photos",
+            max_photos=MAX_PHOTOS_PER_REQUEST,
         )
     return photos

@@ -215,7 +215,7 @@ class _Run:
         for (pending, checked), sample in zip(group, samples):
             self.enrolled[checked.content_hash] = person.id
             self.enrolled_faces.add(person.id, checked.embedding)
-            warning = " ".join(w for w in (who.note, checked.warning) if w) or None
+            warning = " ".join(w for w in (who.note, checked.warning and checked.warning.message) if w) or None
             pending.outcome = self._outcome(
                 pending.source, "accepted", None, "Enrolled.", sample_id=sample.id, warning=warning
             )

@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from ...errors import KioskError
 from ...services import api_tokens
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..security import admin_required
 from . import admin_bp
 
@@ -35,7 +37,7 @@ def api_tokens_create():
             request.form.get("name"), request.form.getlist("scope"),
             expires_at=api_tokens.expiry_after(request.form.get("expires_days")), actor=admin_actor())
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return _page(err.status, form=request.form)
     # Rendered, not redirected: the secret must not travel in a flash cookie, and it is shown only now.
     return _page(201, created={"name": token.name, "token": secret})
@@ -46,7 +48,7 @@ def api_tokens_create():
 def api_tokens_revoke(name: str):
     try:
         api_tokens.revoke_token(name, actor=admin_actor())
-        flash(f"API token {name!r} revoked: its next request is refused.", "success")
+        flash(gettext("API token “%(name)s” revoked: its next request is refused.", name=name), "success")
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
     return redirect(url_for("admin.api_tokens_page"), 303)

@@ -4,6 +4,7 @@ photos, deleting it)."""
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from ... import sitetime
 from ...errors import InvalidInput
@@ -79,7 +80,7 @@ def event_memo(event_id: int):
     if "memo" not in request.form:
         raise InvalidInput("The form has no 'memo' field.", code="missing_memo")
     photos.rewrite_memo(event, memo_text(request.form["memo"]), actor=admin_actor())
-    flash("The memo was saved and redrawn on the photo.", "success")
+    flash(gettext("The memo was saved and redrawn on the photo."), "success")
     return redirect(url_for("admin.event_page", event_id=event.id), 303)
 
 
@@ -89,7 +90,7 @@ def event_delete(event_id: int):
     event = attendance_service.get_event(event_id)
     person_id = event.person_id
     attendance_service.delete_event(event, actor=admin_actor(), reason=request.form.get("reason"))
-    flash("The check-in and its photos were deleted.", "success")
+    flash(gettext("The check-in and its photos were deleted."), "success")
     return redirect(url_for("admin.attendance_person", person_id=person_id), 303)
 
 

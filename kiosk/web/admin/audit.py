@@ -9,6 +9,7 @@ from ...errors import KioskError
 from ...services import audit
 from ...services.audit_actions import ACTIONS, AREAS, EXPORT_DOWNLOADED, area_label, label, target_kind
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..security import admin_required
 from . import admin_bp
 
@@ -26,7 +27,7 @@ def audit_page():
         filters = _filters()
         rows = [(entry, audit.as_dict(entry)) for entry in audit.entries(filters)]
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         filters, rows, status = audit.Filters(), [], err.status
     form = {key: request.args.get(key, "") for key in ("from", "to", "actor", "action")}
     page = render_template(

@@ -20,6 +20,7 @@ from ...errors import KioskError
 from ...languages import LANGUAGES
 from ...services import checkin, devices, pairing
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..security import admin_required
 from . import admin_bp
 
@@ -55,7 +56,7 @@ def devices_pair():
                                  request.form.get("location") if not device_id or request.form.get("location") else None,
                                  approved_by=current_user.username, device_id=device_id, actor=admin_actor())
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return _back()
     flash(gettext("Approved: the kiosk becomes “%(name)s” within a few seconds (its screen collects the pairing).",
                   name=device.name), "success")
@@ -69,7 +70,7 @@ def devices_rename(device_id: int):
         device = devices.rename_device(device_id, request.form.get("name", ""), request.form.get("location", ""),
                                        actor=admin_actor())
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return _back()
     flash(gettext("Saved: %(name)s.", name=device.name), "success")
     return _back()

@@ -4,6 +4,7 @@ an interrupted one (kiosk.services.bulk_import)."""
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ...errors import InvalidInput, KioskError, NotFound
@@ -12,8 +13,8 @@ from ...services import audit, training_jobs
 from ...services.audit_actions import IMPORT_DISCARDED
 from ...services.bulk_import.job import start_import_job
 from ...services.bulk_import.uploads import MAX_UPLOADED_FILES, StagedImport, stage_upload, staged_import
-from ...services.import_sources import SourceRefused
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..request_body import upload_request_limit
 from ..security import admin_required
 from . import admin_bp
@@ -59,22 +60,18 @@ def people_import_upload():
         photo_files = request.files.getlist("photos")
     except RequestEntityTooLarge:
         limit = current_app.config.get("KIOSK_IMPORT_MAX_MB")
-        error = SourceRefused(
-            f"The upload is too large: an import may be at most {limit} MB (or {MAX_UPLOADED_FILES} "
-            "files). Split it in parts, or import it on the server with `kiosk people import`.",
-            code="too_large",
-            status=413,
-        )
-        flash(str(error), "error")
+        flash(gettext("The upload is too large: an import may be at most %(limit)s MB (or %(files)s files). Split it "
+                      "in parts, or import it on the server with `kiosk people import`.", limit=limit,
+                      files=MAX_UPLOADED_FILES), "error")
         return _import_page(status=413)
     try:
         if source is None or not source.filename:
             raise InvalidInput("Choose a ZIP archive or a CSV file to import.", code="missing_source")
         staged = stage_upload(source, photo_files)
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return _import_page(status=err.status)
-    started = f"Importing {staged.label} in the background; the kiosk keeps working meanwhile."
+    started = gettext("Importing %(source)s in the background; the kiosk keeps working meanwhile.", source=staged.label)
     return _start_import(staged, started, discard_on_error=True)
 
 
@@ -82,7 +79,8 @@ def people_import_upload():
 @admin_required
 def people_import_resume(staged_id: str):
     staged = staged_import(staged_id)
-    return _start_import(staged, f"Resuming the import of {staged.label}: photos already imported are skipped.")
+    return _start_import(staged, gettext("Resuming the import of %(source)s: photos already imported are skipped.",
+                                         source=staged.label))
 
 
 def _start_import(staged: StagedImport, started: str, *, discard_on_error: bool = False):
@@ -91,7 +89,7 @@ def _start_import(staged: StagedImport, started: str, *, discard_on_error: bool 
     except KioskError as err:  # another import is running
         if discard_on_error:
             staged.discard()
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return _import_page(status=err.status)
     flash(started, "info")
     return redirect(url_for("admin.people_import", job=job.id), 303)
@@ -103,5 +101,5 @@ def people_import_discard(staged_id: str):
     staged = staged_import(staged_id)
     staged.discard()
     audit.record_now(IMPORT_DISCARDED, audit.Target("import", None, staged.label), actor=admin_actor())
-    flash("The upload was deleted. What was imported before stays.", "success")
+    flash(gettext("The upload was deleted. What was imported before stays."), "success")
     return redirect(url_for("admin.people_import"), 303)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from ...errors import InvalidInput, KioskError
 from ...extensions import db
@@ -12,6 +13,7 @@ from ...services import attendance as attendance_service
 from ...services import enrollment, groups, learning, training_jobs
 from ...services import people as people_service
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..forms import MAX_PHOTOS_PER_REQUEST, parse_bool, read_uploads
 from ..security import admin_required
 from . import admin_bp
@@ -45,16 +47,16 @@ def people_create():
     try:
         if not any(f.filename for f in request.files.getlist("photos")):
             person = people_service.create_person(name, external_id, actor=admin_actor())
-            flash(f"{person.name} was added. Now add a few photos of their face.", "success")
+            flash(gettext("%(name)s was added. Now add a few photos of their face.", name=person.name), "success")
             return redirect(url_for("admin.person_page", person_id=person.id), 303)
         person, results = enrollment.create_person_with_photos(name, external_id, read_uploads(),
                                                               actor=admin_actor())
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return _people_page_with_form(), err.status
     if person is None:
-        flash("Nobody was added: none of the photos could be enrolled (the reasons are below). "
-              "Choose other photos and add the person again.", "error")
+        flash(gettext("Nobody was added: none of the photos could be enrolled (the reasons are below). "
+                      "Choose other photos and add the person again."), "error")
         return _people_page_with_form(results), 422
     training_jobs.retrain_after_change(actor=admin_actor())
     return _person_page(person, results=results, status=201)
@@ -105,7 +107,7 @@ def person_enroll(person_id: int):
     try:
         uploads = read_uploads()
     except InvalidInput as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return _person_page(person, status=err.status)
     results = enrollment.enroll_photos(person, uploads, actor=admin_actor())
     accepted = sum(1 for r in results if r.accepted)
@@ -125,9 +127,9 @@ def person_rename(person_id: int):
                                      reason=request.form.get("reason"))
     except KioskError as err:
         db.session.rollback()
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return _person_page(person, status=err.status)
-    flash(f"Renamed to {person.name}.", "success")
+    flash(gettext("Renamed to %(name)s.", name=person.name), "success")
     return redirect(url_for("admin.person_page", person_id=person.id), 303)
 
 
@@ -139,10 +141,8 @@ def person_set_active(person_id: int):
         raise InvalidInput("The form has no 'active' field.", code="missing_active")
     active = parse_bool(request.form["active"], "active")
     people_service.set_active(person, active, actor=admin_actor())
-    flash(
-        f"{person.name} is active again." if active else f"{person.name} is deactivated: the kiosk will not check them in.",
-        "success",
-    )
+    flash(gettext("%(name)s is active again.", name=person.name) if active else
+          gettext("%(name)s is deactivated: the kiosk will not check them in.", name=person.name), "success")
     return redirect(url_for("admin.person_page", person_id=person.id), 303)
 
 
@@ -160,10 +160,10 @@ def person_delete(person_id: int):
     report = people_service.delete_person(person, actor=admin_actor(), reason=request.form.get("reason"))
     retraining = training_jobs.retrain_after_change(actor=admin_actor()) or training_jobs.retrain_pending()
     flash(
-        f"Deleted {report.name}: {report.samples} face sample(s), {report.events} attendance event(s) "
-        f"and {report.files} file(s). "
-        + ("Recognition is being updated in the background." if retraining else
-           "Update recognition on the Recognition page so the kiosk forgets them everywhere."),
+        gettext("Deleted %(name)s: %(samples)s face sample(s), %(events)s attendance event(s) and %(files)s file(s).",
+                name=report.name, samples=report.samples, events=report.events, files=report.files) + " "
+        + (gettext("Recognition is being updated in the background.") if retraining else
+           gettext("Update recognition on the Recognition page so the kiosk forgets them everywhere.")),
         "success",
     )
     return redirect(url_for("admin.people"), 303)
@@ -175,8 +175,9 @@ def sample_delete(person_id: int, sample_id: int):
     person = people_service.get_person(person_id)
     people_service.delete_sample(person, sample_id, actor=admin_actor())
     retraining = training_jobs.retrain_after_change(actor=admin_actor()) or training_jobs.retrain_pending()
-    flash("The photo was removed. " + ("Recognition is being updated in the background." if retraining else
-                                       "Update recognition on the Recognition page to apply the change."), "success")
+    flash(gettext("The photo was removed.") + " " + (
+        gettext("Recognition is being updated in the background.") if retraining else
+        gettext("Update recognition on the Recognition page to apply the change.")), "success")
     return redirect(url_for("admin.person_page", person_id=person.id) + "#samples", 303)
 
 
@@ -185,7 +186,7 @@ def sample_delete(person_id: int, sample_id: int):
 def learned_delete(person_id: int, sample_id: int):
     person = people_service.get_person(person_id)
     learning.forget(person, sample_id, actor=admin_actor())
-    flash("The learned face was removed; the kiosk no longer uses it.", "success")
+    flash(gettext("The learned face was removed; the kiosk no longer uses it."), "success")
     return redirect(url_for("admin.person_page", person_id=person.id) + "#learned", 303)
 
 
@@ -194,7 +195,8 @@ def learned_delete(person_id: int, sample_id: int):
 def learned_delete_all(person_id: int):
     person = people_service.get_person(person_id)
     removed = learning.forget(person, actor=admin_actor())
-    flash(f"Removed {removed} learned face(s) of {person.name}; the kiosk no longer uses them.", "success")
+    flash(gettext("Removed %(count)s learned face(s) of %(name)s; the kiosk no longer uses them.", count=removed,
+                  name=person.name), "success")
     return redirect(url_for("admin.person_page", person_id=person.id) + "#learned", 303)
 
 

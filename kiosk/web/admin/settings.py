@@ -5,12 +5,14 @@ the environment variables stay the defaults of the rules nobody has set here."""
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from ...errors import InvalidInput, KioskError
 from ...extensions import db
 from ...services import groups, schedules, site_settings
 from ...services import people as people_service
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..security import admin_required
 from . import admin_bp
 
@@ -31,7 +33,7 @@ def _saved(change, message: str, back: str | None = None):  # noqa: ANN001 - the
         change()
     except KioskError as err:
         db.session.rollback()
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return _page(err.status)
     flash(message, "success")
     return redirect(back or url_for("admin.settings_page"), 303)
@@ -48,7 +50,7 @@ def settings_page():
 def settings_rules():
     values = {key: request.form[key] for key in site_settings.RULES if key in request.form}
     return _saved(lambda: site_settings.change(values, actor=admin_actor(), reason=request.form.get("reason")),
-                  "The rules were saved.")
+                  gettext("The rules were saved."))
 
 
 def _week_from_form() -> dict[int, schedules.ShiftTimes]:
@@ -80,30 +82,30 @@ def settings_schedule():
 
     back = url_for("admin.timesheet_page", person_id=int(owner[7:])) if owner.startswith("person:") and \
         owner[7:].isdigit() else None
-    return _saved(change, "The schedule was saved.", back)
+    return _saved(change, gettext("The schedule was saved."), back)
 
 
 @admin_bp.post("/settings/holidays")
 @admin_required
 def settings_holiday_add():
     return _saved(lambda: schedules.add_holiday(request.form.get("day"), request.form.get("name"),
-                                                actor=admin_actor()), "The holiday was added.")
+                                                actor=admin_actor()), gettext("The holiday was added."))
 
 
 @admin_bp.post("/settings/holidays/<int:holiday_id>/delete")
 @admin_required
 def settings_holiday_remove(holiday_id: int):
-    return _saved(lambda: schedules.remove_holiday(holiday_id, actor=admin_actor()), "The holiday was removed.")
+    return _saved(lambda: schedules.remove_holiday(holiday_id, actor=admin_actor()), gettext("The holiday was removed."))
 
 
 @admin_bp.post("/settings/groups")
 @admin_required
 def settings_group_add():
-    return _saved(lambda: groups.create_group(request.form.get("name"), actor=admin_actor()), "The group was added.")
+    return _saved(lambda: groups.create_group(request.form.get("name"), actor=admin_actor()), gettext("The group was added."))
 
 
 @admin_bp.post("/settings/groups/<int:group_id>/delete")
 @admin_required
 def settings_group_remove(group_id: int):
     return _saved(lambda: groups.delete_group(groups.get_group(group_id), actor=admin_actor()),
-                  "The group was removed; its people have no group now.")
+                  gettext("The group was removed; its people have no group now."))

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from ... import sitetime
@@ -53,7 +54,8 @@ def spoof_frame(spoof_id: int, which: str):
 def spoof_approve(spoof_id: int):
     event = spoofs.approve(spoof_id, current_user.username)
     when = sitetime.to_local(event.timestamp).strftime("%Y-%m-%d %H:%M")
-    flash(f"Approved: {event.person.name}'s check-in at {when} is recorded.", "success")
+    flash(gettext("Approved: %(name)s's check-in at %(when)s is recorded.", name=event.person.name, when=when),
+          "success")
     return redirect(url_for("admin.spoofs_page"), 303)
 
 
@@ -61,7 +63,7 @@ def spoof_approve(spoof_id: int):
 @admin_required
 def spoof_dismiss(spoof_id: int):
     spoofs.dismiss(spoof_id, current_user.username)
-    flash("Dismissed: no check-in was recorded; the attempt is kept as evidence.", "success")
+    flash(gettext("Dismissed: no check-in was recorded; the attempt is kept as evidence."), "success")
     return redirect(url_for("admin.spoofs_page"), 303)
 
 

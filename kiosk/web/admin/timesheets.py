@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from ... import sitetime
 from ...errors import KioskError
@@ -13,6 +14,7 @@ from ...extensions import db
 from ...services import corrections, groups, hours, reports, schedules
 from ...services import people as people_service
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..exports import hours_export_response
 from ..security import admin_required
 from . import admin_bp
@@ -74,11 +76,11 @@ def _corrected(person, change) -> object:  # noqa: ANN001 - the correction to ma
         change()
     except KioskError as err:
         db.session.rollback()
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         start, end = reports.parse_range(request.form.get("from") or None, request.form.get("to") or None,
                                          default_days=31)
         return _timesheet(person, start, end, status=err.status)
-    flash("Corrected. The hours below include the change; the audit log has who, when and why.", "success")
+    flash(gettext("Corrected. The hours below include the change; the audit log has who, when and why."), "success")
     return _back(person.id)
 
 
@@ -124,5 +126,6 @@ def person_group(person_id: int):
     group_id = groups.parse_group_id(request.form.get("group_id"))
     group = groups.get_group(group_id) if group_id is not None else None
     groups.set_person_group(person, group, actor=admin_actor())
-    flash(f"{person.name} is now in {group.name if group else 'no group'}.", "success")
+    flash(gettext("%(name)s is now in the group %(group)s.", name=person.name, group=group.name) if group else
+          gettext("%(name)s is now in no group.", name=person.name), "success")
     return _back(person.id)

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from ...errors import KioskError
 from ...services import model_status, training_jobs
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..security import admin_required
 from . import admin_bp
 from .gestures import GESTURE_WORDS
@@ -65,7 +66,10 @@ def models_train(kind: str):
     try:
         job = training_jobs.start_job(kind, actor=admin_actor())
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return redirect(url_for("admin.models_page"), 303)
-    flash(f"Retraining the {job.kind} model in the background; the kiosk keeps using the current one meanwhile.", "info")
+    flash(_("Updating face recognition in the background; the kiosk keeps using the current model meanwhile.")
+          if job.kind == "faces" else
+          _("Retraining the gesture model in the background; the kiosk keeps using the current one meanwhile."),
+          "info")
     return redirect(url_for("admin.models_page", job=job.id), 303)

@@ -9,10 +9,12 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from ...errors import KioskError
 from ...services import webhooks
 from ..audit_actor import admin_actor
+from ..console_errors import refusal
 from ..security import admin_required
 from . import admin_bp
 
@@ -28,7 +30,7 @@ def webhooks_page(status_code: int = 200):
     try:
         listed = webhooks.deliveries(status=status, limit=200)
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         status, listed = None, webhooks.deliveries(limit=200)
     return render_template("admin/webhooks.html", subscriptions=webhooks.list_subscriptions(), deliveries=listed,
                            events=webhooks.EVENTS, statuses=webhooks.STATUSES, status=status,
@@ -42,9 +44,9 @@ def webhooks_add():
         subscription = webhooks.add_subscription(request.form.get("url"), request.form.getlist("event"),
                                                  request.form.get("secret"), actor=admin_actor())
     except KioskError as err:
-        flash(str(err), "error")
+        flash(refusal(err), "error")
         return webhooks_page(err.status)
-    flash(f"Webhook added: {subscription.url}.", "success")
+    flash(gettext("Webhook added: %(url)s.", url=subscription.url), "success")
     return _back()
 
 
@@ -52,7 +54,7 @@ def webhooks_add():
 @admin_required
 def webhooks_remove(subscription_id: int):
     webhooks.remove_subscription(subscription_id, actor=admin_actor())
-    flash("Webhook removed.", "success")
+    flash(gettext("Webhook removed."), "success")
     return _back()
 
 
@@ -60,5 +62,5 @@ def webhooks_remove(subscription_id: int):
 @admin_required
 def webhooks_resend(delivery_id: int):
     delivery = webhooks.send_again(delivery_id, actor=admin_actor())
-    flash(f"Delivery {delivery.delivery_id} queued again.", "success")
+    flash(gettext("Delivery %(delivery)s queued again.", delivery=delivery.delivery_id), "success")
     return _back()
