@@ -16,7 +16,9 @@ Fixtures:
 The check-ins here stream the capture composite, one still photo of a face: the liveness check would
 (rightly) keep each as a suspected spoof, so these deployments run with ``KIOSK_LIVENESS_POLICY=off``
 (STACK_DEFAULTS) and measure load, memory, faults and scale-out as before. Liveness through the frame
-API with live-like people and attacks is tested in tests/test_liveness_api.py.
+API with live-like people and attacks is tested in tests/test_liveness_api.py. The capacity run
+(``test_kiosks_at_camera_speed``) streams a live-like person (``check_in_visit``) and judges liveness
+as a site does.
 """
 
 from __future__ import annotations
@@ -229,9 +231,9 @@ def live_variants(jpeg: bytes, count: int) -> list[bytes]:
 
 @pytest.fixture(scope="session")
 def check_in_visit():
-    """Barack Obama checking in as a live person (tests/liveness_helpers.py: his own face, not an
-    enrolled photo, on his own body making the gestures, the exposure drifting): arms out with a
-    neutral face to be identified, the O, then his smile; and the empty room when he has left. At
+    """Barack Obama checking in as a live person (tests/liveness_helpers.py: his own face on his own
+    body making the gestures, the exposure drifting; this site enrolled those face photos too): arms
+    out with a neutral face to be identified, the O, then his smile; and the empty room when he has left. At
     640 px (identifying, confirming, smiling) and 320 px (what a message screen asks for)."""
     import cv2
     import liveness_helpers
