@@ -34,9 +34,12 @@ test-fast: setup system-deps
 reliability: setup system-deps
 	.venv/bin/pytest -m reliability -s
 
+# Then kiosk bench again, the baseline's (BASELINE: a commit or a checkout's folder, default HEAD^)
+# and this tree's in turn, side by side (benchmarks/compare_main.py; ROUNDS=3 for medians of three).
 bench: setup
 	.venv/bin/kiosk bench
 	.venv/bin/python benchmarks/browser_checkin.py
+	.venv/bin/python benchmarks/compare_main.py --baseline $(or $(BASELINE),HEAD^) $(if $(ROUNDS),--rounds $(ROUNDS))
 
 # Against older code in the same run (each size imported by both, in turn):
 #   git worktree add /tmp/kiosk-old <commit>; make bench-import BASELINE=/tmp/kiosk-old SIZES=1000

@@ -16,7 +16,9 @@ Fixtures:
 The check-ins here stream the capture composite, one still photo of a face: the liveness check would
 (rightly) keep each as a suspected spoof, so these deployments run with ``KIOSK_LIVENESS_POLICY=off``
 (STACK_DEFAULTS) and measure load, memory, faults and scale-out as before. Liveness through the frame
-API with live-like people and attacks is tested in tests/test_liveness_api.py.
+API with live-like people and attacks is tested in tests/test_liveness_api.py. The capacity run
+(``test_kiosks_at_camera_speed``) streams a live-like person (``check_in_visit``) and judges liveness
+as a site does.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from reliability_kit import (  # noqa: E402
     FACES,
     GESTURES,
     STRANGERS,
+    Visit,
     collected_report,
     write_report,
 )
@@ -224,3 +227,33 @@ def live_variants(jpeg: bytes, count: int) -> list[bytes]:
 
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     return [cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes() for frame in live(image, count)]
+
+
+@pytest.fixture(scope="session")
+def check_in_visit():
+    """Barack Obama checking in as a live person (tests/liveness_helpers.py: his own face on his own
+    body making the gestures, the exposure drifting; this site enrolled those face photos too): arms
+    out with a neutral face to be identified, the O, then his smile; and the empty room when he has left. At
+    640 px (identifying, confirming, smiling) and 320 px (what a message screen asks for)."""
+    import cv2
+    import liveness_helpers
+    import numpy as np
+
+    def at_widths(images) -> dict[int, list[bytes]]:
+        return {width: [frame_jpeg(image, width) for image in images] for width in (640, 320)}
+
+    def frame_jpeg(image, width: int) -> bytes:
+        height = width * 3 // 4
+        scale = min(width / image.shape[1], height / image.shape[0])
+        resized = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                             interpolation=cv2.INTER_AREA)
+        frame = np.full((height, width, 3), 40, dtype=np.uint8)
+        top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+        frame[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+        return cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+    live = liveness_helpers.live_frames()
+    rng = np.random.default_rng(11)
+    room = [np.clip(rng.normal(level, 6, (480, 640, 3)), 0, 255).astype(np.uint8) for level in (96, 98, 97, 99)]
+    return Visit(arriving=at_widths(live[("arms_out", "neutral")]), making_the_o=at_widths(live[("o", "neutral")]),
+                 smiling=at_widths(live[("o", "smiling")]), empty_room=at_widths(room))

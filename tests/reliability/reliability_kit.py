@@ -355,3 +355,165 @@ def photo_consistency(data_dir: Path) -> dict:
 
 def https_client(stack: Stack) -> requests.Session:
     return https_session(stack.nginx.cert)
+
+
+# ---------------------------------------------------------------------------- check-ins at camera speed
+
+
+MESSAGE_STATES = ("DONE", "UNKNOWN", "CANCELLED")
+CAMERA_SPEED_ANSWERS_PER_S = 10  # what each kiosk must get for its check-ins to feel live
+CAMERA_SPEED_P95_MS = 150
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A person's check-in as the kiosk's camera sees it, by what the person is doing, each a few
+    live frames (the exposure drifts) at the widths the frame API asks for (``{width: [jpeg]}``):
+    arriving and looking at the camera, making the O, smiling, and the empty room once they left."""
+
+    arriving: dict[int, list[bytes]]
+    making_the_o: dict[int, list[bytes]]
+    smiling: dict[int, list[bytes]]
+    empty_room: dict[int, list[bytes]]
+
+
+@dataclass
+class SentFrame:
+    state: str  # the state the kiosk was in when it sent the frame (its last answer's)
+    latency_ms: float
+    server_ms: float | None
+    camera_paced: bool  # the state asked for frames as fast as the camera gives them
+    gap_s: float = 0.0  # from this frame's sending to the next one's
+
+
+@dataclass
+class CheckInRun:
+    """One kiosk where people keep checking in, paced as the kiosk page paces itself (see
+    :class:`KioskRun`): a person arrives and is identified, makes the O, smiles, and leaves when
+    the kiosk shows its message; the room stays empty for ``empty_s`` of IDLE; the next arrives.
+    ``offset`` starts this kiosk elsewhere in the live frames, so kiosks never send the same bytes."""
+
+    name: str
+    visit: Visit
+    offset: int = 0
+    empty_s: float = 0.7
+    timeout_s: float = 120
+    sent: list[SentFrame] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    visits: int = 0  # check-ins that reached a message screen (DONE, UNKNOWN or CANCELLED)
+    outcomes: list[dict] = field(default_factory=list)  # each DONE: event_kind, duplicate, photo_url
+    _last_sent_at: float = field(default=0.0, repr=False)
+
+    def _frames(self, doing: str, width: int) -> list[bytes]:
+        by_width = getattr(self.visit, doing)
+        return by_width.get(width) or by_width[max(by_width)]
+
+    def run(self, kiosk: Kiosk, deadline: float) -> None:
+        answer = kiosk.reset(timeout_s=self.timeout_s)
+        state, width, paced = answer.state or "IDLE", 640, True
+        doing, empty_since, index = "arriving", None, self.offset
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            if self.sent:
+                self.sent[-1].gap_s = started - self._last_sent_at
+            self._last_sent_at = started
+            frames = self._frames(doing, width)
+            answer = kiosk.frame(frames[index % len(frames)], timeout_s=self.timeout_s)
+            index += 1
+            if answer.error:
+                self.failures.append(answer.error)
+                self.statuses["no answer"] += 1
+                continue
+            self.statuses[answer.status] += 1
+            body = answer.body or {}
+            self.sent.append(SentFrame(state, answer.elapsed_ms, body.get("server_ms"), paced))
+            if answer.status == 200:
+                now_state = answer.state
+                if now_state in MESSAGE_STATES and state not in MESSAGE_STATES:
+                    self.visits += 1
+                    doing = "empty_room"
+                    if now_state == "DONE":
+                        self.outcomes.append({key: body.get(key) for key in ("event_kind", "duplicate", "photo_url")})
+                if doing == "empty_room":
+                    empty_since = (empty_since or time.monotonic()) if now_state == "IDLE" else None
+                    if empty_since is not None and time.monotonic() - empty_since >= self.empty_s:
+                        doing, empty_since = "arriving", None
+                else:
+                    doing = {"CONFIRMING": "making_the_o", "SMILING": "smiling"}.get(now_state, "arriving")
+                state = now_state
+                wanted = body.get("next_frame") or {}
+                width = wanted.get("width") or 640
+                paced = not wanted.get("min_interval_ms")
+            pause = started + next_frame_after_s(answer) - time.monotonic()
+            if pause > 0:
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        if self.sent:
+            self.sent[-1].gap_s = time.monotonic() - self._last_sent_at
+
+    @property
+    def camera_answers_per_s(self) -> float:
+        """Answers per second while the state asked for the camera's rate (not on a message
+        screen, which asks for four frames a second): what the person in front of it gets."""
+        paced = [frame for frame in self.sent if frame.camera_paced and frame.gap_s > 0]
+        seconds = sum(frame.gap_s for frame in paced)
+        return len(paced) / seconds if seconds else 0.0
+
+
+def capacity_step(runs: list[CheckInRun], elapsed: float, rows_before: dict[str, int],
+                  rows_after: dict[str, int]) -> dict:
+    """The figures of one step of the capacity run (``len(runs)`` kiosks for ``elapsed`` s)."""
+    rates = sorted(run.camera_answers_per_s for run in runs)
+    latencies = [frame.latency_ms for run in runs for frame in run.sent]
+    statuses = sum((run.statuses for run in runs), Counter())
+    p95 = round(percentile(latencies, 95), 1) if latencies else None
+    by_state: dict[str, dict] = {}
+    for state in sorted({frame.state for run in runs for frame in run.sent}):
+        sent = [frame for run in runs for frame in run.sent if frame.state == state]
+        server = [frame.server_ms for frame in sent if frame.server_ms is not None]
+        by_state[state] = {"answers": len(sent), "p50_ms": round(percentile([f.latency_ms for f in sent], 50), 1),
+                           "p95_ms": round(percentile([f.latency_ms for f in sent], 95), 1),
+                           "server_p50_ms": round(percentile(server, 50), 1) if server else None}
+    outcomes = [outcome for run in runs for outcome in run.outcomes]
+    return {
+        "kiosks": len(runs),
+        "seconds": round(elapsed, 1),
+        "answers": len(latencies),
+        "answers_per_s_min": round(rates[0], 2) if rates else 0.0,
+        "answers_per_s_median": round(rates[len(rates) // 2], 2) if rates else 0.0,
+        "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+        "p95_ms": p95,
+        "errors": sum(count for status, count in statuses.items() if status != 200),
+        "statuses": dict(statuses),
+        "visits": sum(run.visits for run in runs),
+        "recorded": [o for o in outcomes if o["event_kind"] in ("check_in", "check_out") and not o["duplicate"]],
+        "needs_review": sum(1 for o in outcomes if o["event_kind"] == "needs_review"),
+        "new_rows": {table: rows_after.get(table, 0) - rows_before.get(table, 0)
+                     for table in ("attendance_event", "suspected_spoof")},
+        "by_state": by_state,
+        "held": bool(rates) and rates[0] >= CAMERA_SPEED_ANSWERS_PER_S and p95 is not None
+        and p95 <= CAMERA_SPEED_P95_MS,
+    }
+
+
+def capacity_table(steps: list[dict]) -> str:
+    """The capacity run as a person reads it: one row per kiosk count, then the latency by state."""
+    lines = [f"kiosks at camera speed (each >= {CAMERA_SPEED_ANSWERS_PER_S} answers/s, p95 <= "
+             f"{CAMERA_SPEED_P95_MS} ms):",
+             "kiosks | answers/s per kiosk min / median | p50 ms | p95 ms | errors | visits | check-ins | held"]
+    for step in steps:
+        lines.append(f"{step['kiosks']:>6} | {step['answers_per_s_min']:>15.2f} / {step['answers_per_s_median']:<6.2f}"
+                     f"       | {step['p50_ms']:>6} | {step['p95_ms']:>6} | {step['errors']:>6} | {step['visits']:>6}"
+                     f" | {len(step['recorded']) + step['needs_review']:>9} | {'yes' if step['held'] else 'no'}")
+    lines.append(f"largest count that held: {largest_count_held(steps)}")
+    lines.append("latency by the state the kiosk was in when it sent the frame "
+                 "(answers, p50 / p95 ms round trip, p50 server ms):")
+    for step in steps:
+        cells = [f"{state} {f['answers']}: {f['p50_ms']}/{f['p95_ms']} ({f['server_p50_ms']})"
+                 for state, f in step["by_state"].items()]
+        lines.append(f"{step['kiosks']:>6} kiosks | " + " | ".join(cells))
+    return "\n".join(lines)
+
+
+def largest_count_held(steps: list[dict]) -> int:
+    return max((step["kiosks"] for step in steps if step["held"]), default=0)
