@@ -16,7 +16,10 @@ gesture that was let go counts for at most one frame more. A frame never repeats
   :data:`MOVED_LEVELS`, after taking out the whole picture's drift in exposure): a person who
   moves gets a fresh reading at once, so a gesture being formed is read on every frame and only
   a pose held still is read every other frame,
-* when the last reading found nobody.
+* when the last reading found nobody,
+* when the last reading's frame had moved since the one before it: after a movement the
+  tracker's landmarks (smoothed over frames) need a second look at the still picture to settle,
+  so the model runs on every frame until two readings in a row saw the same picture.
 
 ``pose_every_s = 0`` runs the model on every frame (the behaviour before this cut).
 
@@ -72,6 +75,7 @@ class _Reading:
     face_box: tuple[int, int, int, int]
     step: tuple[State, float]  # (state, entered_at) of the machine then
     thumbnail: NDArray[Any]
+    settled: bool  # the frame before this reading's showed the same picture
 
 
 class PoseHold:
@@ -95,7 +99,7 @@ class PoseHold:
     ) -> PoseLandmarks | None:
         """The landmarks this frame may reuse, or None when the model must run."""
         reading = self._reading
-        if reading is None or every_s <= 0 or face_box is None or reading.step != step:
+        if reading is None or every_s <= 0 or face_box is None or reading.step != step or not reading.settled:
             return None
         if not 0 <= now - reading.at < every_s or _iou(reading.face_box, face_box) < STILL_FACE_IOU:
             return None
@@ -118,4 +122,7 @@ class PoseHold:
             self._reading = None
         else:
             box = (int(face_box[0]), int(face_box[1]), int(face_box[2]), int(face_box[3]))
-            self._reading = _Reading(landmarks, now, box, step, _thumbnail(bgr))
+            thumbnail, previous = _thumbnail(bgr), self._reading
+            settled = (previous is not None and previous.step == step
+                       and _iou(previous.face_box, box) >= STILL_FACE_IOU and not _moved(previous.thumbnail, thumbnail))
+            self._reading = _Reading(landmarks, now, box, step, thumbnail, settled)
