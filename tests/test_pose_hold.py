@@ -35,8 +35,8 @@ BOX = (260, 60, 120, 150)
 def kept(frame: np.ndarray) -> PoseHold:
     """A hold whose last two readings saw ``frame`` (a settled reading)."""
     hold = PoseHold()
-    hold.keep(frame, READING, STEP, BOX, now=3.0 - 1 / FPS)
-    hold.keep(frame, READING, STEP, BOX, now=3.0)
+    hold.keep(frame, READING, STEP, BOX, now=3.0 - 1 / FPS, every_s=0.1)
+    hold.keep(frame, READING, STEP, BOX, now=3.0, every_s=0.1)
     return hold
 
 
@@ -60,13 +60,13 @@ def test_no_reading_is_reused_across_steps_after_a_move_or_without_a_person():
     assert hold.held(picture(O), STEP, BOX, soon, 0.1) is None
     assert hold.held(picture(V), STEP, BOX, soon, 0.1) is None
     nobody = kept(frame)
-    nobody.keep(frame, None, STEP, BOX, now=3.0)
+    nobody.keep(frame, None, STEP, BOX, now=3.0, every_s=0.1)
     assert nobody.held(frame, STEP, BOX, soon, 0.1) is None
     # Right after a movement the reading is not reused: the tracker's landmarks settle on a second look.
     moved = kept(picture(ARMS_OUT))
-    moved.keep(picture(O), READING, STEP, BOX, now=3.0)
+    moved.keep(picture(O), READING, STEP, BOX, now=3.0, every_s=0.1)
     assert moved.held(picture(O), STEP, BOX, soon, 0.1) is None
-    moved.keep(picture(O), READING, STEP, BOX, now=soon)
+    moved.keep(picture(O), READING, STEP, BOX, now=soon, every_s=0.1)
     assert moved.held(picture(O), STEP, BOX, soon + 1 / FPS, 0.1) is READING
 
 

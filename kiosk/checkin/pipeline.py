@@ -185,7 +185,7 @@ def analyse_frame(
                 landmarks = pose_estimator.estimate(bgr)
             if pose_hold is not None:
                 with timed("tracking"):
-                    pose_hold.keep(bgr, landmarks, step, obs.face_box, now)
+                    pose_hold.keep(bgr, landmarks, step, obs.face_box, now, every_s)
         if landmarks is not None:
             prediction = gestures.classify(landmarks)
             obs.gesture = prediction.gesture

@@ -115,10 +115,13 @@ class PoseHold:
         step: tuple[State, float],
         face_box: tuple[int, int, int, int] | None,
         now: float,
+        every_s: float,
     ) -> None:
         """Note the model's reading of this frame (None: nobody found, nothing to reuse)."""
         self.fresh_frames += 1
-        if landmarks is None or face_box is None:
+        if every_s <= 0:  # nothing will be reused: no bookkeeping either
+            self._reading = None
+        elif landmarks is None or face_box is None:
             self._reading = None
         else:
             box = (int(face_box[0]), int(face_box[1]), int(face_box[2]), int(face_box[3]))
