@@ -26,7 +26,7 @@ def picture(name: str) -> np.ndarray:
     return cv2.imread(str(GESTURES / name))
 
 
-ARMS_OUT, O, V = "composite_obama_arms_out.jpg", "composite_obama_o.jpg", "composite_obama_v.jpg"
+ARMS_OUT, O_RING, V = "composite_obama_arms_out.jpg", "composite_obama_o.jpg", "composite_obama_v.jpg"
 READING = PoseLandmarks(array=np.tile([0.5, 0.5, 0.0, 1.0], (33, 1)), image_size=(640, 480))
 STEP = (State.CONFIRMING, 3.0)
 BOX = (260, 60, 120, 150)
@@ -57,17 +57,17 @@ def test_no_reading_is_reused_across_steps_after_a_move_or_without_a_person():
     assert hold.held(frame, STEP, (300, 60, 120, 150), soon, 0.1) is None  # the face moved 40 px
     assert hold.held(frame, STEP, None, soon, 0.1) is None  # no face
     # The arms moved (out -> joined over the head) while the face stayed: read afresh.
-    assert hold.held(picture(O), STEP, BOX, soon, 0.1) is None
+    assert hold.held(picture(O_RING), STEP, BOX, soon, 0.1) is None
     assert hold.held(picture(V), STEP, BOX, soon, 0.1) is None
     nobody = kept(frame)
     nobody.keep(frame, None, STEP, BOX, now=3.0, every_s=0.1)
     assert nobody.held(frame, STEP, BOX, soon, 0.1) is None
     # Right after a movement the reading is not reused: the tracker's landmarks settle on a second look.
     moved = kept(picture(ARMS_OUT))
-    moved.keep(picture(O), READING, STEP, BOX, now=3.0, every_s=0.1)
-    assert moved.held(picture(O), STEP, BOX, soon, 0.1) is None
-    moved.keep(picture(O), READING, STEP, BOX, now=soon, every_s=0.1)
-    assert moved.held(picture(O), STEP, BOX, soon + 1 / FPS, 0.1) is READING
+    moved.keep(picture(O_RING), READING, STEP, BOX, now=3.0, every_s=0.1)
+    assert moved.held(picture(O_RING), STEP, BOX, soon, 0.1) is None
+    moved.keep(picture(O_RING), READING, STEP, BOX, now=soon, every_s=0.1)
+    assert moved.held(picture(O_RING), STEP, BOX, soon + 1 / FPS, 0.1) is READING
 
 
 def test_the_cadence_is_a_checked_setting():
@@ -116,7 +116,7 @@ def tracker():
 
 
 @pytest.mark.models
-@pytest.mark.parametrize("gesture, ends_in", [(O, State.SMILING), (V, State.SMILING)])
+@pytest.mark.parametrize("gesture, ends_in", [(O_RING, State.SMILING), (V, State.SMILING)])
 def test_a_held_gesture_is_read_within_one_frame_of_the_model_on_every_frame(tracker, gesture, ends_in):
     frames = live(picture(ARMS_OUT)) + live(picture(gesture)) * 4  # 6 idle frames, then held
     every_frame, _, _ = confirm(frames, 0.0, tracker)
@@ -139,7 +139,7 @@ def test_a_still_pose_runs_the_model_on_every_other_frame_and_is_never_read_as_a
 @pytest.mark.models
 def test_a_gesture_let_go_counts_no_longer_than_one_frame(tracker):
     """O for two frames (shorter than the hold), then arms out: with or without skipping, never read."""
-    frames = live(picture(ARMS_OUT)) + live(picture(O), 2) + live(picture(ARMS_OUT)) * 2
+    frames = live(picture(ARMS_OUT)) + live(picture(O_RING), 2) + live(picture(ARMS_OUT)) * 2
     for every_s in (0.0, 0.1):
         states, _, _ = confirm(frames, every_s, tracker)
         assert set(states) == {State.CONFIRMING}, every_s

@@ -3,8 +3,8 @@ the frames per second one kiosk gets there, and how many face embeddings that co
 embeds only frames that bring new evidence: kiosk/checkin/vote_frames.py).
 
 Each state is measured on a stream: one kiosk sends live-looking 640x480 JPEG frames (a real
-photo whose exposure drifts by a grey level or two, as a camera's does) one after the other for a
-couple of seconds while the machine is held in that state; each frame carries the time a 15
+photo whose exposure drifts by a grey level or two, as a camera's does) one after the other,
+``--repeat`` frames per turn (two turns per variant), while the machine is held in that state; each frame carries the time a 15
 frames/s camera would have taken it, the clock the machine's cadences count in. So the pipeline
 runs exactly what that state asks for at the camera's pace: while identifying, an embedding only
 when a vote is due (every ``vote_gap_s``) on a frame that is new evidence, detection alone in
@@ -17,7 +17,9 @@ model on every frame (``pose_every_s`` 0, the code before skip-and-hold) and ``n
 default cadence; ``parts_ms`` is the mean ms per frame of each part (pipeline.FRAME_PARTS).
 ``recipe_frame_median_ms`` is the face_recognition recipe's frame (kiosk/benchmarks/recipe.py),
 measured between the states, and ``confirming_to_recipe`` CONFIRMING's median frame over it.
-``held_o_s`` is how long a held O takes to be read (first O frame to SMILING, camera time).
+``held_o_s`` is how long a held O takes to be read (first O frame to SMILING, camera time), and
+``gesture_readings`` compares the two variants' gesture on every frame of streams of the
+committed gesture pictures.
 ``fps`` = frames / seconds of the stream (the server's own limit: the camera's 15 frames/s cap
 is not applied here), ``embeddings_per_s`` = embeddings / seconds. The ``identify_s`` figure is a
 whole identification on a stream at the camera's 15 frames/s: from the first frame with the
@@ -90,9 +92,9 @@ def _stay_in(machine: CheckInMachine, state: State, person_id: int | None, now: 
         machine._enter(state, now)
 
 
-def _stream(state: State, frames: list[np.ndarray], seconds: float, pose, person_id: int | None,
+def _stream(state: State, frames: list[np.ndarray], count: int, pose, person_id: int | None,
             pose_every_s: float) -> dict:
-    """``state`` held for ``seconds`` of frames sent back to back, each stamped with the time a 15
+    """``state`` held for ``count`` frames sent back to back, each stamped with the time a 15
     frames/s camera would have taken it (what the machine's cadences count in) and decoded from a
     JPEG as the frame API decodes it: each frame's server time and where it went."""
     from ..services.checkin import decode_frame, identify  # the kiosk's own decoding and recognition
@@ -111,7 +113,7 @@ def _stream(state: State, frames: list[np.ndarray], seconds: float, pose, person
         warm = i < 3  # warm-up frames, not counted
         if i == 3:
             started, hold.fresh_frames = time.perf_counter(), 0
-        elif not warm and time.perf_counter() - started >= seconds and len(times) >= 10:
+        elif len(times) == count:
             break
         now = i / CAMERA_FPS
         _stay_in(machine, state, person_id, now)
@@ -230,6 +232,38 @@ def _held_o(pose, pose_every_s: float, person_id: int | None) -> float | None:
     return None
 
 
+def _gesture_readings(poses: dict) -> dict:
+    """Every gesture picture in tests/data/gestures (real photos and composites: O, capture, one
+    arm up, arms folded or down, a face without arms, people seated) as a 15 frames/s stream to a
+    machine in CONFIRMING, 12 frames (0.8 s) of each picture, each variant in turn. The gesture
+    each variant read on each frame, compared (``same_share``: the frames read alike), and the
+    state each stream ended in (SMILING: a gesture was held; CANCELLED: more than one face)."""
+    from ..services.checkin import identify
+
+    readings: dict[str, list] = {variant: [] for variant in POSE_VARIANTS}
+    ends: dict[str, list[str]] = {}
+    for path in sorted(GESTURES.glob("*.jpg")):
+        frames = live(cv2.imread(str(path))) * 2
+        for variant, every_s in POSE_VARIANTS.items():
+            config = MachineConfig(confirm_timeout_s=1e6, same_person_every_s=1e6, pose_every_s=every_s)
+            machine = CheckInMachine(config=config, backend=_NoRecording())
+            machine.reset(0.0)
+            machine.person_id, machine.person_name = 1, "bench"
+            machine._enter(State.CONFIRMING, 0.0)
+            poses[variant].restart_tracking()
+            hold = PoseHold()
+            for i, frame in enumerate(frames):
+                if machine.state == State.CONFIRMING:
+                    analyse_frame(machine, frame, identify, poses[variant], now=i / CAMERA_FPS, pose_hold=hold)
+                    readings[variant].append(machine._last_gesture[0])
+                else:
+                    readings[variant].append(machine.state.value)
+            ends.setdefault(path.stem, []).append(machine.state.value)
+    pairs = list(zip(readings["before"], readings["now"]))
+    return {"frames": len(pairs), "same_share": round(sum(a == b for a, b in pairs) / len(pairs), 3),
+            "ended_in": {name: dict(zip(POSE_VARIANTS, states)) for name, states in ends.items()}}
+
+
 def _checkin_states(ctx: BenchContext) -> dict:
     from ..services.checkin import identify
     from ..vision.faces import analyze_frame
@@ -244,7 +278,9 @@ def _checkin_states(ctx: BenchContext) -> dict:
     recipe = make_recipe()
     recipe_frame_ms(recipe, with_face, ctx.warmup)
     recipe_times: list[float] = []
-    seconds = max(1.0, ctx.repeat / 15) / 2  # 2 s of stream per state and variant by default, in two turns
+    # The same frames for both variants (the periodic stages, such as the same-person embedding
+    # every second, fall alike): 2 x 30 frames (4 s of camera time) per state and variant by default.
+    count = max(15, ctx.repeat)
     figures: dict = {"pose_every_s": dict(POSE_VARIANTS)}
     profile: dict = {}
     for state, frames in [
@@ -256,7 +292,7 @@ def _checkin_states(ctx: BenchContext) -> dict:
     ]:
         runs: dict[str, list[dict]] = {variant: [] for variant in POSE_VARIANTS}
         for variant in ("before", "now", "now", "before"):  # turns, so a busier moment hits both
-            runs[variant].append(_stream(state, frames, seconds, poses[variant], person_id, POSE_VARIANTS[variant]))
+            runs[variant].append(_stream(state, frames, count, poses[variant], person_id, POSE_VARIANTS[variant]))
         recipe_times += recipe_frame_ms(recipe, with_face, max(2, ctx.repeat // 15))  # between the states
         name = state.value.lower()
         profile[name] = {variant: _summary(variant_runs) for variant, variant_runs in runs.items()}
@@ -278,6 +314,7 @@ def _checkin_states(ctx: BenchContext) -> dict:
         for variant, every_s in POSE_VARIANTS.items():
             held[variant].append(_held_o(poses[variant], every_s, o_person))
     figures["held_o_s"] = held
+    figures["gesture_readings"] = _gesture_readings(poses)
     figures.update(_identification(with_face, None))
     figures["vote"] = {name: getattr(MachineConfig(), name) for name in
                        ("vote_window", "votes_to_identify", "vote_gap_s", "vote_min_span_s", "same_person_every_s")}
