@@ -4,7 +4,7 @@ embeds only frames that bring new evidence: kiosk/checkin/vote_frames.py).
 
 Each state is measured on a stream: one kiosk sends live-looking 640x480 JPEG frames (a real
 photo whose exposure drifts by a grey level or two, as a camera's does) one after the other,
-``--repeat`` frames per turn (two turns per variant), while the machine is held in that state; each frame carries the time a 15
+2 x ``--repeat`` frames, while the machine is held in that state; each frame carries the time a 15
 frames/s camera would have taken it, the clock the machine's cadences count in. So the pipeline
 runs exactly what that state asks for at the camera's pace: while identifying, an embedding only
 when a vote is due (every ``vote_gap_s``) on a frame that is new evidence, detection alone in
@@ -12,23 +12,23 @@ between; while confirming/smiling, pose (every ``pose_every_s``, the frames betw
 reading: kiosk/checkin/pose_hold.py) + emotion and an embedding re-check every
 ``same_person_every_s``. A frame's time is the server's: the JPEG's decode and ``analyse_frame``.
 
-``profile`` gives each state twice, measured in turns in the same run: ``before`` with the pose
-model on every frame (``pose_every_s`` 0, the code before skip-and-hold) and ``now`` with the
-default cadence; ``parts_ms`` is the mean ms per frame of each part (pipeline.FRAME_PARTS).
-``recipe_frame_median_ms`` is the face_recognition recipe's frame (kiosk/benchmarks/recipe.py),
-measured between the states, and ``confirming_to_recipe`` CONFIRMING's median frame over it.
-``held_o_s`` is how long a held O takes to be read (first O frame to SMILING, camera time), and
-``gesture_readings`` compares the two variants' gesture on every frame of streams of the
-committed gesture pictures.
-``fps`` = frames / seconds of the stream (the server's own limit: the camera's 15 frames/s cap
-is not applied here), ``embeddings_per_s`` = embeddings / seconds. The ``identify_s`` figure is a
+``profile`` gives each state twice, measured in the same run, frame by frame in turns:
+``before`` with the pose model on every frame (``pose_every_s`` 0, the code before skip-and-hold)
+and ``now`` with the default cadence; ``parts_ms`` is the mean ms per frame of each part
+(pipeline.FRAME_PARTS). ``recipe_frame_median_ms`` is the face_recognition recipe's frame
+(kiosk/benchmarks/recipe.py), measured on every 10th frame of the streams, and
+``confirming_to_recipe`` CONFIRMING's median frame over it. ``held_o_s`` is how long a held O
+takes to be read (first O frame to SMILING, camera time), and ``gesture_readings`` compares the
+two variants' gesture on every frame of streams of the committed gesture pictures.
+``fps`` = frames / seconds of the variant's own server time (the server's own limit: the
+camera's 15 frames/s cap is not applied here), ``embeddings_per_s`` = embeddings / those seconds. The ``identify_s`` figure is a
 whole identification on a stream at the camera's 15 frames/s: from the first frame with the
 face to CONFIRMING, and the embeddings it rested on.
 """
 
 from __future__ import annotations
 
-import itertools
+import os
 import statistics
 import tempfile
 import time
@@ -92,57 +92,63 @@ def _stay_in(machine: CheckInMachine, state: State, person_id: int | None, now: 
         machine._enter(state, now)
 
 
-def _stream(state: State, frames: list[np.ndarray], count: int, pose, person_id: int | None,
-            pose_every_s: float) -> dict:
-    """``state`` held for ``count`` frames sent back to back, each stamped with the time a 15
-    frames/s camera would have taken it (what the machine's cadences count in) and decoded from a
-    JPEG as the frame API decodes it: each frame's server time and where it went."""
+def _streams(state: State, frames: list[np.ndarray], count: int, poses: dict, person_id: int | None,
+             between=None) -> dict[str, dict]:
+    """``state`` held for ``count`` frames in each variant (POSE_VARIANTS, each its own machine and
+    tracker), the variants taking turns frame by frame (a busier moment on a shared machine hits
+    both). The frames are sent back to back, each stamped with the time a 15 frames/s camera would
+    have taken it (what the machine's cadences count in) and decoded from a JPEG as the frame API
+    decodes it: each frame's server time and where it went. ``between()`` runs every 10th frame."""
     from ..services.checkin import decode_frame, identify  # the kiosk's own decoding and recognition
     from ..vision.liveness import passive_liveness
 
-    # Long timeouts and an unreachable smile: the machine stays where it is measured.
-    config = MachineConfig(identify_timeout_s=1e6, confirm_timeout_s=1e6, smile_timeout_s=1e6, smile_threshold=1.0,
-                           pose_every_s=pose_every_s)
-    machine = CheckInMachine(config=config, backend=_NoRecording())
-    machine.reset(0.0)
     jpegs = [cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes() for frame in frames]
-    hold, parts = PoseHold(), FrameParts()
-    times: list[float] = []
-    embeddings = 0
-    for i in itertools.count():
+    runs: dict[str, dict] = {}
+    for variant, every_s in POSE_VARIANTS.items():
+        # Long timeouts and an unreachable smile: the machine stays where it is measured.
+        config = MachineConfig(identify_timeout_s=1e6, confirm_timeout_s=1e6, smile_timeout_s=1e6,
+                               smile_threshold=1.0, pose_every_s=every_s)
+        machine = CheckInMachine(config=config, backend=_NoRecording())
+        machine.reset(0.0)
+        runs[variant] = {"machine": machine, "hold": PoseHold(), "parts": FrameParts(), "times": [], "embeddings": 0}
+    order = list(POSE_VARIANTS)
+    for i in range(count + 3):
         warm = i < 3  # warm-up frames, not counted
-        if i == 3:
-            started, hold.fresh_frames = time.perf_counter(), 0
-        elif len(times) == count:
-            break
         now = i / CAMERA_FPS
-        _stay_in(machine, state, person_id, now)
-        begin = time.perf_counter()
-        with parts.part("decode") if not warm else nullcontext():
-            bgr = decode_frame(jpegs[i % len(jpegs)])
-        result = analyse_frame(machine, bgr, identify, pose, now=now, passive_liveness=passive_liveness(),
-                               pose_hold=hold, parts=None if warm else parts)
-        if not warm:
-            times.append((time.perf_counter() - begin) * 1000)
-            embeddings += result.embeddings
-    return {"times": times, "parts": parts, "elapsed": time.perf_counter() - started, "embeddings": embeddings,
-            "pose_frames": hold.fresh_frames}
+        for variant in order if i % 2 else order[::-1]:
+            run = runs[variant]
+            _stay_in(run["machine"], state, person_id, now)
+            begin = time.perf_counter()
+            with run["parts"].part("decode") if not warm else nullcontext():
+                bgr = decode_frame(jpegs[i % len(jpegs)])
+            result = analyse_frame(run["machine"], bgr, identify, poses[variant], now=now,
+                                   passive_liveness=passive_liveness(), pose_hold=run["hold"],
+                                   parts=None if warm else run["parts"])
+            if warm:
+                run["hold"].fresh_frames = 0
+            else:
+                run["times"].append((time.perf_counter() - begin) * 1000)
+                run["embeddings"] += result.embeddings
+        if between is not None and i % 10 == 9:
+            between()
+    return {variant: {"times": run["times"], "parts": run["parts"], "elapsed": sum(run["times"]) / 1000,
+                      "embeddings": run["embeddings"], "pose_frames": run["hold"].fresh_frames}
+            for variant, run in runs.items()}
 
 
-def _summary(runs: list[dict]) -> dict:
-    """One variant's turns in one state, together: server ms per frame (decode included), the
-    mean ms of each part per frame (means add up to the mean frame; medians would not), frames a
-    second, embeddings a second, and the share of frames the pose model ran on."""
-    times = [t for run in runs for t in run["times"]]
-    elapsed = sum(run["elapsed"] for run in runs)
-    parts = {name: sum(run["parts"].ms.get(name, 0.0) for run in runs) / len(times) for name in FRAME_PARTS}
+def _summary(run: dict) -> dict:
+    """One variant in one state: server ms per frame (decode included), the mean ms of each part
+    per frame (means add up to the mean frame; medians would not), frames a second and embeddings
+    a second of its own server time, and the share of frames the pose model ran on."""
+    times, elapsed = run["times"], run["elapsed"]
+    parts = {name: run["parts"].ms.get(name, 0.0) / len(times) for name in FRAME_PARTS}
     return {
         "median_ms": round(statistics.median(times), 2),
         "mean_ms": round(statistics.fmean(times), 2),
         "parts_ms": {name: round(ms, 2) for name, ms in parts.items()},
         "fps": round(len(times) / elapsed, 1),
-        "embeddings_per_s": round(sum(run["embeddings"] for run in runs) / elapsed, 1),
-        "pose_share": round(sum(run["pose_frames"] for run in runs) / len(times), 2),
+        "embeddings_per_s": round(run["embeddings"] / elapsed, 1),
+        "pose_share": round(run["pose_frames"] / len(times), 2),
     }
 
 
@@ -202,8 +208,10 @@ def checkin_states(ctx: BenchContext) -> dict:
 
 
 #: The variants taking turns in one run: the pose model on every frame (the code before
-#: skip-and-hold) and the default cadence (kiosk.checkin.pose_hold).
-POSE_VARIANTS = {"before": 0.0, "now": MachineConfig().pose_every_s}
+#: The variants taking turns in one run: the pose model on every frame (the code before
+#: skip-and-hold) and the site's cadence (KIOSK_CHECKIN_POSE_EVERY_S, else the default; so a
+#: candidate is measured with ``KIOSK_CHECKIN_POSE_EVERY_S=0.2 kiosk bench``).
+POSE_VARIANTS = {"before": 0.0, "now": MachineConfig.from_mapping(os.environ).pose_every_s}
 GESTURES = PHOTO.parents[2] / "gestures"
 
 
@@ -279,8 +287,8 @@ def _checkin_states(ctx: BenchContext) -> dict:
     recipe_frame_ms(recipe, with_face, ctx.warmup)
     recipe_times: list[float] = []
     # The same frames for both variants (the periodic stages, such as the same-person embedding
-    # every second, fall alike): 2 x 30 frames (4 s of camera time) per state and variant by default.
-    count = max(15, ctx.repeat)
+    # every second, fall alike): 60 frames (4 s of camera time) per state and variant by default.
+    count = max(20, 2 * ctx.repeat)
     figures: dict = {"pose_every_s": dict(POSE_VARIANTS)}
     profile: dict = {}
     for state, frames in [
@@ -290,12 +298,10 @@ def _checkin_states(ctx: BenchContext) -> dict:
         (State.SMILING, with_face),
         (State.DONE, with_face),
     ]:
-        runs: dict[str, list[dict]] = {variant: [] for variant in POSE_VARIANTS}
-        for variant in ("before", "now", "now", "before"):  # turns, so a busier moment hits both
-            runs[variant].append(_stream(state, frames, count, poses[variant], person_id, POSE_VARIANTS[variant]))
-        recipe_times += recipe_frame_ms(recipe, with_face, max(2, ctx.repeat // 15))  # between the states
+        runs = _streams(state, frames, count, poses, person_id,
+                        between=lambda: recipe_times.extend(recipe_frame_ms(recipe, with_face, 1)))
         name = state.value.lower()
-        profile[name] = {variant: _summary(variant_runs) for variant, variant_runs in runs.items()}
+        profile[name] = {variant: _summary(run) for variant, run in runs.items()}
         now = profile[name]["now"]
         profile[name]["now_to_before"] = round(now["median_ms"] / profile[name]["before"]["median_ms"], 3)
         figures[f"{name}_median_ms"] = now["median_ms"]
