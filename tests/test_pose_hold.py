@@ -5,6 +5,7 @@ are about the pose, not about who it is)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -71,7 +72,7 @@ def test_no_reading_is_reused_across_steps_after_a_move_or_without_a_person():
 
 
 def test_the_cadence_is_a_checked_setting():
-    assert MachineConfig().pose_every_s == 0.1
+    assert MachineConfig().pose_every_s == 0.2
     assert MachineConfig.from_mapping({"KIOSK_CHECKIN_POSE_EVERY_S": "0"}).pose_every_s == 0.0
     for bad in ("-0.1", "2", "nan"):
         with pytest.raises(ValueError, match="KIOSK_CHECKIN_POSE_EVERY_S must be between 0 and 1"):
@@ -117,29 +118,35 @@ def tracker():
 
 @pytest.mark.models
 @pytest.mark.parametrize("gesture, ends_in", [(O_RING, State.SMILING), (V, State.SMILING)])
-def test_a_held_gesture_is_read_within_one_frame_of_the_model_on_every_frame(tracker, gesture, ends_in):
+def test_a_held_gesture_is_read_no_later_than_with_the_model_on_every_frame(tracker, gesture, ends_in):
     frames = live(picture(ARMS_OUT)) + live(picture(gesture)) * 4  # 6 idle frames, then held
     every_frame, _, _ = confirm(frames, 0.0, tracker)
-    skipping, hold, parts = confirm(frames, 0.1, tracker)
+    skipping, hold, parts = confirm(frames, MachineConfig().pose_every_s, tracker)
     assert ends_in in every_frame and ends_in in skipping
-    assert skipping.index(ends_in) == every_frame.index(ends_in)  # read on the same frame
+    # Never later than with the model on every frame, and never before the gesture was shown
+    # for the hold's time (from frame 6: 0.3 s is 4.5 frames). With fewer frames of the idle
+    # pose the tracker's smoothing lets go of it sooner: the O may be read a frame earlier.
+    earliest = 6 + math.ceil(MachineConfig().gesture_hold_s * FPS)
+    assert earliest <= skipping.index(ends_in) <= every_frame.index(ends_in)
     assert hold.held_frames >= 1 and hold.fresh_frames + hold.held_frames == len(frames)
     assert set(parts.ms) <= set(FRAME_PARTS) and parts.ms["pose"] > 0 and parts.ms["detection"] > 0
 
 
 @pytest.mark.models
-def test_a_still_pose_runs_the_model_on_every_other_frame_and_is_never_read_as_a_gesture(tracker):
+@pytest.mark.parametrize("every_s, one_in", [(0.1, 2), (0.2, 3)])
+def test_a_still_pose_runs_the_model_on_one_frame_in_n_and_is_never_read_as_a_gesture(tracker, every_s, one_in):
     frames = live(picture(ARMS_OUT)) * 4  # 24 frames, 1.6 s of someone standing still, arms out
-    states, hold, _ = confirm(frames, 0.1, tracker)
+    states, hold, _ = confirm(frames, every_s, tracker)
     assert set(states) == {State.CONFIRMING}
     assert hold.fresh_frames + hold.held_frames == len(frames)
-    assert len(frames) / 2 <= hold.fresh_frames <= len(frames) / 2 + 1
+    # The first two frames settle the tracker, then one frame in ``one_in``.
+    assert hold.fresh_frames == 2 + (len(frames) - 2) // one_in
 
 
 @pytest.mark.models
 def test_a_gesture_let_go_counts_no_longer_than_one_frame(tracker):
     """O for two frames (shorter than the hold), then arms out: with or without skipping, never read."""
     frames = live(picture(ARMS_OUT)) + live(picture(O_RING), 2) + live(picture(ARMS_OUT)) * 2
-    for every_s in (0.0, 0.1):
+    for every_s in (0.0, 0.1, 0.2):
         states, _, _ = confirm(frames, every_s, tracker)
         assert set(states) == {State.CONFIRMING}, every_s

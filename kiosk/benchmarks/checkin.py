@@ -208,7 +208,6 @@ def checkin_states(ctx: BenchContext) -> dict:
 
 
 #: The variants taking turns in one run: the pose model on every frame (the code before
-#: The variants taking turns in one run: the pose model on every frame (the code before
 #: skip-and-hold) and the site's cadence (KIOSK_CHECKIN_POSE_EVERY_S, else the default; so a
 #: candidate is measured with ``KIOSK_CHECKIN_POSE_EVERY_S=0.2 kiosk bench``).
 POSE_VARIANTS = {"before": 0.0, "now": MachineConfig.from_mapping(os.environ).pose_every_s}

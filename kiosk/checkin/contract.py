@@ -55,7 +55,7 @@ class MachineConfig:
     same_person_every_s: float = 1.0  # full embedding re-check while confirming/smiling
     # The pose model at most this often while confirming/smiling; frames in between reuse its
     # reading while the face stays put (kiosk.checkin.pose_hold). 0: the model on every frame.
-    pose_every_s: float = 0.1
+    pose_every_s: float = 0.2
     min_box_iou: float = 0.2  # face box continuity between consecutive frames
     identify_timeout_s: float = 8.0
     confirm_timeout_s: float = 12.0
