@@ -53,6 +53,9 @@ class MachineConfig:
     gesture_hold_frames: int = 3  # ... on at least this many consecutive frames
     gesture_min_score: float = 0.6
     same_person_every_s: float = 1.0  # full embedding re-check while confirming/smiling
+    # The pose model at most this often while confirming/smiling; frames in between reuse its
+    # reading while the face stays put (kiosk.checkin.pose_hold). 0: the model on every frame.
+    pose_every_s: float = 0.2
     min_box_iou: float = 0.2  # face box continuity between consecutive frames
     identify_timeout_s: float = 8.0
     confirm_timeout_s: float = 12.0
@@ -91,6 +94,8 @@ class MachineConfig:
         policy = values.get("KIOSK_LIVENESS_POLICY") if hasattr(values, "get") else None
         if policy not in (None, ""):
             config.liveness_policy = str(policy).strip().lower()
+        if not 0 <= config.pose_every_s <= 1:
+            raise ValueError(f"{prefix}POSE_EVERY_S must be between 0 and 1 second, not {config.pose_every_s!r}.")
         config.liveness_settings()  # refuses an unknown policy or a cut out of range
         return config
 

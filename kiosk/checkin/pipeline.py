@@ -6,9 +6,10 @@ The expensive stages run only where they matter, so that a kiosk gets answers at
 * IDLE/IDENTIFYING: the embedding and classifier, only on frames that are new evidence for the
   vote: at least ``vote_gap_s`` after the previous embedding (the machine's rule) and not
   moving, blurred or the same picture as the last vote (``kiosk.checkin.vote_frames``);
-* CONFIRMING/SMILING: pose + gesture (tracking mode) and a cheap same-person check: the
-  face box must move continuously, and every ``same_person_every_s`` the embedding is
-  computed again and must still name the same person;
+* CONFIRMING/SMILING: pose + gesture (tracking mode) at most every ``pose_every_s``, the frames
+  in between reusing the last reading while the face stays put (``kiosk.checkin.pose_hold``),
+  and a cheap same-person check: the face box must move continuously, and every
+  ``same_person_every_s`` the embedding is computed again and must still name the same person;
 * CONFIRMING/SMILING: the emotion model on the face crop (~0.4 ms), where the face sits on the
   body (from the pose's shoulders) and, every ``liveness_every_s``, the passive presentation-attack
   score (~4 ms): the liveness cues (``kiosk.checkin.liveness``).
@@ -17,7 +18,10 @@ The expensive stages run only where they matter, so that a kiosk gets answers at
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from numpy.typing import NDArray
@@ -29,6 +33,7 @@ from ..vision.pose import PoseLandmarks
 from .contract import UNKNOWN_VOTE, Observation, Stage, State
 from .liveness import BodyGeometry
 from .machine import CheckInMachine
+from .pose_hold import PoseHold
 
 
 class Identity(Protocol):
@@ -63,6 +68,36 @@ class PassiveLiveness(Protocol):
     def predict(self, bgr: NDArray[Any], box: tuple[int, int, int, int]) -> float: ...
 
 
+#: The parts of a frame's server time, one vocabulary for the profile (``kiosk bench``): ``decode``
+#: is the JPEG's (the frame API's, before this module), ``tracking`` the per-frame bookkeeping that
+#: lets the costly parts be skipped (vote frames, the held pose), ``other`` the rest (the machine).
+FRAME_PARTS = ("decode", "detection", "tracking", "embedding", "pose", "emotion", "liveness", "other")
+
+
+@dataclass
+class FrameParts:
+    """Milliseconds spent in each part of the frames it is given to (summed over frames)."""
+
+    ms: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] += (time.perf_counter() - started) * 1000
+
+    def server_ms(self) -> float:
+        """The parts measured in ``analyse_frame`` (all but the decode), summed."""
+        return sum(ms for name, ms in self.ms.items() if name != "decode")
+
+
+@contextmanager
+def _untimed(name: str) -> Iterator[None]:
+    yield
+
+
 @dataclass
 class FrameResult:
     """The drawing data of one frame, next to the machine's snapshot."""
@@ -82,17 +117,24 @@ def analyse_frame(
     pose_estimator: PoseEstimator | None,
     now: float | None = None,
     passive_liveness: PassiveLiveness | None = None,
+    pose_hold: PoseHold | None = None,
+    parts: FrameParts | None = None,
 ) -> FrameResult:
     """Run the stages the machine needs on ``bgr`` and step the machine. ``pose_estimator`` may
     be None when the machine's state needs no pose (see ``KioskSession.pose_for_frame``); without
-    ``passive_liveness`` the passive cue counts as unavailable."""
+    ``passive_liveness`` the passive cue counts as unavailable; without ``pose_hold`` (the kiosk
+    session's) the pose model runs on every frame that needs a pose. ``parts`` collects where the
+    frame's time went (FRAME_PARTS; the bench's profile)."""
     started = time.perf_counter()
+    timed = parts.part if parts is not None else _untimed
+    spent_before = parts.server_ms() if parts is not None else 0.0
     now = time.monotonic() if now is None else now
     needed = machine.stages_needed(now)
     height, width = bgr.shape[:2]
     embeddings = 0
 
-    analysis = faces.analyze_frame(bgr)
+    with timed("detection"):
+        analysis = faces.analyze_frame(bgr)
     face = analysis.face
     quality_problem = analysis.quality.problem if analysis.quality is not None else None
     obs = Observation(
@@ -108,11 +150,14 @@ def analyse_frame(
     if identifying and usable and face is not None and quality_problem is None:
         # Every frame's face is tracked; only frames that can add to the vote are embedded.
         assert analysis.quality is not None  # measured for every usable face
-        skip = machine.evidence.skip_reason(bgr, face.box, analysis.quality.sharpness, now)
+        with timed("tracking"):
+            skip = machine.evidence.skip_reason(bgr, face.box, analysis.quality.sharpness, now)
         if Stage.IDENTITY in needed and skip is None:
-            match = identify(bgr, face)
+            with timed("embedding"):
+                match = identify(bgr, face)
             embeddings += 1
-            machine.evidence.voted(bgr, face.box, now)
+            with timed("tracking"):
+                machine.evidence.voted(bgr, face.box, now)
             obs.identity = match.person_id if match.person_id is not None else UNKNOWN_VOTE
             obs.identity_name = match.person
             obs.identity_score = match.score
@@ -125,12 +170,22 @@ def analyse_frame(
             obs.vote_skipped = skip
 
     if Stage.SAME_PERSON in needed and usable and face is not None:
-        obs.same_person = identify(bgr, face).person_id == machine.person_id
+        with timed("embedding"):
+            obs.same_person = identify(bgr, face).person_id == machine.person_id
         embeddings += 1
 
     pose_points = None
     if Stage.POSE in needed and pose_estimator is not None:
-        landmarks = pose_estimator.estimate(bgr)
+        step = (machine.state, machine.entered_at)
+        with timed("tracking"):
+            every_s = machine.config.pose_every_s
+            landmarks = pose_hold.held(bgr, step, obs.face_box, now, every_s) if pose_hold is not None else None
+        if landmarks is None:
+            with timed("pose"):
+                landmarks = pose_estimator.estimate(bgr)
+            if pose_hold is not None:
+                with timed("tracking"):
+                    pose_hold.keep(bgr, landmarks, step, obs.face_box, now, every_s)
         if landmarks is not None:
             prediction = gestures.classify(landmarks)
             obs.gesture = prediction.gesture
@@ -146,12 +201,13 @@ def analyse_frame(
             ]
 
     if Stage.EMOTION in needed and usable and face is not None:
-        obs.happy = emotion.analyze_emotion(bgr, face).happy
-        # The mouth's shape (face landmarks, the dearest step of the two) on every smiling frame, and
-        # while confirming at the passive score's cadence: enough for the neutral face to rise from.
-        if machine.state == State.SMILING or Stage.LIVENESS in needed:
-            mouth = face_mesh.get_face_mesh().predict(bgr, face)
-            obs.mouth_width = mouth.width if mouth is not None else None
+        with timed("emotion"):
+            obs.happy = emotion.analyze_emotion(bgr, face).happy
+            # The mouth's shape (face landmarks, the dearest step of the two) on every smiling frame,
+            # and while confirming at the passive score's cadence: enough for the neutral face to rise from.
+            if machine.state == State.SMILING or Stage.LIVENESS in needed:
+                mouth = face_mesh.get_face_mesh().predict(bgr, face)
+                obs.mouth_width = mouth.width if mouth is not None else None
     # While identifying, only frames that were embedded (votes) get the passive score too.
     scored_vote = not identifying or embeddings > 0
     if Stage.LIVENESS in needed and usable and face is not None and scored_vote:
@@ -159,7 +215,8 @@ def analyse_frame(
             obs.passive_unavailable = True
         else:
             try:
-                obs.passive_liveness = float(passive_liveness.predict(bgr, face.box))
+                with timed("liveness"):
+                    obs.passive_liveness = float(passive_liveness.predict(bgr, face.box))
             except ModelUnavailable:
                 # Reported at start (/healthz); here the cue fails and the site's policy decides.
                 obs.passive_unavailable = True
@@ -167,11 +224,14 @@ def analyse_frame(
         obs.frame = bgr  # CONFIRMING (capture gesture) and SMILING may keep this frame as the photo
 
     machine.step(obs)
+    server_ms = (time.perf_counter() - started) * 1000
+    if parts is not None:
+        parts.ms["other"] += server_ms - (parts.server_ms() - spent_before)
     return FrameResult(
         frame_size=(width, height),
         faces=[{"box": [int(v) for v in f.box], "score": round(float(f.score), 3)} for f in analysis.faces],
         face_box=obs.face_box,
         pose=pose_points,
-        server_ms=round((time.perf_counter() - started) * 1000, 1),
+        server_ms=round(server_ms, 1),
         embeddings=embeddings,
     )

@@ -20,6 +20,7 @@ from ..errors import KioskError
 from ..vision.pose import PoseEstimator, static_pose_estimator
 from .contract import CheckInBackend, MachineConfig, Stage, State
 from .machine import CheckInMachine
+from .pose_hold import PoseHold
 
 PHOTO_TOKEN_TTL_S = 120.0  # the welcome photo's URL works for two minutes, for this session only
 DEVICE_CLIENT_PREFIX = "device:"  # a session's client: "device:<id>" for a paired kiosk, else "address:<ip>"
@@ -74,6 +75,7 @@ class KioskSession:
     last_seen: float = field(default_factory=time.monotonic)
     pose: Any = None  # the pose estimator this session uses while it needs poses
     pose_pooled: bool = False  # ``pose`` was borrowed from ``pose_trackers``
+    pose_hold: PoseHold = field(default_factory=PoseHold)  # the last pose reading, reused between pose frames
     photos: dict[str, tuple[int, float]] = field(default_factory=dict)  # token -> (event id, expiry)
     client: str = ""  # who opened it: "device:ID" for a paired kiosk, else "address:IP"
     check_in_since: float | None = None  # when the check-in under way began (None: at rest)

@@ -253,7 +253,8 @@ def process_frame(session_id: str | None, data: bytes, client: str = "", *, kios
         pose = session.pose_for_frame()
         if pose is not None:
             sync_site_model()  # the gesture model a site retrained on another app host
-        result = analyse_frame(session.machine, bgr, identify, pose, passive_liveness=passive_liveness())
+        result = analyse_frame(session.machine, bgr, identify, pose, passive_liveness=passive_liveness(),
+                               pose_hold=session.pose_hold)
         now = time.monotonic()
         session.note_progress(now)
         snapshot = session.machine.snapshot(now, gettext_for(language))
