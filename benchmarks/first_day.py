@@ -191,12 +191,12 @@ def first_check_in(database: Path) -> tuple[str, str] | None:
         return None
 
 
-def run(source: Path, keep: bool) -> dict:
+def run(source: Path, keep: bool, again: Path | None = None) -> dict:
     readme_text = (source / "README.md").read_text()
     plan = Plan.from_readme(readme_text)
-    root = Path(tempfile.mkdtemp(prefix="kiosk-first-day-"))
+    root = again.parent if again else Path(tempfile.mkdtemp(prefix="kiosk-first-day-"))
     clone, home = root / "kiosk", root / "home"
-    (home / "tmp").mkdir(parents=True)
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, "HOME": str(home), "TMPDIR": str(home / "tmp"), "KIOSK_PORT": str(port)}
     for name in ("KIOSK_DATA_DIR", "KIOSK_DATABASE_URL", "VIRTUAL_ENV", "PYTHONPATH"):
@@ -211,8 +211,13 @@ def run(source: Path, keep: bool) -> dict:
         print(f"  {line}", file=sys.stderr)
 
     started = time.monotonic()
-    subprocess.run(["git", "clone", "--quiet", str(source), str(clone)], check=True)
-    timer.add("git clone (not part of the walkthrough)", time.monotonic() - started)
+    if again:  # a clone of an earlier --keep run, set up already: not a first day
+        shutil.rmtree(clone / "instance", ignore_errors=True)
+        subprocess.run(["git", "-C", str(clone), "pull", "--quiet", "--ff-only"], check=True)
+    else:
+        subprocess.run(["git", "clone", "--quiet", str(source), str(clone)], check=True)
+    timer.add("git pull into the kept clone (NOT a first day: set up already)" if again
+              else "git clone (not part of the walkthrough)", time.monotonic() - started)
     head = subprocess.run(["git", "-C", str(clone), "log", "-1", "--format=%h %s"], capture_output=True,
                           text=True).stdout.strip()
 
@@ -325,13 +330,17 @@ class kiosk_page:  # noqa: N801 - a context manager used like a function
 
     def __enter__(self):
         from browser_checkin import CHROMIUM, CHROMIUM_ARGS
+
+        # The README's address is localhost: exempt it, with 127.0.0.1, from the rule that keeps
+        # Chromium from looking up other hosts.
+        args = [a + ", EXCLUDE localhost" if a.startswith("--host-resolver-rules=") else a for a in CHROMIUM_ARGS]
         from playwright.sync_api import sync_playwright
 
         self._playwright = sync_playwright().start()
         browser_env = {**os.environ, "HOME": str(self.root / "home"), "TMPDIR": str(self.root / "home" / "tmp")}
         self._browser = self._playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, env=browser_env,
-            args=CHROMIUM_ARGS + [f"--use-file-for-fake-video-capture={camera_file(self.root)}"])
+            args=args + [f"--use-file-for-fake-video-capture={camera_file(self.root)}"])
         context = self._browser.new_context(viewport={"width": 1280, "height": 720}, ignore_https_errors=True)
         page = context.new_page()
         page.add_init_script("""window.__states = [];
@@ -366,6 +375,9 @@ def main() -> None:
                         help="the repository to clone (its committed HEAD; default: this checkout)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--keep", action="store_true", help="keep the clone, its .venv and the server log")
+    parser.add_argument("--again", type=Path, metavar="CLONE",
+                        help="rerun in the clone an earlier --keep run left (its .venv reused, its site wiped): "
+                             "for trying the script or the README, not a first-day figure")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "benchmarks"))
     from browser_checkin import CHROMIUM
@@ -374,7 +386,7 @@ def main() -> None:
         raise SystemExit("needs Debian's chromium at /usr/bin/chromium (make system-deps)")
     if not DATASET.is_dir():
         raise SystemExit(f"needs the real photos in {DATASET}")
-    figures = run(args.source.resolve(), args.keep)
+    figures = run(args.source.resolve(), args.keep or bool(args.again), args.again.resolve() if args.again else None)
     print_table(figures)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
