@@ -207,7 +207,8 @@ def run(source: Path, keep: bool, again: Path | None = None) -> dict:
     print(f"First day in {clone} (port {port}); substitutions:", file=sys.stderr)
     for line in plan.substitutions + ["admin password: typed at the prompt (here: on stdin)",
                                       f"port: {port} instead of 8443 (KIOSK_PORT)",
-                                      "pairing code: the one the kiosk shows"]:
+                                      "pairing code: the one the kiosk shows",
+                                      "the self-signed certificate's warning: accepted (ignore_https_errors)"]:
         print(f"  {line}", file=sys.stderr)
 
     started = time.monotonic()
