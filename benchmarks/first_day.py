@@ -342,7 +342,9 @@ class kiosk_page:  # noqa: N801 - a context manager used like a function
         self._browser = self._playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, env=browser_env,
             args=args + [f"--use-file-for-fake-video-capture={camera_file(self.root)}"])
-        context = self._browser.new_context(viewport={"width": 1280, "height": 720}, ignore_https_errors=True)
+        # bypass_csp: the kiosk forbids eval, which Playwright's polling of a condition needs.
+        context = self._browser.new_context(viewport={"width": 1280, "height": 720}, ignore_https_errors=True,
+                                            bypass_csp=True)
         page = context.new_page()
         page.add_init_script("""window.__states = [];
             new MutationObserver(() => { const s = document.body && document.body.dataset.state;
