@@ -1,7 +1,7 @@
 """A first-time user's day one, timed: the README's "First day" walkthrough followed literally in a
 fresh clone, from ``make run`` to the first check-in recorded. ``make first-day`` runs it.
 
-    .venv/bin/python benchmarks/first_day.py [--json FILE] [--keep] [--source DIR]
+    .venv/bin/python benchmarks/first_day.py [--json FILE] [--keep] [--source DIR] [--again CLONE]
 
 What it does, in order:
 
