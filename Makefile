@@ -2,7 +2,7 @@
 #   make run    install everything (first time) and start the kiosk on https://localhost:8443
 #               (nginx in front of gunicorn; nginx is installed with apt when it is missing)
 #   make test   install everything (first time) and run the test suite
-.PHONY: setup system-deps run-deps run lint test test-fast reliability bench bench-import bench-scale evaluate evaluate-liveness clean-venv
+.PHONY: setup system-deps run-deps run lint test test-fast reliability bench bench-import bench-scale first-day evaluate evaluate-liveness clean-venv
 
 setup:
 	scripts/setup.sh
@@ -50,6 +50,11 @@ bench-import: setup
 # identify time, memory per worker; BASELINE as above (PEOPLE=1000,2000 keeps the old code's turn short).
 bench-scale: setup
 	.venv/bin/python training/bench_people_scale.py $(if $(BASELINE),--baseline $(BASELINE)) $(if $(PEOPLE),--people $(PEOPLE))
+
+# The README's first-day walkthrough in a fresh clone of the committed HEAD, timed from make run to
+# the first check-in (installs a whole environment in a temporary folder: several minutes; not in CI).
+first-day: setup system-deps
+	.venv/bin/python benchmarks/first_day.py $(if $(JSON),--json $(JSON))
 
 evaluate: setup
 	.venv/bin/python training/evaluate_faces.py

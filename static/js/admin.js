@@ -53,6 +53,18 @@
     }
   });
 
+  // Escape closes the open disclosure (<details>, such as "Advanced") the keyboard is in, and puts
+  // the keyboard back on its summary, as it closes a menu or a dialog.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    var open = event.target.closest && event.target.closest("details[open]");
+    if (!open) return;
+    open.open = false;
+    var summary = open.querySelector("summary");
+    if (summary) summary.focus();
+    event.preventDefault();
+  });
+
   /* The admin's webcam (enrollment shots, gesture samples): one button opens and closes it.
      ``say(text, kind)`` shows progress; ``hint`` ends the error messages (what to do instead). */
   function camera(video, say, hint) {
