@@ -14,6 +14,9 @@ arrives and is identified, makes the O, smiles, leaves; the next arrives), with 
 settings (liveness judged, every visit a punch). The count steps up (KIOSK_CAPACITY_COUNTS, default
 2,4,6,8) for KIOSK_CAPACITY_STEP_S each (default 40) on one deployment; the table and the largest count
 that held are printed, not asserted (the figure depends on the machine and what else runs on it).
+KIOSK_CAPACITY_SETTINGS adds settings to that site, to measure a change against the same run's default:
+KIOSK_CAPACITY_SETTINGS=KIOSK_CHECKIN_POSE_EVERY_S=0 is the pose model on every frame, as before the
+pose hold.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ CAPACITY_STEP_SECONDS = float(os.environ.get("KIOSK_CAPACITY_STEP_S", "40"))
 # The site's own settings: liveness judged as a site runs it (this suite's other deployments turn it
 # off for their still photos; these frames are a live person's), and no duplicate window, so that
 # one enrolled person standing for a stream of people makes every visit a punch (in, out, in...).
-SITE_AS_DEPLOYED = {"KIOSK_LIVENESS_POLICY": "review", "KIOSK_DUPLICATE_WINDOW_MINUTES": "0"}
+SITE_AS_DEPLOYED = {"KIOSK_LIVENESS_POLICY": "review", "KIOSK_DUPLICATE_WINDOW_MINUTES": "0"} | dict(
+    setting.split("=", 1) for setting in os.environ.get("KIOSK_CAPACITY_SETTINGS", "").split(",") if setting)
 
 
 def test_four_kiosks_for_a_minute(trained_site, make_stack, frames):
