@@ -133,7 +133,8 @@ def test_the_check_in_engine_and_the_model_wrappers_know_no_flask():
 
 
 def test_admin_pages_use_services_not_the_json_api():
-    pages = [(name, path) for name, path in kiosk_modules() if name == "kiosk.web.admin" or name.startswith("kiosk.web.admin.")]
+    pages = [(name, path) for name, path in kiosk_modules()
+             if name == "kiosk.web.admin" or name.startswith("kiosk.web.admin.")]
     assert len(pages) > 1
     for name, path in pages:
         imported = imported_modules(path.read_text(), name, path.name == "__init__.py")
