@@ -150,7 +150,8 @@ def test_webcam_shots_as_data_urls(admin, make_person, faces_data):
 @pytest.mark.models
 def test_possible_duplicate_enrollment_is_flagged(admin, make_person, faces_data):
     first, second = make_person("Barack Obama"), make_person("Barry O")
-    assert upload(admin, first.id, [(read(faces_data / "fr_obama" / f"{i}.jpg"), f"{i}.jpg") for i in (1, 2, 3)]).status_code == 201
+    photos = [(read(faces_data / "fr_obama" / f"{i}.jpg"), f"{i}.jpg") for i in (1, 2, 3)]
+    assert upload(admin, first.id, photos).status_code == 201
     response = upload(admin, second.id, [(read(faces_data / "fr_obama" / "4.jpg"), "barry.jpg")])
     (result,) = response.get_json()["results"]
     assert result.get("warning"), result

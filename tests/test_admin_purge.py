@@ -35,7 +35,8 @@ def run(runner, *args):
 
 
 def test_purge_removes_old_photos_and_keeps_events(runner, events):
-    old_files = [storage.resolve(p) for age in (400, 40) for p in (events[age].photo_path, events[age].original_photo_path)]
+    old_files = [storage.resolve(p) for age in (400, 40)
+                 for p in (events[age].photo_path, events[age].original_photo_path)]
     recent_files = [storage.resolve(events[2].photo_path), storage.resolve(events[2].original_photo_path)]
     assert run(runner, "--days", "30") == {"retention_days": 30, "photos": 2, "learned_faces": 0, "spoof_evidence": 0}
     assert not any(f.exists() for f in old_files)

@@ -295,11 +295,13 @@ def test_deletion_says_what_it_deletes_then_removes_rows_and_files(admin, make_p
 
     done = admin.post(f"/admin/people/{ada.id}/delete")
     assert done.status_code == 303 and done.location.endswith("/admin/people")
-    assert "Deleted Ada Lovelace: 3 face sample(s), 2 attendance event(s) and 7 file(s)" in admin.get(done.location).text
+    deleted = "Deleted Ada Lovelace: 3 face sample(s), 2 attendance event(s) and 7 file(s)"
+    assert deleted in admin.get(done.location).text
     db.session.expire_all()
     assert db.session.get(Person, ada.id) is None
     assert db.session.scalar(db.select(db.func.count(FaceSample.id)).where(FaceSample.person_id == ada.id)) == 0
-    assert db.session.scalar(db.select(db.func.count(AttendanceEvent.id)).where(AttendanceEvent.person_id == ada.id)) == 0
+    events_left = db.select(db.func.count(AttendanceEvent.id)).where(AttendanceEvent.person_id == ada.id)
+    assert db.session.scalar(events_left) == 0
     assert not any(f.exists() for f in files)
     # Someone else's data is untouched.
     assert db.session.get(AttendanceEvent, other.id) is not None

@@ -96,7 +96,8 @@ def test_scopes_are_refused_where_they_should_be(app, runner, client):
     assert status("GET", f"/api/v1/people/{who.id}", "read:people") == 200
     assert status("GET", "/api/v1/people", "read:attendance") == 403
     # changing attendance: write:attendance (no CSRF token needed with a bearer token)
-    refused = client.patch(f"/api/v1/attendance/{event.id}", json={"memo": "changed"}, headers=_bearer(readers["read:attendance"]))
+    refused = client.patch(f"/api/v1/attendance/{event.id}", json={"memo": "changed"},
+                           headers=_bearer(readers["read:attendance"]))
     assert refused.status_code == 403 and refused.json["error"] == "insufficient_scope"
     assert "write:attendance" in refused.json["message"]
     refused_only = db.session.scalar(db.select(ApiToken).where(ApiToken.name == "read-people"))

@@ -47,7 +47,8 @@ def test_a_bad_time_zone_refuses_to_start_with_a_clear_message(monkeypatch, tmp_
 
 def test_a_bad_repeat_rule_refuses_to_start_with_a_clear_message(monkeypatch, tmp_path):
     monkeypatch.setenv("KIOSK_REPEAT_RULE", "sometimes")
-    with pytest.raises(ConfigError, match="KIOSK_REPEAT_RULE must be one of in_out, ignore, check_out, daily, not 'sometimes'"):
+    refusal = "KIOSK_REPEAT_RULE must be one of in_out, ignore, check_out, daily, not 'sometimes'"
+    with pytest.raises(ConfigError, match=refusal):
         Config(tmp_path)
     monkeypatch.setenv("KIOSK_REPEAT_RULE", " Daily ")
     assert Config(tmp_path).KIOSK_REPEAT_RULE == " Daily "  # read as daily: spaces and case do not matter

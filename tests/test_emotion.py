@@ -64,7 +64,8 @@ def test_expression_photos_happy_only_on_the_happy_one(readings):
     labels = _labels()
     print(f"\n{'photo':<15} {'label':<10} {'top':<9} {'happy':>6}  smiling@{SMILE_THRESHOLD}")
     for name, result in readings.items():
-        print(f"{name:<15} {labels[name]:<10} {result.emotion:<9} {result.happy:6.3f}  {result.happy >= SMILE_THRESHOLD}")
+        smiling = result.happy >= SMILE_THRESHOLD
+        print(f"{name:<15} {labels[name]:<10} {result.emotion:<9} {result.happy:6.3f}  {smiling}")
     happy = readings["happy.jpg"]
     assert happy.emotion == "happy"
     assert happy.happy == max(happy.scores.values())

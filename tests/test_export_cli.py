@@ -113,7 +113,8 @@ def test_cli_xlsx_matches_web_xlsx_row_for_row(month_of_events, admin_client, ru
     assert cli_rows == web_rows
     assert web_rows[0] == reports.EXPORT_COLUMNS
     # The same events, in the same order, as the CSV.
-    csv_ids = [line.split(",", 1)[0] for line in cli_export(runner, tmp_path, "csv").decode("utf-8-sig").splitlines()[1:]]
+    csv_lines = cli_export(runner, tmp_path, "csv").decode("utf-8-sig").splitlines()[1:]
+    csv_ids = [line.split(",", 1)[0] for line in csv_lines]
     assert [str(r[0]) for r in web_rows[1:]] == csv_ids
 
 

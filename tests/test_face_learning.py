@@ -232,7 +232,8 @@ def test_learned_blends_do_not_walk_acceptance_away_from_the_enrollment_photos(s
     assert farther, to_enrolled.round(2)
     scale = taught._learned_distance_scale()
     learned_rows = blends[accepted_near[-2:]]
-    old_rule = [i for i in farther if np.min(np.linalg.norm(learned_rows - blends[i], axis=1)) * scale <= taught.threshold]
+    old_rule = [i for i in farther
+                if np.min(np.linalg.norm(learned_rows - blends[i], axis=1)) * scale <= taught.threshold]
     assert old_rule, "the premise: by the learned samples' distance, farther blends were within the threshold"
     for i in farther:
         who, _, _ = taught.classify(blends[i][None, :])[0]

@@ -67,7 +67,8 @@ def test_wrong_content_type_is_415(client, empty_frame):
 
 
 def test_multipart_without_frame_field_is_400(client, empty_frame):
-    response = client.post(FRAMES, data={"other": (io.BytesIO(empty_frame), "f.jpg")}, content_type="multipart/form-data")
+    response = client.post(FRAMES, data={"other": (io.BytesIO(empty_frame), "f.jpg")},
+                           content_type="multipart/form-data")
     assert response.status_code == 400
     assert response.get_json()["error"] == "missing_field"
 
@@ -151,10 +152,14 @@ def test_state_and_reset(client):
 
 
 def test_nothing_is_written_for_bad_frames(app, client, data_dir):
-    before = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*") if p.is_file() and "kiosk.sqlite3" not in p.name)
+    def files_but_the_database():
+        return sorted(p.relative_to(data_dir) for p in data_dir.rglob("*")
+                      if p.is_file() and "kiosk.sqlite3" not in p.name)
+
+    before = files_but_the_database()
     for body in (b"", b"junk", b"\xff\xd8\xff\xe0" + b"\x00" * 100):
         assert post_frame(client, body).status_code == 400
-    after = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*") if p.is_file() and "kiosk.sqlite3" not in p.name)
+    after = files_but_the_database()
     assert before == after
     assert db.session.query(AttendanceEvent).count() == 0
 

@@ -140,7 +140,8 @@ def test_a_streamed_body_over_the_limit_is_413_like_a_sized_one(app, client):
     sized = client.post("/api/v1/kiosk/frames", data=oversized, content_type="image/jpeg")
     assert sized.status_code == 413
     assert streamed.get_json() == sized.get_json()
-    form = b'--b\r\nContent-Disposition: form-data; name="frame"; filename="f.jpg"\r\n\r\n' + oversized + b"\r\n--b--\r\n"
+    head = b'--b\r\nContent-Disposition: form-data; name="frame"; filename="f.jpg"\r\n\r\n'
+    form = head + oversized + b"\r\n--b--\r\n"
     multipart = client.post("/api/v1/kiosk/frames", input_stream=io.BytesIO(form),
                             content_type="multipart/form-data; boundary=b", **CHUNKED)
     assert multipart.status_code == 413

@@ -88,7 +88,8 @@ def test_postgresql_columns_are_timezone_aware_and_binary(postgres_database, tmp
         )).all()
         assert rows and {data_type for _, _, data_type in rows} == {"timestamp with time zone"}, rows
         assert db.session.scalar(text(
-            "SELECT data_type FROM information_schema.columns WHERE table_name = 'stored_model' AND column_name = 'data'"
+            "SELECT data_type FROM information_schema.columns"
+            " WHERE table_name = 'stored_model' AND column_name = 'data'"
         )) == "bytea"
         db.session.remove()
         db.engine.dispose()

@@ -1,9 +1,9 @@
 """A real HTTP receiver for webhook tests: a ThreadingHTTPServer on a loopback port, in a thread.
 
 ``Receiver(behaviours=[...])`` answers each request by the next behaviour of the list, then
-``"ok"`` for the rest (each answer after ``delay_s``): ``"ok"`` (204), ``"error"`` (500), ``"hang"`` (holds the request for
-``hang_s`` seconds, longer than the sender's time-out, then 204), ``"close"`` (closes the connection
-without an answer). Every request that arrived is kept in ``received`` (behaviour, headers, body,
+``"ok"`` for the rest (each answer after ``delay_s``): ``"ok"`` (204), ``"error"`` (500), ``"hang"``
+(holds the request for ``hang_s`` seconds, longer than the sender's time-out, then 204), ``"close"``
+(closes the connection without an answer). Every request that arrived is kept in ``received`` (behaviour, headers, body,
 when), the failed ones too: a test sees each attempt.
 """
 

@@ -17,7 +17,8 @@ from ..services.audit_actions import EXPORT_DOWNLOADED
 
 
 @click.command("export")
-@click.option("--from", "start_text", required=True, metavar="YYYY-MM-DD", help="First day (site time zone), inclusive.")
+@click.option("--from", "start_text", required=True, metavar="YYYY-MM-DD",
+              help="First day (site time zone), inclusive.")
 @click.option("--to", "end_text", required=True, metavar="YYYY-MM-DD", help="Last day (site time zone), inclusive.")
 @click.option("--format", "fmt", type=click.Choice(reports.EXPORT_FORMATS), default="csv", show_default=True)
 @click.option("--output", "output", required=True, type=click.Path(dir_okay=False, writable=True),

@@ -42,7 +42,8 @@ def _count(value: Any) -> Any:
               help="Keep running: purge again every HOURS hours (for a service or sidecar).")
 @click.option("--runs", type=click.IntRange(min=0), default=0, hidden=True, help="With --every: stop after N runs.")
 def purge(days: int | None, orphans: bool, every_hours: float | None, runs: int) -> None:
-    """Delete check-in photos, learned faces and suspected-spoof frames older than the retention period (events stay)."""
+    """Delete check-in photos, learned faces and suspected-spoof frames older than the retention period
+    (events stay)."""
     done = 0
     while True:
         _purge_once(days, orphans)

@@ -34,7 +34,8 @@ def webhooks_group() -> None:
 @webhooks_group.command("add")
 @click.argument("url")
 @click.option("--events", required=True, help=f"Comma-separated: {', '.join(webhooks.EVENTS)}.")
-@click.option("--secret", required=True, help=f"At least {webhooks.MIN_SECRET_LENGTH} characters; signs every delivery.")
+@click.option("--secret", required=True,
+              help=f"At least {webhooks.MIN_SECRET_LENGTH} characters; signs every delivery.")
 @click.option("--json", "as_json", is_flag=True, help="Print the webhook as one JSON object.")
 def add(url: str, events: str, secret: str, as_json: bool) -> None:
     """Subscribe URL to events."""

@@ -47,7 +47,9 @@ def _largest_face(image: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(x), int(y), int(w), int(h)
 
 
-def webcam_view(photo: np.ndarray, face_height_share: float = 0.25) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+def webcam_view(
+    photo: np.ndarray, face_height_share: float = 0.25
+) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
     """A 640x480 head-and-shoulders view of ``photo`` and the face box (x, y, w, h) in it.
 
     The crop is 4:3 around the largest face, so the face takes about ``face_height_share``

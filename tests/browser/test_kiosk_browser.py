@@ -709,7 +709,8 @@ def test_pairing_the_kiosk_page_from_the_console_then_it_streams(enrolled_server
     kiosk = new_kiosk_page(browser)  # a context of its own, with no device cookie
     kiosk.goto(enrolled_server.url + "/")
     wait_for_state(kiosk, "UNPAIRED")
-    kiosk.wait_for_function("() => /^[A-Z0-9]{3}-[A-Z0-9]{3}$/.test(document.getElementById('pairing-code').textContent)")
+    kiosk.wait_for_function(
+        "() => /^[A-Z0-9]{3}-[A-Z0-9]{3}$/.test(document.getElementById('pairing-code').textContent)")
     code = text_of(kiosk, "#pairing-code")
     assert text_of(kiosk, "#prompt") == "This kiosk is not paired: ask an administrator"
     assert text_of(kiosk, "#state-label") == "Not paired"

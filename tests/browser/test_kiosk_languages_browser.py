@@ -132,11 +132,13 @@ def test_every_kiosk_state_in_the_kiosks_language(page_server, launch_chromium, 
         clipped = page.evaluate("""() => {
           const rail = document.getElementById('rail');
           const out = [];
-          if (rail.scrollHeight > rail.clientHeight + 1) out.push('rail ' + rail.scrollHeight + '>' + rail.clientHeight);
+          if (rail.scrollHeight > rail.clientHeight + 1)
+            out.push('rail ' + rail.scrollHeight + '>' + rail.clientHeight);
           for (const item of rail.querySelectorAll('.teach-item, .person')) {
             if (!item.checkVisibility()) continue;
             const box = item.getBoundingClientRect();
-            if (box.bottom > window.innerHeight || box.right > window.innerWidth || box.left < 0) out.push(item.className);
+            if (box.bottom > window.innerHeight || box.right > window.innerWidth || box.left < 0)
+              out.push(item.className);
           }
           return out;
         }""")

@@ -119,7 +119,8 @@ def postgres_site(postgres_server, postgres_template, tmp_path_factory) -> Postg
                        env=env), "kiosk admin create")
     for person, folder in ENROLLED.items():
         images = [str(path) for path in sorted((FACES / folder).glob("*.jpg")) + EXTRA_ENROLLMENT.get(person, [])]
-        _checked(kiosk_cli(data_dir, "people", "enroll", person, *images, env=env, timeout_s=600), "kiosk people enroll")
+        enrolled = kiosk_cli(data_dir, "people", "enroll", person, *images, env=env, timeout_s=600)
+        _checked(enrolled, "kiosk people enroll")
     _checked(kiosk_cli(data_dir, "train", "faces", env=env, timeout_s=900), "kiosk train faces")
     return PostgresSite(name, root / "media")
 
