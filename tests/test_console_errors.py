@@ -41,14 +41,16 @@ def raised_codes() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text())):
             values: list[ast.AST] = []
             if isinstance(node, ast.Call):
-                values += [kw.value for kw in node.keywords if kw.arg and (kw.arg == "code" or kw.arg.endswith("_code"))]
+                values += [kw.value for kw in node.keywords
+                           if kw.arg and (kw.arg == "code" or kw.arg.endswith("_code"))]
                 if isinstance(node.func, ast.Name) and node.func.id == "error_response" and len(node.args) > 1:
                     values.append(node.args[1])
                 if isinstance(node.func, ast.Name) and node.func.id == "PhotoWarning" and node.args:
                     values.append(node.args[0])  # an accepted photo's warning, shown beside it
             elif isinstance(node, ast.ClassDef):
                 values += [statement.value for statement in node.body if isinstance(statement, ast.Assign)
-                           and any(isinstance(target, ast.Name) and target.id == "code" for target in statement.targets)]
+                           and any(isinstance(target, ast.Name) and target.id == "code"
+                                   for target in statement.targets)]
             while values:
                 value = values.pop()
                 if isinstance(value, ast.IfExp):  # code="a" if ... else "b"

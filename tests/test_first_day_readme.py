@@ -48,7 +48,8 @@ def test_photos_and_the_pairing_code_are_filled_in():
 def test_a_readme_without_the_walkthrough_or_its_commands_is_refused():
     with pytest.raises(SystemExit, match="no section"):
         first_day.walkthrough_commands("# Kiosk\n\n## Other\n")
-    without_pairing = "## First day\n\n1. Start\n\n   ```sh\n   make run\n   .venv/bin/kiosk people enroll A a1.jpg\n   ```\n"
+    without_pairing = ("## First day\n\n1. Start\n\n   ```sh\n   make run\n"
+                       "   .venv/bin/kiosk people enroll A a1.jpg\n   ```\n")
     with pytest.raises(SystemExit, match="devices pair"):
         first_day.Plan.from_readme(without_pairing)
     too_many_photos = without_pairing.replace("a1.jpg", " ".join(f"a{n}.jpg" for n in range(9)))

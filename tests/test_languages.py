@@ -170,7 +170,8 @@ def test_the_console_script_check_finds_words_typed_into_a_script(tmp_path):
 def test_the_console_scripts_get_every_word_from_the_page(app):
     from kiosk.web.console_text import console_text
 
-    keys = {key for script in CONSOLE_SCRIPTS for key in re.findall(r'\btext\("([a-z_.]+)"', (REPO / script).read_text())}
+    keys = {key for script in CONSOLE_SCRIPTS
+            for key in re.findall(r'\btext\("([a-z_.]+)"', (REPO / script).read_text())}
     with app.test_request_context("/admin/", headers={"Accept-Language": "de"}):
         words = console_text()
     assert "camera.off" in keys and keys <= set(words), keys - set(words)
