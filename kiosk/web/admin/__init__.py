@@ -58,6 +58,7 @@ from datetime import datetime, timezone
 from flask import Blueprint
 
 from ... import sitetime
+from ..console_text import console_text
 from ..security import admin_required
 
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -79,7 +80,7 @@ def _no_store(response):
 
 @admin_bp.context_processor
 def _admin_context():
-    return {"site_timezone": str(sitetime.site_timezone())}
+    return {"site_timezone": str(sitetime.site_timezone()), "console_text": console_text}
 
 
 @admin_bp.app_template_filter("sitetime")
