@@ -146,6 +146,56 @@ def test_the_kiosk_script_writes_no_words_of_its_own():
     assert sentences == []
 
 
+# The console's scripts: their words come from the page (kiosk/web/console_text.py) through Admin.t.
+CONSOLE_SCRIPTS = ["static/js/admin.js", "static/js/admin-webcam.js", "static/js/admin-import.js",
+                   "static/js/admin-training.js"]
+
+
+def script_code(path: str) -> str:
+    return re.sub(r"//[^\n]*|/\*.*?\*/", "", (REPO / path).read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("script", CONSOLE_SCRIPTS)
+def test_a_console_script_writes_no_words_of_its_own(script):
+    # Both quotes, read left to right: '[data-kind="' + kind + '"]' is one selector, not a text.
+    literals = [double or single for double, single in re.findall(
+        r'"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'', script_code(script).replace('"use strict"', ""))]
+    # Words on the screen: several words (not a CSS selector or class list such as "#samples p.muted"
+    # or " badge badge-good"), or one capitalised word ("Done"); keys ("webcam.start") are no words.
+    selector = re.compile(r"\s*[#.]?[a-z][\w-]*(?:\s+[#.]?[a-z][\w.-]*)*\s*")
+    words = [text for text in literals
+             if (re.search(r"[A-Za-z]+\W+[A-Za-z]", text) and " " in text and not selector.fullmatch(text))
+             or re.fullmatch(r"\s*[A-Z][a-z]+\W*", text)]
+    assert words == []
+
+
+def test_every_key_a_console_script_looks_up_has_words(app):
+    from flask_babel import refresh
+
+    from kiosk.web.console_text import console_text
+
+    with app.test_request_context("/admin/", headers={"Accept-Language": "de"}):
+        refresh()
+        words = console_text()
+        assert words["camera.off"] == "Die Kamera ist aus."  # in the console's language
+    used = {key for script in CONSOLE_SCRIPTS for key in re.findall(r'\bt\("([\w.]+)"', script_code(script))}
+    assert len(used) >= 30 and used - set(words) == set()
+
+
+def test_the_console_writes_figures_as_its_language_does(app):
+    from flask_babel import refresh
+
+    from kiosk.web.i18n import duration, number, percent
+
+    with app.test_request_context("/admin/", headers={"Accept-Language": "de"}):
+        refresh()
+        assert (number(0.8, "0.00"), percent(40 / 47), duration(150), duration(42)) == ("0,80", "85\xa0%", "3 Min.",
+                                                                                         "42 Sek.")
+    with app.test_request_context("/admin/", headers={"Accept-Language": "en"}):
+        refresh()  # the language is kept per application context, which the fixture holds open
+        assert (number(0.8, "0.00"), percent(0.125), duration(150)) == ("0.80", "13%", "3 min")  # half up, as JS
+
+
 # -- the server's prompts -------------------------------------------------------------------------
 
 

@@ -8,7 +8,11 @@ catalogue (``kiosk/translations``) covers the pages and their scripts.
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask_babel import gettext as _
+
+from ..services import reports
 
 
 def console_text() -> dict[str, str]:
@@ -56,3 +60,10 @@ def console_text() -> dict[str, str]:
         "stage.Waiting to start": _("Waiting to start"),
         "stage.Starting": _("Starting"),
     }
+
+
+def daily_chart_svg(counts: list[tuple[date, int]], title: str) -> str:
+    """The days' bar chart with what a screen reader says of it in the console's language."""
+    return reports.daily_chart_svg(
+        counts, title=title, summary=_("%(title)s: %(start)s to %(end)s, %(total)s person-days, peak %(peak)s"),
+        empty=_("%(title)s: no data"))

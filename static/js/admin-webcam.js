@@ -58,6 +58,7 @@
       var form = new FormData();
       form.append("frame", blob, "frame.jpg");
       var verdict = (await Admin.api(root.dataset.checkUrl, { method: "POST", body: form })).body;
+      if (!cam.on) return;  // stopped meanwhile: "the camera is off" stays
       lastVerdict = verdict;
       say(verdict.message, verdict.ok ? "ok" : "bad");
       shootButton.disabled = !verdict.ok;
@@ -65,7 +66,7 @@
     } catch (err) {
       lastVerdict = null;
       shootButton.disabled = true;
-      say(err.message, "bad");
+      if (cam.on) say(err.message, "bad");
     } finally {
       checking = false;
     }
