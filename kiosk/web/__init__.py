@@ -17,6 +17,7 @@ from werkzeug.routing import IntegerConverter
 
 from ..models import MAX_ROW_ID
 from . import errors, security_headers
+from .console_text import console_text
 from .server_paths import hide_server_paths
 
 
@@ -44,4 +45,5 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.add_template_filter(hide_server_paths)
+    app.add_template_global(console_text)  # the layout's and the macros' (a job's stage line)
     security_headers.init_app(app)

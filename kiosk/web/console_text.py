@@ -56,9 +56,11 @@ def console_text() -> dict[str, str]:
         "training.failed": _("Retraining failed: %(error)s"),
         "training.unknown_error": _("unknown error"),
         "training.stage": _("%(stage)s (%(percent)s)"),
-        # The stages a job writes before its own work starts (kiosk/services/training_jobs.py).
+        # The stages a job writes before and after its own work (kiosk/services/training_jobs.py).
         "stage.Waiting to start": _("Waiting to start"),
         "stage.Starting": _("Starting"),
+        "stage.Done": _("Done"),
+        "stage.Failed": _("Failed"),
     }
 
 

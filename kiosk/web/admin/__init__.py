@@ -58,7 +58,6 @@ from datetime import datetime, timezone
 from flask import Blueprint
 
 from ... import sitetime
-from ..console_text import console_text
 from ..security import admin_required
 
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -80,7 +79,7 @@ def _no_store(response):
 
 @admin_bp.context_processor
 def _admin_context():
-    return {"site_timezone": str(sitetime.site_timezone()), "console_text": console_text}
+    return {"site_timezone": str(sitetime.site_timezone())}
 
 
 @admin_bp.app_template_filter("sitetime")
