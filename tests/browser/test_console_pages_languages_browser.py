@@ -5,7 +5,9 @@ language (Accept-Language), and every text the page and its scripts show is in i
 A text that the English page shows too is "left in English" unless it is data the fixture made
 (names, file names, the job's stored messages), a figure or a code. The scripts' words are checked
 after they have written them: the webcam's buttons and status, a running import's step line and
-counts (its percentage as the language writes it). Nothing may stick out of the page sideways.
+counts (its percentage as the language writes it). Nothing may stick out of the page sideways, and
+axe-core finds no serious or critical violation in any language (a translated label must still
+contain the words it shows, for instance).
 Screenshots go to artifacts/screenshots/console-<page>-<code>.png.
 """
 
@@ -21,6 +23,7 @@ import cv2
 import pytest
 from babel.dates import format_date
 from babel.messages.pofile import read_po
+from test_accessibility_browser import RUN_AXE, TAGS, blocking, with_axe
 from test_kiosk_browser import save_screenshot
 
 from kiosk.languages import LANGUAGES, SOURCE_LANGUAGE, catalogue_path, gettext_for
@@ -148,6 +151,7 @@ def signed_in_page(browser, server, code: str):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, ignore_https_errors=True, locale=code,
                                   extra_http_headers={"Accept-Language": code})
     page = context.new_page()
+    with_axe(page)
     page.goto(server.url + "/auth/login")
     page.fill("#username", ADMIN_USER)
     page.fill("#password", ADMIN_PASSWORD)
@@ -224,13 +228,14 @@ def test_the_person_import_and_report_pages_speak_the_browsers_language(console,
                                                                         code):
     _ = gettext_for(code)
     page = signed_in_page(launch_chromium(), console, code)
-    found, sideways = {}, {}
+    found, sideways, inaccessible = {}, {}, {}
     for name, path in pages(console.ids).items():
         page.goto(console.url + path)
         assert page.evaluate("document.documentElement.lang") == code, name
         texts = shown(page, ready_for(name, code))
         found[name] = left_in_english(texts, english_texts[name], code, console.ids["memo"])
         sideways[name] = page.evaluate(SIDEWAYS)
+        inaccessible[name] = [violation["id"] for violation in blocking(page.evaluate(RUN_AXE, TAGS))]
         save_screenshot(page, f"console-{name}-{code}")
         if name == "import-running":  # the script's step line, counts and percentage, in the language
             stage = page.locator("#import-stage").inner_text()
@@ -246,3 +251,4 @@ def test_the_person_import_and_report_pages_speak_the_browsers_language(console,
             assert re.search(r"0,82", " ".join(fragments))  # the quality, as these languages write it
     assert {name: texts for name, texts in found.items() if texts} == {}, (code, found)
     assert {name: boxes for name, boxes in sideways.items() if boxes} == {}, code
+    assert {name: rules for name, rules in inaccessible.items() if rules} == {}, code  # axe: no serious or critical
