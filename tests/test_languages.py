@@ -4,11 +4,13 @@ browser with a switch, and the catalogues compiled at start."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
@@ -180,6 +182,27 @@ def test_every_key_a_console_script_looks_up_has_words(app):
         assert words["camera.off"] == "Die Kamera ist aus."  # in the console's language
     used = {key for script in CONSOLE_SCRIPTS for key in re.findall(r'\bt\("([\w.]+)"', script_code(script))}
     assert len(used) >= 30 and used - set(words) == set()
+
+
+@pytest.mark.models  # the real face detector reads the frames
+def test_the_webcams_live_face_check_answers_in_the_consoles_language(admin_client):
+    import cv2
+
+    group = cv2.imencode(".jpg", cv2.imread(str(REPO / "tests" / "data" / "faces" / "_multi" / "4.jpg")))[1]
+    blank = cv2.imencode(".jpg", np.full((480, 640, 3), 128, np.uint8))[1]
+    token = re.search(r'name="csrf-token" content="([^"]+)"', admin_client.get("/admin/").text).group(1)
+
+    def check(image, language: str) -> dict:
+        response = admin_client.post("/api/v1/enrollment/check-frame", data={"frame": (io.BytesIO(image.tobytes()),
+                                     "frame.jpg")}, headers={"Accept-Language": language, "X-CSRFToken": token})
+        assert response.status_code == 200
+        return response.get_json()
+
+    assert check(blank, "fr")["message"] == "Aucun visage visible : regardez la caméra."
+    crowd = check(group, "de")
+    assert crowd["status"] == "multiple_faces" and crowd["message"] == (
+        f"{crowd['faces']} Gesichter zu sehen: Nur die Person, die erfasst wird, darf im Bild sein.")
+    assert check(blank, "en")["message"] == "No face seen: look at the camera."
 
 
 def test_the_console_writes_figures_as_its_language_does(app):
