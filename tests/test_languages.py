@@ -5,12 +5,14 @@ browser with a switch, and the catalogues compiled at start."""
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
 import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
@@ -105,13 +107,19 @@ TRANSLATED_CONSOLE_PAGES = [
     "templates/admin/_week_form.html",
     "templates/admin/api_tokens.html",
     "templates/admin/attendance.html",
+    "templates/admin/attendance_person.html",
     "templates/admin/audit.html",
     "templates/admin/dashboard.html",
     "templates/admin/devices.html",
+    "templates/admin/event.html",
     "templates/admin/gestures.html",
     "templates/admin/hours.html",
+    "templates/admin/import.html",
     "templates/admin/models.html",
     "templates/admin/people.html",
+    "templates/admin/person.html",
+    "templates/admin/person_delete.html",
+    "templates/admin/reports.html",
     "templates/admin/settings.html",
     "templates/admin/spoofs.html",
     "templates/admin/timesheet.html",
@@ -121,7 +129,8 @@ TRANSLATED_CONSOLE_PAGES = [
 ]
 FORMAT_NAMES = {"CSV", "Excel"}  # file formats: the same word in every language
 # The console's scripts: every word they write comes from kiosk/web/console_text.py.
-CONSOLE_SCRIPTS = ["static/js/admin.js", "static/js/admin-gestures.js", "static/js/admin-training.js"]
+CONSOLE_SCRIPTS = ["static/js/admin.js", "static/js/admin-gestures.js", "static/js/admin-import.js",
+                   "static/js/admin-training.js", "static/js/admin-webcam.js"]
 # Attributes a person reads or hears (a screen reader says aria-label and alt).
 READ_ATTRIBUTES = re.compile(r'\b(?:aria-label|alt|title|placeholder)="([^"{]*[^\W\d_][^"{]*)"')
 
@@ -156,26 +165,76 @@ def test_the_kiosk_script_writes_no_words_of_its_own():
             if re.search(r"[A-Z][a-z]+ [a-z]+ [a-z]+", text)] == []
 
 
-@pytest.mark.parametrize("script", CONSOLE_SCRIPTS)
-def test_a_console_script_writes_no_words_of_its_own(script):
-    assert sentences_in_script(REPO / script) == []
-
-
 def test_the_console_script_check_finds_words_typed_into_a_script(tmp_path):
     script = tmp_path / "page.js"
-    script.write_text('say(Admin.text("camera.off")); button.textContent = on ? "Stop camera" : "Start camera";')
+    script.write_text('say(Admin.t("camera.off")); button.textContent = on ? "Stop camera" : "Start camera";')
     assert sentences_in_script(script) == ["Stop camera", "Start camera"]
 
 
-def test_the_console_scripts_get_every_word_from_the_page(app):
+def script_code(path: str) -> str:
+    return re.sub(r"//[^\n]*|/\*.*?\*/", "", (REPO / path).read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("script", CONSOLE_SCRIPTS)
+def test_a_console_script_writes_no_words_of_its_own(script):
+    # Both quotes, read left to right: '[data-kind="' + kind + '"]' is one selector, not a text.
+    literals = [double or single for double, single in re.findall(
+        r'"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'', script_code(script).replace('"use strict"', ""))]
+    # Words on the screen: several words (not a CSS selector or class list such as "#samples p.muted"
+    # or " badge badge-good"), or one capitalised word ("Done"); keys ("webcam.start") are no words.
+    selector = re.compile(r"\s*[#.]?[a-z][\w-]*(?:\s+[#.]?[a-z][\w.-]*)*\s*")
+    words = [text for text in literals
+             if (re.search(r"[A-Za-z]+\W+[A-Za-z]", text) and " " in text and not selector.fullmatch(text))
+             or re.fullmatch(r"\s*[A-Z][a-z]+\W*", text)]
+    assert words == []
+
+
+def test_every_key_a_console_script_looks_up_has_words(app):
+    from flask_babel import refresh
+
     from kiosk.web.console_text import console_text
 
-    keys = {key for script in CONSOLE_SCRIPTS
-            for key in re.findall(r'\btext\("([a-z_.]+)"', (REPO / script).read_text())}
     with app.test_request_context("/admin/", headers={"Accept-Language": "de"}):
+        refresh()
         words = console_text()
-    assert "camera.off" in keys and keys <= set(words), keys - set(words)
-    assert words["camera.off"] == "Die Kamera ist aus."
+        assert words["camera.off"] == "Die Kamera ist aus."  # in the console's language
+    used = {key for script in CONSOLE_SCRIPTS for key in re.findall(r'\bt\("([\w.]+)"', script_code(script))}
+    assert len(used) >= 30 and used - set(words) == set()
+
+
+@pytest.mark.models  # the real face detector reads the frames
+def test_the_webcams_live_face_check_answers_in_the_consoles_language(admin_client):
+    import cv2
+
+    group = cv2.imencode(".jpg", cv2.imread(str(REPO / "tests" / "data" / "faces" / "_multi" / "4.jpg")))[1]
+    blank = cv2.imencode(".jpg", np.full((480, 640, 3), 128, np.uint8))[1]
+    token = re.search(r'name="csrf-token" content="([^"]+)"', admin_client.get("/admin/").text).group(1)
+
+    def check(image, language: str) -> dict:
+        response = admin_client.post("/api/v1/enrollment/check-frame", data={"frame": (io.BytesIO(image.tobytes()),
+                                     "frame.jpg")}, headers={"Accept-Language": language, "X-CSRFToken": token})
+        assert response.status_code == 200
+        return response.get_json()
+
+    assert check(blank, "fr")["message"] == "Aucun visage visible : regardez la caméra."
+    crowd = check(group, "de")
+    assert crowd["status"] == "multiple_faces" and crowd["message"] == (
+        f"{crowd['faces']} Gesichter zu sehen: Nur die Person, die erfasst wird, darf im Bild sein.")
+    assert check(blank, "en")["message"] == "No face seen: look at the camera."
+
+
+def test_the_console_writes_figures_as_its_language_does(app):
+    from flask_babel import refresh
+
+    from kiosk.web.i18n import duration, number, percent
+
+    with app.test_request_context("/admin/", headers={"Accept-Language": "de"}):
+        refresh()
+        assert (number(0.8, "0.00"), percent(40 / 47), duration(150), duration(42)) == ("0,80", "85\xa0%", "3 Min.",
+                                                                                         "42 Sek.")
+    with app.test_request_context("/admin/", headers={"Accept-Language": "en"}):
+        refresh()  # the language is kept per application context, which the fixture holds open
+        assert (number(0.8, "0.00"), percent(0.125), duration(150)) == ("0.80", "13%", "3 min")  # half up, as JS
 
 
 # -- the server's prompts -------------------------------------------------------------------------

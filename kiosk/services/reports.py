@@ -383,8 +383,14 @@ def export_attendance(start: date, end: date, fmt: str, person_id: int | None = 
 # ---------------------------------------------------------------------------- chart
 
 
-def daily_chart_svg(counts: list[tuple[date, int]], *, title: str = "People present per day") -> str:
-    """A bar chart as inline SVG (server-made: no script, no CDN, readable by screen readers)."""
+def daily_chart_svg(
+    counts: list[tuple[date, int]], *, title: str = "People present per day",
+    summary: str = "%(title)s: %(start)s to %(end)s, %(total)s person-days, peak %(peak)s",
+    empty: str = "%(title)s: no data",
+) -> str:
+    """A bar chart as inline SVG (server-made: no script, no CDN, readable by screen readers).
+    ``summary`` and ``empty`` are what a screen reader says of it (``%(name)s`` filled here), so
+    the console can hand them over in its language."""
     width, height = 720, 220
     left, right, top, bottom = 36, 8, 16, 34
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -395,9 +401,9 @@ def daily_chart_svg(counts: list[tuple[date, int]], *, title: str = "People pres
     bar_w = plot_w / max(len(counts), 1)
     total = sum(n for _, n in counts)
     label = (
-        f"{title}: {counts[0][0]} to {counts[-1][0]}, {total} person-days, peak {peak}"
+        summary % {"title": title, "start": counts[0][0], "end": counts[-1][0], "total": total, "peak": peak}
         if counts
-        else f"{title}: no data"
+        else empty % {"title": title}
     )
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" '

@@ -18,6 +18,7 @@ from werkzeug.routing import IntegerConverter
 from ..models import MAX_ROW_ID
 from . import errors, security_headers
 from .console_errors import console_message
+from .console_text import console_text
 from .server_paths import hide_server_paths
 
 
@@ -46,4 +47,5 @@ def register_blueprints(app: Flask) -> None:
     errors.register_error_handlers(app)
     app.add_template_filter(hide_server_paths)
     app.add_template_global(console_message)  # a refused photo's reason in the console's language
+    app.add_template_global(console_text)  # the layout's and the macros' (a job's stage line)
     security_headers.init_app(app)

@@ -1,34 +1,74 @@
-"""Every text the console's scripts write on a page, in the console's language.
+"""Every text the console's scripts write on a page (static/js/admin*.js), in the console's language.
 
-The layout hands this to the scripts as JSON in ``<meta name="console-text">``
-(``templates/admin/layout.html``); ``static/js/admin.js`` looks words up by key with
-``Admin.text(key, values)``, so the scripts hold keys, never words, and one catalogue
-(``kiosk/translations``) covers the pages and their scripts. Names and numbers go in as
-``%(name)s`` placeholders, filled by the script.
+The console's layout hands this to the scripts in a ``console-text`` meta tag
+(``templates/admin/layout.html``); ``Admin.t(key, values)`` in ``static/js/admin.js`` looks a key
+up and fills its ``%(name)s`` placeholders, so the scripts hold keys, never words, and one
+catalogue (``kiosk/translations``) covers the pages and their scripts.
 """
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask_babel import gettext as _
+
+from ..services import reports
 
 
 def console_text() -> dict[str, str]:
     return {
-        # The server's answer when it sent no sentence of its own (admin.js).
-        "server_answered": _("The server answered %(status)s."),
-        # The admin's webcam (admin.js: enrollment shots, gesture samples).
+        # The admin's webcam (admin.js), on the person page and the gestures page.
         "camera.off": _("The camera is off."),
-        "camera.needs_https": _("This browser cannot open the camera here (it needs HTTPS)."),
         "camera.starting": _("Starting the camera…"),
+        "camera.insecure": _("This browser cannot open the camera here (it needs HTTPS)."),
         "camera.failed": _("The camera could not be opened (%(error)s)."),
         "camera.start": _("Start camera"),
         "camera.stop": _("Stop camera"),
+        # An answer of the server without a sentence of its own (admin.js).
+        "server.status": _("The server answered %(status)s."),
+        # Enrolling from the webcam (admin-webcam.js).
+        "webcam.what_instead": _("Allow camera access, or upload photos instead."),
+        "webcam.looking": _("Looking for a face…"),
+        "webcam.shot": _("Shot %(number)s"),
+        "webcam.discard": _("Discard shot %(number)s"),
+        "webcam.taken": _("Shot %(number)s taken. Turn your head a little and take another."),
+        "webcam.enrolling": _("Enrolling %(count)s photo(s)…"),
+        "webcam.accepted": _("%(file)s: accepted"),
+        "webcam.refused": _("%(file)s: refused — %(reason)s"),
+        "webcam.summary": _("%(accepted)s of %(total)s accepted. Retrain the face model to apply them."),
+        "webcam.summary_background": _("%(accepted)s of %(total)s accepted. Recognition is being updated in the "
+                                       "background: the kiosk recognises the new photos in a minute or two."),
+        "webcam.new_crop": _("New face crop from %(photo)s"),
+        "webcam.new_quality": _("new · quality %(quality)s"),
+        "webcam.new_quality_unknown": _("new · quality n/a"),
+        # Following a bulk import (admin-import.js); the stage lines as the import page writes them.
+        "import.done": _("Done"),
+        "import.stopped": _("Stopped"),
+        "import.importing": _("Step 1 of 2: importing photo %(done)s of %(total)s"),
+        "import.rate": _("(%(rate)s photos/s, about %(left)s left)"),
+        "import.training": _("Step 2 of 2: retraining the face model"),
+        "import.counts": _("%(done)s of %(total)s photos: %(accepted)s accepted, %(refused)s refused, "
+                           "%(duplicates)s duplicates."),
+        "import.lost": _("Cannot follow the import: %(error)s"),
         # Recording gesture samples (admin-gestures.js).
         "gestures.ready": _("Ready. Choose the gesture, strike the pose, then record."),
         "gestures.recorded": _("Samples recorded: %(count)s (%(gesture)s)."),
-        # Updating recognition from the Recognition page (admin-training.js).
+        # Retraining a model (admin-training.js).
         "training.progress": _("Retraining progress"),
         "training.done": _("Retrained. Reloading…"),
         "training.failed": _("Retraining failed: %(error)s"),
         "training.unknown_error": _("unknown error"),
+        "training.stage": _("%(stage)s (%(percent)s)"),
+        # The stages a job writes before and after its own work (kiosk/services/training_jobs.py).
+        "stage.Waiting to start": _("Waiting to start"),
+        "stage.Starting": _("Starting"),
+        "stage.Done": _("Done"),
+        "stage.Failed": _("Failed"),
     }
+
+
+def daily_chart_svg(counts: list[tuple[date, int]], title: str) -> str:
+    """The days' bar chart with what a screen reader says of it in the console's language."""
+    return reports.daily_chart_svg(
+        counts, title=title, summary=_("%(title)s: %(start)s to %(end)s, %(total)s person-days, peak %(peak)s"),
+        empty=_("%(title)s: no data"))

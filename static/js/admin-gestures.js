@@ -54,7 +54,7 @@
         try {
           await recordOne();
           saved += 1;
-          say(Admin.text("gestures.recorded", { count: saved, gesture: labelWords() }), "ok");
+          say(Admin.t("gestures.recorded", { count: saved, gesture: labelWords() }), "ok");
         } catch (err) {
           say(err.message, "bad");
         }
@@ -68,9 +68,9 @@
 
   startButton.addEventListener("click", async function () {
     var on = await cam.toggle();
-    startButton.textContent = on ? Admin.text("camera.stop") : Admin.text("camera.start");
+    startButton.textContent = on ? Admin.t("camera.stop") : Admin.t("camera.start");
     recordButton.disabled = burstButton.disabled = !on;
-    if (on) say(Admin.text("gestures.ready"));
+    if (on) say(Admin.t("gestures.ready"));
   });
   recordButton.addEventListener("click", function () { record(1); });
   burstButton.addEventListener("click", function () { record(10); });

@@ -1,11 +1,30 @@
 /* Import page: follow the running import without reloading. The job runs in a server thread;
    this only polls /api/v1/people/import/jobs/<id> and, when it ends, reloads the page, which
-   shows the summary (the page works without JavaScript too: reload it by hand). */
+   shows the summary (the page works without JavaScript too: reload it by hand). It writes the
+   step line and the counts in the console's language, as the page does (Admin.t). */
 (function () {
   "use strict";
   var POLL_MS = 1000;
   var box = document.getElementById("import-job");
   if (!box) return;
+  var t = Admin.t;
+
+  // The step line from the job's phase and counts; other stages are the job's own few words.
+  function stageLine(job, d) {
+    if (job.state === "done") return t("import.done");
+    if (job.state === "failed") return t("import.stopped");
+    if (d.phase === "importing") {
+      var line = t("import.importing", { done: d.done, total: d.total });
+      if (d.seconds > 0 && d.done > 0 && d.done < d.total) {
+        var rate = d.done / d.seconds;
+        line += " " + t("import.rate", { rate: Admin.number(rate, 1), left: Admin.duration((d.total - d.done) / rate) });
+      }
+      return line;
+    }
+    if (d.phase === "training") return t("import.training");
+    var known = "stage." + job.stage;
+    return t(known) === known ? job.stage : t(known);
+  }
 
   function show(job) {
     var done = job.state === "done";
@@ -15,14 +34,13 @@
     var fraction = done ? 1 : (step !== null ? step : (job.progress || 0));
     var bar = document.getElementById("import-progress");
     bar.value = fraction;
-    bar.textContent = Math.round(fraction * 100) + "%";
-    document.getElementById("import-percent").textContent = Math.round(fraction * 100) + "%";
-    var stage = done ? "Done" : (job.state === "failed" ? "Stopped" : job.stage);
-    document.getElementById("import-stage").textContent = stage;
+    bar.textContent = Admin.percent(fraction);
+    document.getElementById("import-percent").textContent = Admin.percent(fraction);
+    document.getElementById("import-stage").textContent = stageLine(job, d);
     var counts = document.getElementById("import-counts");
     if (counts && d.total) {
-      counts.textContent = (d.done || 0) + " of " + d.total + " photos: " + (d.accepted || 0) + " accepted, " +
-        (d.refused || 0) + " refused, " + (d.duplicates || 0) + " duplicates.";
+      counts.textContent = t("import.counts", { done: d.done || 0, total: d.total, accepted: d.accepted || 0,
+                                               refused: d.refused || 0, duplicates: d.duplicates || 0 });
     }
     box.dataset.jobState = job.state;
     box.dataset.phase = d.phase || "";
@@ -34,7 +52,7 @@
       try {
         job = (await Admin.api(box.dataset.api)).body;
       } catch (err) {
-        document.getElementById("import-stage").textContent = "Cannot follow the import: " + err.message;
+        document.getElementById("import-stage").textContent = t("import.lost", { error: err.message });
         return;
       }
       show(job);

@@ -1,9 +1,10 @@
 /* Models page: start retraining through the API and show its progress without reloading.
-   The job runs in a server thread; this only polls /api/v1/models/jobs/<id>. */
+   The job runs in a server thread; this only polls /api/v1/models/jobs/<id>. Its own words come
+   in the console's language (Admin.t); a stage line is the job's. */
 (function () {
   "use strict";
   var POLL_MS = 1000;
-  var PERCENT = new Intl.NumberFormat(document.documentElement.lang || "en", { style: "percent" });
+  var t = Admin.t;
 
   function jobBox(kind) { return document.querySelector('.job[data-job-kind="' + kind + '"]'); }
 
@@ -17,19 +18,21 @@
       var bar = document.createElement("progress");
       bar.max = 1;
       bar.value = job.progress || 0;
-      bar.setAttribute("aria-label", Admin.text("training.progress"));
+      bar.setAttribute("aria-label", t("training.progress"));
       box.appendChild(bar);
     }
     var stage = document.createElement("span");
     stage.className = "job-stage";
     if (job.state === "done") {
       stage.className += " badge badge-good";
-      stage.textContent = Admin.text("training.done");
+      stage.textContent = t("training.done");
     } else if (job.state === "failed") {
       stage.className += " badge badge-bad";
-      stage.textContent = Admin.text("training.failed", { error: job.error || Admin.text("training.unknown_error") });
+      stage.textContent = t("training.failed", { error: job.error || t("training.unknown_error") });
     } else {
-      stage.textContent = job.stage + " (" + PERCENT.format(job.progress || 0) + ")";
+      var known = "stage." + job.stage;
+      stage.textContent = t("training.stage", { stage: t(known) === known ? job.stage : t(known),
+                                                percent: Admin.percent(job.progress || 0) });
     }
     box.appendChild(stage);
   }

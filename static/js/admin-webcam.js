@@ -2,7 +2,8 @@
    The video runs on requestAnimationFrame; every ~500 ms (never two at once) a small frame is
    posted to the face check, which answers whether exactly one usable face is seen, so the
    video never stutters. "Take photo" keeps a full-resolution shot; "Enroll" uploads the shots
-   through the same API as file uploads, and each one is accepted or refused with its reason. */
+   through the same API as file uploads, and each one is accepted or refused with its reason.
+   Its words come in the console's language through Admin.t (kiosk/web/console_text.py). */
 (function () {
   "use strict";
   var root = document.getElementById("webcam");
@@ -19,6 +20,7 @@
   var countLabel = document.getElementById("webcam-count");
   var shotsList = document.getElementById("webcam-shots");
   var resultsBox = document.getElementById("webcam-results");
+  var t = Admin.t;
 
   var lastCheck = 0;
   var checking = false;
@@ -30,7 +32,7 @@
     statusLine.className = "status" + (kind ? " " + kind : "");
   }
 
-  var cam = Admin.camera(video, say, " Allow camera access, or upload photos instead.");
+  var cam = Admin.camera(video, say, " " + t("webcam.what_instead"));
   var grab = cam.grab;
 
   function drawBoxes(verdict) {
@@ -56,6 +58,7 @@
       var form = new FormData();
       form.append("frame", blob, "frame.jpg");
       var verdict = (await Admin.api(root.dataset.checkUrl, { method: "POST", body: form })).body;
+      if (!cam.on) return;  // stopped meanwhile: "the camera is off" stays
       lastVerdict = verdict;
       say(verdict.message, verdict.ok ? "ok" : "bad");
       shootButton.disabled = !verdict.ok;
@@ -63,7 +66,7 @@
     } catch (err) {
       lastVerdict = null;
       shootButton.disabled = true;
-      say(err.message, "bad");
+      if (cam.on) say(err.message, "bad");
     } finally {
       checking = false;
     }
@@ -85,13 +88,13 @@
 
   startButton.addEventListener("click", async function () {
     var on = await cam.toggle();
-    startButton.textContent = on ? "Stop camera" : "Start camera";
+    startButton.textContent = on ? t("camera.stop") : t("camera.start");
     shootButton.disabled = true;
     if (!on) {
       drawBoxes(null);
       return;
     }
-    say("Looking for a face…");
+    say(t("webcam.looking"));
     window.requestAnimationFrame(loop);
   });
 
@@ -103,11 +106,11 @@
     var item = document.createElement("li");
     var img = document.createElement("img");
     img.src = shot.url;
-    img.alt = "Shot " + shots.length;
+    img.alt = t("webcam.shot", { number: shots.length });
     var remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "×";
-    remove.setAttribute("aria-label", "Discard shot " + shots.length);
+    remove.setAttribute("aria-label", t("webcam.discard", { number: shots.length }));
     remove.addEventListener("click", function () {
       shots.splice(shots.indexOf(shot), 1);
       URL.revokeObjectURL(shot.url);
@@ -118,7 +121,7 @@
     item.appendChild(remove);
     shotsList.appendChild(item);
     updateCount();
-    say("Shot " + shots.length + " taken. Turn your head a little and take another.", "ok");
+    say(t("webcam.taken", { number: shots.length }), "ok");
   });
 
   function addCrop(sample) {
@@ -133,13 +136,14 @@
     li.className = "crop";
     var img = document.createElement("img");
     img.src = sample.crop_url;
-    img.alt = "New face crop from " + sample.source_photo;
+    img.alt = t("webcam.new_crop", { photo: sample.source_photo });
     img.width = 112;
     img.height = 112;
     li.appendChild(img);
     var q = document.createElement("div");
     q.className = "muted small";
-    q.textContent = "new · quality " + (sample.quality === null ? "n/a" : sample.quality.toFixed(2));
+    q.textContent = sample.quality === null ? t("webcam.new_quality_unknown")
+      : t("webcam.new_quality", { quality: Admin.number(sample.quality, 2) });
     li.appendChild(q);
     grid.appendChild(li);
   }
@@ -147,7 +151,7 @@
   enrollButton.addEventListener("click", async function () {
     if (!shots.length) return;
     enrollButton.disabled = true;
-    resultsBox.textContent = "Enrolling " + shots.length + " photo(s)…";
+    resultsBox.textContent = t("webcam.enrolling", { count: shots.length });
     var form = new FormData();
     shots.forEach(function (shot, i) { form.append("photos", shot.blob, "webcam-" + (i + 1) + ".jpg"); });
     try {
@@ -156,7 +160,8 @@
       list.className = "plain";
       answer.results.forEach(function (r) {
         var li = document.createElement("li");
-        li.textContent = r.file + ": " + (r.accepted ? "accepted" : "refused — " + r.message);
+        li.textContent = r.accepted ? t("webcam.accepted", { file: r.file })
+          : t("webcam.refused", { file: r.file, reason: r.message });
         li.className = r.accepted ? "ok" : "refused";
         if (r.warning) {
           var warn = document.createElement("p");
@@ -168,7 +173,8 @@
         if (r.accepted) addCrop(r.sample);
         list.appendChild(li);
       });
-      resultsBox.textContent = answer.accepted + " of " + answer.results.length + " accepted. Retrain the face model to apply them.";
+      var summary = root.dataset.retrainsItself === "true" ? "webcam.summary_background" : "webcam.summary";
+      resultsBox.textContent = t(summary, { accepted: answer.accepted, total: answer.results.length });
       resultsBox.appendChild(list);
       shots.forEach(function (s) { URL.revokeObjectURL(s.url); });
       shots = [];

@@ -3,23 +3,35 @@
 (function () {
   "use strict";
 
-  /* The words this console's scripts write, in the console's language: the layout serves them
-     (kiosk/web/console_text.py), so the scripts hold keys, never words. */
-  var WORDS = null;
-  function text(key, values) { // the text of key, its %(name)s filled from values
-    if (WORDS === null) {
-      var meta = document.querySelector('meta[name="console-text"]');
-      try { WORDS = JSON.parse(meta ? meta.getAttribute("content") : "{}"); } catch (e) { WORDS = {}; }
-    }
-    var words = Object.prototype.hasOwnProperty.call(WORDS, key) ? WORDS[key] : key;
-    return words.replace(/%\((\w+)\)s/g, function (whole, name) {
-      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
-    });
-  }
-
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";
+  }
+
+  /* Every word the scripts write, in the console's language (kiosk/web/console_text.py, handed
+     over by the page): t(key, values) is the key's text with its %(name)s filled from values. */
+  var textMeta = document.querySelector('meta[name="console-text"]');
+  var TEXT = JSON.parse((textMeta && textMeta.getAttribute("content")) || "{}");
+  var LANGUAGE = document.documentElement.lang || "en";
+  function t(key, values) {
+    var text = Object.prototype.hasOwnProperty.call(TEXT, key) ? TEXT[key] : key;
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
+  // Figures as the console's language writes them ("0,80", "85 %" in German).
+  function number(value, digits) {
+    return new Intl.NumberFormat(LANGUAGE, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
+  }
+  function percent(fraction) {  // whole percent, rounded half up like the server's pages
+    return new Intl.NumberFormat(LANGUAGE, { style: "percent" }).format(Math.floor(fraction * 100 + 0.5) / 100);
+  }
+  // A wait, rounded: seconds under a minute, else minutes, as the server's pages write it.
+  function duration(seconds) {
+    seconds = Math.max(0, Math.round(seconds));
+    var minutes = seconds < 60 ? null : Math.ceil(seconds / 60);
+    return new Intl.NumberFormat(LANGUAGE, { style: "unit", unit: minutes === null ? "second" : "minute",
+                                             unitDisplay: "short" }).format(minutes === null ? seconds : minutes);
   }
 
   /* fetch() for the admin API: same-origin cookies, the CSRF header, JSON errors turned into
@@ -36,7 +48,7 @@
     var body = null;
     try { body = await response.json(); } catch (e) { body = null; }
     if (!response.ok && !(options.acceptStatus || []).includes(response.status)) {
-      var err = new Error((body && body.message) || text("server_answered", { status: response.status }));
+      var err = new Error((body && body.message) || t("server.status", { status: response.status }));
       err.status = response.status;
       err.body = body;
       throw err;
@@ -66,7 +78,8 @@
   });
 
   /* The admin's webcam (enrollment shots, gesture samples): one button opens and closes it.
-     ``say(text, kind)`` shows progress; ``hint`` ends the error messages (what to do instead). */
+     ``say(text, kind)`` shows progress; ``hint`` ends the error messages (what to do instead), in
+     the console's language like the rest. */
   function camera(video, say, hint) {
     var self = { on: false, stream: null };
     hint = hint || "";
@@ -77,18 +90,18 @@
         self.stream = null;
         self.on = false;
         video.srcObject = null;
-        say(text("camera.off"));
+        say(t("camera.off"));
         return false;
       }
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-        say(text("camera.needs_https") + hint, "bad");
+        say(t("camera.insecure") + hint, "bad");
         return false;
       }
-      say(text("camera.starting"));
+      say(t("camera.starting"));
       try {
         self.stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false });
       } catch (err) {
-        say(text("camera.failed", { error: err.name }) + hint, "bad");
+        say(t("camera.failed", { error: err.name }) + hint, "bad");
         return false;
       }
       video.srcObject = self.stream;
@@ -109,5 +122,6 @@
     return self;
   }
 
-  window.Admin = { api: api, csrfToken: csrfToken, camera: camera, text: text };
+  window.Admin = { api: api, csrfToken: csrfToken, camera: camera, t: t, number: number, percent: percent,
+                   duration: duration };
 })();

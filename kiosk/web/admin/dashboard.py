@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import render_template
+from flask_babel import gettext as _
 
 from ... import sitetime
 from ...services import hours, model_status, reports, training_jobs
 from ...services import people as people_service
+from ..console_text import daily_chart_svg
 from ..security import admin_required
 from . import admin_bp
 
@@ -28,7 +30,7 @@ def dashboard():
         counts=stats,  # the lead's first dashboard used this name
         today=today,
         today_days=today_days[-12:][::-1],
-        chart_svg=reports.daily_chart_svg(counts),
+        chart_svg=daily_chart_svg(counts, _("People present per day")),
         chart_from=start,
         face_model=model_status.face_model_info(),
         jobs=training_jobs.latest_jobs(),

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import render_template, request
+from flask_babel import gettext as _
 
 from ...services import reports
+from ..console_text import daily_chart_svg
 from ..security import admin_required
 from . import admin_bp
 
@@ -28,5 +30,5 @@ def reports_page():
         previous=previous,
         following=following,
         working_days=sum(1 for _, n in reports.daily_counts(start, end) if n),
-        chart_svg=reports.daily_chart_svg(reports.daily_counts(start, end), title="People present per day"),
+        chart_svg=daily_chart_svg(reports.daily_counts(start, end), _("People present per day")),
     )

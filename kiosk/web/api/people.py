@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 
 from flask import jsonify, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ...errors import InvalidInput, NotFound
@@ -207,11 +208,16 @@ def _frame_verdict(analysis, width: int, height: int) -> dict:
     if status == "ok" and analysis.quality is not None and analysis.quality.problem:
         status = analysis.quality.problem
     ok = bool(analysis.usable)
+    # In the console's language: the person page's webcam shows this as it comes.
     messages = {
-        "ok": "Exactly one face, sharp and well lit: take the photo.",
-        "no_face": "No face seen: look at the camera.",
-        "multiple_faces": f"{len(analysis.faces)} faces seen: only the person being enrolled may be in view.",
-        "face_too_small": "The face is too small: come closer to the camera.",
+        "ok": _("Exactly one face, sharp and well lit: take the photo."),
+        "no_face": _("No face seen: look at the camera."),
+        "multiple_faces": _("%(count)s faces seen: only the person being enrolled may be in view.",
+                            count=len(analysis.faces)),
+        "face_too_small": _("The face is too small: come closer to the camera."),
+        "too_dark": _("The face is too dark: add light, or face the light."),
+        "too_bright": _("Too much light on the face or behind it: move out of the glare."),
+        "too_blurry": _("The picture is blurred: hold still for a moment."),
     }
     message = messages.get(status) or analysis.message or status.replace("_", " ")
     boxes = [
