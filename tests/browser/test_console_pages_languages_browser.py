@@ -37,8 +37,8 @@ RUNNING_IMPORT, DONE_IMPORT = "00000000000000c1", "00000000000000c2"
 
 # What the fixture stored, shown as it is in every language.
 STORED = {ADMIN_USER, "kiosk-1", "Ada Lovelace", "E-001", "Grace Hopper", "badge.jpg", "Front door", "staff.zip",
-          "hr.zip", "Ada/blurry.jpg", "Ada/1 copy.jpg", "The face is too blurred: use a sharper photo.", "The same photo as Ada/1.jpg, earlier in "
-          "this import.", "(too_blurry)", "repeated", "dlib", "(UTC)",
+          "hr.zip", "Ada/blurry.jpg", "Ada/1 copy.jpg", "The face is too blurred: use a sharper photo.",
+          "The same photo as Ada/1.jpg, earlier in this import.", "(too_blurry)", "repeated", "dlib", "(UTC)",
           # file formats and the import's example layout: the same in every language
           "CSV", "Excel", "PNG", "ZIP", "Ada Lovelace/badge.jpg\nAda Lovelace/2024.jpg\nAlan Turing/photo.png",
           "name,external_id,photo_path[,photo_path...]"}
