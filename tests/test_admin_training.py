@@ -7,7 +7,9 @@ in tests/test_admin_enrollment.py and in the browser test.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import threading
 
 import pytest
@@ -127,3 +129,40 @@ def test_unknown_model_and_job(admin):
     response = admin.post("/api/v1/models/voices/train", headers={"X-CSRFToken": admin.token})
     assert response.status_code == 400 and response.get_json()["error"] == "bad_model"
     assert admin.get("/api/v1/models/jobs/nope").status_code == 404
+
+
+class StagedRunner(GatedRunner):
+    """Reports a stage line from the vocabulary (kiosk/services/job_stages.py), as the real training does."""
+
+    def __call__(self, progress):
+        from kiosk.services.job_stages import EMBEDDING_PHOTO, stage
+
+        progress(0.4, stage(EMBEDDING_PHOTO, done=3, total=40))
+        self.started.set()
+        assert self.release.wait(30), "the test never released the fake training"
+        return self.result
+
+
+def test_a_running_jobs_stage_line_reads_in_the_consoles_language(admin, monkeypatch):
+    runner = StagedRunner()
+    monkeypatch.setitem(training_jobs.RUNNERS, "faces", runner)
+    try:
+        job = admin.post("/api/v1/models/faces/train", headers={"X-CSRFToken": admin.token}).get_json()
+        assert runner.started.wait(20)
+        running = admin.get(f"/api/v1/models/jobs/{job['id']}").get_json()
+        # The record keeps the English line (the JSON API is English) and what a page needs to translate it.
+        assert running["stage"] == "Embedding enrollment photo 3 of 40"
+        assert running["stage_template"] == "Embedding enrollment photo %(done)s of %(total)s"
+        assert running["stage_values"] == {"done": 3, "total": 40}
+        def stage_line(language: str) -> list[str]:
+            page = admin.get("/admin/models", headers={"Accept-Language": language}).text
+            return re.findall(r'<span class="job-stage">([^<]*)</span>', page)
+
+        assert stage_line("de") == ["Erfassungsfoto 3 von 40 wird ausgewertet"]
+        assert stage_line("en") == ["Embedding enrollment photo 3 of 40"]
+        # The page's script gets the template in German (keyed by its English) and fills the values itself.
+        german = admin.get("/admin/models", headers={"Accept-Language": "de"}).text
+        assert "Erfassungsfoto %(done)s von %(total)s wird ausgewertet" in html.unescape(german)
+    finally:
+        runner.release.set()
+    assert training_jobs.wait_for(job["id"], timeout=30).stage == "Done"

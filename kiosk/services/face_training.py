@@ -30,6 +30,7 @@ from ..vision.face_model import (
     training_augmentations,
 )
 from .face_model_file import ModelNotTrained, load_model, model_update_lock, save_model
+from .job_stages import DONE, EMBEDDING_PHOTO, FITTING_CLASSIFIER, UPDATING_CLASSIFIER, stage
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,10 @@ def train_faces(progress: ProgressFn | None = None, *, full: bool = False) -> di
         db.session.commit()
     update = None if full or re_embedded else _incremental_update(previous, samples)
     if update is not None:
-        _report(progress, 0.88, "Updating the classifier with the new people")
+        _report(progress, 0.88, stage(UPDATING_CLASSIFIER))
         model, mode = previous.with_new_samples(update), "incremental"
     else:
-        _report(progress, 0.88, "Fitting the classifier")
+        _report(progress, 0.88, stage(FITTING_CLASSIFIER))
         model, mode = build_face_model(samples, embedder_name), "full"
     with model_update_lock():
         save_model(model)
@@ -119,7 +120,7 @@ def train_faces(progress: ProgressFn | None = None, *, full: bool = False) -> di
         skipped_crops=skipped,
         seconds=round(time.perf_counter() - started, 1),
     )
-    _report(progress, 1.0, "Done")
+    _report(progress, 1.0, stage(DONE))
     return summary
 
 
@@ -182,7 +183,7 @@ def _embed_pending(embedder, embedder_name: str, pending: list[_PendingEmbedding
         except Exception:  # a missing or damaged crop must not stop the whole training
             unreadable.add(item.sample.sample_id)
         if batch and (sum(b.crop_count for b, _ in batch) >= size or done == len(pending)):
-            _report(progress, 0.05 + 0.8 * done / len(pending), f"Embedding enrollment photo {done} of {len(pending)}")
+            _report(progress, 0.05 + 0.8 * done / len(pending), stage(EMBEDDING_PHOTO, done=done, total=len(pending)))
             vectors = embedder.embed_crops([crop for _, crops in batch for crop in crops])
             at = 0
             for b, _ in batch:

@@ -45,6 +45,7 @@ from ..vision.image import BadImage, decode_image
 from ..vision.pose import PoseLandmarks, static_pose_estimator
 from . import audit, model_store
 from .audit_actions import GESTURE_SAMPLE_RECORDED, GESTURE_SAMPLES_DELETED
+from .job_stages import CHECKING_GESTURE_ROWS, LOADING_GESTURE_BASE, SAVED, TRAINING_GESTURE_ROWS, stage
 
 #: How many base rows one site sample is worth, spread over :data:`SITE_COPIES` jittered copies.
 SITE_SAMPLE_WEIGHT = 150.0
@@ -209,7 +210,7 @@ def retrain_from_site_samples(progress: ProgressFn | None = None) -> dict[str, A
             "No gesture samples have been recorded at this site yet; record some before retraining.",
             code="no_samples",
         )
-    report(0.1, "Loading the base training set")
+    report(0.1, stage(LOADING_GESTURE_BASE))
     base = load_base_training_set()
     seed = int(base.get("seed", SITE_SEED))
     rng = np.random.default_rng(SITE_SEED)
@@ -222,9 +223,9 @@ def retrain_from_site_samples(progress: ProgressFn | None = None) -> dict[str, A
         [base["weights"].astype(np.float64)[keep], np.full(len(copies), SITE_SAMPLE_WEIGHT / SITE_COPIES)]
     )
     counts = {label: int(np.sum(site_labels == label)) for label in g.GESTURES}
-    report(0.3, f"Training on {int(keep.sum())} base skeletons and {len(site_labels)} site samples")
+    report(0.3, stage(TRAINING_GESTURE_ROWS, base=int(keep.sum()), site=len(site_labels)))
     bundle = g.fit_gesture_model(arms, labels, weights, seed=seed)
-    report(0.85, "Checking the held-out YMCA rows")
+    report(0.85, stage(CHECKING_GESTURE_ROWS))
     heldout = _heldout_check(bundle, base)
     warnings = [
         f"{name.split('->')[0]} rows (which must stay idle) are now read as idle only {share * 100:.0f}% of the "
@@ -244,7 +245,7 @@ def retrain_from_site_samples(progress: ProgressFn | None = None) -> dict[str, A
     path = _site_model_path()
     g.save_model(bundle, path)
     model_store.push(model_store.GESTURE_MODEL, path)
-    report(0.95, "Saved")
+    report(0.95, stage(SAVED))
     return {
         "model": "gesture",
         "source": "site",

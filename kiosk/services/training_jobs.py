@@ -49,6 +49,7 @@ from ..extensions import db
 from ..models import utcnow
 from . import audit, face_training, gesture_samples
 from .audit_actions import MODEL_RETRAINED
+from .job_stages import DONE, FAILED, STARTING, TRAINING_FACES, TRAINING_GESTURES, WAITING, record_fields, stage
 from .site_lock import site_lock
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,9 @@ class TrainingJob:
     kind: str
     state: str = "queued"  # queued | running | done | failed
     progress: float = 0.0  # 0..1
-    stage: str = "Waiting to start"
+    stage: str = WAITING
+    stage_template: str = WAITING  # the stage line for the catalogue, and its values (job_stages.py)
+    stage_values: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: utcnow().isoformat())
     started_at: str | None = None
     finished_at: str | None = None
@@ -308,18 +311,19 @@ def wait_for(job_id: str, timeout: float = 600.0, poll: float = 0.2) -> Training
 def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict[str, Any]],
          actor: audit.Actor | str | None = None) -> None:
     with app.app_context():
-        _update(job_id, state="running", started_at=utcnow().isoformat(), stage="Starting", progress=0.01)
+        _update(job_id, state="running", started_at=utcnow().isoformat(), progress=0.01,
+                **record_fields(stage(STARTING)))
         last_write = [0.0]
         shown = [0.01]
 
-        def progress(fraction: float, stage: str, detail: dict[str, Any] | None = None) -> None:
+        def progress(fraction: float, line: str, detail: dict[str, Any] | None = None) -> None:
             # Throttled: a callback per embedded crop would rewrite the file hundreds of times.
             now = time.monotonic()
             if now - last_write[0] >= 0.3 or fraction >= 1.0:
                 last_write[0] = now
                 # A progress bar never goes back, even when a runner revises its estimate down.
                 shown[0] = max(shown[0], round(max(0.0, min(float(fraction), 0.99)), 3))
-                changes: dict[str, Any] = {"progress": shown[0], "stage": str(stage)}
+                changes: dict[str, Any] = {"progress": shown[0], **record_fields(line)}
                 if detail is not None:
                     changes["detail"] = _jsonable(detail)
                 _update(job_id, **changes)
@@ -327,7 +331,8 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
         try:
             result = runner(progress)
         except KioskError as err:
-            _finish(app, job_id, kind, state="failed", error=str(err), stage="Failed", finished_at=utcnow().isoformat())
+            _finish(app, job_id, kind, state="failed", error=str(err), finished_at=utcnow().isoformat(),
+                    **record_fields(stage(FAILED)))
         except Exception:  # noqa: BLE001 - a thread must record its failure, not die silently
             log.error("The %s job failed:\n%s", kind, traceback.format_exc())
             what = "The import" if kind == "import" else "Retraining"
@@ -337,7 +342,7 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
                 kind,
                 state="failed",
                 error=f"{what} failed unexpectedly; the previous model is still in use. See the server log.",
-                stage="Failed",
+                **record_fields(stage(FAILED)),
                 finished_at=utcnow().isoformat(),
             )
         else:
@@ -349,7 +354,7 @@ def _run(app: Flask, job_id: str, kind: str, runner: Callable[[ProgressFn], dict
                 kind,
                 state="done",
                 progress=1.0,
-                stage="Done",
+                **record_fields(stage(DONE)),
                 result=_jsonable(result),
                 finished_at=utcnow().isoformat(),
             )
@@ -386,12 +391,12 @@ def _call_with_progress(fn: Callable[..., Any], progress: ProgressFn) -> Any:
 
 
 def _train_faces(progress: ProgressFn) -> dict[str, Any]:
-    progress(0.05, "Embedding the enrollment photos and fitting the classifier")
+    progress(0.05, stage(TRAINING_FACES))
     return _call_with_progress(face_training.train_faces, progress)
 
 
 def _train_gestures(progress: ProgressFn) -> dict[str, Any]:
-    progress(0.05, "Training the gesture classifier on the recorded samples")
+    progress(0.05, stage(TRAINING_GESTURES))
     result = _call_with_progress(gesture_samples.retrain_from_site_samples, progress)
     return result if isinstance(result, dict) else {"result": result}
 

@@ -12,7 +12,7 @@ from datetime import date
 
 from flask_babel import gettext as _
 
-from ..services import reports
+from ..services import job_stages, reports
 
 
 def console_text() -> dict[str, str]:
@@ -59,11 +59,8 @@ def console_text() -> dict[str, str]:
         "training.failed": _("Retraining failed: %(error)s"),
         "training.unknown_error": _("unknown error"),
         "training.stage": _("%(stage)s (%(percent)s)"),
-        # The stages a job writes before and after its own work (kiosk/services/training_jobs.py).
-        "stage.Waiting to start": _("Waiting to start"),
-        "stage.Starting": _("Starting"),
-        "stage.Done": _("Done"),
-        "stage.Failed": _("Failed"),
+        # The stage lines a job writes (kiosk/services/job_stages.py), its values filled in by the script.
+        **{"stage." + template: _(template) for template in job_stages.ALL},
     }
 
 

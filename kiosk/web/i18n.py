@@ -22,6 +22,7 @@ from babel.numbers import format_decimal, format_percent
 from babel.units import format_unit
 from flask import Blueprint, Flask, current_app, g, redirect, request
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from ..errors import InvalidInput
 from ..extensions import babel
@@ -117,12 +118,23 @@ def duration(seconds: float) -> str:
     return format_unit(-(-seconds // 60), "duration-minute", length="short", locale=current_language())
 
 
+def job_stage(job) -> str:
+    """A background job's stage line in the page's language (the job wrote it in English with its
+    template and values: kiosk/services/job_stages.py); a line without a catalogue entry as written."""
+    template = getattr(job, "stage_template", None) or job.stage
+    try:
+        return _(template, **(getattr(job, "stage_values", None) or {}))
+    except (KeyError, ValueError, TypeError):  # a record from an older version: its English line
+        return job.stage
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS_DIR),
                    default_locale="en")
     app.register_blueprint(i18n_bp)
     for helper in (number, percent, duration):
         app.add_template_filter(helper)
+    app.add_template_global(job_stage)
 
     @app.context_processor
     def _language():

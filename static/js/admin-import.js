@@ -22,8 +22,7 @@
       return line;
     }
     if (d.phase === "training") return t("import.training");
-    var known = "stage." + job.stage;
-    return t(known) === known ? job.stage : t(known);
+    return Admin.stage(job);
   }
 
   function show(job) {

@@ -30,8 +30,7 @@
       stage.className += " badge badge-bad";
       stage.textContent = t("training.failed", { error: job.error || t("training.unknown_error") });
     } else {
-      var known = "stage." + job.stage;
-      stage.textContent = t("training.stage", { stage: t(known) === known ? job.stage : t(known),
+      stage.textContent = t("training.stage", { stage: Admin.stage(job),
                                                 percent: Admin.percent(job.progress || 0) });
     }
     box.appendChild(stage);

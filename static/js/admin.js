@@ -19,6 +19,12 @@
       return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
     });
   }
+  // A job's stage line in the console's language: its template's words with the job's values
+  // (kiosk/services/job_stages.py); a line the console has no words for, as the job wrote it.
+  function stage(job) {
+    var key = "stage." + (job.stage_template || job.stage);
+    return Object.prototype.hasOwnProperty.call(TEXT, key) ? t(key, job.stage_values || {}) : job.stage;
+  }
   // Figures as the console's language writes them ("0,80", "85 %" in German).
   function number(value, digits) {
     return new Intl.NumberFormat(LANGUAGE, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
@@ -122,6 +128,6 @@
     return self;
   }
 
-  window.Admin = { api: api, csrfToken: csrfToken, camera: camera, t: t, number: number, percent: percent,
+  window.Admin = { api: api, csrfToken: csrfToken, camera: camera, t: t, stage: stage, number: number, percent: percent,
                    duration: duration };
 })();
