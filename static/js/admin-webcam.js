@@ -161,13 +161,13 @@
       answer.results.forEach(function (r) {
         var li = document.createElement("li");
         li.textContent = r.accepted ? t("webcam.accepted", { file: r.file })
-          : t("webcam.refused", { file: r.file, reason: r.message });
+          : t("webcam.refused", { file: r.file, reason: Admin.refusal(r.code, r.message) });
         li.className = r.accepted ? "ok" : "refused";
         if (r.warning) {
           var warn = document.createElement("p");
           warn.className = "warning";
           warn.setAttribute("role", "alert");
-          warn.textContent = "⚠ " + r.warning;
+          warn.textContent = "⚠ " + Admin.refusal(r.warning_code, r.warning, r.warning_fields);
           li.appendChild(warn);
         }
         if (r.accepted) addCrop(r.sample);

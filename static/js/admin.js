@@ -25,6 +25,15 @@
     var key = "stage." + (job.stage_template || job.stage);
     return Object.prototype.hasOwnProperty.call(TEXT, key) ? t(key, job.stage_values || {}) : job.stage;
   }
+  // A refusal (or warning) an API call answered with, in the console's language by its code, its
+  // values filled from fields; the service's English in English, for a code the console has no
+  // sentence for, or when a value its sentence needs is missing (kiosk/web/console_errors.py).
+  function refusal(code, english, fields) {
+    var key = "refusal." + code;
+    if (LANGUAGE === "en" || !code || !Object.prototype.hasOwnProperty.call(TEXT, key)) return english;
+    var sentence = t(key, fields || {});
+    return /%\(\w+\)s/.test(sentence) ? english : sentence;
+  }
   // Figures as the console's language writes them ("0,80", "85 %" in German).
   function number(value, digits) {
     return new Intl.NumberFormat(LANGUAGE, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
@@ -128,6 +137,6 @@
     return self;
   }
 
-  window.Admin = { api: api, csrfToken: csrfToken, camera: camera, t: t, stage: stage, number: number, percent: percent,
+  window.Admin = { api: api, csrfToken: csrfToken, camera: camera, t: t, stage: stage, refusal: refusal, number: number, percent: percent,
                    duration: duration };
 })();

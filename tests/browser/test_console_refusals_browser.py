@@ -87,6 +87,19 @@ def test_flashes_and_refusals_in_each_console_language(prepare_data_dir, start_h
         assert no_reason == gettext(CONSOLE_MESSAGES["missing_reason"])
         page.screenshot(path=str(SCREENSHOTS / f"console-refusal-no-reason-{code}.png"))
 
+        # What the console's scripts show of an API's refusal (the webcam's refused shots and warnings):
+        # the sentence by its code, in the page's language, its values filled; the English otherwise.
+        said = page.evaluate("""() => [Admin.refusal("multiple_faces", "English"),
+                                       Admin.refusal("name_taken", "English", {name: "ada", existing: "Ada"}),
+                                       Admin.refusal("name_taken", "English (a value missing)", {name: "ada"}),
+                                       Admin.refusal("no_such_code", "English (no sentence)")]""")
+        assert said == [gettext(CONSOLE_MESSAGES["multiple_faces"]),
+                        gettext(CONSOLE_MESSAGES["name_taken"]) % {"name": "ada", "existing": "Ada"},
+                        "English (a value missing)", "English (no sentence)"]
+        assert page.evaluate("() => Admin.stage({stage: 'x', stage_template: 'Embedding enrollment photo "
+                             "%(done)s of %(total)s', stage_values: {done: 3, total: 40}})") == gettext(
+            "Embedding enrollment photo %(done)s of %(total)s") % {"done": 3, "total": 40}
+
         for message in (refused, no_reason):
             assert not [words for words in ENGLISH_LEFT if words in message], message
         assert errors == []
