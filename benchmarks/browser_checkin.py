@@ -26,7 +26,8 @@ What runs (all on this machine, sharing its cores, as a kiosk box does):
   the neutral face (fr_obama/4) and the smile (fr_obama/5) swapped onto it
   (``kiosk.benchmarks.spoof_frames.swap_face``); the face stays in place across them, with a
   webcam's small shifts and exposure changes. Code from before the liveness check takes the photo
-  on the held smile too, so old and new are compared on the same person. Every segment has a grey marker in its top-left corner, which a
+  on the held smile too, so old and new are compared on the same person. Every segment has a grey
+marker in its top-left corner, which a
   script added to the page for the benchmark only reads on each camera frame, so the moment a
   segment appears on the camera is known;
 * the page is opened while the server is still warming up (it must show "Starting...").

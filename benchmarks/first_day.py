@@ -129,7 +129,8 @@ class Plan:
                     raise SystemExit(f"cannot map the README's photos {photos} to real ones ({len(real)} at hand)")
                 command.argv[4:] = [str(p) for p in real[:len(photos)]]
                 plan.enrolled.append(name)
-                plan.substitutions.append(f"{name}: {' '.join(photos)} -> {', '.join(p.parent.name + '/' + p.name for p in real[:len(photos)])}")
+                used = ', '.join(p.parent.name + '/' + p.name for p in real[:len(photos)])
+                plan.substitutions.append(f"{name}: {' '.join(photos)} -> {used}")
         if not plan.enrolled:
             raise SystemExit("the README's walkthrough enrolls nobody")
         if not any(c.argv[:2] == ["make", "run"] for c in plan.commands):

@@ -164,7 +164,8 @@ def parse_augmentation_sets(value: str, embedder_id: str) -> dict[str, tuple[str
             names = tuple(n.strip() for n in label.split(",") if n.strip())
             unknown = [n for n in names if n not in AUGMENTATION_RECIPES]
             if unknown:
-                raise ValueError(f"unknown augmentation(s) {', '.join(unknown)}; known: {', '.join(AUGMENTATION_RECIPES)}")
+                raise ValueError(f"unknown augmentation(s) {', '.join(unknown)}; "
+                                 f"known: {', '.join(AUGMENTATION_RECIPES)}")
         sets[label] = names
     return sets
 
@@ -385,11 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         verdict_key = default_id
 
     log("")
+    copies = '; '.join(f'{e} {k}: {len(v)}' for e, sets in sets_by_embedder.items() for k, v in sets.items())
     log(f"faces-dev protocol: k={args.k}, {args.splits} splits, {args.strangers} enrollable identities left out per "
-        f"split, augmented copies {'; '.join(f'{e} {k}: {len(v)}' for e, sets in sets_by_embedder.items() for k, v in sets.items())}; "
-        f"{len(crops)} photos")
+        f"split, augmented copies {copies}; {len(crops)} photos")
     relit_header = f" {'top-1 relit':>11} {'FAR relit':>9} {'FRR relit':>9}" if args.relit else ""
-    log(f"{'embedder':48} {'top-1':>7} {'FAR':>7} {'FRR':>7} {'wrong':>7} {'ms/face':>8}{relit_header}  learned threshold")
+    log(f"{'embedder':48} {'top-1':>7} {'FAR':>7} {'FRR':>7} {'wrong':>7} {'ms/face':>8}{relit_header}"
+        "  learned threshold")
     for embedder_id, s in summaries.items():
         marker = "  (default)" if embedder_id == verdict_key else ""
         relit_columns = (f" {s['relit_top1_accuracy']:11.4f} {s['relit_stranger_false_accept_rate']:9.4f} "
@@ -407,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         "k": args.k,
         "splits": args.splits,
         "strangers_per_split": args.strangers,
-        "augmentation_sets": {e: {label: list(names) for label, names in sets.items()} for e, sets in sets_by_embedder.items()},
+        "augmentation_sets": {e: {label: list(names) for label, names in sets.items()}
+                              for e, sets in sets_by_embedder.items()},
         "relit_gammas": list(RELIT_GAMMAS) if args.relit else None,
         "usable_photos": len(crops),
         "identities": len(counts),

@@ -126,13 +126,15 @@ def build_sequences() -> list[Sequence]:
         photo = _read(FACES / folder / f"{number}.jpg")
         attack(f"print still {folder}/{number}", lambda body, _p, ph=photo: live(held_print(body, ph)), name)
         attack(f"print moved {folder}/{number}",
-               lambda body, _p, ph=photo, n=number: [held_print(body, ph, shift=s, angle=a) for s, a in wobble(12, seed=n)],
+               lambda body, _p, ph=photo, n=number: [held_print(body, ph, shift=s, angle=a)
+                                                     for s, a in wobble(12, seed=n)],
                name)
         attack(f"phone {folder}/{number}", lambda body, _p, ph=photo: live(phone_screen(body, ph)), name)
     smiling = _read(SMILING_PRINT)
     attack("smiling print still", lambda body, _p: live(held_print(body, smiling)), "George W Bush")
     attack("smiling print moved",
-           lambda body, _p: [held_print(body, smiling, shift=s, angle=a) for s, a in wobble(12, seed=9)], "George W Bush")
+           lambda body, _p: [held_print(body, smiling, shift=s, angle=a) for s, a in wobble(12, seed=9)],
+           "George W Bush")
     for scale in (0.7, 1.3):
         photo = _read(FACES / "lfw_George_W_Bush" / "4.jpg")
         attack(f"print scale {scale}", lambda body, _p, sc=scale, ph=photo: live(held_print(body, ph, scale=sc)),
@@ -164,7 +166,8 @@ def play(sequence: Sequence, identify: InMemoryIdentify) -> dict[str, Any]:
                 analyse_frame(machine, frames[index % len(frames)], identify, pose, now=now,
                               passive_liveness=passive_liveness())
                 states.append(machine.state.value)
-                if machine.state.value == stop or machine.state in (State.DONE, State.CANCELLED, State.UNKNOWN, State.IDLE) \
+                ended = machine.state in (State.DONE, State.CANCELLED, State.UNKNOWN, State.IDLE)
+                if machine.state.value == stop or ended \
                         and len(states) > 1 and states[-2] in ("SMILING", "CONFIRMING"):
                     break
             if machine.state in (State.DONE, State.CANCELLED, State.UNKNOWN):
@@ -201,7 +204,8 @@ def print_sequence_table(results: list[dict[str, Any]]) -> None:
     print("|---|---:|---:|---:|---:|")
     print(f"| attacks (print, moved print, smiling print, phone) | {len(attacks)} | {len(recognised)} | "
           f"{sum(r['checked_in'] for r in attacks)} | {sum(r['suspect'] for r in attacks)} |")
-    print(f"| live-like (neutral, then smiling) | {len(lives)} | {sum(r['identified'] == r['claimed'] for r in lives)} | "
+    print(f"| live-like (neutral, then smiling) | {len(lives)} | "
+          f"{sum(r['identified'] == r['claimed'] for r in lives)} | "
           f"{sum(r['checked_in'] for r in lives)} | {sum(r['suspect'] for r in lives)} |")
     apcer = sum(r["checked_in"] for r in recognised) / len(recognised) if recognised else None
     bpcer = sum(r["suspect"] for r in lives) / len(lives) if lives else None

@@ -21,7 +21,8 @@ and ``now`` with the default cadence; ``parts_ms`` is the mean ms per frame of e
 takes to be read (first O frame to SMILING, camera time), and ``gesture_readings`` compares the
 two variants' gesture on every frame of streams of the committed gesture pictures.
 ``fps`` = frames / seconds of the variant's own server time (the server's own limit: the
-camera's 15 frames/s cap is not applied here), ``embeddings_per_s`` = embeddings / those seconds. The ``identify_s`` figure is a
+camera's 15 frames/s cap is not applied here), ``embeddings_per_s`` = embeddings / those seconds.
+The ``identify_s`` figure is a
 whole identification on a stream at the camera's 15 frames/s: from the first frame with the
 face to CONFIRMING, and the embeddings it rested on.
 """

@@ -118,12 +118,13 @@ def phone_screen(body: np.ndarray, photo: np.ndarray, *, scale: float = 1.0,
     return _paste(body, phone, Face((x + bezel, y + 2 * bezel, w, h), face.score), scale, shift, 0.0)
 
 
-def wobble(count: int, seed: int = 0, reach: float = 0.06, turn: float = 4.0) -> list[tuple[tuple[float, float], float]]:
+def wobble(count: int, seed: int = 0, reach: float = 0.06,
+           turn: float = 4.0) -> list[tuple[tuple[float, float], float]]:
     """(shift, angle) per frame of a hand that holds something up: a slow sway plus a tremor."""
     rng = np.random.default_rng(seed)
     moves = []
     for i in range(count):
         sway = math.sin(i / 4.0)
-        moves.append(((reach * sway + rng.normal(0, reach / 4), reach / 2 * math.cos(i / 5.0) + rng.normal(0, reach / 4)),
-                      turn * sway + rng.normal(0, turn / 4)))
+        shift = (reach * sway + rng.normal(0, reach / 4), reach / 2 * math.cos(i / 5.0) + rng.normal(0, reach / 4))
+        moves.append((shift, turn * sway + rng.normal(0, turn / 4)))
     return moves

@@ -38,6 +38,7 @@ from typing import Any
 
 from ..languages import Gettext
 from ..vision.face_learning import CheckInEvidence
+from ..vision.faces import box_iou
 from ..vision.gestures import Gesture, GesturePrediction
 from . import screen
 from .contract import (  # noqa: F401 - the engine's vocabulary, also named from here by its users
@@ -55,18 +56,6 @@ from .gesture_hold import GestureHold
 from .liveness import LivenessJudge
 from .smile import Capture, SmileCapture
 from .vote_frames import VoteEvidence
-
-
-def box_iou(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> float:
-    if a is None or b is None:
-        return 0.0
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ..vision.faces import box_iou
 from ..vision.pose import PoseLandmarks
 from .contract import State
 
@@ -60,15 +61,6 @@ def _moved(before: NDArray[Any], after: NDArray[Any]) -> bool:
     difference = after - before
     difference -= float(np.median(difference))  # the camera's exposure drifting moves every pixel alike
     return bool(np.mean(np.abs(difference) > MOVED_LEVELS) > MOVED_SHARE)
-
-
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    union = aw * ah + bw * bh - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 @dataclass
@@ -104,7 +96,7 @@ class PoseHold:
         reading = self._reading
         if reading is None or every_s <= 0 or face_box is None or reading.step != step or not reading.settled:
             return None
-        if not 0 <= now - reading.at < every_s - CLOCK_SLACK_S or _iou(reading.face_box, face_box) < STILL_FACE_IOU:
+        if not 0 <= now - reading.at < every_s - CLOCK_SLACK_S or box_iou(reading.face_box, face_box) < STILL_FACE_IOU:
             return None
         if _moved(reading.thumbnail, _thumbnail(bgr)):
             return None
@@ -130,5 +122,6 @@ class PoseHold:
             box = (int(face_box[0]), int(face_box[1]), int(face_box[2]), int(face_box[3]))
             thumbnail, previous = _thumbnail(bgr), self._reading
             settled = (previous is not None and previous.step == step
-                       and _iou(previous.face_box, box) >= STILL_FACE_IOU and not _moved(previous.thumbnail, thumbnail))
+                       and box_iou(previous.face_box, box) >= STILL_FACE_IOU
+                       and not _moved(previous.thumbnail, thumbnail))
             self._reading = _Reading(landmarks, now, box, step, thumbnail, settled)

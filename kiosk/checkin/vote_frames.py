@@ -34,6 +34,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from ..vision.faces import box_iou
+
 MAX_FACE_SPEED = 1.5  # face widths per second
 BLUR_DROP = 0.6
 SAME_PICTURE_DIFF = 0.3  # mean absolute difference of 16x16 grey thumbnails, 0..255
@@ -43,15 +45,6 @@ THUMB_SIDE = 16
 SHARPNESS_HISTORY = 6
 
 Box = tuple[int, int, int, int]
-
-
-def _iou(a: Box, b: Box) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    union = aw * ah + bw * bh - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 def face_thumbnail(bgr: NDArray[Any], box: Box) -> NDArray[Any]:
@@ -93,7 +86,7 @@ class VoteEvidence:
             and self.voted_at is not None
             and self.voted_box is not None
             and now - self.voted_at < SAME_PICTURE_PATIENCE_S
-            and _iou(self.voted_box, box) >= SAME_PICTURE_IOU
+            and box_iou(self.voted_box, box) >= SAME_PICTURE_IOU
             and float(np.abs(face_thumbnail(bgr, box) - self.voted_thumb).mean()) < SAME_PICTURE_DIFF
         ):
             reason = "same_picture"

@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+from sqlalchemy import select
 
+from .. import storage
+from ..extensions import db
+from ..models import FaceSample, Person, SampleKind
+from ..vision.embedders import get_embedder, resolve_embedder_id
 from ..vision.face_model import (
     AUGMENT_VERSION,
     NOBODY_ENROLLED_MESSAGE,
@@ -29,6 +34,7 @@ from ..vision.face_model import (
     build_face_model,
     training_augmentations,
 )
+from ..vision.image import load_image
 from .face_model_file import ModelNotTrained, load_model, model_update_lock, save_model
 from .job_stages import DONE, EMBEDDING_PHOTO, FITTING_CLASSIFIER, UPDATING_CLASSIFIER, stage
 
@@ -54,11 +60,7 @@ def train_faces(progress: ProgressFn | None = None, *, full: bool = False) -> di
     site); ``full`` refits everyone (and learns the threshold again) regardless. The summary's
     ``mode`` says which ran.
     """
-    from sqlalchemy import select
 
-    from ..extensions import db
-    from ..models import FaceSample, Person, SampleKind
-    from ..vision.embedders import get_embedder, resolve_embedder_id
 
     started = time.perf_counter()
     embedder_name = resolve_embedder_id()  # with the weights key: a new key re-embeds like a new embedder
@@ -161,8 +163,6 @@ class _PendingEmbedding:
 
     def crops(self) -> list[np.ndarray]:
         """Read from disk only now, a batch at a time: a large site's crops do not fit in memory at once."""
-        from .. import storage
-        from ..vision.image import load_image
 
         crop = load_image(storage.resolve(self.row.crop_path))
         return ([crop] if self.needs_vector else []) + augment_crop(crop, self.copies)
@@ -227,10 +227,7 @@ def sync_model_with_samples(timeout_s: float | None = None) -> bool:
 
 def sync_model_with_samples_locked() -> None:
     """:func:`sync_model_with_samples` for a caller that holds :func:`model_update_lock`."""
-    from sqlalchemy import select
 
-    from ..extensions import db
-    from ..models import FaceSample, Person, SampleKind
 
     _forget_the_loaded_model()
     try:
@@ -270,6 +267,6 @@ def sync_model_with_samples_locked() -> None:
 
 def _forget_the_loaded_model() -> None:
     """This process's recognizer reloads the model (and the active people) on its next use."""
-    from .recognition import get_recognizer  # imported here: recognition imports this module
+    from .recognition import get_recognizer  # noqa: PLC0415 - recognition imports this module
 
     get_recognizer().invalidate()

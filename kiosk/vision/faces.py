@@ -287,14 +287,17 @@ def _plausible(face: Face) -> bool:
     return abs(roll) <= MAX_ROLL_DEGREES
 
 
-def _iou(a: Face, b: Face) -> float:
-    ax, ay, aw, ah = a.box
-    bx, by, bw, bh = b.box
+def box_iou(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int] | None) -> float:
+    """Intersection over union of two (x, y, w, h) boxes; 0 when either is missing."""
+    if a is None or b is None:
+        return 0.0
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
     ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
     iy = max(0, min(ay + ah, by + bh) - max(ay, by))
     inter = ix * iy
-    union = a.area + b.area - inter
-    return inter / union if union else 0.0
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _contained(a: Face, b: Face) -> float:
@@ -311,7 +314,8 @@ def _suppress_overlaps(faces: list[Face], iou_limit: float = 0.4, containment_li
     """Keep the best-scoring box of any overlapping or nested group: one face never counts as two."""
     kept: list[Face] = []
     for face in sorted(faces, key=lambda f: f.score, reverse=True):
-        if all(_iou(face, other) < iou_limit and _contained(face, other) < containment_limit for other in kept):
+        if all(box_iou(face.box, other.box) < iou_limit and _contained(face, other) < containment_limit
+               for other in kept):
             kept.append(face)
     return kept
 

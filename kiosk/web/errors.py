@@ -62,7 +62,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(err: CSRFError):
-        return error_response(400, "csrf_failed", "The form expired or was not sent by this site; reload the page and try again.")
+        return error_response(400, "csrf_failed",
+                              "The form expired or was not sent by this site; reload the page and try again.")
 
     @app.errorhandler(413)
     def _too_large(err: HTTPException):
@@ -71,9 +72,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        return error_response(err.code or 500, (err.name or "error").lower().replace(" ", "_"), err.description or err.name)
+        code = (err.name or "error").lower().replace(" ", "_")
+        return error_response(err.code or 500, code, err.description or err.name)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
         log.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "Something went wrong on the server; the operator has been told in the log.")
+        return error_response(500, "internal_error",
+                              "Something went wrong on the server; the operator has been told in the log.")

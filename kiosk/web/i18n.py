@@ -82,8 +82,8 @@ def current_language() -> str:
 
 
 def remember(response, cookie: str, code: str):
-    response.set_cookie(cookie, code, max_age=COOKIE_DAYS * 24 * 3600, secure=current_app.config["SESSION_COOKIE_SECURE"],
-                        httponly=True, samesite="Lax")
+    response.set_cookie(cookie, code, max_age=COOKIE_DAYS * 24 * 3600,
+                        secure=current_app.config["SESSION_COOKIE_SECURE"], httponly=True, samesite="Lax")
     return response
 
 

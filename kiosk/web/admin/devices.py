@@ -52,8 +52,8 @@ def devices_page():
 def devices_pair():
     device_id = _form_device_id()
     try:
-        device = pairing.approve(request.form.get("code", ""), request.form.get("name", "").strip() or None,
-                                 request.form.get("location") if not device_id or request.form.get("location") else None,
+        location = request.form.get("location") if not device_id or request.form.get("location") else None
+        device = pairing.approve(request.form.get("code", ""), request.form.get("name", "").strip() or None, location,
                                  approved_by=current_user.username, device_id=device_id, actor=admin_actor())
     except KioskError as err:
         flash(refusal(err), "error")

@@ -17,7 +17,8 @@ GESTURE_WORDS = {gesture.value: gesture.kiosk_words for gesture in Gesture}
 @admin_required
 def gestures_page():
     return render_template(
-        "admin/gestures.html", gesture=model_status.gesture_model_info(), gestures=list(Gesture), idle=Gesture.IDLE.value,
+        "admin/gestures.html", gesture=model_status.gesture_model_info(), gestures=list(Gesture),
+        idle=Gesture.IDLE.value,
         gesture_words=GESTURE_WORDS,
     )
 

@@ -95,13 +95,15 @@ def settings_holiday_add():
 @admin_bp.post("/settings/holidays/<int:holiday_id>/delete")
 @admin_required
 def settings_holiday_remove(holiday_id: int):
-    return _saved(lambda: schedules.remove_holiday(holiday_id, actor=admin_actor()), gettext("The holiday was removed."))
+    return _saved(lambda: schedules.remove_holiday(holiday_id, actor=admin_actor()),
+                  gettext("The holiday was removed."))
 
 
 @admin_bp.post("/settings/groups")
 @admin_required
 def settings_group_add():
-    return _saved(lambda: groups.create_group(request.form.get("name"), actor=admin_actor()), gettext("The group was added."))
+    return _saved(lambda: groups.create_group(request.form.get("name"), actor=admin_actor()),
+                  gettext("The group was added."))
 
 
 @admin_bp.post("/settings/groups/<int:group_id>/delete")

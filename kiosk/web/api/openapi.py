@@ -91,7 +91,8 @@ SCHEMAS = {
         "happy_score": _nullable("number"), "identification_score": _nullable("number"),
         "photo_url": _nullable("string", description="The check-in photo on the console (admin session only)."),
         "updated_at": {"type": "string", "format": "date-time", "description": "Last change (UTC)."},
-        "removed": {"type": "boolean", "description": "A correction removed this punch (listed only to an updated_since sync)."}}},
+        "removed": {"type": "boolean",
+                    "description": "A correction removed this punch (listed only to an updated_since sync)."}}},
     "HoursPeriod": {"type": "object", "required": ["from", "to", "timezone", "people"], "properties": {
         "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
         "timezone": {"type": "string"},
@@ -102,7 +103,8 @@ SCHEMAS = {
                 "hours": {"type": "number", "description": "Worked hours (sum of in/out pairs)."},
                 "late": {"type": "integer"}, "absent": {"type": "integer"}, "group": _nullable("string"),
                 "overtime_hours": {"type": "number"}, "early_leaves": {"type": "integer"},
-                "missing_outs": {"type": "integer", "description": "Working days with an in and no out (flagged)."}}}}}},
+                "missing_outs": {"type": "integer",
+                                 "description": "Working days with an in and no out (flagged)."}}}}}},
     "Day": {"type": "object", "additionalProperties": False, "required": [
         "date", "person_id", "person", "time_in", "time_out", "events", "in_event_id", "out_event_id",
         "identification_score", "happy_score", "photo_url"], "properties": {
@@ -252,7 +254,8 @@ DOCUMENT = {
     "info": {"title": "Attendance kiosk API", "version": "1",
              "description": "Attendance and people for other systems. Authenticate with an API token "
                             "(`Authorization: Bearer`, created with `kiosk tokens create` or on the console) or an "
-                            "administrator's session (cookie + X-CSRFToken on changes). Webhooks: docs/integrations.md."},
+                            "administrator's session (cookie + X-CSRFToken on changes). "
+                            "Webhooks: docs/integrations.md."},
     "servers": [{"url": "/api/v1"}],
     "security": [{"bearer": []}, {"adminSession": []}],
     "paths": PATHS,

@@ -187,7 +187,8 @@ def enrollment_check_frame():
     else:
         file = request.files.get("frame")
         if file is None:
-            raise InvalidInput("Send the frame as multipart 'frame' or JSON {\"image\": data URL}.", code="missing_frame")
+            raise InvalidInput("Send the frame as multipart 'frame' or JSON {\"image\": data URL}.",
+                               code="missing_frame")
         data = file.read()
     return jsonify(check_frame(data))
 
@@ -221,7 +222,8 @@ def _frame_verdict(analysis, width: int, height: int) -> dict:
     }
     message = messages.get(status) or analysis.message or status.replace("_", " ")
     boxes = [
-        [round(f.box[0] / width, 4), round(f.box[1] / height, 4), round(f.box[2] / width, 4), round(f.box[3] / height, 4)]
+        [round(f.box[0] / width, 4), round(f.box[1] / height, 4),
+         round(f.box[2] / width, 4), round(f.box[3] / height, 4)]
         for f in analysis.faces
     ]
     return {
