@@ -32,7 +32,7 @@ Sized for a 2-core box running TensorFlow, MediaPipe, dlib and OpenCV:
 
 Environment: ``KIOSK_BIND`` (comma-separated addresses, default ``127.0.0.1:8000``; the
 Docker image binds the Unix socket Nginx reads and a loopback port for its healthcheck),
-``KIOSK_WORKERS`` (1), ``KIOSK_THREADS`` (4), ``KIOSK_TIMEOUT_S`` (60),
+``KIOSK_WORKERS`` (1), ``KIOSK_THREADS`` (4), ``KIOSK_NUMERIC_THREADS`` (1), ``KIOSK_TIMEOUT_S`` (60),
 ``KIOSK_ACCESS_LOG`` (``-`` for stderr; off by default: Nginx logs every request already).
 """
 
@@ -56,6 +56,17 @@ warm_up_models = os.environ.get("KIOSK_WARM_UP", "1").strip().lower() not in ("0
 # and decode to 800 MB (1.6 GB peak, 10 s of CPU) before the app's size check sees it.
 # OpenCV reads this once, when cv2 loads, so it is set here, before the workers import it.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", os.environ.get("KIOSK_MAX_IMAGE_PIXELS") or "40000000")
+
+# The numeric libraries one thread each inside a request (TensorFlow's FaceNet, emotion and face
+# mesh; OpenCV's DNN liveness and image work): the worker's request threads already keep both
+# cores busy with several kiosks, and a library's own thread pool on top of them made the threads
+# wait on each other. Measured with real check-ins at every kiosk (tests/reliability/test_load.py,
+# docs/capacity.md): 3 kiosks at camera speed with the libraries' defaults, 4 with one thread each,
+# the same speed for one kiosk. The CLI and `kiosk bench` keep the defaults (one frame at a time).
+# Read by the libraries when they load, so set here, before the workers import them.
+numeric_threads = str(_env_int("KIOSK_NUMERIC_THREADS", 1))
+for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OPENCV_FOR_THREADS_NUM"):
+    os.environ.setdefault(_name, numeric_threads)
 
 _bind = os.environ.get("KIOSK_BIND") or "127.0.0.1:8000"
 bind = [address.strip() for address in _bind.split(",") if address.strip()]
