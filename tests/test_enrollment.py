@@ -17,7 +17,7 @@ from kiosk.extensions import db
 from kiosk.models import FaceSample, Person
 from kiosk.services import enrollment
 from kiosk.services.enrollment import EnrollmentRefused, Photo, check_photo_bytes, enroll_files, enroll_photo
-from kiosk.vision.faces import CANONICAL_CROP_SIZE
+from kiosk.vision.face_crop import CANONICAL_CROP_SIZE
 
 pytestmark = pytest.mark.both_databases
 

@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.vision import faces
-from kiosk.vision.faces import Face, analyze_frame, canonical_crop, crop_face, detect_faces, pick_dominant
+from kiosk.vision import face_crop, faces
+from kiosk.vision.face_crop import canonical_crop, crop_face
+from kiosk.vision.faces import Face, analyze_frame, detect_faces, pick_dominant
 from kiosk.vision.image import load_image
 
 pytestmark = pytest.mark.models  # real models: make test-fast skips these
@@ -152,8 +153,8 @@ def test_canonical_crop_centres_the_face_and_keeps_bgr():
     photo = load_image(FACES / "fr_biden" / "1.jpg")  # 970x2204: a big face, shrunk without aliasing
     face = analyze_frame(photo).face
     crop = canonical_crop(photo, face)
-    assert crop.shape == (faces.CANONICAL_CROP_SIZE, faces.CANONICAL_CROP_SIZE, 3)
-    inner = faces.face_in_canonical_crop().box
+    assert crop.shape == (face_crop.CANONICAL_CROP_SIZE, face_crop.CANONICAL_CROP_SIZE, 3)
+    inner = face_crop.face_in_canonical_crop().box
     found = detect_faces(crop)[0]
     cx, cy = found.center
     assert abs(cx - (inner[0] + inner[2] / 2)) < 0.1 * inner[2]

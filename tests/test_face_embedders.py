@@ -19,8 +19,9 @@ from kiosk.vision.embedders import (
     get_embedder,
     resolve_embedder_id,
 )
+from kiosk.vision.face_crop import canonical_crop
 from kiosk.vision.facenet_weights import CASIA_WEBFACE, VGGFACE2, FetchFailed, install_weights
-from kiosk.vision.faces import analyze_frame, canonical_crop
+from kiosk.vision.faces import analyze_frame
 from kiosk.vision.image import load_image
 from kiosk.vision.lazy import ModelUnavailable
 

@@ -211,7 +211,7 @@ def test_learned_blends_do_not_walk_acceptance_away_from_the_enrollment_photos(s
     a little farther along. Before, blends 1.04-1.21 x the threshold from the victim's nearest
     enrollment photo were accepted through the learned ones; now none farther than the threshold is."""
     from kiosk.vision.embedders import get_embedder
-    from kiosk.vision.faces import canonical_crop
+    from kiosk.vision.face_crop import canonical_crop
 
     powell = person_id("Colin Powell")
     embedder = get_embedder(site.embedder)

@@ -48,7 +48,8 @@ def test_the_wheel_graph_is_the_pinned_file():
 
 
 def test_the_converted_model_matches_the_graph_on_a_real_crop(installed, graph_def):
-    from kiosk.vision.faces import analyze_frame, canonical_crop
+    from kiosk.vision.face_crop import canonical_crop
+    from kiosk.vision.faces import analyze_frame
     from kiosk.vision.image import load_image
 
     image = load_image(FACES / "lfw_Tony_Blair" / "3.jpg")  # not one of the conversion's own check photos

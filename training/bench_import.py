@@ -88,7 +88,8 @@ def synthesise(folder: Path, photos: int, per_person: int, seed: int = 17) -> Pa
 
 def real_crops(count: int = max(BATCH_SIZES)) -> list[np.ndarray]:
     """Canonical crops of the first ``count`` dataset photos with one usable face (loads the detector)."""
-    from kiosk.vision.faces import analyze_frame, canonical_crop
+    from kiosk.vision.face_crop import canonical_crop
+    from kiosk.vision.faces import analyze_frame
     from kiosk.vision.image import load_image
 
     crops = []

@@ -55,13 +55,14 @@ sys.path.insert(0, str(REPO))
 
 from kiosk.vision.embedders import FusedEmbedder, get_embedder, resolve_embedder_id, split_embedder_id  # noqa: E402
 from kiosk.vision.face_augment import AUGMENTATION_RECIPES, relight, training_augmentations  # noqa: E402
+from kiosk.vision.face_crop import canonical_crop  # noqa: E402
 from kiosk.vision.face_model import (  # noqa: E402
     TrainingSample,
     augment_crop,
     build_face_model,
     learn_threshold,
 )
-from kiosk.vision.faces import analyze_frame, canonical_crop  # noqa: E402
+from kiosk.vision.faces import analyze_frame  # noqa: E402
 from kiosk.vision.image import BadImage, load_image  # noqa: E402
 from kiosk.vision.lazy import ModelUnavailable  # noqa: E402
 

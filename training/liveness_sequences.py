@@ -29,8 +29,9 @@ from kiosk.benchmarks.spoof_frames import held_print, phone_screen, swap_face, w
 from kiosk.checkin.machine import CheckInMachine, MachineConfig, RecordOutcome, State
 from kiosk.checkin.pipeline import analyse_frame
 from kiosk.vision.embedders import get_embedder, resolve_embedder_id
+from kiosk.vision.face_crop import canonical_crop
 from kiosk.vision.face_model import TrainingSample, build_face_model, embed_with_augmentations
-from kiosk.vision.faces import analyze_frame, canonical_crop
+from kiosk.vision.faces import analyze_frame
 from kiosk.vision.liveness import passive_liveness
 from kiosk.vision.pose import PoseEstimator
 

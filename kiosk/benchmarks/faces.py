@@ -86,7 +86,8 @@ def _classification_model(people: int, per_person: int, dim: int, embedder: str)
 
 def _pipeline_figures(ctx: BenchContext, embedders: dict) -> dict[str, dict]:
     """Median ms of detect + crop + embed + classify, and of the embedding alone, per embedder (interleaved)."""
-    from ..vision.faces import analyze_frame, canonical_crop
+    from ..vision.face_crop import canonical_crop
+    from ..vision.faces import analyze_frame
 
     frame = one_face_frame()
     face_px = analyze_frame(frame).face.box[2]

@@ -43,7 +43,8 @@ from ..errors import UnprocessableImage
 from ..extensions import db
 from ..models import FaceSample, Person
 from ..vision.embedders import get_embedder, resolve_embedder_id
-from ..vision.faces import MESSAGES, analyze_frame, canonical_crop
+from ..vision.face_crop import canonical_crop
+from ..vision.faces import MESSAGES, analyze_frame
 from ..vision.image import BadImage, decode_image
 from . import audit, recognition
 from . import people as people_service

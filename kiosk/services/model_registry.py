@@ -22,7 +22,8 @@ from ..checkin.machine import CheckInMachine, MachineConfig, RecordOutcome, Stat
 from ..checkin.pipeline import analyse_frame
 from ..vision import emotion, face_mesh, faces, gestures, liveness
 from ..vision.embedders import get_embedder, resolve_embedder_id
-from ..vision.faces import Face, canonical_crop
+from ..vision.face_crop import canonical_crop
+from ..vision.faces import Face
 from ..vision.image import load_image
 from ..vision.lazy import ModelUnavailable
 from ..vision.pose import PoseEstimator

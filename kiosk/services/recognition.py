@@ -28,11 +28,12 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Person
 from ..vision.embedders import get_embedder, resolve_embedder_id
+from ..vision.face_crop import canonical_crop
 from ..vision.face_model import (
     FaceModel,  # also what model files pickled before the split name as kiosk.services.recognition.FaceModel
     default_threshold,
 )
-from ..vision.faces import Face, FrameAnalysis, analyze_frame, canonical_crop
+from ..vision.faces import Face, FrameAnalysis, analyze_frame
 from ..vision.model_file import ReloadingFile
 from . import model_store
 from .database import retry_on_disconnect

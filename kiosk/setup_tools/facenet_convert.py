@@ -238,7 +238,8 @@ def graph_embedder(graph_def):
 
 def check_crops(photos_folder: Path) -> list[np.ndarray]:
     """Canonical crops of :data:`CHECK_PHOTOS`, made by the kiosk's own detector and alignment."""
-    from ..vision.faces import analyze_frame, canonical_crop
+    from ..vision.face_crop import canonical_crop
+    from ..vision.faces import analyze_frame
     from ..vision.image import load_image
 
     crops = []

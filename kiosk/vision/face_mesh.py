@@ -9,7 +9,7 @@ liveness judge asks for both (``kiosk.checkin.liveness``).
 
 The model is ``face_landmark.tflite`` (468 points, 192x192 RGB in [0, 1]) from the pinned
 ``mediapipe==0.10.21`` wheel (``mediapipe/modules/face_landmark/``; Apache-2.0), run on the
-kiosk's own aligned face crop (``kiosk.vision.faces.crop_face``, eyes level, the box plus
+kiosk's own aligned face crop (``kiosk.vision.face_crop.crop_face``, eyes level, the box plus
 :data:`CROP_MARGIN` on each side, the framing MediaPipe's face mesh gives it). It is the dearest
 step the liveness check adds (``kiosk bench``'s ``face_mesh`` stage: 18.6 ms on a busy 2-core box),
 so the pipeline runs it on every smiling frame and only at the passive score's cadence before.
@@ -28,7 +28,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from .faces import Face, crop_face
+from .face_crop import crop_face
+from .faces import Face
 from .lazy import LazyModel, ModelUnavailable
 from .native_log import quiet_native_start
 

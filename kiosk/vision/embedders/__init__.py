@@ -1,6 +1,6 @@
 """Face embedders behind one interface: FaceNet (the default), dlib's ResNet descriptor, and both fused.
 
-All embed from the *canonical crop* made by :func:`kiosk.vision.faces.canonical_crop` (BGR,
+All embed from the *canonical crop* made by :func:`kiosk.vision.face_crop.canonical_crop` (BGR,
 224 px, eyes level, the detector's face box in the middle 62%): enrollment stores that crop,
 training re-embeds it, identification makes it from the camera frame, so every face the
 classifier sees was prepared by the same code. Every embedding is L2-normalised, so the

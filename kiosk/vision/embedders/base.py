@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from ..faces import CANONICAL_CROP_SIZE
+from ..face_crop import CANONICAL_CROP_SIZE
 from ..lazy import LazyModel
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..faces import face_in_canonical_crop
+from ..face_crop import face_in_canonical_crop
 from ..image import bgr_to_rgb
 from ..lazy import ModelUnavailable
 from .base import Embedder, EmbedderKind, as_canonical, l2_normalize

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import facenet_weights
-from ..faces import face_in_canonical_crop
+from ..face_crop import face_in_canonical_crop
 from ..image import bgr_to_rgb
 from ..lazy import ModelUnavailable
 from ..settings import models_dir, setting
