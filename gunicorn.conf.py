@@ -61,8 +61,8 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", os.environ.get("KIOSK_MAX_IM
 # mesh; OpenCV's DNN liveness and image work): the worker's request threads already keep both
 # cores busy with several kiosks, and a library's own thread pool on top of them made the threads
 # wait on each other. Measured with real check-ins at every kiosk (tests/reliability/test_load.py,
-# docs/capacity.md): 3 kiosks at camera speed with the libraries' defaults, 4 with one thread each,
-# the same speed for one kiosk. The CLI and `kiosk bench` keep the defaults (one frame at a time).
+# docs/capacity.md): 3 kiosks at camera speed with the libraries' defaults, 4-5 with one thread
+# each, the same speed for one kiosk. The CLI and `kiosk bench` keep the defaults (one frame at a time).
 # Read by the libraries when they load, so set here, before the workers import them.
 numeric_threads = str(_env_int("KIOSK_NUMERIC_THREADS", 1))
 for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OPENCV_FOR_THREADS_NUM"):
