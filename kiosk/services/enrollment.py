@@ -65,6 +65,10 @@ REFUSAL_MESSAGES = {
     "too_bright": "The face is overexposed in this photo: use one without glare.",
 }
 
+# Every code a photo's outcome can carry: a refusal (above, and an image that cannot be read) or a
+# warning on an accepted photo; the console says them in its language by these codes.
+PHOTO_OUTCOME_CODES = (*REFUSAL_MESSAGES, "bad_image", "possible_duplicate", "background_faces")
+
 
 class EnrollmentRefused(UnprocessableImage):
     """The photo cannot be enrolled; ``code`` says why (see the module docstring)."""

@@ -13,6 +13,7 @@ from datetime import date
 from flask_babel import gettext as _
 
 from ..services import job_stages, reports
+from ..services.enrollment import PHOTO_OUTCOME_CODES
 from .console_errors import CONSOLE_MESSAGES
 
 
@@ -62,9 +63,9 @@ def console_text() -> dict[str, str]:
         "training.stage": _("%(stage)s (%(percent)s)"),
         # The stage lines a job writes (kiosk/services/job_stages.py), its values filled in by the script.
         **{"stage." + template: _(template) for template in job_stages.ALL},
-        # A refusal or warning the console's own API calls answer with (the webcam's refused shots):
-        # by its code, the console's sentence; Admin.refusal keeps the English where it is English.
-        **{"refusal." + code: _(sentence) for code, sentence in CONSOLE_MESSAGES.items()},
+        # A photo's refusal or warning the webcam enrollment gets from the API: by its code, the
+        # console's sentence; Admin.refusal keeps the English where it is English.
+        **{"refusal." + code: _(CONSOLE_MESSAGES[code]) for code in PHOTO_OUTCOME_CODES if code in CONSOLE_MESSAGES},
     }
 
 

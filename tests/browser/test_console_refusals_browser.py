@@ -90,11 +90,11 @@ def test_flashes_and_refusals_in_each_console_language(prepare_data_dir, start_h
         # What the console's scripts show of an API's refusal (the webcam's refused shots and warnings):
         # the sentence by its code, in the page's language, its values filled; the English otherwise.
         said = page.evaluate("""() => [Admin.refusal("multiple_faces", "English"),
-                                       Admin.refusal("name_taken", "English", {name: "ada", existing: "Ada"}),
-                                       Admin.refusal("name_taken", "English (a value missing)", {name: "ada"}),
+                                       Admin.refusal("possible_duplicate", "English", {name: "Ada"}),
+                                       Admin.refusal("possible_duplicate", "English (a value missing)", {}),
                                        Admin.refusal("no_such_code", "English (no sentence)")]""")
         assert said == [gettext(CONSOLE_MESSAGES["multiple_faces"]),
-                        gettext(CONSOLE_MESSAGES["name_taken"]) % {"name": "ada", "existing": "Ada"},
+                        gettext(CONSOLE_MESSAGES["possible_duplicate"]) % {"name": "Ada"},
                         "English (a value missing)", "English (no sentence)"]
         assert page.evaluate("() => Admin.stage({stage: 'x', stage_template: 'Embedding enrollment photo "
                              "%(done)s of %(total)s', stage_values: {done: 3, total: 40}})") == gettext(
