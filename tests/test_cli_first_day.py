@@ -145,3 +145,16 @@ def test_identify_says_it_loads_the_face_models(site):
     code, stdout, terminal = run_with_terminal_stderr(site, "identify", str(DATA / "expressions" / "neutral.jpg"))
     assert "Loading the face models..." in terminal
     assert code == 1 and "No face model has been trained yet" in terminal and stdout == ""
+
+
+def test_commands_are_wrapped_once_however_many_apps_a_process_creates(tmp_path):
+    from kiosk import create_app
+    from kiosk.config import TestingConfig
+
+    apps = [create_app(TestingConfig(tmp_path / f"site-{n}")) for n in range(3)]
+    for name, command in apps[-1].cli.commands.items():
+        if name == "db":
+            continue
+        # The wrapper's own callee is the command's invoke, not another wrapper around it.
+        assert getattr(command.invoke, "explains_missing_schema", False), name
+        assert not getattr(command.invoke.__wrapped__, "explains_missing_schema", False), name

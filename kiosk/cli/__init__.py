@@ -37,7 +37,10 @@ def register_commands(app: Flask) -> None:
     if isinstance(app.cli.commands.get("db"), click.Group):
         app.cli.commands["db"] = OperatorDbGroup.view_of(app.cli.commands["db"])
     for name, command in app.cli.commands.items():
-        if name != "db":  # Flask-Migrate's group is how the tables are made
+        # Flask-Migrate's group is how the tables are made. The command objects are the modules'
+        # own, shared by every app a process creates: wrapped once, or each new app would wrap
+        # them again (a test run creating a thousand apps ran out of stack in a command).
+        if name != "db" and not getattr(command.invoke, "explains_missing_schema", False):
             command.invoke = _explain_missing_schema(command.invoke)
 
 
@@ -112,6 +115,7 @@ def _explain_missing_schema(invoke):
                 "run `kiosk db upgrade` first, then this command again."
             ) from None
 
+    invoke_explained.explains_missing_schema = True  # type: ignore[attr-defined]
     return invoke_explained
 
 
