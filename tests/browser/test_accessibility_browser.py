@@ -48,7 +48,12 @@ FIGURES: dict[str, dict] = {}
 
 
 def audit(page, name: str) -> dict:
-    """axe's verdict on the page as it is now; recorded under ``name``."""
+    """axe's verdict on the page as it is now (its transitions finished); recorded under ``name``."""
+    # A colour still fading from one step to the next (0.2 s transitions) is neither state's
+    # contrast: wait for every finite animation to end first (the pictograms loop forever).
+    page.evaluate("""() => Promise.all(document.getAnimations()
+        .filter(a => a.effect && a.effect.getComputedTiming().iterations !== Infinity)
+        .map(a => a.finished.catch(() => null)))""")
     result = page.evaluate(RUN_AXE, TAGS)
     counts = {impact: 0 for impact in ("minor", "moderate", "serious", "critical")}
     for violation in result["violations"]:
