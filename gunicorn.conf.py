@@ -63,10 +63,14 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", os.environ.get("KIOSK_MAX_IM
 # wait on each other. Measured with real check-ins at every kiosk (tests/reliability/test_load.py,
 # docs/capacity.md): 3 kiosks at camera speed with the libraries' defaults, 4-5 with one thread
 # each, the same speed for one kiosk. The CLI and `kiosk bench` keep the defaults (one frame at a time).
+# TensorFlow's inter-op pool is where a traced function (FaceNet's embedding) runs: with one thread
+# there, every embedding of every kiosk waited for the one before it (26 embeddings/s in all from
+# 1, 2 or 4 request threads; 45/s with one inter-op thread per core): one per core.
 # Read by the libraries when they load, so set here, before the workers import them.
 numeric_threads = str(_env_int("KIOSK_NUMERIC_THREADS", 1))
-for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OPENCV_FOR_THREADS_NUM"):
+for _name in ("TF_NUM_INTRAOP_THREADS", "OPENCV_FOR_THREADS_NUM"):
     os.environ.setdefault(_name, numeric_threads)
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(os.cpu_count() or 1))
 
 _bind = os.environ.get("KIOSK_BIND") or "127.0.0.1:8000"
 bind = [address.strip() for address in _bind.split(",") if address.strip()]

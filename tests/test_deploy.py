@@ -312,6 +312,19 @@ def test_gunicorn_fits_a_two_core_box_running_tensorflow(monkeypatch):
     assert settings["bind"] == "['127.0.0.1:8000']"
 
 
+def test_gunicorn_lets_every_core_run_an_embedding_at_once(monkeypatch):
+    """TensorFlow runs a traced function (FaceNet's embedding) on its inter-op pool: with one
+    thread there every kiosk's embedding waited for the one before it (issue 26). One thread
+    inside each request, one inter-op thread per core; an operator's own values win."""
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OPENCV_FOR_THREADS_NUM", "KIOSK_NUMERIC_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    gunicorn_settings(monkeypatch)
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == os.environ["OPENCV_FOR_THREADS_NUM"] == "1"
+    assert os.environ["TF_NUM_INTEROP_THREADS"] == str(os.cpu_count() or 1)
+    gunicorn_settings(monkeypatch, {"TF_NUM_INTEROP_THREADS": "1"})
+    assert os.environ["TF_NUM_INTEROP_THREADS"] == "1"
+
+
 @pytest.mark.parametrize("value, warms", [(None, True), ("1", True), ("0", False), ("off", False)])
 def test_gunicorn_workers_warm_their_models_up_unless_told_not_to(monkeypatch, value, warms):
     import runpy

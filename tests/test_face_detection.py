@@ -5,6 +5,8 @@ app config when there is one, else uses its defaults."""
 from __future__ import annotations
 
 import math
+import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 
 from kiosk.vision import face_crop, faces
+from kiosk.vision import lanes as lanes_module
 from kiosk.vision.face_crop import canonical_crop, crop_face
 from kiosk.vision.faces import Face, analyze_frame, detect_faces, pick_dominant
 from kiosk.vision.image import load_image
@@ -186,3 +189,62 @@ def test_detector_range_setting_is_read_from_the_app(app):
         detect_faces(load_image(FACES / "fr_obama" / "1.jpg"))
     app.config["KIOSK_FACE_DETECTOR_RANGE"] = "full"
     assert len(detect_faces(load_image(FACES / "fr_obama" / "1.jpg"))) == 1
+
+
+# --------------------------------------------------------------------------- detection lanes
+
+
+def _detect_in_thread(detector: faces.FaceDetector, bgr) -> tuple[threading.Thread, list]:
+    found: list = []
+    thread = threading.Thread(target=lambda: found.append(detector.predict(bgr)), daemon=True)
+    thread.start()
+    return thread, found
+
+
+def test_a_frame_is_detected_while_another_holds_a_lane():
+    """Two kiosks' frames are detected at the same time (issue 26): with every frame of every kiosk
+    going through one graph, 8 kiosks queued for it while a core stood idle."""
+    bgr = load_image(SINGLE_FACE_PHOTOS[0])
+    detector = faces.FaceDetector(lanes=2)
+    detector.warm_every_lane(bgr)
+    with detector._lanes.take():  # another kiosk's frame is being detected
+        thread, found = _detect_in_thread(detector, bgr)
+        thread.join(timeout=60)
+        assert not thread.is_alive() and len(found[0]) == 1
+
+
+def test_with_one_lane_a_frame_waits_for_the_frame_before_it():
+    bgr = load_image(SINGLE_FACE_PHOTOS[0])
+    detector = faces.FaceDetector(lanes=1)
+    with detector._lanes.take():
+        thread, found = _detect_in_thread(detector, bgr)
+        thread.join(timeout=0.5)
+        assert thread.is_alive() and not found  # it cannot run while the only lane is taken
+    thread.join(timeout=60)
+    assert len(found[0]) == 1
+
+
+def test_every_lane_finds_the_same_faces_and_the_warm_up_runs_them_all():
+    photo = load_image(GROUP_PHOTOS[0])
+    detector = faces.FaceDetector(lanes=3)
+    assert detector._ran == set()
+    detector.warm_every_lane(photo)
+    assert detector._ran == {"short", "full"} and all(lane.ran == {"short", "full"} for lane in detector._lanes.all)
+    answers = []
+    for _ in range(3):  # free lanes are taken in turn: three frames, three lanes
+        answers.append([(face.box, round(face.score, 4)) for face in detector.predict(photo)])
+    assert len(answers[0]) >= 2 and answers[0] == answers[1] == answers[2]
+
+
+@pytest.mark.parametrize(("value", "lanes"), [("", min(4, os.cpu_count() or 1)), ("3", 3), (" 1 ", 1)])
+def test_model_lanes_setting(monkeypatch, value, lanes):
+    monkeypatch.setenv("KIOSK_MODEL_LANES", value)
+    assert lanes_module.lane_count() == lanes
+    assert len(faces.FaceDetector()._lanes) == lanes
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "17"])
+def test_a_wrong_model_lanes_setting_is_refused_with_its_name(monkeypatch, value):
+    monkeypatch.setenv("KIOSK_MODEL_LANES", value)
+    with pytest.raises(ValueError, match="KIOSK_MODEL_LANES must be a whole number from 1 to 16"):
+        lanes_module.lane_count()

@@ -106,3 +106,25 @@ def test_corrupt_model_file_is_a_clear_error(tmp_path):
 def test_rejects_non_images(liveness_model):
     with pytest.raises(ValueError):
         liveness_model.predict(np.zeros((10, 10), np.uint8), (0, 0, 5, 5))
+
+
+def test_two_kiosks_frames_are_scored_at_once_and_every_lane_scores_alike(monkeypatch):
+    """A pair of networks per lane (issue 26): one kiosk's frame is scored while another holds a
+    lane, and each lane gives the same score."""
+    import threading
+
+    monkeypatch.setenv("KIOSK_MODEL_LANES", "2")
+    model = PassiveLiveness()
+    row = _sample_rows()[0]
+    bgr = load_image(SAMPLE / row["file"])
+    box = detect_faces(bgr)[0].box
+    model.warm_every_lane(bgr, box)
+    assert len(model.model) == 2
+    scores = [model.predict(bgr, box), model.predict(bgr, box)]  # free lanes are taken in turn
+    assert scores[0] == pytest.approx(scores[1], abs=1e-6)
+    found: list[float] = []
+    with model.model.take():  # another kiosk's frame holds one lane
+        thread = threading.Thread(target=lambda: found.append(model.predict(bgr, box)), daemon=True)
+        thread.start()
+        thread.join(timeout=60)
+        assert not thread.is_alive() and found[0] == pytest.approx(scores[0], abs=1e-6)

@@ -30,7 +30,7 @@ def bench_liveness(ctx: BenchContext) -> dict:
     figures: dict = {"load_s": round(time.perf_counter() - start, 2)}
     figures["both_models_ms"] = median_ms(lambda: model.predict(bgr, box), ctx.repeat, ctx.warmup)
     per_model = {}
-    for network, scale in model.model:
+    for network, scale in model.model.all[0]:  # one lane's pair of networks
         x = liveness_input(bgr, box, scale, model.box_scale)
 
         def forward(network=network, x=x):

@@ -153,7 +153,8 @@ def _decode(run: WarmUpRun) -> None:
 
 @KIOSK_MODELS.step("face_detection_full_range", needs=("decode",))
 def _detect_full_range(run: WarmUpRun) -> None:
-    faces.detect_faces(run.bgr, detector_range="full")
+    # Both range models in every detection lane (one per core): no kiosk's frame builds a graph.
+    faces.get_detector().warm_every_lane(run.bgr)
 
 
 @KIOSK_MODELS.step("face_detection", needs=("decode",))
@@ -210,7 +211,7 @@ def _face_mesh(run: WarmUpRun) -> None:
 @KIOSK_MODELS.step("liveness", needs=("face_detection",), required=False)
 def _liveness(run: WarmUpRun) -> None:
     assert run.face is not None
-    liveness.passive_liveness().predict(run.bgr, run.face.box)
+    liveness.passive_liveness().warm_every_lane(run.bgr, run.face.box)
 
 
 @KIOSK_MODELS.step("pipeline", needs=("identification", "gesture", "emotion", "face_mesh", "liveness"))

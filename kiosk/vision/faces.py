@@ -37,7 +37,6 @@ so training and serving see faces prepared by the same code.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +44,7 @@ import cv2
 from numpy.typing import NDArray
 
 from .image import bgr_to_rgb
+from .lanes import Lanes
 from .lazy import LazyModel, ModelUnavailable
 from .native_log import quiet_native_start
 from .settings import setting
@@ -180,50 +180,66 @@ class FrameAnalysis:
         }
 
 
+@dataclass
+class _DetectionLane:
+    """One set of detector graphs, used by one frame at a time."""
+
+    graphs: dict[str, Any] = field(default_factory=dict)
+    ran: set[str] = field(default_factory=set)  # range models that have run once here
+
+
 class FaceDetector(LazyModel):
     """MediaPipe FaceDetection (BlazeFace), both range models, loaded on first use.
 
-    MediaPipe's legacy solution graphs are not safe to call from two threads at once, so every
-    ``process()`` runs under a per-model lock (the server runs threads per worker).
+    MediaPipe's legacy solution graphs are not safe to call from two threads at once, so a graph
+    serves one frame at a time. Every frame of every kiosk is detected (twice when the room is
+    empty), so the detector keeps its graphs in :class:`~kiosk.vision.lanes.Lanes` (one set per
+    core): a frame takes a free set and waits only when every set is busy.
     """
 
     name = "blazeface"
     _RANGES = {"short": 0, "full": 1}
 
-    def __init__(self) -> None:
+    def __init__(self, lanes: int | None = None) -> None:
         super().__init__()
-        self._run_lock = threading.Lock()
-        self._ran: set[str] = set()  # range models that have run once (their start-up notes are done)
+        self._lanes = Lanes(_DetectionLane, lanes)
+
+    @property
+    def _ran(self) -> set[str]:
+        """The range models that have run once in every lane (their start-up notes are done)."""
+        return set.intersection(*(lane.ran for lane in self._lanes.all))
 
     def _load(self) -> dict[str, Any]:
         try:
             import mediapipe as mp  # noqa: PLC0415 - MediaPipe loads lazily, on the first frame that needs it
         except ImportError as err:  # pragma: no cover - mediapipe is a hard dependency
             raise ModelUnavailable("mediapipe is not installed: face detection is unavailable.") from err
-        # Each range's graph is built on its first use (_graph): the full-range model is only
-        # needed when the short-range one finds nothing, and a graph built but never run would
-        # print its start-up notes later, outside quiet_native_start.
-        return {"solutions": mp.solutions.face_detection, "graphs": {}}
+        return {"solutions": mp.solutions.face_detection}
 
-    def _graph_for(self, rng: str) -> Any:
-        """The graph of one range model; the caller holds ``_run_lock``. Built and run for the
-        first time inside :func:`quiet_native_start` (see ``_run``)."""
-        loaded = self.model
-        graph = loaded["graphs"].get(rng)
+    def _graph_for(self, lane: _DetectionLane, rng: str) -> Any:
+        """The lane's graph of one range model (the caller holds the lane). Each range's graph is
+        built on its first use: the full-range model is only needed when the short-range one finds
+        nothing, and a graph built but never run would print its start-up notes later, outside
+        quiet_native_start."""
+        graph = lane.graphs.get(rng)
         if graph is None:
             # A low floor here; the configured cut is applied in detect() so it can change at run time.
-            graph = loaded["solutions"].FaceDetection(model_selection=self._RANGES[rng], min_detection_confidence=0.3)
-            loaded["graphs"][rng] = graph
+            graph = self.model["solutions"].FaceDetection(model_selection=self._RANGES[rng],
+                                                          min_detection_confidence=0.3)
+            lane.graphs[rng] = graph
         return graph
 
+    def _process(self, lane: _DetectionLane, rgb: NDArray[Any], rng: str) -> Any:
+        if rng in lane.ran:
+            return self._graph_for(lane, rng).process(rgb)
+        with quiet_native_start():
+            result = self._graph_for(lane, rng).process(rgb)
+        lane.ran.add(rng)
+        return result
+
     def _run(self, rgb: NDArray[Any], rng: str, min_confidence: float, width: int, height: int) -> list[Face]:
-        with self._run_lock:
-            if rng in self._ran:
-                result = self._graph_for(rng).process(rgb)
-            else:
-                with quiet_native_start():
-                    result = self._graph_for(rng).process(rgb)
-                self._ran.add(rng)
+        with self._lanes.take() as lane:
+            result = self._process(lane, rgb, rng)
         faces = []
         for det in result.detections or []:
             score = float(det.score[0])
@@ -233,6 +249,15 @@ class FaceDetector(LazyModel):
             if face is not None and _plausible(face):
                 faces.append(face)
         return faces
+
+    def warm_every_lane(self, bgr: NDArray[Any]) -> None:
+        """Build and run both range models in every lane (the worker's warm-up), so that no kiosk's
+        frame pays for a graph's first run."""
+        rgb = bgr_to_rgb(bgr)
+        with self._lanes.every() as lanes:
+            for lane in lanes:
+                for rng in self._RANGES:
+                    self._process(lane, rgb, rng)
 
     def predict(
         self, bgr: NDArray[Any], *, detector_range: str | None = None, min_confidence: float | None = None

@@ -25,7 +25,6 @@ should combine it over frames with other evidence.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,6 +32,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from .lanes import Lanes
 from .lazy import LazyModel, ModelUnavailable
 from .settings import models_dir
 
@@ -96,7 +96,8 @@ class PassiveLiveness(LazyModel):
     """MiniFASNet V2 + V1SE in ``cv2.dnn``; ``predict(bgr, box)`` -> 0..1, higher = live.
 
     A ``cv2.dnn.Net`` keeps its input and output blobs, so one network must not run in two threads
-    at once: each prediction runs under a lock (~4 ms for both networks).
+    at once: the networks are kept in :class:`~kiosk.vision.lanes.Lanes` (a pair per core, ~2 MB
+    each), and a prediction (~4 ms for both networks) takes a free pair.
     """
 
     name = "liveness"
@@ -105,7 +106,6 @@ class PassiveLiveness(LazyModel):
         super().__init__()
         self._folder = Path(folder) if folder else None
         self.box_scale = box_scale  # another value only to calibrate it (training/evaluate_liveness.py)
-        self._run_lock = threading.Lock()
 
     def _path(self, file_name: str) -> Path:
         path = (self._folder or models_dir() / "liveness") / file_name
@@ -117,7 +117,11 @@ class PassiveLiveness(LazyModel):
             )
         return path
 
-    def _load(self) -> Any:
+    def _load(self) -> Lanes[list[tuple[Any, float]]]:
+        self._networks()  # a missing or broken file is reported now, with its name
+        return Lanes(self._networks)
+
+    def _networks(self) -> list[tuple[Any, float]]:
         networks = []
         for file_name, scale in MODEL_FILES.items():
             path = self._path(file_name)
@@ -135,13 +139,22 @@ class PassiveLiveness(LazyModel):
         """Each model's softmax (rows: V2, V1SE; columns: upstream's 3 classes, 1 = real)."""
         if not isinstance(bgr, np.ndarray) or bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.size == 0:
             raise ValueError("passive liveness needs a BGR image of shape (h, w, 3)")
-        inputs = [(network, liveness_input(bgr, box, scale, self.box_scale)) for network, scale in self.model]
+        inputs = [liveness_input(bgr, box, scale, self.box_scale) for scale in MODEL_FILES.values()]
         rows = []
-        with self._run_lock:
-            for network, x in inputs:
+        with self.model.take() as networks:
+            for (network, _), x in zip(networks, inputs):
                 network.setInput(x)
                 rows.append(_softmax(network.forward().reshape(-1)))
         return np.stack(rows)
+
+    def warm_every_lane(self, bgr: NDArray[Any], box: tuple[int, int, int, int]) -> None:
+        """Run every lane's networks once (the worker's warm-up): no kiosk's frame pays a first run."""
+        inputs = [liveness_input(bgr, box, scale, self.box_scale) for scale in MODEL_FILES.values()]
+        with self.model.every() as lanes:
+            for networks in lanes:
+                for (network, _), x in zip(networks, inputs):
+                    network.setInput(x)
+                    network.forward()
 
     def predict(self, bgr: NDArray[Any], box: tuple[int, int, int, int]) -> float:
         """How live the face in ``box`` (x, y, w, h in pixels, as :attr:`Face.box`) looks: 0..1."""
