@@ -28,9 +28,11 @@ def _check_machine_settings(settings) -> None:
     at start: a bad value or a misspelt name stops the start with a message naming it, instead of
     failing (or being ignored) in the middle of someone's check-in."""
     from .checkin.machine import MachineConfig
+    from .vision.lanes import lane_count
 
     try:
         MachineConfig.from_mapping(settings).liveness_settings()
+        lane_count()  # KIOSK_MODEL_LANES, read by the models when they load
     except ValueError as err:
         raise ConfigError(str(err)) from None
 

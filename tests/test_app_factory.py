@@ -45,6 +45,12 @@ def test_a_bad_time_zone_refuses_to_start_with_a_clear_message(monkeypatch, tmp_
         create_app({"KIOSK_DATA_DIR": str(tmp_path), "KIOSK_TIMEZONE": "Europe/Atlantis"})
 
 
+def test_a_bad_model_lanes_setting_refuses_to_start(monkeypatch, tmp_path):
+    monkeypatch.setenv("KIOSK_MODEL_LANES", "many")
+    with pytest.raises(ConfigError, match="KIOSK_MODEL_LANES must be a whole number from 1 to 16, not 'many'"):
+        create_app({"KIOSK_DATA_DIR": str(tmp_path)})
+
+
 def test_a_bad_repeat_rule_refuses_to_start_with_a_clear_message(monkeypatch, tmp_path):
     monkeypatch.setenv("KIOSK_REPEAT_RULE", "sometimes")
     refusal = "KIOSK_REPEAT_RULE must be one of in_out, ignore, check_out, daily, not 'sometimes'"

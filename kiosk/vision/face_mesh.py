@@ -18,7 +18,6 @@ so the pipeline runs it on every smiling frame and only at the passive score's c
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from numpy.typing import NDArray
 
 from .face_crop import crop_face
 from .faces import Face
+from .lanes import Lanes
 from .lazy import LazyModel, ModelUnavailable
 from .native_log import quiet_native_start
 
@@ -55,16 +55,16 @@ def _model_path() -> Path:
 
 
 class FaceMesh(LazyModel):
-    """``face_landmark.tflite`` in a TFLite interpreter (one thread, calls serialised: it holds
-    its buffers)."""
+    """``face_landmark.tflite`` in TFLite interpreters of one thread each. An interpreter holds its
+    buffers, so it runs one face at a time: they are kept in :class:`~kiosk.vision.lanes.Lanes`
+    (one per core), and a smiling face at one kiosk does not wait for another kiosk's."""
 
     name = "face-mesh"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._run_lock = threading.Lock()
+    def _load(self) -> Lanes[tuple[Any, int, int, int]]:
+        return Lanes(self._interpreter)
 
-    def _load(self) -> Any:
+    def _interpreter(self) -> tuple[Any, int, int, int]:
         path = _model_path()
         if not path.is_file():
             raise ModelUnavailable(
@@ -88,10 +88,9 @@ class FaceMesh(LazyModel):
 
     def landmarks(self, bgr: NDArray[Any], face: Face) -> NDArray[Any] | None:
         """(468, 2) landmarks in the aligned crop's pixels, or None when the model sees no face."""
-        interpreter, input_index, points_index, presence_index = self.model
         crop = crop_face(bgr, face, INPUT_SIZE, CROP_MARGIN)
         x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] / 255.0
-        with self._run_lock:
+        with self.model.take() as (interpreter, input_index, points_index, presence_index):
             interpreter.set_tensor(input_index, x)
             interpreter.invoke()
             points = interpreter.get_tensor(points_index).reshape(468, 3)[:, :2].copy()

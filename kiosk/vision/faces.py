@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import cv2
 from numpy.typing import NDArray
@@ -202,19 +202,25 @@ class FaceDetector(LazyModel):
 
     def __init__(self, lanes: int | None = None) -> None:
         super().__init__()
-        self._lanes = Lanes(_DetectionLane, lanes)
+        self._lane_count = lanes  # None: lane_count(), read when the model loads
 
     @property
     def _ran(self) -> set[str]:
         """The range models that have run once in every lane (their start-up notes are done)."""
+        if not self.loaded:
+            return set()
         return set.intersection(*(lane.ran for lane in self._lanes.all))
+
+    @property
+    def _lanes(self) -> Lanes[_DetectionLane]:
+        return cast(Lanes[_DetectionLane], self.model["lanes"])
 
     def _load(self) -> dict[str, Any]:
         try:
             import mediapipe as mp  # noqa: PLC0415 - MediaPipe loads lazily, on the first frame that needs it
         except ImportError as err:  # pragma: no cover - mediapipe is a hard dependency
             raise ModelUnavailable("mediapipe is not installed: face detection is unavailable.") from err
-        return {"solutions": mp.solutions.face_detection}
+        return {"solutions": mp.solutions.face_detection, "lanes": Lanes(_DetectionLane, self._lane_count)}
 
     def _graph_for(self, lane: _DetectionLane, rng: str) -> Any:
         """The lane's graph of one range model (the caller holds the lane). Each range's graph is
