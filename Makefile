@@ -36,9 +36,11 @@ reliability: setup system-deps
 
 # Then kiosk bench again, the baseline's (BASELINE: a commit or a checkout's folder, default HEAD^)
 # and this tree's in turn, side by side (benchmarks/compare_main.py; ROUNDS=3 for medians of three).
+# concurrent_models.py: whether several kiosks' frames run at once (one copy of each model vs lanes).
 bench: setup
 	.venv/bin/kiosk bench
 	.venv/bin/python benchmarks/browser_checkin.py
+	.venv/bin/python benchmarks/concurrent_models.py
 	.venv/bin/python benchmarks/compare_main.py --baseline $(or $(BASELINE),HEAD^) $(if $(ROUNDS),--rounds $(ROUNDS))
 
 # Against older code in the same run (each size imported by both, in turn):

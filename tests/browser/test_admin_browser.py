@@ -14,13 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-import subprocess
-import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from console_cli import kiosk_cli
 from fake_camera import webcam_frames, write_y4m
 
 pytestmark = [pytest.mark.browser, pytest.mark.models]  # the server enrolls with the real models
@@ -41,15 +40,6 @@ def shot(page, name: str) -> None:
 def nav(page, name: str) -> None:
     page.locator("nav[aria-label=Main]").get_by_role("link", name=name, exact=True).click()
     page.wait_for_load_state()
-
-
-def kiosk_cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
-    env = {"KIOSK_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin",
-           "HOME": str(data_dir.parent)}
-    result = subprocess.run([str(Path(sys.executable).parent / "kiosk"), *args], input=stdin, env=env,
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def seed_attendance(data_dir: Path, names: list[str], days: int) -> None:

@@ -8,26 +8,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console_cli import kiosk_cli
 
 pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 ADMIN_USER, ADMIN_PASSWORD = "audit-admin", "a long enough passphrase"
-
-
-def kiosk_cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
-    env = {"KIOSK_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin",
-           "HOME": str(data_dir.parent)}
-    result = subprocess.run([str(Path(sys.executable).parent / "kiosk"), *args], input=stdin, env=env,
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def add_person(page, name: str) -> None:

@@ -7,11 +7,10 @@ sentence, not the service's English, and fits its box. Screenshots in artifacts/
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console_cli import kiosk_cli
 
 from kiosk.languages import gettext_for
 from kiosk.web.console_errors import CONSOLE_MESSAGES
@@ -22,14 +21,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 ADMIN_USER, ADMIN_PASSWORD = "polyglot", "a long enough passphrase"
 ENGLISH_LEFT = ("already exists", "needs a reason", "was added", "Now add", "who asked")
-
-
-def kiosk_cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
-    env = {"KIOSK_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin",
-           "HOME": str(data_dir.parent)}
-    result = subprocess.run([str(Path(sys.executable).parent / "kiosk"), *args], input=stdin, env=env,
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-    assert result.returncode == 0, result.stderr
 
 
 def flash(page, kind: str) -> str:

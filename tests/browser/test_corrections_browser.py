@@ -7,11 +7,10 @@ line's report has the new hours."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console_cli import kiosk_cli
 
 pytestmark = pytest.mark.browser
 
@@ -21,19 +20,10 @@ ADMIN_USER, ADMIN_PASSWORD = "hours-admin", "a long enough passphrase"
 SITE = {"KIOSK_TIMEZONE": "Europe/Berlin"}
 
 
-def kiosk_cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
-    env = {"KIOSK_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin",
-           "HOME": str(data_dir.parent), **SITE}
-    result = subprocess.run([str(Path(sys.executable).parent / "kiosk"), *args], input=stdin, env=env,
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_a_correction_in_the_console_changes_the_hours_and_is_in_the_audit_log(prepare_data_dir, start_https_app,
                                                                                launch_chromium):
     data_dir = prepare_data_dir("corrections-console")
-    kiosk_cli(data_dir, "admin", "create", ADMIN_USER, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+    kiosk_cli(data_dir, "admin", "create", ADMIN_USER, "--password-stdin", stdin=ADMIN_PASSWORD + "\n", env=SITE)
     server = start_https_app(data_dir, env=SITE)
     browser = launch_chromium()
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
@@ -52,7 +42,7 @@ def test_a_correction_in_the_console_changes_the_hours_and_is_in_the_audit_log(p
     page.wait_for_selector("#rename")
     # The kiosk recorded her in on Monday; she left without checking out.
     kiosk_cli(data_dir, "attendance", "add", "Ada Lovelace", "--at", "2026-03-02T09:00", "--kind", "in",
-              "--reason", "kiosk was down")
+              "--reason", "kiosk was down", env=SITE)
 
     page.locator("nav[aria-label=Main]").get_by_role("link", name="Hours", exact=True).click()
     page.get_by_label("From").fill("2026-03-02")
@@ -100,6 +90,6 @@ def test_a_correction_in_the_console_changes_the_hours_and_is_in_the_audit_log(p
     assert "left without checking out" in page.locator('tr[data-action="punch.added"]').first.inner_text()
 
     report = json.loads(kiosk_cli(data_dir, "report", "hours", "--from", "2026-03-02", "--to", "2026-03-02",
-                                  "--json"))
+                                  "--json", env=SITE))
     assert report == [{"person": "Ada Lovelace", "days": 1, "hours": 9.0, "late": 0, "absent": 0}]
     assert errors == []

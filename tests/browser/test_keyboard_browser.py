@@ -12,11 +12,10 @@ focused control always shows a focus indicator (a computed outline or box-shadow
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from console_cli import kiosk_cli
 
 pytestmark = pytest.mark.browser
 
@@ -72,15 +71,6 @@ FOCUSED = """() => {
           inMain: !!el.closest('main'), outline: style.outlineStyle + ' ' + style.outlineWidth,
           shadow: style.boxShadow};
 }"""
-
-
-def kiosk_cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
-    env = {"KIOSK_DATA_DIR": str(data_dir), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin",
-           "HOME": str(data_dir.parent), **SITE}
-    result = subprocess.run([str(Path(sys.executable).parent / "kiosk"), *args], input=stdin, env=env,
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def focused(page) -> dict | None:
@@ -168,7 +158,7 @@ def check_skip_link(page) -> None:
 
 def test_the_console_works_with_the_keyboard_alone(prepare_data_dir, start_https_app, launch_chromium):
     data_dir = prepare_data_dir("keyboard-console")
-    kiosk_cli(data_dir, "admin", "create", ADMIN_USER, "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+    kiosk_cli(data_dir, "admin", "create", ADMIN_USER, "--password-stdin", stdin=ADMIN_PASSWORD + "\n", env=SITE)
     server = start_https_app(data_dir, env=SITE)
     browser = launch_chromium()
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 900}, locale="en-US")
@@ -209,7 +199,7 @@ def test_the_console_works_with_the_keyboard_alone(prepare_data_dir, start_https
     walk_the_page(page)
     # The kiosk recorded her in on Monday; she left without checking out.
     kiosk_cli(data_dir, "attendance", "add", "Ada Lovelace", "--at", "2026-03-02T09:00", "--kind", "in",
-              "--reason", "kiosk was down")
+              "--reason", "kiosk was down", env=SITE)
 
     # Her timesheet, from Hours: the period typed into the date fields (US order in this locale).
     tab_to(page, "Hours", tag="a")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import re
 import sqlite3
 import threading
@@ -386,18 +387,34 @@ class SentFrame:
     gap_s: float = 0.0  # from this frame's sending to the next one's
 
 
+#: How the kiosks' visits line up (``KIOSK_CAPACITY_ARRIVALS``): ``independent`` (people reach each
+#: kiosk on their own: each kiosk starts at a random moment of a visit, and every visit's person takes
+#: a little more or less time to make the O, to smile, and to come in after the last one left), or
+#: ``together`` (every kiosk starts at once and every visit takes exactly as long: the 8 kiosks stay in
+#: step, all identifying in the same half second, then all on their message screens together; the
+#: worst burst, not what a site sees).
+ARRIVALS = ("independent", "together")
+
+
 @dataclass
 class CheckInRun:
     """One kiosk where people keep checking in, paced as the kiosk page paces itself (see
     :class:`KioskRun`): a person arrives and is identified, makes the O, smiles, and leaves when
     the kiosk shows its message; the room stays empty for ``empty_s`` of IDLE; the next arrives.
-    ``offset`` starts this kiosk elsewhere in the live frames, so kiosks never send the same bytes."""
+    ``offset`` starts this kiosk elsewhere in the live frames, so kiosks never send the same bytes.
+    ``arrivals="independent"`` (see :data:`ARRIVALS`): the kiosk starts with the room empty for a
+    random part of a visit (``start_spread_s``), and each person waits a random 0 to ``react_s``
+    before making the O and before smiling, the room empty 0.5 to 1.5 x ``empty_s``; seeded by
+    ``offset``, so a run repeats its choices."""
 
     name: str
     visit: Visit
     offset: int = 0
     empty_s: float = 0.7
     timeout_s: float = 120
+    arrivals: str = "independent"
+    react_s: float = 0.6
+    start_spread_s: float = 6.0
     sent: list[SentFrame] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
@@ -405,14 +422,31 @@ class CheckInRun:
     outcomes: list[dict] = field(default_factory=list)  # each DONE: event_kind, duplicate, photo_url
     _last_sent_at: float = field(default=0.0, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.arrivals not in ARRIVALS:
+            raise ValueError(f"arrivals must be one of {ARRIVALS}, not {self.arrivals!r}")
+        self._random = random.Random(1000 + self.offset)
+
     def _frames(self, doing: str, width: int) -> list[bytes]:
         by_width = getattr(self.visit, doing)
         return by_width.get(width) or by_width[max(by_width)]
 
+    def _draw(self, most: float) -> float:
+        return self._random.uniform(0.0, most) if self.arrivals == "independent" else 0.0
+
+    def _empty_for(self) -> float:
+        if self.arrivals == "independent":
+            return self._random.uniform(0.5, 1.5) * self.empty_s
+        return self.empty_s
+
     def run(self, kiosk: Kiosk, deadline: float) -> None:
         answer = kiosk.reset(timeout_s=self.timeout_s)
         state, width, paced = answer.state or "IDLE", 640, True
-        doing, empty_since, index = "arriving", None, self.offset
+        index = self.offset
+        # Independent arrivals: the first person comes after a random part of a visit.
+        first_empty = self._draw(self.start_spread_s)
+        doing, empty_since, empty_for = ("empty_room", None, first_empty) if first_empty else ("arriving", None, 0.0)
+        step_since, wait = time.monotonic(), 0.0  # when the kiosk entered its step; the person's delay
         while time.monotonic() < deadline:
             started = time.monotonic()
             if self.sent:
@@ -430,16 +464,18 @@ class CheckInRun:
             self.sent.append(SentFrame(state, answer.elapsed_ms, body.get("server_ms"), paced))
             if answer.status == 200:
                 now_state = answer.state
+                if now_state != state:
+                    step_since, wait = time.monotonic(), self._draw(self.react_s)
                 if now_state in MESSAGE_STATES and state not in MESSAGE_STATES:
                     self.visits += 1
-                    doing = "empty_room"
+                    doing, empty_for = "empty_room", self._empty_for()
                     if now_state == "DONE":
                         self.outcomes.append({key: body.get(key) for key in ("event_kind", "duplicate", "photo_url")})
                 if doing == "empty_room":
                     empty_since = (empty_since or time.monotonic()) if now_state == "IDLE" else None
-                    if empty_since is not None and time.monotonic() - empty_since >= self.empty_s:
+                    if empty_since is not None and time.monotonic() - empty_since >= empty_for:
                         doing, empty_since = "arriving", None
-                else:
+                elif time.monotonic() - step_since >= wait:  # the person takes a moment to react
                     doing = {"CONFIRMING": "making_the_o", "SMILING": "smiling"}.get(now_state, "arriving")
                 state = now_state
                 wanted = body.get("next_frame") or {}
