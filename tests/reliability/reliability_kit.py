@@ -533,21 +533,28 @@ def capacity_step(runs: list[CheckInRun], elapsed: float, rows_before: dict[str,
 
 
 def capacity_table(steps: list[dict]) -> str:
-    """The capacity run as a person reads it: one row per kiosk count, then the latency by state."""
+    """The capacity run as a person reads it: one row per step (kiosk count, and how their visits
+    lined up when a step says), then the latency by state."""
+
+    def label(step: dict) -> str:
+        return f"{step['kiosks']}" + (" in step" if step.get("arrivals") == "together" else "")
+
+    main = [step for step in steps if step.get("arrivals") != "together"] or steps
     lines = [f"kiosks at camera speed (each >= {CAMERA_SPEED_ANSWERS_PER_S} answers/s, p95 <= "
              f"{CAMERA_SPEED_P95_MS} ms):",
              "kiosks | answers/s per kiosk min / median | p50 ms | p95 ms | errors | visits | check-ins | held"]
     for step in steps:
-        lines.append(f"{step['kiosks']:>6} | {step['answers_per_s_min']:>15.2f} / {step['answers_per_s_median']:<6.2f}"
+        lines.append(f"{label(step):>6} | {step['answers_per_s_min']:>15.2f} / {step['answers_per_s_median']:<6.2f}"
                      f"       | {step['p50_ms']:>6} | {step['p95_ms']:>6} | {step['errors']:>6} | {step['visits']:>6}"
                      f" | {len(step['recorded']) + step['needs_review']:>9} | {'yes' if step['held'] else 'no'}")
-    lines.append(f"largest count that held: {largest_count_held(steps)}")
+    lines.append(f"largest count that held: {largest_count_held(main)}"
+                 + (" (the kiosks in step not counted)" if len(main) < len(steps) else ""))
     lines.append("latency by the state the kiosk was in when it sent the frame "
                  "(answers, p50 / p95 ms round trip, p50 server ms):")
     for step in steps:
         cells = [f"{state} {f['answers']}: {f['p50_ms']}/{f['p95_ms']} ({f['server_p50_ms']})"
                  for state, f in step["by_state"].items()]
-        lines.append(f"{step['kiosks']:>6} kiosks | " + " | ".join(cells))
+        lines.append(f"{label(step):>6} kiosks | " + " | ".join(cells))
     return "\n".join(lines)
 
 
