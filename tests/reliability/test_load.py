@@ -18,8 +18,8 @@ KIOSK_CAPACITY_ARRIVALS says how the kiosks' visits line up: independent (defaul
 random moment of a visit and each person reacts a little faster or slower, as at real entrances) or
 together (every kiosk in step: all 8 identify in the same half second, then all rest on their message
 screens; the worst burst). With independent arrivals the largest count runs once more in step at the end,
-printed and not counted (KIOSK_CAPACITY_BURST=0 leaves it out). KIOSK_CAPACITY_SETTINGS adds settings to that site, to measure a change
-against the same run's default:
+printed and not counted (KIOSK_CAPACITY_BURST=0 leaves it out). KIOSK_CAPACITY_SETTINGS adds settings
+to that site, to measure a change against the same run's default:
 KIOSK_CAPACITY_SETTINGS=KIOSK_CHECKIN_POSE_EVERY_S=0 is the pose model on every frame, as before the
 pose hold.
 """
