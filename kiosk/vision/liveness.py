@@ -118,8 +118,7 @@ class PassiveLiveness(LazyModel):
         return path
 
     def _load(self) -> Lanes[list[tuple[Any, float]]]:
-        self._networks()  # a missing or broken file is reported now, with its name
-        return Lanes(self._networks)
+        return Lanes(self._networks)  # every copy made now: a missing or broken file is reported with its name
 
     def _networks(self) -> list[tuple[Any, float]]:
         networks = []
